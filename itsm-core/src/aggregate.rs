@@ -1,0 +1,194 @@
+//! The shape every aggregate shares: a pure `decide` and a pure `apply`.
+//!
+//! State is a fold of events from nothing: `apply(None, first)` creates the
+//! aggregate, and every later event is applied to the previous state. `decide`
+//! holds every business rule; `apply` holds none, so replaying a stored history
+//! never re-checks rules that may have changed since.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::actor::{Actor, AggregateKind, Permissions};
+use crate::classify::{Priority, PriorityMatrix};
+use crate::id::{ActorId, GroupId, ServiceId, TenantId};
+use crate::time::Timestamp;
+
+/// Configuration the domain rules read, as data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct DomainConfig {
+    /// Role -> permitted commands.
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// Impact x urgency -> priority.
+    #[serde(default)]
+    pub priority_matrix: PriorityMatrix,
+    /// Change approval policy (type x risk -> approver groups and quorum).
+    #[serde(default)]
+    pub approvals: crate::change::ApprovalPolicy,
+}
+
+/// Everything a decision may read besides the state and the command: who asks,
+/// when (passed in, never read from a clock), and the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Who issues the command.
+    pub actor: &'a Actor,
+    /// The instant the command is decided at.
+    pub now: Timestamp,
+    /// Rules as data.
+    pub config: &'a DomainConfig,
+}
+
+impl<'a> Context<'a> {
+    /// A context for `actor` at `now` under `config`.
+    pub fn new(actor: &'a Actor, now: Timestamp, config: &'a DomainConfig) -> Self {
+        Context { actor, now, config }
+    }
+}
+
+/// A stored event that does not fit the state it is applied to: the history is
+/// corrupt or comes from an incompatible version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply {event} event to a {kind} that is {state}")]
+pub struct ApplyError {
+    /// The aggregate kind.
+    pub kind: AggregateKind,
+    /// The state's name (`absent` before the first event).
+    pub state: &'static str,
+    /// The event's name.
+    pub event: &'static str,
+}
+
+/// Fields of an aggregate that queries need, derived from its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// The state's name.
+    pub status: &'static str,
+    /// Whether the aggregate is in a terminal state.
+    pub terminal: bool,
+    /// The affected or changed service.
+    pub service: Option<ServiceId>,
+    /// Incident priority, if any.
+    pub priority: Option<Priority>,
+    /// The person working on it (incident assignee, change implementer).
+    pub assignee: Option<ActorId>,
+    /// The group working on it.
+    pub group: Option<GroupId>,
+    /// Scheduled or actual window, for changes.
+    pub window: Option<(Timestamp, Timestamp)>,
+}
+
+/// A reference from a command to another aggregate of the same tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Reference {
+    /// The referenced aggregate's kind.
+    pub kind: AggregateKind,
+    /// The referenced aggregate's id.
+    pub id: String,
+}
+
+/// A message for the outbox, delivered at least once to a consumer and
+/// acknowledged exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct OutboxMessage {
+    /// Routing topic (`notify.stakeholders`, `alert.clear`, `escalation`).
+    pub topic: String,
+    /// A key that makes the message unique for its aggregate (an escalation id, an alert id).
+    pub dedup_key: String,
+    /// The message body.
+    pub payload: serde_json::Value,
+}
+
+/// An aggregate: a typed state machine with a pure `decide` and `apply`.
+pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync {
+    /// Which kind this is.
+    const KIND: AggregateKind;
+    /// The commands it accepts.
+    type Command: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+    /// The events it records.
+    type Event: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+    /// Why a command was refused.
+    type Error: std::error::Error + Clone + PartialEq + Send + Sync + 'static;
+
+    /// Decides a command against the current state (`None` before creation):
+    /// the events to record, or a typed refusal. Pure.
+    fn decide(state: Option<&Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Applies one event. Pure; holds no business rule.
+    fn apply(state: Option<Self>, event: &Self::Event) -> Result<Self, ApplyError>;
+
+    /// The aggregate's identifier text.
+    fn id(&self) -> &str;
+
+    /// The tenant the aggregate belongs to.
+    fn tenant(&self) -> &TenantId;
+
+    /// Fields for query projections.
+    fn summary(&self) -> Summary;
+
+    /// The event's stable name (stored beside its JSON).
+    fn event_name(event: &Self::Event) -> &'static str;
+
+    /// The command's stable name (permission table, errors).
+    fn command_name(command: &Self::Command) -> &'static str;
+
+    /// Other aggregates a command refers to (a problem, a causing change, a
+    /// parent incident). The store checks, inside the command's transaction,
+    /// that each exists in the actor's tenant; a reference to another tenant's
+    /// record is refused exactly like a missing one.
+    fn references(_command: &Self::Command) -> Vec<Reference> {
+        Vec::new()
+    }
+
+    /// Outbox messages the recorded events call for (stakeholder notifications,
+    /// alert clearing); written in the same transaction as the events.
+    fn outbox(_state: &Self, _events: &[Self::Event]) -> Vec<OutboxMessage> {
+        Vec::new()
+    }
+
+    /// Folds a whole history from nothing.
+    fn replay<'e>(events: impl IntoIterator<Item = &'e Self::Event>) -> Result<Option<Self>, ApplyError>
+    where
+        Self::Event: 'e,
+    {
+        let mut state = None;
+        for event in events {
+            state = Some(Self::apply(state, event)?);
+        }
+        Ok(state)
+    }
+
+    /// Decides and applies: the new state and the events, or the refusal.
+    fn execute(state: Option<Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<(Self, Vec<Self::Event>), ExecuteError<Self::Error>> {
+        let events = Self::decide(state.as_ref(), command, ctx).map_err(ExecuteError::Rejected)?;
+        let mut next = state;
+        for event in &events {
+            next = Some(Self::apply(next, event).map_err(ExecuteError::Apply)?);
+        }
+        match next {
+            Some(next) => Ok((next, events)),
+            None => Err(ExecuteError::NoEvents { kind: Self::KIND, command: Self::command_name(command) }),
+        }
+    }
+}
+
+/// Why [`Aggregate::execute`] failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    /// The rules refused the command.
+    #[error(transparent)]
+    Rejected(E),
+    /// A decided event did not apply (a bug in the aggregate, reported, never a panic).
+    #[error(transparent)]
+    Apply(ApplyError),
+    /// A creation command produced no event.
+    #[error("{command} on an absent {kind} produced no event")]
+    NoEvents {
+        /// The aggregate kind.
+        kind: AggregateKind,
+        /// The command's name.
+        command: &'static str,
+    },
+}

@@ -1,0 +1,22 @@
+//! # itsm-core
+//!
+//! The pure domain of an embeddable IT service management engine: incidents,
+//! problems and changes as typed state machines, SLA clocks and business
+//! calendars.
+//!
+//! This crate does no I/O and never reads the clock: every decision takes the
+//! current instant as an argument, so any history can be replayed and gives the
+//! same answer.
+#![cfg_attr(not(test), warn(clippy::wildcard_enum_match_arm))]
+
+pub mod actor;
+pub mod aggregate;
+pub mod change;
+pub mod classify;
+pub mod id;
+pub mod records;
+pub mod time;
+
+pub use actor::{Actor, AggregateKind, Permissions, Role};
+pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, Reference, Summary};
+pub use time::{BusinessDuration, Timestamp};

@@ -1,0 +1,1 @@
+//! Cross-crate workflow tests live in `workflow/`; this library is empty.
