@@ -80,11 +80,37 @@ pub struct Summary {
     pub window: Option<(Timestamp, Timestamp)>,
 }
 
+/// What a reference points at. Changes are one namespace: a change id names
+/// a standard, normal or emergency change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefKind {
+    /// An incident.
+    Incident,
+    /// A problem.
+    Problem,
+    /// A change of any type.
+    Change,
+}
+
+impl RefKind {
+    /// The aggregate kinds this reference may resolve to.
+    pub fn aggregate_kinds(&self) -> &'static [AggregateKind] {
+        match self {
+            RefKind::Incident => &[AggregateKind::Incident],
+            RefKind::Problem => &[AggregateKind::Problem],
+            RefKind::Change => {
+                &[AggregateKind::StandardChange, AggregateKind::NormalChange, AggregateKind::EmergencyChange]
+            }
+        }
+    }
+}
+
 /// A reference from a command to another aggregate of the same tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Reference {
-    /// The referenced aggregate's kind.
-    pub kind: AggregateKind,
+    /// What the reference points at.
+    pub kind: RefKind,
     /// The referenced aggregate's id.
     pub id: String,
 }

@@ -14,9 +14,12 @@ pub mod aggregate;
 pub mod change;
 pub mod classify;
 pub mod id;
+pub mod incident;
+pub mod machine;
+pub mod problem;
 pub mod records;
 pub mod time;
 
 pub use actor::{Actor, AggregateKind, Permissions, Role};
-pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, Reference, Summary};
+pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Summary};
 pub use time::{BusinessDuration, Timestamp};
