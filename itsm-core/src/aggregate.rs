@@ -27,6 +27,9 @@ pub struct DomainConfig {
     /// Change approval policy (type x risk -> approver groups and quorum).
     #[serde(default)]
     pub approvals: crate::change::ApprovalPolicy,
+    /// Pre-approved standard-change templates.
+    #[serde(default)]
+    pub standard_catalog: crate::change::StandardCatalog,
 }
 
 /// Everything a decision may read besides the state and the command: who asks,
@@ -187,7 +190,7 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
     }
 
     /// Decides and applies: the new state and the events, or the refusal.
-    fn execute(state: Option<Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<(Self, Vec<Self::Event>), ExecuteError<Self::Error>> {
+    fn execute(state: Option<Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<Executed<Self>, ExecuteError<Self::Error>> {
         let events = Self::decide(state.as_ref(), command, ctx).map_err(ExecuteError::Rejected)?;
         let mut next = state;
         for event in &events {
@@ -199,6 +202,9 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         }
     }
 }
+
+/// The new state and the events recorded by [`Aggregate::execute`].
+pub type Executed<A> = (A, Vec<<A as Aggregate>::Event>);
 
 /// Why [`Aggregate::execute`] failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
