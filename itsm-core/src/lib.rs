@@ -11,10 +11,12 @@
 
 pub mod actor;
 pub mod aggregate;
+pub mod calendar;
 pub mod change;
 pub mod classify;
 pub mod id;
 pub mod incident;
+pub mod json;
 pub mod machine;
 pub mod problem;
 pub mod records;
@@ -22,4 +24,5 @@ pub mod time;
 
 pub use actor::{Actor, AggregateKind, Permissions, Role};
 pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Summary};
+pub use calendar::{Calendar, CalendarDef, CalendarError};
 pub use time::{BusinessDuration, Timestamp};
