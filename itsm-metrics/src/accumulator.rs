@@ -1,0 +1,959 @@
+//! Streaming, mergeable aggregation of records into a [`Scorecard`].
+//!
+//! Push records in any order with [`Accumulator::push_incident`],
+//! [`Accumulator::push_change`] and [`Accumulator::push_outage`]; compute
+//! partitions apart and [`Accumulator::merge`] them; [`Accumulator::finish`]
+//! gives the scorecard. Merging partitions gives exactly the scorecard of the
+//! whole (property-tested), because every piece of state is a sum, a multiset
+//! or a set, and everything order-sensitive is sorted at `finish`.
+//!
+//! # Memory
+//!
+//! Counters grow with services x months (x priorities, classes and change
+//! types). Beyond those, exactness needs per-record state, kept compact:
+//! - restore and acknowledge times: one `u32` of seconds per incident
+//!   (4 bytes; a rare duration above `u32::MAX` seconds goes to a `u64` list),
+//!   because exact medians and p90 need every value;
+//! - repeat detection: per key, 8 bytes per incident resolved in
+//!   `[from - window, to)` and 24 bytes per incident opened in W, sorted at
+//!   `finish` (records may arrive in any order);
+//! - the change <-> incident link (a change failed when any incident names it):
+//!   the id of each implemented change that did not fail on its own fields, and
+//!   the set of change ids named by incidents, joined at `finish`;
+//! - unplanned outage intervals per service, coalesced as they arrive;
+//! - with [`ScorecardOptions::with_ids`](crate::config::ScorecardOptions), the ids.
+//!
+//! Record ids are assumed unique (the importer rejects duplicates); a record
+//! pushed twice is counted twice.
+
+use std::collections::{HashMap, HashSet};
+
+use itsm_core::classify::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, Priority, Remediation, ResolvedBy,
+};
+use itsm_core::id::{ChangeId, ServiceId};
+use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::config::{RepeatKey, ScorecardConfig};
+use crate::error::MetricsError;
+use crate::period::Months;
+use crate::rate::Rate;
+use crate::scorecard::{
+    Anomalies, Availability, ChangeTypeMetrics, ClassDuration, DurationIds, DurationStats, HistogramBucket,
+    IncidentKpis, InputCounts, Metrics, MonthRow, PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA, Scorecard,
+    ServiceMetrics,
+};
+use crate::stats;
+use crate::thresholds::Thresholds;
+
+const CLASSES: [FailureClass; 4] = [FailureClass::Ci, FailureClass::Cd, FailureClass::Platform, FailureClass::Other];
+const TYPES: [ChangeType; 3] = [ChangeType::Standard, ChangeType::Normal, ChangeType::Emergency];
+const PRIORITIES: [Priority; 5] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4, Priority::P5];
+/// Seconds in a 365-day year.
+pub const YEAR_SECONDS: u64 = 365 * 86_400;
+
+fn class_index(c: FailureClass) -> usize {
+    match c {
+        FailureClass::Ci => 0,
+        FailureClass::Cd => 1,
+        FailureClass::Platform => 2,
+        FailureClass::Other => 3,
+    }
+}
+
+fn type_index(t: ChangeType) -> usize {
+    match t {
+        ChangeType::Standard => 0,
+        ChangeType::Normal => 1,
+        ChangeType::Emergency => 2,
+    }
+}
+
+fn priority_index(p: Priority) -> usize {
+    match p {
+        Priority::P1 => 0,
+        Priority::P2 => 1,
+        Priority::P3 => 2,
+        Priority::P4 => 3,
+        Priority::P5 => 4,
+    }
+}
+
+/// A count with the ids behind it (ids kept only on request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Tally {
+    n: u64,
+    ids: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, id: &str, with_ids: bool) {
+        self.n += 1;
+        if with_ids {
+            self.ids.push(id.to_owned());
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.n += other.n;
+        self.ids.extend(other.ids);
+    }
+}
+
+fn rate_of(num: &Tally, den: &Tally, with_ids: bool) -> Rate {
+    if with_ids {
+        let mut r = Rate::with_ids(num.ids.clone(), den.ids.clone());
+        // Counts stay authoritative (ids are only a view).
+        r.numerator = num.n;
+        r.denominator = den.n;
+        r.value = crate::rate::rate_value(num.n, den.n);
+        r
+    } else {
+        Rate::new(num.n, den.n)
+    }
+}
+
+/// Durations in whole seconds, kept for exact percentiles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DurationAcc {
+    short: Vec<u32>,
+    long: Vec<u64>,
+    sum: u128,
+    ids: Vec<String>,
+    censored: Tally,
+}
+
+impl DurationAcc {
+    fn push(&mut self, seconds: u64, id: &str, with_ids: bool) {
+        match u32::try_from(seconds) {
+            Ok(s) => self.short.push(s),
+            Err(_) => self.long.push(seconds),
+        }
+        self.sum += u128::from(seconds);
+        if with_ids {
+            self.ids.push(id.to_owned());
+        }
+    }
+
+    fn merge(&mut self, other: DurationAcc) {
+        self.short.extend(other.short);
+        self.long.extend(other.long);
+        self.sum += other.sum;
+        self.ids.extend(other.ids);
+        self.censored.merge(other.censored);
+    }
+
+    fn extend_from(&mut self, other: &DurationAcc) {
+        self.short.extend_from_slice(&other.short);
+        self.long.extend_from_slice(&other.long);
+        self.sum += other.sum;
+        self.ids.extend(other.ids.iter().cloned());
+        self.censored.n += other.censored.n;
+        self.censored.ids.extend(other.censored.ids.iter().cloned());
+    }
+
+    /// Sorts in place and computes the statistics.
+    fn stats(&mut self, with_ids: bool) -> DurationStats {
+        self.short.sort_unstable();
+        self.long.sort_unstable();
+        let short = &self.short;
+        let long = &self.long;
+        let count = short.len() + long.len();
+        let at = |i: usize| -> u64 {
+            if i < short.len() { u64::from(short[i]) } else { long.get(i - short.len()).copied().unwrap_or(0) }
+        };
+        let mean = if count == 0 {
+            None
+        } else {
+            decimal_from_u128(self.sum)
+                .and_then(|s| s.checked_div(Decimal::from(count as u64)))
+                .map(|m| m.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven).normalize())
+        };
+        let ids = if with_ids {
+            let mut samples = self.ids.clone();
+            samples.sort_unstable();
+            let mut censored = self.censored.ids.clone();
+            censored.sort_unstable();
+            Some(DurationIds { samples, censored })
+        } else {
+            None
+        };
+        DurationStats {
+            n: count as u64,
+            total_seconds: self.sum,
+            mean_seconds: mean,
+            median_seconds: stats::percentile_type7(count, at, 1, 2),
+            p90_seconds: stats::percentile_type7(count, at, 9, 10),
+            max_seconds: if count == 0 { None } else { Some(at(count - 1)) },
+            censored: self.censored.n,
+            ids,
+        }
+    }
+
+    /// Count of sorted durations `<= limit` (call after `stats`).
+    fn count_le(&self, limit: u64) -> u64 {
+        let short = match u32::try_from(limit) {
+            Ok(l) => self.short.partition_point(|&v| v <= l),
+            Err(_) => self.short.len(),
+        };
+        (short + self.long.partition_point(|&v| v <= limit)) as u64
+    }
+}
+
+fn decimal_from_u128(v: u128) -> Option<Decimal> {
+    i128::try_from(v).ok().and_then(|v| Decimal::try_from_i128_with_scale(v, 0).ok())
+}
+
+/// Unplanned outage intervals in microseconds, coalesced lazily.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct IntervalSet {
+    items: Vec<(i64, i64)>,
+    compact_at: usize,
+}
+
+impl IntervalSet {
+    fn insert(&mut self, start: i64, end: i64) {
+        if start >= end {
+            return;
+        }
+        self.items.push((start, end));
+        if self.items.len() > self.compact_at.max(64) {
+            self.compact();
+            self.compact_at = self.items.len() * 2;
+        }
+    }
+
+    fn compact(&mut self) {
+        self.items.sort_unstable();
+        let mut out: Vec<(i64, i64)> = Vec::with_capacity(self.items.len());
+        for &(s, e) in &self.items {
+            match out.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        self.items = out;
+    }
+
+    fn merge(&mut self, other: IntervalSet) {
+        for (s, e) in other.items {
+            self.insert(s, e);
+        }
+    }
+
+    /// (total covered microseconds, disjoint intervals).
+    fn union(&mut self) -> (u64, u64) {
+        self.compact();
+        let total = self.items.iter().map(|&(s, e)| (e - s) as u64).sum();
+        (total, self.items.len() as u64)
+    }
+}
+
+/// Change counters of one service and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ChangeAcc {
+    implemented: Tally,
+    own_failed: Tally,
+    /// Implemented changes that did not fail on their own fields: failed iff an incident names them.
+    pending: Vec<ChangeId>,
+    rollback_attempts: Tally,
+    rollback_failed: Tally,
+}
+
+impl ChangeAcc {
+    fn merge(&mut self, other: ChangeAcc) {
+        self.implemented.merge(other.implemented);
+        self.own_failed.merge(other.own_failed);
+        self.pending.extend(other.pending);
+        self.rollback_attempts.merge(other.rollback_attempts);
+        self.rollback_failed.merge(other.rollback_failed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opened {
+    at: i64,
+    own_resolved: i64,
+    month: u32,
+}
+
+const NOT_RESOLVED: i64 = i64::MIN;
+
+/// Repeat state of one key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RepeatAcc {
+    resolved: Vec<i64>,
+    resolved_ids: Vec<(i64, String)>,
+    opened: Vec<Opened>,
+    opened_ids: Vec<String>,
+}
+
+impl RepeatAcc {
+    fn merge(&mut self, other: RepeatAcc) {
+        self.resolved.extend(other.resolved);
+        self.resolved_ids.extend(other.resolved_ids);
+        self.opened.extend(other.opened);
+        self.opened_ids.extend(other.opened_ids);
+    }
+}
+
+/// Everything kept per service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServiceAcc {
+    opened: Tally,
+    major: u64,
+    resolved_by_to: Tally,
+    proactive: Tally,
+    resolved_in_w: Tally,
+    first_line: Tally,
+    automated: Tally,
+    on_time: Tally,
+    unknown_target: u64,
+    sla_resolved: [Tally; 5],
+    sla_met: [Tally; 5],
+    restore: [DurationAcc; 4],
+    ack: DurationAcc,
+    months: Vec<u64>,
+    repeat: HashMap<String, RepeatAcc>,
+    changes: [ChangeAcc; 3],
+    outages: IntervalSet,
+}
+
+impl ServiceAcc {
+    fn new(months: usize) -> ServiceAcc {
+        ServiceAcc {
+            opened: Tally::default(),
+            major: 0,
+            resolved_by_to: Tally::default(),
+            proactive: Tally::default(),
+            resolved_in_w: Tally::default(),
+            first_line: Tally::default(),
+            automated: Tally::default(),
+            on_time: Tally::default(),
+            unknown_target: 0,
+            sla_resolved: Default::default(),
+            sla_met: Default::default(),
+            restore: Default::default(),
+            ack: DurationAcc::default(),
+            months: vec![0; months],
+            repeat: HashMap::new(),
+            changes: Default::default(),
+            outages: IntervalSet::default(),
+        }
+    }
+
+    fn merge(&mut self, other: ServiceAcc) {
+        self.opened.merge(other.opened);
+        self.major += other.major;
+        self.resolved_by_to.merge(other.resolved_by_to);
+        self.proactive.merge(other.proactive);
+        self.resolved_in_w.merge(other.resolved_in_w);
+        self.first_line.merge(other.first_line);
+        self.automated.merge(other.automated);
+        self.on_time.merge(other.on_time);
+        self.unknown_target += other.unknown_target;
+        for (a, b) in self.sla_resolved.iter_mut().zip(other.sla_resolved) {
+            a.merge(b);
+        }
+        for (a, b) in self.sla_met.iter_mut().zip(other.sla_met) {
+            a.merge(b);
+        }
+        for (a, b) in self.restore.iter_mut().zip(other.restore) {
+            a.merge(b);
+        }
+        self.ack.merge(other.ack);
+        for (a, b) in self.months.iter_mut().zip(other.months) {
+            *a += b;
+        }
+        for (k, v) in other.repeat {
+            self.repeat.entry(k).or_default().merge(v);
+        }
+        for (a, b) in self.changes.iter_mut().zip(other.changes) {
+            a.merge(b);
+        }
+        self.outages.merge(other.outages);
+    }
+}
+
+/// The streaming accumulator (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Accumulator {
+    config: ScorecardConfig,
+    months: Months,
+    from: i64,
+    to: i64,
+    window: i64,
+    services: HashMap<ServiceId, ServiceAcc>,
+    linked_changes: HashSet<ChangeId>,
+    inputs: InputCounts,
+    anomalies: Anomalies,
+}
+
+impl Accumulator {
+    /// An empty accumulator for `config`.
+    pub fn new(config: ScorecardConfig) -> Result<Accumulator, MetricsError> {
+        if config.period.from >= config.period.to {
+            return Err(MetricsError::EmptyPeriod { from: config.period.from, to: config.period.to });
+        }
+        let months = Months::new(&config.period, config.zone)?;
+        let window = i64::try_from(config.repeat.window_seconds).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        Ok(Accumulator {
+            from: config.period.from.unix_micros(),
+            to: config.period.to.unix_micros(),
+            window,
+            months,
+            config,
+            services: HashMap::new(),
+            linked_changes: HashSet::new(),
+            inputs: InputCounts::default(),
+            anomalies: Anomalies::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ScorecardConfig {
+        &self.config
+    }
+
+    fn service<'a>(
+        services: &'a mut HashMap<ServiceId, ServiceAcc>,
+        id: &ServiceId,
+        months: usize,
+    ) -> &'a mut ServiceAcc {
+        services.entry(id.clone()).or_insert_with(|| ServiceAcc::new(months))
+    }
+
+    /// Adds an incident.
+    pub fn push_incident(&mut self, r: &IncidentRecord) {
+        self.inputs.incidents += 1;
+        if let Some(c) = &r.caused_by_change
+            && !self.linked_changes.contains(c)
+        {
+            self.linked_changes.insert(c.clone());
+        }
+        let with_ids = self.config.options.with_ids;
+        let (from, to, window) = (self.from, self.to, self.window);
+        let in_w = |t: i64| from <= t && t < to;
+        let month_count = self.months.len();
+        let svc = match self.services.get_mut(&r.service) {
+            Some(s) => s,
+            None => Self::service(&mut self.services, &r.service, month_count),
+        };
+        let id = r.id.as_str();
+        let opened = r.opened_at.unix_micros();
+        let opened_in = in_w(opened);
+        let resolved = r.resolved_at.map(|t| t.unix_micros());
+        let mut month = 0u32;
+        if opened_in {
+            svc.opened.add(id, with_ids);
+            let m = self.months.index(opened);
+            month = m as u32;
+            if let Some(c) = svc.months.get_mut(m) {
+                *c += 1;
+            }
+            if r.major {
+                svc.major += 1;
+            }
+            if matches!(r.detected_by, DetectionSource::Monitoring | DetectionSource::Automation) {
+                svc.proactive.add(id, with_ids);
+            }
+            if resolved.is_some_and(|t| t < to) {
+                svc.resolved_by_to.add(id, with_ids);
+            }
+        }
+        if let Some(res) = resolved
+            && in_w(res)
+        {
+            svc.resolved_in_w.add(id, with_ids);
+            match r.resolved_by {
+                Some(ResolvedBy::L1) => svc.first_line.add(id, with_ids),
+                Some(ResolvedBy::Automation) => svc.automated.add(id, with_ids),
+                Some(ResolvedBy::L2 | ResolvedBy::L3 | ResolvedBy::Vendor) | None => {}
+            }
+            let p = priority_index(r.priority);
+            svc.sla_resolved[p].add(id, with_ids);
+            match r.resolution_target_met {
+                Some(true) => {
+                    svc.on_time.add(id, with_ids);
+                    svc.sla_met[p].add(id, with_ids);
+                }
+                Some(false) => {}
+                None => svc.unknown_target += 1,
+            }
+        }
+        // Restore time and censoring.
+        let class = class_index(r.failure_class);
+        let impact = r.impact_start.unix_micros();
+        let restore = r.restore_instant();
+        if let Some(ri) = restore
+            && in_w(ri.unix_micros())
+        {
+            let d = ri.seconds_since(r.impact_start);
+            if d < 0 {
+                self.anomalies.negative_restore_times += 1;
+            } else {
+                svc.restore[class].push(d as u64, id, with_ids);
+            }
+        }
+        if impact < to && restore.is_none_or(|ri| ri.unix_micros() >= to) {
+            svc.restore[class].censored.add(id, with_ids);
+        }
+        // Acknowledge time.
+        if let Some(ack) = r.acknowledged_at
+            && in_w(ack.unix_micros())
+        {
+            let d = ack.seconds_since(r.opened_at);
+            if d < 0 {
+                self.anomalies.negative_acknowledge_times += 1;
+            } else {
+                svc.ack.push(d as u64, id, with_ids);
+            }
+        }
+        if opened < to && r.acknowledged_at.is_none_or(|a| a.unix_micros() >= to) {
+            svc.ack.censored.add(id, with_ids);
+        }
+        // Outage interval.
+        if r.outage {
+            let end = restore.map(|t| t.unix_micros()).unwrap_or(to);
+            svc.outages.insert(impact.max(from), end.min(to));
+        }
+        // Repeat state.
+        let keep_resolved = resolved.filter(|&t| t >= from.saturating_sub(window) && t < to);
+        if keep_resolved.is_some() || opened_in {
+            let acc = repeat_slot(&mut svc.repeat, self.config.repeat.key, r);
+            if let Some(t) = keep_resolved {
+                if with_ids {
+                    acc.resolved_ids.push((t, id.to_owned()));
+                } else {
+                    acc.resolved.push(t);
+                }
+            }
+            if opened_in {
+                acc.opened.push(Opened { at: opened, own_resolved: resolved.unwrap_or(NOT_RESOLVED), month });
+                if with_ids {
+                    acc.opened_ids.push(id.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Adds a change.
+    pub fn push_change(&mut self, c: &ChangeRecord) {
+        self.inputs.changes += 1;
+        let month_count = self.months.len();
+        let svc = match self.services.get_mut(&c.service) {
+            Some(s) => s,
+            None => Self::service(&mut self.services, &c.service, month_count),
+        };
+        let (Some(outcome), Some(done)) = (c.outcome, c.completed_at) else {
+            return;
+        };
+        let done = done.unix_micros();
+        if !(self.from <= done && done < self.to) {
+            return;
+        }
+        let with_ids = self.config.options.with_ids;
+        let id = c.id.as_str();
+        let acc = &mut svc.changes[type_index(c.change_type)];
+        acc.implemented.add(id, with_ids);
+        if outcome == ChangeOutcome::Failed || c.remediation != Remediation::None {
+            acc.own_failed.add(id, with_ids);
+        } else {
+            acc.pending.push(c.id.clone());
+        }
+        match c.remediation {
+            Remediation::RolledBack => acc.rollback_attempts.add(id, with_ids),
+            Remediation::RollbackFailed => {
+                acc.rollback_attempts.add(id, with_ids);
+                acc.rollback_failed.add(id, with_ids);
+            }
+            Remediation::None | Remediation::FixedForward => {}
+        }
+    }
+
+    /// Adds an outage (planned ones only make the service known).
+    pub fn push_outage(&mut self, o: &OutageRecord) {
+        self.inputs.outages += 1;
+        let month_count = self.months.len();
+        let (from, to) = (self.from, self.to);
+        let svc = match self.services.get_mut(&o.service) {
+            Some(s) => s,
+            None => Self::service(&mut self.services, &o.service, month_count),
+        };
+        if o.end <= o.start {
+            self.anomalies.empty_outages += 1;
+            return;
+        }
+        if o.planned {
+            return;
+        }
+        svc.outages.insert(o.start.unix_micros().max(from), o.end.unix_micros().min(to));
+    }
+
+    /// Merges two partitions computed with the same configuration.
+    pub fn merge(mut self, other: Accumulator) -> Result<Accumulator, MetricsError> {
+        let (a, b) = (&self.config, &other.config);
+        let field = if a.period != b.period {
+            Some("periods")
+        } else if a.zone != b.zone {
+            Some("time zones")
+        } else if a.repeat != b.repeat {
+            Some("repeat rules")
+        } else if a.options != b.options {
+            Some("options")
+        } else if a.trend_partial_months != b.trend_partial_months {
+            Some("trend settings")
+        } else {
+            None
+        };
+        if let Some(field) = field {
+            return Err(MetricsError::ConfigMismatch { field });
+        }
+        for (k, v) in other.services {
+            match self.services.get_mut(&k) {
+                Some(mine) => mine.merge(v),
+                None => {
+                    self.services.insert(k, v);
+                }
+            }
+        }
+        self.linked_changes.extend(other.linked_changes);
+        self.inputs.incidents += other.inputs.incidents;
+        self.inputs.changes += other.inputs.changes;
+        self.inputs.outages += other.inputs.outages;
+        self.anomalies.negative_restore_times += other.anomalies.negative_restore_times;
+        self.anomalies.negative_acknowledge_times += other.anomalies.negative_acknowledge_times;
+        self.anomalies.empty_outages += other.anomalies.empty_outages;
+        Ok(self)
+    }
+
+    /// Computes the scorecard, rated against `thresholds`.
+    pub fn finish(self, thresholds: &Thresholds) -> Scorecard {
+        let with_ids = self.config.options.with_ids;
+        let months_n = self.months.len();
+        let period_micros = (self.to - self.from) as u64;
+        let mut names: Vec<ServiceId> = self.services.keys().cloned().collect();
+        names.sort();
+        let mut services = self.services;
+        let mut service_metrics = Vec::with_capacity(names.len());
+        let mut month_opened = vec![0u64; months_n];
+        let mut month_repeats = vec![0u64; months_n];
+        let mut pairs: Vec<RepeatPair> = Vec::new();
+        let mut total_restore: [DurationAcc; 4] = Default::default();
+        let mut total_ack = DurationAcc::default();
+        for name in &names {
+            let Some(mut acc) = services.remove(name) else { continue };
+            for (t, m) in month_opened.iter_mut().zip(&acc.months) {
+                *t += m;
+            }
+            // Repeats.
+            let mut repeats = Tally::default();
+            for slot in acc.repeat.values_mut() {
+                find_repeats(slot, self.window, with_ids, &mut repeats, &mut month_repeats, &mut pairs);
+            }
+            // Changes.
+            let changes = TYPES
+                .iter()
+                .zip(acc.changes.iter_mut())
+                .map(|(&t, c)| change_metrics(t, c, &self.linked_changes, with_ids))
+                .collect();
+            // Durations.
+            let mut overall = DurationAcc::default();
+            let mut by_class = Vec::with_capacity(4);
+            for (i, &class) in CLASSES.iter().enumerate() {
+                overall.extend_from(&acc.restore[i]);
+                total_restore[i].extend_from(&acc.restore[i]);
+                by_class.push(ClassDuration { failure_class: class, stats: acc.restore[i].stats(with_ids) });
+            }
+            total_ack.extend_from(&acc.ack);
+            let (down, intervals) = acc.outages.union();
+            let metrics = Metrics {
+                changes,
+                incidents: IncidentKpis {
+                    total: acc.opened.n,
+                    major: acc.major,
+                    resolution_rate: rate_of(&acc.resolved_by_to, &acc.opened, with_ids),
+                    first_line_resolution_rate: rate_of(&acc.first_line, &acc.resolved_in_w, with_ids),
+                    automated_recovery_share: rate_of(&acc.automated, &acc.resolved_in_w, with_ids),
+                    proactive_detection_share: rate_of(&acc.proactive, &acc.opened, with_ids),
+                    on_time_resolution_rate: rate_of(&acc.on_time, &acc.resolved_in_w, with_ids),
+                    resolved_with_unknown_target: acc.unknown_target,
+                    repeat_rate: rate_of(&repeats, &acc.opened, with_ids),
+                },
+                sla_attainment: PRIORITIES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| PriorityAttainment {
+                        priority: p,
+                        attainment: rate_of(&acc.sla_met[i], &acc.sla_resolved[i], with_ids),
+                    })
+                    .collect(),
+                restore_time: overall.stats(with_ids),
+                restore_time_by_class: by_class,
+                acknowledge_time: acc.ack.stats(with_ids),
+                availability: availability(down, intervals, period_micros),
+            };
+            service_metrics.push(ServiceMetrics { service: name.clone(), metrics, ratings: Vec::new() });
+        }
+        // Totals: sums of the service numerators and denominators; durations from all values.
+        let mut total = sum_metrics(service_metrics.iter().map(|s| &s.metrics), with_ids);
+        let mut all_restore = DurationAcc::default();
+        for (i, acc) in total_restore.iter_mut().enumerate() {
+            all_restore.extend_from(acc);
+            if let Some(slot) = total.restore_time_by_class.get_mut(i) {
+                slot.stats = acc.stats(with_ids);
+            }
+        }
+        total.restore_time = all_restore.stats(with_ids);
+        total.acknowledge_time = total_ack.stats(with_ids);
+        let restore_histogram = histogram(&all_restore);
+        let months: Vec<MonthRow> = self
+            .months
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| MonthRow {
+                month: b.month.clone(),
+                start: b.start,
+                end: b.end,
+                partial: b.partial,
+                incidents: month_opened[i],
+                repeats: month_repeats[i],
+                repeat_rate: Rate::new(month_repeats[i], month_opened[i]),
+            })
+            .collect();
+        pairs.sort();
+        let trends = crate::ratings::trends(&months, thresholds, self.config.trend_partial_months);
+        let period = PeriodInfo {
+            from: self.config.period.from,
+            to: self.config.period.to,
+            zone: self.config.zone.name().to_owned(),
+            seconds: Decimal::try_from_i128_with_scale(i128::from(self.to - self.from), 6).unwrap_or(Decimal::ZERO),
+        };
+        let mut card = Scorecard {
+            schema: SCHEMA.to_owned(),
+            period,
+            repeat: self.config.repeat,
+            inputs: self.inputs,
+            anomalies: self.anomalies,
+            total,
+            services: service_metrics,
+            months,
+            trends,
+            repeat_pairs: if with_ids { Some(pairs) } else { None },
+            restore_histogram,
+            ratings: crate::scorecard::Ratings {
+                thresholds: String::new(),
+                metrics: Vec::new(),
+                tables: Vec::new(),
+                notes: Vec::new(),
+            },
+        };
+        card.ratings = crate::ratings::rate(&mut card, thresholds, period_micros);
+        card
+    }
+}
+
+fn repeat_slot<'a>(map: &'a mut HashMap<String, RepeatAcc>, key: RepeatKey, r: &IncidentRecord) -> &'a mut RepeatAcc {
+    let category = r.category.as_deref().unwrap_or("");
+    match key {
+        RepeatKey::Service => slot(map, ""),
+        RepeatKey::ServiceCategory => slot(map, category),
+        RepeatKey::ServiceCategoryProblem => {
+            let problem = r.problem_id.as_ref().map(|p| p.as_str()).unwrap_or("");
+            let k = format!("{category}\u{1f}{problem}");
+            map.entry(k).or_default()
+        }
+    }
+}
+
+fn slot<'a>(map: &'a mut HashMap<String, RepeatAcc>, key: &str) -> &'a mut RepeatAcc {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), RepeatAcc::default());
+    }
+    map.entry(key.to_owned()).or_default()
+}
+
+/// Marks the repeats of one key.
+fn find_repeats(
+    slot: &mut RepeatAcc,
+    window: i64,
+    with_ids: bool,
+    repeats: &mut Tally,
+    month_repeats: &mut [u64],
+    pairs: &mut Vec<RepeatPair>,
+) {
+    if with_ids {
+        slot.resolved_ids.sort_unstable();
+        slot.resolved = slot.resolved_ids.iter().map(|(t, _)| *t).collect();
+    } else {
+        slot.resolved.sort_unstable();
+    }
+    let resolved = &slot.resolved;
+    for (k, o) in slot.opened.iter().enumerate() {
+        let lo = o.at.saturating_sub(window);
+        let hi = o.at;
+        let start = resolved.partition_point(|&t| t < lo);
+        let end = resolved.partition_point(|&t| t <= hi);
+        let mut count = end.saturating_sub(start);
+        if o.own_resolved != NOT_RESOLVED && lo <= o.own_resolved && o.own_resolved <= hi {
+            count = count.saturating_sub(1);
+        }
+        if count == 0 {
+            continue;
+        }
+        let own_id = slot.opened_ids.get(k).map(String::as_str).unwrap_or("");
+        repeats.add(own_id, with_ids);
+        if let Some(m) = month_repeats.get_mut(o.month as usize) {
+            *m += 1;
+        }
+        if with_ids {
+            // The most recent earlier resolution that is not the incident itself.
+            let mut skipped_self = false;
+            for idx in (start..end).rev() {
+                let (t, ref jid) = slot.resolved_ids[idx];
+                if !skipped_self && t == o.own_resolved && jid == own_id {
+                    skipped_self = true;
+                    continue;
+                }
+                pairs.push(RepeatPair { earlier: jid.clone(), later: own_id.to_owned() });
+                break;
+            }
+        }
+    }
+}
+
+fn change_metrics(t: ChangeType, c: &mut ChangeAcc, linked: &HashSet<ChangeId>, with_ids: bool) -> ChangeTypeMetrics {
+    let mut failed = c.own_failed.clone();
+    for id in &c.pending {
+        if linked.contains(id) {
+            failed.add(id.as_str(), with_ids);
+        }
+    }
+    ChangeTypeMetrics {
+        change_type: t,
+        first_change_failure_rate: rate_of(&failed, &c.implemented, with_ids),
+        rollback_failure_rate: rate_of(&c.rollback_failed, &c.rollback_attempts, with_ids),
+        rollback_failure_share_of_implemented: rate_of(&c.rollback_failed, &c.implemented, with_ids),
+        rollback_attempt_rate: rate_of(&c.rollback_attempts, &c.implemented, with_ids),
+    }
+}
+
+fn availability(down: u64, intervals: u64, period_micros: u64) -> Availability {
+    let down = down.min(period_micros);
+    let annual = Decimal::try_from_i128_with_scale(i128::from(down) * i128::from(YEAR_SECONDS), 6)
+        .ok()
+        .and_then(|d| d.checked_div(Decimal::try_from_i128_with_scale(i128::from(period_micros), 6).ok()?))
+        .map(|d| d.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven).normalize())
+        .unwrap_or(Decimal::ZERO);
+    Availability {
+        availability: Rate::new(period_micros - down, period_micros),
+        downtime_seconds: Decimal::try_from_i128_with_scale(i128::from(down), 6).unwrap_or(Decimal::ZERO).normalize(),
+        annual_downtime_seconds: annual,
+        outage_intervals: intervals,
+    }
+}
+
+fn empty_durations(with_ids: bool) -> DurationStats {
+    DurationAcc::default().stats(with_ids)
+}
+
+/// Sums the rates of several metrics (durations are filled by the caller).
+fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> Metrics {
+    let e = || Rate::empty(with_ids);
+    let mut total = Metrics {
+        changes: TYPES
+            .iter()
+            .map(|&t| ChangeTypeMetrics {
+                change_type: t,
+                first_change_failure_rate: e(),
+                rollback_failure_rate: e(),
+                rollback_failure_share_of_implemented: e(),
+                rollback_attempt_rate: e(),
+            })
+            .collect(),
+        incidents: IncidentKpis {
+            total: 0,
+            major: 0,
+            resolution_rate: e(),
+            first_line_resolution_rate: e(),
+            automated_recovery_share: e(),
+            proactive_detection_share: e(),
+            on_time_resolution_rate: e(),
+            resolved_with_unknown_target: 0,
+            repeat_rate: e(),
+        },
+        sla_attainment: PRIORITIES.iter().map(|&p| PriorityAttainment { priority: p, attainment: e() }).collect(),
+        restore_time: empty_durations(with_ids),
+        restore_time_by_class: CLASSES
+            .iter()
+            .map(|&c| ClassDuration { failure_class: c, stats: empty_durations(with_ids) })
+            .collect(),
+        acknowledge_time: empty_durations(with_ids),
+        availability: Availability {
+            availability: Rate::new(0, 0),
+            downtime_seconds: Decimal::ZERO,
+            annual_downtime_seconds: Decimal::ZERO,
+            outage_intervals: 0,
+        },
+    };
+    fn add(a: &mut Rate, b: &Rate) {
+        *a = a.sum(b);
+    }
+    for m in items {
+        for (a, b) in total.changes.iter_mut().zip(&m.changes) {
+            add(&mut a.first_change_failure_rate, &b.first_change_failure_rate);
+            add(&mut a.rollback_failure_rate, &b.rollback_failure_rate);
+            add(&mut a.rollback_failure_share_of_implemented, &b.rollback_failure_share_of_implemented);
+            add(&mut a.rollback_attempt_rate, &b.rollback_attempt_rate);
+        }
+        let (a, b) = (&mut total.incidents, &m.incidents);
+        a.total += b.total;
+        a.major += b.major;
+        add(&mut a.resolution_rate, &b.resolution_rate);
+        add(&mut a.first_line_resolution_rate, &b.first_line_resolution_rate);
+        add(&mut a.automated_recovery_share, &b.automated_recovery_share);
+        add(&mut a.proactive_detection_share, &b.proactive_detection_share);
+        add(&mut a.on_time_resolution_rate, &b.on_time_resolution_rate);
+        a.resolved_with_unknown_target += b.resolved_with_unknown_target;
+        add(&mut a.repeat_rate, &b.repeat_rate);
+        for (a, b) in total.sla_attainment.iter_mut().zip(&m.sla_attainment) {
+            add(&mut a.attainment, &b.attainment);
+        }
+        let (a, b) = (&mut total.availability, &m.availability);
+        add(&mut a.availability, &b.availability);
+        a.downtime_seconds = a.downtime_seconds.checked_add(b.downtime_seconds).unwrap_or(a.downtime_seconds);
+        a.annual_downtime_seconds =
+            a.annual_downtime_seconds.checked_add(b.annual_downtime_seconds).unwrap_or(a.annual_downtime_seconds);
+        a.outage_intervals += b.outage_intervals;
+    }
+    total
+}
+
+/// Histogram bucket upper bounds in seconds.
+pub const HISTOGRAM_BOUNDS: [(u64, &str); 10] = [
+    (300, "<= 5m"),
+    (900, "<= 15m"),
+    (1800, "<= 30m"),
+    (3600, "<= 1h"),
+    (7200, "<= 2h"),
+    (14_400, "<= 4h"),
+    (28_800, "<= 8h"),
+    (86_400, "<= 24h"),
+    (259_200, "<= 3d"),
+    (604_800, "<= 7d"),
+];
+
+fn histogram(all: &DurationAcc) -> Vec<HistogramBucket> {
+    let mut out = Vec::with_capacity(HISTOGRAM_BOUNDS.len() + 1);
+    let mut below = 0u64;
+    for &(limit, label) in &HISTOGRAM_BOUNDS {
+        let upto = all.count_le(limit);
+        out.push(HistogramBucket { label: label.to_owned(), upper_seconds: Some(limit), count: upto - below });
+        below = upto;
+    }
+    let n = (all.short.len() + all.long.len()) as u64;
+    out.push(HistogramBucket { label: "> 7d".to_owned(), upper_seconds: None, count: n - below });
+    out
+}

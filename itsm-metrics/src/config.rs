@@ -1,0 +1,99 @@
+//! Scorecard configuration: the period, the zone for monthly buckets, the
+//! repeat-incident rule and output options.
+
+use chrono_tz::Tz;
+use itsm_core::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::MetricsError;
+use crate::period::Period;
+
+/// Thirty days in seconds: the default repeat-incident window.
+pub const DEFAULT_REPEAT_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+
+/// What forms the repeat-incident key (always within one service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatKey {
+    /// The service alone.
+    Service,
+    /// The service and the category (the interchange definition). An empty
+    /// category is a value like any other: two uncategorised incidents of one
+    /// service share a key.
+    #[default]
+    ServiceCategory,
+    /// The service, the category and the linked problem.
+    ServiceCategoryProblem,
+}
+
+/// The repeat-incident rule: incident i (opened in W) is a repeat when another
+/// incident j with the same key was resolved at or before i was opened and
+/// `opened_at(i) - resolved_at(j) <= window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepeatConfig {
+    /// The window in seconds (default 30 days, inclusive).
+    pub window_seconds: u64,
+    /// The key.
+    pub key: RepeatKey,
+}
+
+impl Default for RepeatConfig {
+    fn default() -> Self {
+        RepeatConfig { window_seconds: DEFAULT_REPEAT_WINDOW_SECONDS, key: RepeatKey::ServiceCategory }
+    }
+}
+
+/// Output options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct ScorecardOptions {
+    /// Keep the record ids behind every numerator and denominator (and the
+    /// repeat pairs). Memory then grows with the records.
+    pub with_ids: bool,
+}
+
+/// Everything a scorecard is computed with, except the thresholds (given at `finish`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScorecardConfig {
+    /// The period W = [from, to).
+    pub period: Period,
+    /// The IANA zone monthly buckets are cut in (default UTC).
+    pub zone: Tz,
+    /// The repeat-incident rule.
+    pub repeat: RepeatConfig,
+    /// Output options.
+    pub options: ScorecardOptions,
+    /// Include months the period cuts (partial months) in trend tests (default false:
+    /// a partial month's count is not comparable with a full month's).
+    pub trend_partial_months: bool,
+}
+
+impl ScorecardConfig {
+    /// Defaults over `[from, to)`: UTC buckets, 30-day (service, category) repeats, no ids.
+    pub fn new(from: Timestamp, to: Timestamp) -> Result<ScorecardConfig, MetricsError> {
+        Ok(ScorecardConfig {
+            period: Period::new(from, to)?,
+            zone: chrono_tz::UTC,
+            repeat: RepeatConfig::default(),
+            options: ScorecardOptions::default(),
+            trend_partial_months: false,
+        })
+    }
+
+    /// This configuration with another zone.
+    pub fn with_zone(mut self, zone: Tz) -> ScorecardConfig {
+        self.zone = zone;
+        self
+    }
+
+    /// This configuration with ids kept or not.
+    pub fn with_ids(mut self, with_ids: bool) -> ScorecardConfig {
+        self.options.with_ids = with_ids;
+        self
+    }
+
+    /// This configuration with another repeat rule.
+    pub fn with_repeat(mut self, repeat: RepeatConfig) -> ScorecardConfig {
+        self.repeat = repeat;
+        self
+    }
+}

@@ -1,0 +1,107 @@
+//! # itsm-metrics
+//!
+//! ITSM process metrics computed exactly from [`itsm_core::records`], rated
+//! against the operations maturity model (Tables 5-9 and 15), with the
+//! evidence behind every rating.
+//!
+//! ```
+//! use itsm_core::Timestamp;
+//! use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};
+//!
+//! let from = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")?;
+//! let to = Timestamp::parse_rfc3339("2026-07-01T00:00:00Z")?;
+//! let mut acc = Accumulator::new(ScorecardConfig::new(from, to)?.with_zone(chrono_tz::Europe::Paris))?;
+//! // acc.push_incident(&incident); acc.push_change(&change); acc.push_outage(&outage);
+//! let card = acc.finish(&Thresholds::maturity_model());
+//! let json = itsm_metrics::render::json(&card)?;
+//! assert!(json.contains("\"schema\""));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Overview
+//!
+//! - [`import`]: reads the interchange CSV files into records, one at a time,
+//!   with a report of accepted and rejected rows.
+//! - [`Accumulator`]: streaming, mergeable aggregation; [`Accumulator::finish`]
+//!   gives a [`Scorecard`].
+//! - [`Thresholds`]: the maturity model's bounds as data (JSON-loadable).
+//! - [`rating`]: levels compared exactly, and their evidence.
+//! - [`stats`]: Wilson intervals, zero-failure sample sizes, Mann-Kendall and
+//!   Sen's slope, type-7 percentiles.
+//! - [`render`]: text, JSON, CSV and a self-contained HTML page.
+//!
+//! ## Definitions
+//!
+//! The metrics follow `interchange-csv.md` ("Metric definitions"), over
+//! W = [from, to) with monthly buckets cut in an IANA zone:
+//! - first change failure rate, per change type: implemented changes
+//!   (not cancelled, `completed_at` in W) whose first attempt failed
+//!   (`outcome` failed, or `remediation` not none, or named by at least one
+//!   incident's `caused_by_change`, counted once) / implemented changes;
+//! - rollback failure rate, per type: `rollback_failed` / rollback attempts;
+//!   its secondary form `rollback_failure_share_of_implemented` divides by all
+//!   implemented changes;
+//! - restore time = restore instant - `impact_start`, in whole seconds, over
+//!   incidents whose restore instant is in W: n, mean, median, p90, max and the
+//!   censored count (impact started before `to`, not restored by `to`), per
+//!   failure class and overall; MTTA likewise over acknowledgements in W;
+//! - availability per service: (|W| - |union of unplanned outages clipped to
+//!   W|) / |W| in microseconds; outages come from unplanned outage records and
+//!   from incidents with `outage` (an unrestored one is down until `to`);
+//!   annual downtime is the downtime scaled to 365 days;
+//! - repeat incidents: see [`config::RepeatConfig`];
+//! - incident KPIs of Tables 5 and 6, and SLA attainment per priority. The
+//!   on-time numerator uses `IncidentRecord::resolution_target_met == Some(true)`;
+//!   its denominator is every incident resolved in W, as defined (those with an
+//!   unknown target are also counted in `resolved_with_unknown_target`);
+//! - monthly trends of incident counts and repeat rates (complete months only
+//!   by default), Mann-Kendall and Sen's slope with at least 5 periods.
+//!
+//! Rates are exact fractions (`numerator`, `denominator`), with a decimal
+//! `value` that is `None` when the denominator is 0.
+#![forbid(unsafe_code)]
+
+pub mod accumulator;
+mod bigint;
+pub mod config;
+pub mod error;
+pub mod import;
+pub mod period;
+pub mod rate;
+pub mod rating;
+mod ratings;
+pub mod render;
+pub mod scorecard;
+pub mod stats;
+pub mod thresholds;
+
+pub use accumulator::Accumulator;
+pub use config::{RepeatConfig, RepeatKey, ScorecardConfig, ScorecardOptions};
+pub use error::{MetricsError, RenderError, ThresholdError};
+pub use rate::Rate;
+pub use rating::{Evidence, Level, Rating};
+pub use scorecard::Scorecard;
+pub use thresholds::Thresholds;
+
+use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+
+/// Computes a scorecard in one call from slices of records.
+pub fn compute(
+    config: ScorecardConfig,
+    thresholds: &Thresholds,
+    incidents: &[IncidentRecord],
+    changes: &[ChangeRecord],
+    outages: &[OutageRecord],
+) -> Result<Scorecard, MetricsError> {
+    let mut acc = Accumulator::new(config)?;
+    for r in incidents {
+        acc.push_incident(r);
+    }
+    for c in changes {
+        acc.push_change(c);
+    }
+    for o in outages {
+        acc.push_outage(o);
+    }
+    Ok(acc.finish(thresholds))
+}

@@ -1,0 +1,363 @@
+//! The scorecard: every metric over the period, per service and in total, with
+//! its monthly trends and its ratings. Serializable (see `JSON.md`).
+
+use itsm_core::Timestamp;
+use itsm_core::classify::{ChangeType, FailureClass, Priority};
+use itsm_core::id::ServiceId;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RepeatConfig;
+use crate::rate::Rate;
+use crate::rating::{Level, Rating};
+use crate::stats::MannKendall;
+use crate::thresholds::{TrendSeries, Unit};
+
+/// The schema name written in every scorecard.
+pub const SCHEMA: &str = "itsm-metrics/scorecard/v1";
+
+/// Every metric over one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// The period and zone.
+    pub period: PeriodInfo,
+    /// The repeat-incident rule used.
+    pub repeat: RepeatConfig,
+    /// How many records were pushed.
+    pub inputs: InputCounts,
+    /// Records (or parts of them) left out because their instants contradict each other.
+    pub anomalies: Anomalies,
+    /// All services together: every numerator and denominator is the sum over `services`.
+    pub total: Metrics,
+    /// Per service, sorted by service id.
+    pub services: Vec<ServiceMetrics>,
+    /// Monthly buckets in the zone with incident counts and repeat rates (all services).
+    pub months: Vec<MonthRow>,
+    /// Mann-Kendall trends of the monthly series.
+    pub trends: Vec<TrendResult>,
+    /// The (earlier, later) incident pairs behind the repeat rate (only with ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_pairs: Option<Vec<RepeatPair>>,
+    /// Distribution of restore times (all incidents restored in the period).
+    pub restore_histogram: Vec<HistogramBucket>,
+    /// Levels per metric and per table.
+    pub ratings: Ratings,
+}
+
+/// The period as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodInfo {
+    /// First instant inside.
+    pub from: Timestamp,
+    /// First instant after.
+    pub to: Timestamp,
+    /// IANA zone of the monthly buckets.
+    pub zone: String,
+    /// Length in seconds (exact, microsecond precision).
+    pub seconds: Decimal,
+}
+
+/// Records pushed, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InputCounts {
+    /// Incident records.
+    pub incidents: u64,
+    /// Change records.
+    pub changes: u64,
+    /// Outage records.
+    pub outages: u64,
+}
+
+/// Counts of values left out because their instants contradict each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Anomalies {
+    /// Incidents restored in the period whose restore instant precedes `impact_start`.
+    pub negative_restore_times: u64,
+    /// Incidents acknowledged in the period whose acknowledgement precedes `opened_at`.
+    pub negative_acknowledge_times: u64,
+    /// Outage records whose `end` is not after `start`.
+    pub empty_outages: u64,
+}
+
+/// The metrics of a set of services (one service, or all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Change metrics per change type (standard, normal, emergency).
+    pub changes: Vec<ChangeTypeMetrics>,
+    /// Incident KPIs (Tables 5 and 6) and the repeat rate.
+    pub incidents: IncidentKpis,
+    /// SLA attainment per priority, P1 to P5.
+    pub sla_attainment: Vec<PriorityAttainment>,
+    /// Restore time (MTTR) of all incidents restored in the period.
+    pub restore_time: DurationStats,
+    /// Restore time per failure class (ci, cd, platform, other).
+    pub restore_time_by_class: Vec<ClassDuration>,
+    /// Time to acknowledge (MTTA = acknowledged_at - opened_at) of incidents acknowledged in the period.
+    pub acknowledge_time: DurationStats,
+    /// Availability (for the total: summed over services).
+    pub availability: Availability,
+}
+
+/// One service's metrics and its per-service ratings (availability, downtime).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMetrics {
+    /// The service.
+    pub service: ServiceId,
+    /// Its metrics.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Ratings of per-service metrics.
+    pub ratings: Vec<MetricRating>,
+}
+
+/// Change metrics of one change type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeTypeMetrics {
+    /// The change type (`normal` = the model's planned change).
+    pub change_type: ChangeType,
+    /// Implemented changes whose first attempt failed / implemented changes.
+    pub first_change_failure_rate: Rate,
+    /// Changes with `rollback_failed` / rollback attempts (`rolled_back` or `rollback_failed`).
+    pub rollback_failure_rate: Rate,
+    /// Secondary form: changes with `rollback_failed` / all implemented changes.
+    pub rollback_failure_share_of_implemented: Rate,
+    /// Rollback attempts / implemented changes.
+    pub rollback_attempt_rate: Rate,
+}
+
+/// Incident KPIs over incidents opened (or resolved) in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentKpis {
+    /// Incidents opened in the period.
+    pub total: u64,
+    /// Major incidents opened in the period.
+    pub major: u64,
+    /// Opened in the period and resolved before `to` / opened in the period.
+    pub resolution_rate: Rate,
+    /// Resolved by `l1` / resolved in the period.
+    pub first_line_resolution_rate: Rate,
+    /// Resolved by `automation` / resolved in the period.
+    pub automated_recovery_share: Rate,
+    /// Detected by `monitoring` or `automation` / opened in the period.
+    pub proactive_detection_share: Rate,
+    /// Resolved in the period within the resolution target / resolved in the period.
+    pub on_time_resolution_rate: Rate,
+    /// Resolved in the period with no known target (counted in the on-time denominator, not its numerator).
+    pub resolved_with_unknown_target: u64,
+    /// Repeat incidents / incidents opened in the period.
+    pub repeat_rate: Rate,
+}
+
+/// SLA attainment of one priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityAttainment {
+    /// The priority.
+    pub priority: Priority,
+    /// Resolved in the period within target / resolved in the period, for this priority.
+    pub attainment: Rate,
+}
+
+/// Duration statistics of one failure class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassDuration {
+    /// The failure class.
+    pub failure_class: FailureClass,
+    /// Its statistics.
+    pub stats: DurationStats,
+}
+
+/// Statistics of durations in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurationStats {
+    /// Number of durations.
+    pub n: u64,
+    /// Their exact sum in seconds (the mean is `total_seconds / n`).
+    pub total_seconds: u128,
+    /// Mean, rounded half-even to 6 decimal places; `None` when `n` is 0.
+    pub mean_seconds: Option<Decimal>,
+    /// Median (type-7 linear interpolation), exact.
+    pub median_seconds: Option<Decimal>,
+    /// 90th percentile (type-7 linear interpolation), exact.
+    pub p90_seconds: Option<Decimal>,
+    /// Largest duration.
+    pub max_seconds: Option<u64>,
+    /// Right-censored: started before `to` and not ended by `to`.
+    pub censored: u64,
+    /// Ids behind `n` and `censored` (only with ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<DurationIds>,
+}
+
+/// Ids behind duration statistics, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DurationIds {
+    /// Records measured.
+    pub samples: Vec<String>,
+    /// Records censored.
+    pub censored: Vec<String>,
+}
+
+/// Availability over the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    /// Available microseconds / period microseconds (for the total: summed over services).
+    pub availability: Rate,
+    /// Unplanned downtime (union of outage intervals clipped to the period), in seconds.
+    pub downtime_seconds: Decimal,
+    /// Downtime scaled to a 365-day year, in seconds (for the total: summed over services).
+    pub annual_downtime_seconds: Decimal,
+    /// Disjoint outage intervals after merging overlaps.
+    pub outage_intervals: u64,
+}
+
+/// One monthly bucket of the whole scorecard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthRow {
+    /// `YYYY-MM` in the zone.
+    pub month: String,
+    /// Start of the bucket.
+    pub start: Timestamp,
+    /// End of the bucket, exclusive.
+    pub end: Timestamp,
+    /// Whether the period cuts the month.
+    pub partial: bool,
+    /// Incidents opened in the bucket.
+    pub incidents: u64,
+    /// Repeats among them.
+    pub repeats: u64,
+    /// Repeats / incidents.
+    pub repeat_rate: Rate,
+}
+
+/// Whether a trend test could be run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendStatus {
+    /// The test ran.
+    Ok,
+    /// Fewer periods than required.
+    InsufficientData,
+}
+
+/// The Table 7 reading of a trend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendReading {
+    /// Significant increase: the series grows.
+    Grows,
+    /// No significant trend: under control.
+    UnderControl,
+    /// Significant decrease: falling.
+    Falling,
+}
+
+/// A trend test over a monthly series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendResult {
+    /// The series.
+    pub series: TrendSeries,
+    /// Status.
+    pub status: TrendStatus,
+    /// Periods with data used.
+    pub periods: u64,
+    /// Periods required.
+    pub needed_periods: u64,
+    /// Significance level.
+    pub alpha: Decimal,
+    /// The test (when it ran).
+    pub test: Option<MannKendall>,
+    /// The Table 7 reading (when it ran).
+    pub reading: Option<TrendReading>,
+}
+
+/// A repeat: `later` was opened within the window after `earlier` was resolved.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RepeatPair {
+    /// The earlier incident (the most recently resolved one with the same key).
+    pub earlier: String,
+    /// The repeat.
+    pub later: String,
+}
+
+/// One bucket of the restore-time histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    /// Label such as `<= 1h`.
+    pub label: String,
+    /// Inclusive upper bound in seconds; `None` for the last bucket.
+    pub upper_seconds: Option<u64>,
+    /// Durations in the bucket.
+    pub count: u64,
+}
+
+/// All ratings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ratings {
+    /// The threshold set's name.
+    pub thresholds: String,
+    /// Per metric.
+    pub metrics: Vec<MetricRating>,
+    /// Per table: the minimum over its rated metrics.
+    pub tables: Vec<TableRating>,
+    /// Interpretations in force.
+    pub notes: Vec<String>,
+}
+
+/// The rating of one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRating {
+    /// The table.
+    pub table: u8,
+    /// Metric name (`first_change_failure_rate`, ..., `incident_volume_trend`).
+    pub metric: String,
+    /// Subject (change type, class, priority, service).
+    pub subject: Option<String>,
+    /// `metric` or `metric[subject]`.
+    pub label: String,
+    /// The value in `unit` (percent or hours), rounded to 6 places for display.
+    pub value: Option<Decimal>,
+    /// Unit of `value`.
+    pub unit: Option<Unit>,
+    /// Sample size (denominator, n, or periods).
+    pub sample: Option<u64>,
+    /// Level and evidence.
+    #[serde(flatten)]
+    pub rating: Rating,
+    /// Where the bounds come from.
+    pub source: String,
+    /// Interpretation notes.
+    pub note: Option<String>,
+}
+
+/// The level a table's data support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRating {
+    /// The table.
+    pub table: u8,
+    /// Its title.
+    pub title: String,
+    /// The minimum level over its rated metrics with data; `no_data` when none has data.
+    pub level: Level,
+    /// The metric that limits it.
+    pub limited_by: Option<String>,
+    /// Metrics rated (with data).
+    pub rated: Vec<String>,
+    /// Metrics without data (not counted).
+    pub no_data: Vec<String>,
+}
+
+/// The title of a maturity model table.
+pub fn table_title(table: u8) -> &'static str {
+    match table {
+        5 => "Incident discovery",
+        6 => "Incident handling",
+        7 => "Incident review",
+        8 => "Planned (normal) change",
+        9 => "Unplanned (emergency) change",
+        15 => "Availability",
+        16 => "Emergency incident management",
+        _ => "Other",
+    }
+}
