@@ -2,8 +2,9 @@
 //!
 //! States: New, Assigned, InProgress, OnHold(reason), Resolved(resolution),
 //! Closed, Cancelled. Flows seen in real ServiceNow data are accepted: New ->
-//! Resolved directly, OnHold -> Resolved, Resolved -> InProgress (a reopen,
-//! counted). Priority comes from impact x urgency through the configured
+//! Resolved directly, New -> OnHold, OnHold -> Resolved, OnHold -> OnHold with
+//! another reason, Resolved -> InProgress (a reopen, counted). A closed
+//! incident cannot be reopened (ServiceNow's rule). Priority comes from impact x urgency through the configured
 //! matrix, and a re-prioritisation re-derives it (the SLA clock re-targets,
 //! keeping elapsed and paused time).
 //!
@@ -715,6 +716,7 @@ pub const TRANSITIONS: &[Transition] = &[
     t("on_hold", "assign", "on_hold"),
     t("new", "start", "in_progress"),
     t("assigned", "start", "in_progress"),
+    t("new", "hold", "on_hold"),
     t("assigned", "hold", "on_hold"),
     t("in_progress", "hold", "on_hold"),
     t("on_hold", "hold", "on_hold"),
@@ -994,14 +996,14 @@ impl Incident {
                 }
             },
             IncidentCommand::Hold { reason } => match state {
-                S::Assigned(_) | S::InProgress(_) => IncidentEvent::Held { reason: *reason, at, by },
+                S::New | S::Assigned(_) | S::InProgress(_) => IncidentEvent::Held { reason: *reason, at, by },
                 S::OnHold(h) => {
                     if h.reason == *reason {
                         return Err(self.invalid(command, format!("already on hold for {reason}")));
                     }
                     IncidentEvent::Held { reason: *reason, at, by }
                 }
-                S::New | S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
+                S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
             },
             IncidentCommand::Resume => match state {
                 S::OnHold(_) => IncidentEvent::Resumed { at, by },
