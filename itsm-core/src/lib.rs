@@ -20,9 +20,16 @@ pub mod json;
 pub mod machine;
 pub mod problem;
 pub mod records;
+pub mod sla;
+
+/// Generated Mermaid diagrams of every state machine (see `docs/state-machines.md`).
+#[doc = include_str!("../../docs/state-machines.md")]
+pub mod state_machines {}
+
 pub mod time;
 
 pub use actor::{Actor, AggregateKind, Permissions, Role};
 pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Summary};
 pub use calendar::{Calendar, CalendarDef, CalendarError};
+pub use sla::{SlaError, SlaEvent, SlaPolicy, TargetClock, clocks, due_escalations};
 pub use time::{BusinessDuration, Timestamp};

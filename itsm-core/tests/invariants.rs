@@ -1,0 +1,116 @@
+//! Architecture invariants, checked from `cargo metadata` and the sources:
+//! `itsm-core` has no I/O, async runtime or database dependency and never reads
+//! the clock; `itsm-metrics` depends on no workspace crate but `itsm-core`;
+//! `itsm-store` depends on `itsm-core`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Crates whose presence among itsm-core's normal dependencies would mean I/O
+/// or a runtime in the pure domain.
+const FORBIDDEN_IN_CORE: &[&str] = &[
+    "sqlx", "sqlx-core", "sqlx-sqlite", "sqlx-postgres", "tokio", "async-std", "smol", "mio", "hyper", "reqwest",
+    "rusqlite", "libsqlite3-sys", "postgres", "tokio-postgres", "diesel", "sea-orm", "redis", "itsm-store",
+];
+
+fn metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("metadata is JSON")
+}
+
+/// Names of the normal (not dev, not build) dependencies of a package.
+fn normal_deps(meta: &Value, package: &str) -> Vec<String> {
+    let pkg = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == package)
+        .unwrap_or_else(|| panic!("package {package} in metadata"));
+    pkg["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter(|d| d["kind"].is_null())
+        .map(|d| d["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+/// Every package reachable from `package` through normal dependencies.
+fn transitive_normal_deps(meta: &Value, package: &str) -> Vec<String> {
+    let resolve = meta["resolve"]["nodes"].as_array().expect("resolve graph");
+    let id_of = |name: &str| {
+        meta["packages"].as_array().expect("packages").iter().find(|p| p["name"] == name).map(|p| p["id"].clone())
+    };
+    let mut seen = Vec::new();
+    let mut todo = vec![id_of(package).expect("root id")];
+    while let Some(id) = todo.pop() {
+        let node = resolve.iter().find(|n| n["id"] == id).expect("node");
+        for dep in node["deps"].as_array().expect("deps") {
+            let normal = dep["dep_kinds"].as_array().expect("dep_kinds").iter().any(|k| k["kind"].is_null());
+            if normal && !seen.contains(&dep["pkg"]) {
+                seen.push(dep["pkg"].clone());
+                todo.push(dep["pkg"].clone());
+            }
+        }
+    }
+    seen.iter()
+        .filter_map(|id| {
+            meta["packages"].as_array().expect("packages").iter().find(|p| &p["id"] == id).map(|p| {
+                p["name"].as_str().expect("name").to_owned()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn core_has_no_io_runtime_or_database_dependency() {
+    let meta = metadata();
+    let deps = transitive_normal_deps(&meta, "itsm-core");
+    for forbidden in FORBIDDEN_IN_CORE {
+        assert!(!deps.iter().any(|d| d == forbidden), "itsm-core depends (transitively) on {forbidden}");
+    }
+    assert!(deps.iter().any(|d| d == "chrono"), "sanity: the dependency walk found chrono");
+}
+
+#[test]
+fn metrics_depends_on_core_only_and_store_on_core() {
+    let meta = metadata();
+    let metrics = normal_deps(&meta, "itsm-metrics");
+    let workspace: Vec<&String> = metrics.iter().filter(|d| d.starts_with("itsm-")).collect();
+    assert_eq!(workspace, vec!["itsm-core"], "itsm-metrics workspace dependencies");
+    for forbidden in ["sqlx", "tokio"] {
+        assert!(!metrics.iter().any(|d| d == forbidden), "itsm-metrics depends on {forbidden}");
+    }
+    assert!(normal_deps(&meta, "itsm-store").iter().any(|d| d == "itsm-core"));
+}
+
+#[test]
+fn core_sources_never_read_the_clock_or_do_io() {
+    let forbidden = ["Utc::now", "Local::now", "SystemTime", "Instant::now", "std::fs", "std::net", "std::io::stdin", "println!"];
+    let mut offenders = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                for word in forbidden {
+                    if text.contains(word) {
+                        offenders.push(format!("{} uses {word}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
