@@ -1,0 +1,5 @@
+//! Rebuilds the crate when an embedded migration changes.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

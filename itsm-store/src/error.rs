@@ -1,0 +1,245 @@
+//! Errors: [`StoreError`] for everything the store can refuse or fail at, and
+//! [`ExecError`] for commands, which adds the aggregate's own typed refusal.
+//!
+//! Database errors are classified by code (SQLite extended result codes,
+//! PostgreSQL SQLSTATE), never by message text.
+
+use std::borrow::Cow;
+
+use itsm_core::aggregate::RefKind;
+use itsm_core::{AggregateKind, ApplyError, Reference};
+
+use crate::model::ExpectedVersion;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The aggregate does not exist in the actor's tenant (whether it exists in
+    /// another tenant is never revealed).
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// The kind looked for (an aggregate kind's name, or `change` for a
+        /// reference to a change of any type).
+        kind: &'static str,
+        /// The id looked for.
+        id: String,
+    },
+    /// The expected version did not match the stored one; nothing was written.
+    #[error("version conflict: expected {expected}, found {actual}")]
+    Conflict {
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// The stored version (0 when the aggregate does not exist).
+        actual: u64,
+    },
+    /// The database stayed busy (SQLITE_BUSY, serialization failure,
+    /// deadlock) through every retry; nothing was written.
+    #[error("database contention persisted through {attempts} attempts")]
+    Contention {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// An idempotency key was reused with a different request.
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+    },
+    /// A domain refusal, as text (see [`ExecError::into_store`]).
+    #[error("command rejected: {0}")]
+    Rejected(String),
+    /// The database schema is newer than this library.
+    #[error("database schema version {found} is newer than the {supported} this library supports")]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this library knows.
+        supported: i64,
+    },
+    /// An argument was refused before reaching the database (a NUL byte, an
+    /// empty id, an instant outside years 1..=9999, an unusable URL).
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// Which argument.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A version would not fit the database's signed 64-bit column.
+    #[error("version overflow")]
+    Overflow,
+    /// A decided event did not apply, or a command produced no event: a bug in
+    /// the aggregate, reported instead of a panic.
+    #[error("aggregate bug: {0}")]
+    Aggregate(String),
+    /// A stored row could not be decoded (unknown event, newer payload shape,
+    /// malformed column).
+    #[error("corrupt {what} {key}: {reason}")]
+    Corrupt {
+        /// What was being read (`event`, `state`, `idempotency result`...).
+        what: &'static str,
+        /// Which row (a position or an id).
+        key: String,
+        /// Why it could not be decoded.
+        reason: String,
+    },
+    /// A stored history does not fold (see [`ApplyError`]).
+    #[error("stored history does not apply: {0}")]
+    History(#[from] ApplyError),
+    /// No pooled connection became free in time.
+    #[error("timed out waiting for a database connection")]
+    PoolTimeout,
+    /// A transient database error (busy, serialization failure, deadlock).
+    /// Operations retry these and report [`StoreError::Contention`]; this
+    /// variant only surfaces from operations that do not retry.
+    #[error("transient database error (code {code})")]
+    Transient {
+        /// The SQLite extended code or the SQLSTATE.
+        code: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The backend named by the URL is not compiled in.
+    #[error("the {0} backend is not enabled (cargo feature `{0}`)")]
+    BackendDisabled(&'static str),
+    /// Migrating the schema failed.
+    #[error("migration failed: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    /// Any other database error (I/O error, disk full, read-only file,
+    /// constraint violation).
+    #[error("database error{}: {source}", code.as_deref().map(|c| format!(" (code {c})")).unwrap_or_default())]
+    Database {
+        /// The SQLite extended code or the SQLSTATE, when the database gave one.
+        code: Option<String>,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether this is a transient error worth re-running the whole
+    /// operation for.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+
+    pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        StoreError::Validation { field, reason: reason.into() }
+    }
+
+    pub(crate) fn corrupt(what: &'static str, key: impl ToString, reason: impl ToString) -> Self {
+        StoreError::Corrupt { what, key: key.to_string(), reason: reason.to_string() }
+    }
+
+    pub(crate) fn not_found(kind: AggregateKind, id: &str) -> Self {
+        StoreError::NotFound { kind: kind.as_str(), id: id.to_owned() }
+    }
+
+    pub(crate) fn missing_reference(r: &Reference) -> Self {
+        let kind = match r.kind {
+            RefKind::Incident => "incident",
+            RefKind::Problem => "problem",
+            RefKind::Change => "change",
+        };
+        StoreError::NotFound { kind, id: r.id.clone() }
+    }
+}
+
+/// Which backend an error came from: the code spaces differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Sqlite,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres,
+}
+
+/// What a database error code means to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Busy, locked, serialization failure, deadlock: re-run the operation.
+    Transient,
+    /// A unique or primary key violation.
+    Unique,
+    /// Text the database cannot store (PostgreSQL and NUL).
+    BadText,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies a driver error by code.
+pub(crate) fn classify(backend: Backend, err: &sqlx::Error) -> (Class, Option<String>) {
+    let Some(db) = err.as_database_error() else {
+        return (Class::Other, None);
+    };
+    let code: Option<Cow<'_, str>> = db.code();
+    let class = match (backend, code.as_deref()) {
+        (Backend::Sqlite, Some(code)) => match code.parse::<i32>() {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6) with every extended code.
+            Ok(code) if matches!(code & 0xff, 5 | 6) => Class::Transient,
+            // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY.
+            Ok(2067 | 1555) => Class::Unique,
+            _ => Class::Other,
+        },
+        (Backend::Postgres, Some("40001" | "40P01")) => Class::Transient,
+        (Backend::Postgres, Some("23505")) => Class::Unique,
+        (Backend::Postgres, Some("22021" | "22P05")) => Class::BadText,
+        _ => Class::Other,
+    };
+    (class, code.map(Cow::into_owned))
+}
+
+/// Converts a driver error into a [`StoreError`] by its code.
+pub(crate) fn db_error(backend: Backend, err: sqlx::Error) -> StoreError {
+    if matches!(err, sqlx::Error::PoolTimedOut) {
+        return StoreError::PoolTimeout;
+    }
+    let (class, code) = classify(backend, &err);
+    match class {
+        Class::Transient => StoreError::Transient { code: code.unwrap_or_default(), source: err },
+        Class::BadText => StoreError::validation("text", "the database cannot store this text (NUL byte)"),
+        Class::Unique | Class::Other => StoreError::Database { code, source: err },
+    }
+}
+
+/// Why [`crate::Store::execute`] failed: the aggregate's typed refusal, or a
+/// store error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError<E: std::error::Error + 'static> {
+    /// The domain rules refused the command; nothing was written.
+    #[error(transparent)]
+    Domain(E),
+    /// The store failed or refused; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E: std::error::Error + 'static> ExecError<E> {
+    /// Flattens into a [`StoreError`], turning a domain refusal into
+    /// [`StoreError::Rejected`] with its message.
+    pub fn into_store(self) -> StoreError {
+        match self {
+            ExecError::Domain(e) => StoreError::Rejected(e.to_string()),
+            ExecError::Store(e) => e,
+        }
+    }
+
+    /// The domain refusal, if that is what this is.
+    pub fn domain(&self) -> Option<&E> {
+        match self {
+            ExecError::Domain(e) => Some(e),
+            ExecError::Store(_) => None,
+        }
+    }
+
+    /// The store error, if that is what this is.
+    pub fn store(&self) -> Option<&StoreError> {
+        match self {
+            ExecError::Domain(_) => None,
+            ExecError::Store(e) => Some(e),
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! # itsm-store
+//!
+//! Persistence for [`itsm_core`] aggregates on sqlx: embedded SQLite (the
+//! default) or PostgreSQL, behind one API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), itsm_store::StoreError> {
+//! let store = itsm_store::Store::connect("sqlite://itsm.db").await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! ## Overview
+//!
+//! Every command is one transaction ([`Store::execute`]): read the current
+//! state (tenant-scoped), check the expected version and every referenced
+//! aggregate, run the aggregate's pure `decide` and `apply`, append the
+//! events with their versions, extend the tenant's audit hash chain, upsert
+//! the projection row, write the idempotency row and the outbox messages,
+//! commit. Any failure rolls everything back.
+//!
+//! * **Append-only log**: `events` (unique per tenant, kind, id, version);
+//!   the database refuses `UPDATE`/`DELETE` on it (triggers on both backends).
+//! * **Optimistic concurrency**: [`ExpectedVersion`]; a stale writer gets
+//!   [`StoreError::Conflict`].
+//! * **Retries**: transient errors (SQLite `SQLITE_BUSY*`/`SQLITE_LOCKED`,
+//!   PostgreSQL `40001`/`40P01`) re-run the whole operation, at most 5
+//!   attempts with full-jitter backoff (10 ms doubling, capped at 1 s), then
+//!   [`StoreError::Contention`]. Errors are classified by code only.
+//! * **Tenancy**: every read and write is keyed by the actor's tenant; another
+//!   tenant's aggregate is [`StoreError::NotFound`], exactly like a missing one.
+//! * **Idempotency keys**: the same key and request return the first result;
+//!   a different request is [`StoreError::IdempotencyKeyReused`].
+//! * **Outbox**: [`Store::claim`] leases messages, [`Store::ack`] delivers
+//!   them once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//! * **Audit chain**: `h_n = SHA-256(h_{n-1} || row n)` per tenant, checked by
+//!   [`Store::verify_chain`].
+//!
+//! ## Backends
+//!
+//! * `sqlite://path`: the file is created if missing; WAL; `synchronous =
+//!   FULL` (an acknowledged command survives power loss, which `NORMAL` does
+//!   not promise in WAL mode); foreign keys on; busy timeout 5 s; one writer
+//!   connection per store, every write transaction `BEGIN IMMEDIATE`.
+//!   Instants are RFC 3339 UTC text with microseconds.
+//! * `postgres://...`: `READ COMMITTED`; a command locks its tenant's chain
+//!   head row (`FOR UPDATE`) first, which serializes a tenant's appends.
+//!   Instants are `TIMESTAMPTZ`. A schema can be chosen with
+//!   `?options[search_path]=name`.
+//!
+//! Migrations are embedded per backend; a database whose schema is newer than
+//! the library is refused with [`StoreError::SchemaTooNew`].
+//!
+//! ## Crate features
+//!
+//! * `sqlite` (default): the SQLite backend.
+//! * `postgres`: the PostgreSQL backend.
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("enable at least one of the `sqlite` and `postgres` features");
+
+mod error;
+mod model;
+mod plan;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod rows;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::time::Duration;
+
+use futures_util::stream::{self, Stream, TryStreamExt};
+use itsm_core::id::{ServiceId, TenantId};
+use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
+
+pub use error::{ExecError, StoreError};
+pub use model::{
+    BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, ExpectedVersion,
+    ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter, Recorded, Request,
+    StoredEvent,
+};
+
+use crate::plan::{ChainFields, GENESIS, check_key, check_text, check_time, link};
+use crate::rows::{RawEvent, RawProjection};
+
+/// The outbox topic of executed escalations ([`Store::record_escalation`]).
+pub const ESCALATION_TOPIC: &str = "escalation";
+
+/// Rows read per page by [`Store::stream_events`] and [`Store::verify_chain`].
+pub const PAGE_SIZE: u32 = 512;
+
+/// A connected store: a pool for SQLite or PostgreSQL. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Inner,
+}
+
+#[derive(Debug, Clone)]
+enum Inner {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $body:expr) => {
+        match &$self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres($s) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens `sqlite://path` or `postgres://...` with default pool settings,
+    /// creating or migrating the schema.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// Opens a store with explicit pool settings.
+    #[tracing::instrument(skip_all)]
+    pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            #[cfg(feature = "sqlite")]
+            return Ok(Store { inner: Inner::Sqlite(sqlite::SqliteStore::connect(url, options).await?) });
+            #[cfg(not(feature = "sqlite"))]
+            return Err(StoreError::BackendDisabled("sqlite"));
+        }
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            #[cfg(feature = "postgres")]
+            return Ok(Store { inner: Inner::Postgres(postgres::PgStore::connect(url, options).await?) });
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::BackendDisabled("postgres"));
+        }
+        let _ = options;
+        Err(StoreError::validation("url", "expected a sqlite:// or postgres:// URL"))
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> BackendKind {
+        match &self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite(_) => BackendKind::Sqlite,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    /// Executes one command in one transaction (see the crate docs), retrying
+    /// transient failures.
+    ///
+    /// Refusals: [`ExecError::Domain`] (the rules), [`StoreError::Conflict`]
+    /// (stale expected version), [`StoreError::NotFound`] (a referenced
+    /// aggregate is not in the actor's tenant), [`StoreError::IdempotencyKeyReused`],
+    /// [`StoreError::Contention`], [`StoreError::Validation`] (NUL or empty
+    /// id or key, instant outside years 1..=9999).
+    #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %req.aggregate_id, command = A::command_name(req.command)))]
+    pub async fn execute<A: Aggregate>(&self, req: Request<'_, A>) -> Result<Committed<A>, ExecError<A::Error>> {
+        check_text("aggregate id", req.aggregate_id)?;
+        check_time("now", req.ctx.now)?;
+        let hash = match req.idempotency_key {
+            Some(key) => {
+                check_key(key)?;
+                Some(plan::request_hash::<A>(req.aggregate_id, req.command)?)
+            }
+            None => None,
+        };
+        let req = &req;
+        let hash = hash.as_deref();
+        plan::retry(|| async move { dispatch!(self, s => s.execute(req, hash).await) }).await
+    }
+
+    /// Executes many commands (of many aggregates and tenants) in one
+    /// transaction, each still decided and applied by the aggregate, with
+    /// [`ExpectedVersion::Any`] semantics and no idempotency keys: the bulk
+    /// import path. A refused command aborts the batch or is skipped, as
+    /// `on_reject` says; a missing reference always aborts.
+    #[tracing::instrument(skip_all, fields(kind = %A::KIND, commands = commands.len()))]
+    pub async fn import_batch<A: Aggregate>(
+        &self,
+        config: &DomainConfig,
+        commands: &[ImportCommand<'_, A>],
+        on_reject: OnReject,
+    ) -> Result<ImportReport<A::Error>, ExecError<A::Error>> {
+        if commands.is_empty() {
+            return Ok(ImportReport { committed: 0, events: 0, rejected: Vec::new() });
+        }
+        plan::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) }).await
+    }
+
+    /// The current state and version of an aggregate of the actor's tenant.
+    #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %id))]
+    pub async fn load<A: Aggregate>(&self, actor: &Actor, id: &str) -> Result<Loaded<A>, StoreError> {
+        if check_text("aggregate id", id).is_err() {
+            return Err(StoreError::not_found(A::KIND, id));
+        }
+        let tenant = actor.tenant.as_str();
+        let found = plan::retry(|| async move { dispatch!(self, s => s.load::<A>(tenant, id).await) }).await?;
+        let (state, version, updated_at) = found.ok_or_else(|| StoreError::not_found(A::KIND, id))?;
+        Ok(Loaded { state, version, updated_at })
+    }
+
+    /// Every event of an aggregate of the actor's tenant, in version order.
+    #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %id))]
+    pub async fn history<A: Aggregate>(&self, actor: &Actor, id: &str) -> Result<Vec<Recorded<A::Event>>, StoreError> {
+        if check_text("aggregate id", id).is_err() {
+            return Err(StoreError::not_found(A::KIND, id));
+        }
+        let tenant = actor.tenant.as_str();
+        let events = plan::retry(|| async move { dispatch!(self, s => s.history::<A>(tenant, id).await) }).await?;
+        if events.is_empty() {
+            return Err(StoreError::not_found(A::KIND, id));
+        }
+        Ok(events)
+    }
+
+    /// Open (non-terminal) work of a person or a group in the actor's tenant,
+    /// of every kind, highest priority first, then least recently updated.
+    #[tracing::instrument(skip_all)]
+    pub async fn queue(
+        &self,
+        actor: &Actor,
+        filter: &QueueFilter,
+        limit: u32,
+    ) -> Result<Vec<ProjectionRow>, StoreError> {
+        let tenant = actor.tenant.as_str();
+        let limit = i64::from(limit);
+        let rows = plan::retry(|| async move { dispatch!(self, s => s.queue(tenant, filter, limit).await) }).await?;
+        rows.into_iter().map(RawProjection::into_row).collect()
+    }
+
+    /// Sets (or clears) the due instant of an aggregate's projection row: the
+    /// caller computes it (from an SLA clock, say) after a command. Events are
+    /// not involved; a later command keeps it.
+    #[tracing::instrument(skip_all, fields(kind = %kind, id = %id))]
+    pub async fn set_due(
+        &self,
+        actor: &Actor,
+        kind: AggregateKind,
+        id: &str,
+        due_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        if check_text("aggregate id", id).is_err() {
+            return Err(StoreError::not_found(kind, id));
+        }
+        if let Some(due) = due_at {
+            check_time("due_at", due)?;
+        }
+        let tenant = actor.tenant.as_str();
+        let found =
+            plan::retry(|| async move { dispatch!(self, s => s.set_due(tenant, kind, id, due_at).await) }).await?;
+        if !found {
+            return Err(StoreError::not_found(kind, id));
+        }
+        Ok(())
+    }
+
+    /// Open aggregates of the actor's tenant whose due instant is before
+    /// `before`, soonest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn due_before(
+        &self,
+        actor: &Actor,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ProjectionRow>, StoreError> {
+        check_time("before", before)?;
+        let tenant = actor.tenant.as_str();
+        let limit = i64::from(limit);
+        let rows =
+            plan::retry(|| async move { dispatch!(self, s => s.due_before(tenant, before, limit).await) }).await?;
+        rows.into_iter().map(RawProjection::into_row).collect()
+    }
+
+    /// Aggregates (changes) of the actor's tenant on `service` whose window
+    /// intersects `[from, to)`, in window order, terminal ones included.
+    #[tracing::instrument(skip_all, fields(service = %service))]
+    pub async fn change_calendar(
+        &self,
+        actor: &Actor,
+        service: &ServiceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ProjectionRow>, StoreError> {
+        check_time("from", from)?;
+        check_time("to", to)?;
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let tenant = actor.tenant.as_str();
+        let service = service.as_str();
+        let rows =
+            plan::retry(|| async move { dispatch!(self, s => s.change_calendar(tenant, service, from, to).await) })
+                .await?;
+        rows.into_iter().map(RawProjection::into_row).collect()
+    }
+
+    /// Pairs of non-terminal changes on `service` whose windows intersect
+    /// `[from, to)` and overlap each other.
+    #[tracing::instrument(skip_all, fields(service = %service))]
+    pub async fn conflicts(
+        &self,
+        actor: &Actor,
+        service: &ServiceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ChangeConflict>, StoreError> {
+        let rows: Vec<ProjectionRow> =
+            self.change_calendar(actor, service, from, to).await?.into_iter().filter(|r| !r.terminal).collect();
+        let mut out = Vec::new();
+        for (i, first) in rows.iter().enumerate() {
+            let Some((_, first_end)) = first.window else { continue };
+            for second in &rows[i + 1..] {
+                let Some((second_start, _)) = second.window else { continue };
+                if second_start >= first_end {
+                    // Sorted by start: no later row can overlap `first` either.
+                    break;
+                }
+                out.push(ChangeConflict { first: first.clone(), second: second.clone() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of a tenant's events of one kind with a global position above
+    /// `after`, in position order: a keyset-paginated batch reader.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, kind = %kind))]
+    pub async fn events_page(
+        &self,
+        tenant: &TenantId,
+        kind: AggregateKind,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let tenant = tenant.as_str();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::from(limit);
+        let rows = plan::retry(|| async move { dispatch!(self, s => s.events_page(tenant, kind, after, limit).await) })
+            .await?;
+        rows.into_iter().map(RawEvent::into_stored).collect()
+    }
+
+    /// Every event of a tenant of one kind, in position order, read
+    /// [`PAGE_SIZE`] rows at a time (bounded memory). For the metrics crate
+    /// and exports: a system path, not actor-scoped.
+    pub fn stream_events<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        kind: AggregateKind,
+    ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send + 'a {
+        stream::try_unfold(Some(0u64), move |after| async move {
+            let Some(after) = after else { return Ok::<_, StoreError>(None) };
+            let page = self.events_page(tenant, kind, after, PAGE_SIZE).await?;
+            let next = match page.last() {
+                Some(last) if page.len() == PAGE_SIZE as usize => Some(last.position),
+                _ => None,
+            };
+            if page.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+        })
+        .try_flatten()
+    }
+
+    /// Re-computes a tenant's audit chain from its first event and names the
+    /// first position that does not verify. Reads page by page.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn verify_chain(&self, tenant: &TenantId) -> Result<ChainReport, StoreError> {
+        let tenant = tenant.as_str();
+        let head = plan::retry(|| async move { dispatch!(self, s => s.chain_head(tenant).await) }).await?;
+        let (head_position, head_hash) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+        let mut report = ChainReport { tenant: tenant.to_owned(), events: 0, broken: None };
+        let mut prev = GENESIS.to_owned();
+        let mut expected: i64 = 1;
+        'pages: while expected <= head_position {
+            let after = expected - 1;
+            let limit = i64::from(PAGE_SIZE);
+            let page =
+                plan::retry(|| async move { dispatch!(self, s => s.chain_page(tenant, after, limit).await) }).await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in page {
+                if row.chain_position > head_position {
+                    break 'pages;
+                }
+                if row.chain_position != expected {
+                    report.broken = Some(ChainBreak {
+                        position: plan::from_db_version(expected),
+                        reason: BreakReason::Gap { found: plan::from_db_version(row.chain_position) },
+                    });
+                    return Ok(report);
+                }
+                let recorded_at = row.recorded_at.to_rfc3339();
+                let computed = link(
+                    &prev,
+                    &ChainFields {
+                        tenant: &row.tenant,
+                        kind: &row.kind,
+                        aggregate_id: &row.aggregate_id,
+                        version: row.version,
+                        event_name: &row.event_name,
+                        payload: &row.payload,
+                        actor: &row.actor,
+                        recorded_at: &recorded_at,
+                        chain_position: row.chain_position,
+                    },
+                );
+                if computed != row.hash {
+                    report.broken = Some(ChainBreak {
+                        position: plan::from_db_version(expected),
+                        reason: BreakReason::HashMismatch,
+                    });
+                    return Ok(report);
+                }
+                prev = row.hash;
+                report.events += 1;
+                expected += 1;
+            }
+        }
+        let verified = expected - 1;
+        if verified != head_position || prev != head_hash {
+            report.broken = Some(ChainBreak {
+                position: plan::from_db_version(verified + 1),
+                reason: BreakReason::HeadMismatch { head_position: plan::from_db_version(head_position) },
+            });
+        }
+        Ok(report)
+    }
+
+    /// Leases up to `limit` undelivered outbox messages (of every tenant) whose
+    /// lease is free or expired to `consumer` until `now + lease`.
+    #[tracing::instrument(skip_all, fields(consumer = %consumer))]
+    pub async fn claim(
+        &self,
+        consumer: &str,
+        lease: Duration,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        check_text("consumer", consumer)?;
+        check_time("now", now)?;
+        let lease = chrono::TimeDelta::from_std(lease).map_err(|e| StoreError::validation("lease", e.to_string()))?;
+        let until = now.as_utc().checked_add_signed(lease).map(Timestamp::from_utc);
+        let until = until.ok_or_else(|| StoreError::validation("lease", "out of range"))?;
+        check_time("lease", until)?;
+        let limit = i64::from(limit);
+        plan::retry(|| async move { dispatch!(self, s => s.claim(consumer, until, limit, now).await) }).await
+    }
+
+    /// Marks a claimed message delivered. True when `consumer` held its lease
+    /// at `now` and it was not delivered yet; false otherwise (nothing
+    /// changes), so each message is acknowledged exactly once.
+    #[tracing::instrument(skip_all, fields(id, consumer = %consumer))]
+    pub async fn ack(&self, id: i64, consumer: &str, now: Timestamp) -> Result<bool, StoreError> {
+        check_text("consumer", consumer)?;
+        check_time("now", now)?;
+        plan::retry(|| async move { dispatch!(self, s => s.ack(id, consumer, now).await) }).await
+    }
+
+    /// Records that an escalation was executed and queues its outbox message
+    /// (topic [`ESCALATION_TOPIC`], dedup key = the escalation id), in one
+    /// transaction. True the first time for an id, false afterwards (nothing
+    /// is written).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, escalation = %escalation_id))]
+    pub async fn record_escalation(
+        &self,
+        tenant: &TenantId,
+        escalation_id: &str,
+        payload: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        check_text("escalation id", escalation_id)?;
+        check_time("now", now)?;
+        let payload = serde_json::to_string(payload).map_err(|e| StoreError::validation("payload", e.to_string()))?;
+        let tenant = tenant.as_str();
+        let payload = payload.as_str();
+        plan::retry(
+            || async move { dispatch!(self, s => s.record_escalation(tenant, escalation_id, payload, now).await) },
+        )
+        .await
+    }
+}

@@ -1,0 +1,332 @@
+//! The values the store takes and returns.
+
+use std::fmt;
+use std::time::Duration;
+
+use itsm_core::classify::Priority;
+use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::{Aggregate, AggregateKind, Context, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What version the caller expects the aggregate to be at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// Whatever is stored (last writer wins on version, never on content:
+    /// the command is still decided against the current state).
+    Any,
+    /// The aggregate must not exist yet.
+    Absent,
+    /// The aggregate must be at exactly this version (1 after its first event).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stored version (`0` when absent) satisfies this expectation.
+    pub fn admits(self, actual: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::Absent => actual == 0,
+            ExpectedVersion::Exact(v) => v == actual,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any version"),
+            ExpectedVersion::Absent => f.write_str("no aggregate"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// One command for [`crate::Store::execute`].
+///
+/// ```ignore
+/// let req = Request::new(ctx, "INC-1", &command).expect(ExpectedVersion::Exact(3)).idempotency_key("alert-77");
+/// ```
+#[derive(Debug)]
+pub struct Request<'a, A: Aggregate> {
+    /// Who, when, under which rules.
+    pub ctx: Context<'a>,
+    /// The aggregate the command is for (in the actor's tenant).
+    pub aggregate_id: &'a str,
+    /// The command.
+    pub command: &'a A::Command,
+    /// The version the caller read.
+    pub expected: ExpectedVersion,
+    /// Makes a retried delivery return the first result instead of acting twice.
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl<'a, A: Aggregate> Request<'a, A> {
+    /// A request expecting [`ExpectedVersion::Any`] without an idempotency key.
+    pub fn new(ctx: Context<'a>, aggregate_id: &'a str, command: &'a A::Command) -> Self {
+        Request { ctx, aggregate_id, command, expected: ExpectedVersion::Any, idempotency_key: None }
+    }
+
+    /// Sets the expected version.
+    pub fn expect(mut self, expected: ExpectedVersion) -> Self {
+        self.expected = expected;
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: &'a str) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+}
+
+/// An event as recorded: its version in its aggregate, its global position,
+/// who recorded it and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded<E> {
+    /// Global position in the event log.
+    pub position: u64,
+    /// Version of the aggregate after this event (1 for the first).
+    pub version: u64,
+    /// The event.
+    pub event: E,
+    /// The actor id that issued the command.
+    pub actor: String,
+    /// When the command was decided.
+    pub recorded_at: Timestamp,
+}
+
+/// The outcome of a committed command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed<A: Aggregate> {
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The version after the command.
+    pub version: u64,
+    /// The events the command recorded.
+    pub events: Vec<Recorded<A::Event>>,
+    /// The state right after the command.
+    pub state: A,
+    /// True when this is the stored first result of an idempotency key and
+    /// nothing was written now.
+    pub replayed: bool,
+}
+
+/// An aggregate's current state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// Its version.
+    pub version: u64,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A projection row: the query fields of one aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionRow {
+    /// The kind.
+    pub kind: AggregateKind,
+    /// The id.
+    pub id: String,
+    /// The current version.
+    pub version: u64,
+    /// The state's name.
+    pub status: String,
+    /// Whether the state is terminal.
+    pub terminal: bool,
+    /// The service.
+    pub service: Option<ServiceId>,
+    /// The priority.
+    pub priority: Option<Priority>,
+    /// The assignee or implementer.
+    pub assignee: Option<ActorId>,
+    /// The group.
+    pub group: Option<GroupId>,
+    /// The change window.
+    pub window: Option<(Timestamp, Timestamp)>,
+    /// The caller-maintained due instant (see [`crate::Store::set_due`]).
+    pub due_at: Option<Timestamp>,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Whose queue to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueFilter {
+    /// Open work assigned to this person.
+    Assignee(ActorId),
+    /// Open work of this group.
+    Group(GroupId),
+}
+
+/// Two changes on one service whose windows overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeConflict {
+    /// The one starting first (ties: by kind, then id).
+    pub first: ProjectionRow,
+    /// The other.
+    pub second: ProjectionRow,
+}
+
+/// A raw stored event, of any kind: what [`crate::Store::stream_events`]
+/// yields. Decode `payload` with [`StoredEvent::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global position.
+    pub position: u64,
+    /// The tenant.
+    pub tenant: String,
+    /// The aggregate kind.
+    pub kind: AggregateKind,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// Version of the aggregate after this event.
+    pub version: u64,
+    /// The event's stable name.
+    pub event_name: String,
+    /// The event as JSON text.
+    pub payload: String,
+    /// The actor id.
+    pub actor: String,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Position in the tenant's audit chain.
+    pub chain_position: u64,
+    /// The chain hash after this event (hex).
+    pub hash: String,
+}
+
+impl StoredEvent {
+    /// Decodes the payload as an aggregate's event type.
+    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, crate::StoreError> {
+        serde_json::from_str(&self.payload).map_err(|e| crate::StoreError::corrupt("event", self.position, e))
+    }
+}
+
+/// An outbox message claimed by a consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// The message id (pass it to [`crate::Store::ack`]).
+    pub id: i64,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Routing topic.
+    pub topic: String,
+    /// Deduplication key, unique per (tenant, topic).
+    pub dedup_key: String,
+    /// The body.
+    pub payload: serde_json::Value,
+    /// When it was written.
+    pub created_at: Timestamp,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: u32,
+    /// The lease ends at this instant; ack before it.
+    pub lease_until: Timestamp,
+}
+
+/// The result of [`crate::Store::verify_chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The tenant checked.
+    pub tenant: String,
+    /// How many events were checked.
+    pub events: u64,
+    /// The first broken link, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+impl ChainReport {
+    /// Whether the chain verified end to end.
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Where and how an audit chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The first chain position that does not verify.
+    pub position: u64,
+    /// What is wrong there.
+    pub reason: BreakReason,
+}
+
+/// What is wrong at a broken chain position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakReason {
+    /// The row's content or predecessor does not hash to its stored hash
+    /// (edited, swapped, or re-ordered rows).
+    HashMismatch,
+    /// The position is missing: the next row found has this position.
+    Gap {
+        /// The chain position found instead.
+        found: u64,
+    },
+    /// The chain head records more events (or another hash) than the log holds:
+    /// trailing rows were deleted.
+    HeadMismatch {
+        /// The head's recorded position.
+        head_position: u64,
+    },
+}
+
+/// One command of [`crate::Store::import_batch`].
+#[derive(Debug, Clone)]
+pub struct ImportCommand<'a, A: Aggregate> {
+    /// Who issued it (its tenant is the aggregate's tenant).
+    pub actor: &'a itsm_core::Actor,
+    /// When it was decided.
+    pub now: Timestamp,
+    /// The aggregate.
+    pub aggregate_id: &'a str,
+    /// The command.
+    pub command: A::Command,
+}
+
+/// What to do with a command the domain refuses during an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnReject {
+    /// Roll the whole batch back and return the refusal.
+    #[default]
+    Abort,
+    /// Skip the command (it writes nothing) and report it.
+    Skip,
+}
+
+/// What [`crate::Store::import_batch`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportReport<E> {
+    /// Commands committed.
+    pub committed: usize,
+    /// Events written.
+    pub events: usize,
+    /// Refused commands, by index in the batch (only with [`OnReject::Skip`]).
+    pub rejected: Vec<(usize, E)>,
+}
+
+/// Pool settings for [`crate::Store::connect_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Connections for reads (SQLite; writes use one connection per store) or
+    /// in total (PostgreSQL).
+    pub max_connections: u32,
+    /// How long an operation waits for a pooled connection before
+    /// [`crate::StoreError::PoolTimeout`].
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { max_connections: 8, acquire_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Which backend a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}

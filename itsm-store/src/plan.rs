@@ -1,0 +1,603 @@
+//! Backend-independent parts of a write: deciding and applying a command,
+//! the rows it produces, request hashes, the audit chain, and the retry loop.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use itsm_core::{Aggregate, AggregateKind, Context, DomainConfig, OutboxMessage, Summary, Timestamp};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ExecError, StoreError};
+use crate::model::{Committed, ExpectedVersion, ImportCommand, ImportReport, OnReject, Recorded};
+
+/// Hash of an empty chain (hex).
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Most attempts of a retried operation.
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
+
+/// One event row to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub version: i64,
+    pub name: &'static str,
+    pub payload: String,
+}
+
+/// Projection columns derived from a state.
+#[derive(Debug, Clone)]
+pub(crate) struct ProjectionValues {
+    pub version: i64,
+    pub summary: Summary,
+    pub state: String,
+}
+
+/// What one decided command writes.
+#[derive(Debug)]
+pub(crate) struct Plan<A: Aggregate> {
+    pub state: A,
+    pub events: Vec<A::Event>,
+    pub rows: Vec<EventRow>,
+    pub projection: ProjectionValues,
+    pub outbox: Vec<OutboxRow>,
+}
+
+/// An outbox message ready to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub topic: String,
+    pub dedup_key: String,
+    pub payload: String,
+}
+
+/// The stored first result of an idempotency key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdempotentResult {
+    pub first_version: u64,
+    pub version: u64,
+}
+
+/// Refuses text a backend could not store identically (NUL; PostgreSQL has no
+/// NUL in text) and empty identifiers.
+pub(crate) fn check_text(field: &'static str, text: &str) -> Result<(), StoreError> {
+    if text.is_empty() {
+        return Err(StoreError::validation(field, "empty"));
+    }
+    if let Some(at) = text.find('\0') {
+        return Err(StoreError::validation(field, format!("NUL byte at {at}")));
+    }
+    Ok(())
+}
+
+/// Refuses an idempotency key that is empty, longer than 255 bytes or holds NUL.
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    check_text("idempotency key", key)?;
+    if key.len() > 255 {
+        return Err(StoreError::validation("idempotency key", "longer than 255 bytes"));
+    }
+    Ok(())
+}
+
+/// Refuses instants whose RFC 3339 text would not be fixed width (years
+/// outside 1..=9999), so text order stays time order on SQLite and both
+/// backends accept the same instants.
+pub(crate) fn check_time(field: &'static str, at: Timestamp) -> Result<(), StoreError> {
+    use chrono::Datelike;
+    let year = at.as_utc().year();
+    if !(1..=9999).contains(&year) {
+        return Err(StoreError::validation(field, format!("year {year} is outside 1..=9999")));
+    }
+    Ok(())
+}
+
+/// A version as stored (signed 64-bit).
+pub(crate) fn to_db_version(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Overflow)
+}
+
+/// A stored version (never negative by the schema's CHECK).
+pub(crate) fn from_db_version(version: i64) -> u64 {
+    u64::try_from(version).unwrap_or(0)
+}
+
+/// Checks the expected version against the stored one.
+pub(crate) fn check_expected(expected: ExpectedVersion, actual: u64) -> Result<(), StoreError> {
+    if expected.admits(actual) {
+        return Ok(());
+    }
+    Err(StoreError::Conflict { expected, actual })
+}
+
+/// Decodes a stored state.
+pub(crate) fn decode_state<A: Aggregate>(id: &str, state: &str) -> Result<A, StoreError> {
+    serde_json::from_str(state).map_err(|e| StoreError::corrupt("state", format!("{} {id}", A::KIND), e))
+}
+
+/// Decides `command` against `current` (state and version), applies the
+/// events, and builds every row the command writes. Pure.
+pub(crate) fn decide<A: Aggregate>(
+    current: Option<(A, u64)>,
+    ctx: &Context<'_>,
+    aggregate_id: &str,
+    command: &A::Command,
+) -> Result<Plan<A>, ExecError<A::Error>> {
+    let events = decide_events::<A>(current.as_ref().map(|c| &c.0), ctx, aggregate_id, command)?;
+    let (state, version) = match current {
+        Some((state, version)) => (Some(state), version),
+        None => (None, 0),
+    };
+    let (state, rows) = apply_events(state, version, ctx, aggregate_id, &events)?;
+    let outbox = outbox_rows(A::outbox(&state, &events))?;
+    let last = rows.last().map_or(0, |r| r.version);
+    let projection = projection_values(&state, last)?;
+    Ok(Plan { state, events, rows, projection, outbox })
+}
+
+/// The domain's decision, refusing an empty one.
+pub(crate) fn decide_events<A: Aggregate>(
+    state: Option<&A>,
+    ctx: &Context<'_>,
+    aggregate_id: &str,
+    command: &A::Command,
+) -> Result<Vec<A::Event>, ExecError<A::Error>> {
+    let events = A::decide(state, command, ctx).map_err(ExecError::Domain)?;
+    if events.is_empty() {
+        return Err(StoreError::Aggregate(format!(
+            "{} on {} {aggregate_id} produced no event",
+            A::command_name(command),
+            A::KIND
+        ))
+        .into());
+    }
+    Ok(events)
+}
+
+/// Applies decided events and builds their rows, checking that they build
+/// the named aggregate in the actor's tenant.
+pub(crate) fn apply_events<A: Aggregate>(
+    state: Option<A>,
+    version: u64,
+    ctx: &Context<'_>,
+    aggregate_id: &str,
+    events: &[A::Event],
+) -> Result<(A, Vec<EventRow>), StoreError> {
+    let mut next = state;
+    let mut rows = Vec::with_capacity(events.len());
+    let mut v = version;
+    for event in events {
+        next = Some(A::apply(next, event).map_err(|e| StoreError::Aggregate(e.to_string()))?);
+        v = v.checked_add(1).ok_or(StoreError::Overflow)?;
+        let payload = serde_json::to_string(event).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+        rows.push(EventRow { version: to_db_version(v)?, name: A::event_name(event), payload });
+    }
+    let Some(state) = next else {
+        return Err(StoreError::Aggregate("no state after applying events".into()));
+    };
+    if state.id() != aggregate_id {
+        return Err(StoreError::validation(
+            "aggregate id",
+            format!("the command is for {aggregate_id} but its events build {}", state.id()),
+        ));
+    }
+    if state.tenant() != &ctx.actor.tenant {
+        return Err(StoreError::validation("tenant", "the events build an aggregate of another tenant"));
+    }
+    Ok((state, rows))
+}
+
+/// Projection columns of a state at a version.
+pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result<ProjectionValues, StoreError> {
+    let summary = state.summary();
+    if let Some((start, end)) = summary.window {
+        check_time("window start", start)?;
+        check_time("window end", end)?;
+    }
+    let state = serde_json::to_string(state).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+    Ok(ProjectionValues { version, summary, state })
+}
+
+/// `$start, $start+1, ...` for `n` values.
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 6);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&(start + i).to_string());
+    }
+    out
+}
+
+/// `($1, ..., $cols), ($cols+1, ...)` for `rows` rows.
+pub(crate) fn value_rows(cols: usize, rows: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&placeholders(1 + r * cols, cols));
+        out.push(')');
+    }
+    out
+}
+
+/// An event decided during an import, ready to insert.
+#[derive(Debug)]
+pub(crate) struct PendingEvent {
+    pub tenant: String,
+    pub aggregate_id: String,
+    pub version: i64,
+    pub name: &'static str,
+    pub payload: String,
+    pub actor: String,
+    pub recorded_at: Timestamp,
+    pub chain_position: i64,
+    pub hash: String,
+}
+
+/// The in-memory side of an import: current states, chain heads, and the
+/// rows to write, all decided before anything is written.
+pub(crate) struct Batch<A: Aggregate> {
+    states: HashMap<(String, String), (A, u64)>,
+    known: HashSet<(String, AggregateKind, String)>,
+    touched: HashMap<(String, String), Timestamp>,
+    order: Vec<(String, String)>,
+    pub heads: BTreeMap<String, (i64, String)>,
+    pub events: Vec<PendingEvent>,
+    pub outbox: Vec<(String, Vec<OutboxRow>, Timestamp)>,
+    committed: usize,
+    rejected: Vec<(usize, A::Error)>,
+}
+
+impl<A: Aggregate> Default for Batch<A> {
+    fn default() -> Self {
+        Batch {
+            states: HashMap::new(),
+            known: HashSet::new(),
+            touched: HashMap::new(),
+            order: Vec::new(),
+            heads: BTreeMap::new(),
+            events: Vec::new(),
+            outbox: Vec::new(),
+            committed: 0,
+            rejected: Vec::new(),
+        }
+    }
+}
+
+impl<A: Aggregate> Batch<A> {
+    /// Records a stored aggregate's state.
+    pub(crate) fn preload(&mut self, tenant: &str, id: String, state: A, version: u64) {
+        self.states.insert((tenant.to_owned(), id), (state, version));
+    }
+
+    /// Records a tenant's chain head.
+    pub(crate) fn chain_head(&mut self, tenant: &str, position: i64, hash: String) {
+        self.heads.insert(tenant.to_owned(), (position, hash));
+    }
+
+    /// Whether a referenced aggregate is known to exist.
+    pub(crate) fn exists(&self, tenant: &str, kinds: &[AggregateKind], id: &str) -> bool {
+        let key = (tenant.to_owned(), id.to_owned());
+        kinds.iter().any(|&kind| {
+            (kind == A::KIND && self.states.contains_key(&key))
+                || self.known.contains(&(tenant.to_owned(), kind, id.to_owned()))
+        })
+    }
+
+    /// Remembers that a referenced aggregate exists (as one of `kinds`).
+    pub(crate) fn known(&mut self, tenant: &str, kinds: &[AggregateKind], id: &str) {
+        for &kind in kinds {
+            self.known.insert((tenant.to_owned(), kind, id.to_owned()));
+        }
+    }
+
+    /// Decides one command against the batch's current state.
+    pub(crate) fn decide(
+        &mut self,
+        index: usize,
+        c: &ImportCommand<'_, A>,
+        config: &DomainConfig,
+        on_reject: OnReject,
+    ) -> Result<(), ExecError<A::Error>> {
+        check_text("aggregate id", c.aggregate_id)?;
+        check_time("now", c.now)?;
+        let tenant = c.actor.tenant.as_str();
+        let key = (tenant.to_owned(), c.aggregate_id.to_owned());
+        let ctx = Context::new(c.actor, c.now, config);
+        let current = self.states.remove(&key);
+        let events = match decide_events::<A>(current.as_ref().map(|c| &c.0), &ctx, c.aggregate_id, &c.command) {
+            Ok(events) => events,
+            Err(ExecError::Domain(e)) if on_reject == OnReject::Skip => {
+                if let Some(current) = current {
+                    self.states.insert(key, current);
+                }
+                self.rejected.push((index, e));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let (state, version) = match current {
+            Some((state, version)) => (Some(state), version),
+            None => (None, 0),
+        };
+        let (state, rows) = apply_events(state, version, &ctx, c.aggregate_id, &events)?;
+        let outbox = outbox_rows(A::outbox(&state, &events))?;
+        if !outbox.is_empty() {
+            self.outbox.push((tenant.to_owned(), outbox, c.now));
+        }
+        let recorded_at = c.now.to_rfc3339();
+        let head = self.heads.entry(tenant.to_owned()).or_insert_with(|| (0, GENESIS.to_owned()));
+        let actor = c.actor.id.as_str();
+        let mut last = version;
+        for row in rows {
+            head.0 += 1;
+            let hash = link(
+                &head.1,
+                &ChainFields {
+                    tenant,
+                    kind: A::KIND.as_str(),
+                    aggregate_id: c.aggregate_id,
+                    version: row.version,
+                    event_name: row.name,
+                    payload: &row.payload,
+                    actor,
+                    recorded_at: &recorded_at,
+                    chain_position: head.0,
+                },
+            );
+            head.1.clone_from(&hash);
+            last = from_db_version(row.version);
+            self.events.push(PendingEvent {
+                tenant: tenant.to_owned(),
+                aggregate_id: c.aggregate_id.to_owned(),
+                version: row.version,
+                name: row.name,
+                payload: row.payload,
+                actor: actor.to_owned(),
+                recorded_at: c.now,
+                chain_position: head.0,
+                hash,
+            });
+        }
+        if self.touched.insert(key.clone(), c.now).is_none() {
+            self.order.push(key.clone());
+        }
+        self.states.insert(key, (state, last));
+        self.committed += 1;
+        Ok(())
+    }
+
+    /// The projection rows of every aggregate the batch changed.
+    pub(crate) fn dirty_projections(&self) -> Result<Vec<(&str, &str, ProjectionValues, Timestamp)>, StoreError> {
+        self.order
+            .iter()
+            .filter_map(|key| Some((key, self.states.get(key)?, self.touched.get(key)?)))
+            .map(|((tenant, id), (state, version), at)| {
+                Ok((tenant.as_str(), id.as_str(), projection_values(state, to_db_version(*version)?)?, *at))
+            })
+            .collect()
+    }
+
+    /// What the import did.
+    pub(crate) fn report(self) -> ImportReport<A::Error> {
+        ImportReport { committed: self.committed, events: self.events.len(), rejected: self.rejected }
+    }
+}
+
+/// Serializes outbox messages, refusing NUL in topic or key.
+pub(crate) fn outbox_rows(messages: Vec<OutboxMessage>) -> Result<Vec<OutboxRow>, StoreError> {
+    messages
+        .into_iter()
+        .map(|m| {
+            check_text("outbox topic", &m.topic)?;
+            check_text("outbox dedup key", &m.dedup_key)?;
+            let payload = serde_json::to_string(&m.payload).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+            Ok(OutboxRow { topic: m.topic, dedup_key: m.dedup_key, payload })
+        })
+        .collect()
+}
+
+/// The hash identifying a keyed request: kind, aggregate id and command JSON.
+pub(crate) fn request_hash<A: Aggregate>(aggregate_id: &str, command: &A::Command) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(command).map_err(|e| StoreError::validation("command", e.to_string()))?;
+    let mut h = Sha256::new();
+    field(&mut h, A::KIND.as_str().as_bytes());
+    field(&mut h, aggregate_id.as_bytes());
+    field(&mut h, &json);
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The fields of an event row the audit chain covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainFields<'a> {
+    pub tenant: &'a str,
+    pub kind: &'a str,
+    pub aggregate_id: &'a str,
+    pub version: i64,
+    pub event_name: &'a str,
+    pub payload: &'a str,
+    pub actor: &'a str,
+    /// RFC 3339 with microseconds, as [`Timestamp::to_rfc3339`] gives it.
+    pub recorded_at: &'a str,
+    pub chain_position: i64,
+}
+
+/// `h_n = SHA-256(h_{n-1} || canonical bytes of row n)`, hex. The canonical
+/// bytes are a domain tag and each field as a big-endian u64 length followed
+/// by its UTF-8 bytes; integers as decimal text. An undecodable `prev` (a
+/// tampered head) hashes as its text, so it never verifies.
+pub(crate) fn link(prev: &str, row: &ChainFields<'_>) -> String {
+    let mut h = Sha256::new();
+    match hex::decode(prev) {
+        Ok(bytes) => h.update(bytes),
+        Err(_) => h.update(prev.as_bytes()),
+    }
+    field(&mut h, b"itsm-event-v1");
+    field(&mut h, row.tenant.as_bytes());
+    field(&mut h, row.kind.as_bytes());
+    field(&mut h, row.aggregate_id.as_bytes());
+    field(&mut h, row.version.to_string().as_bytes());
+    field(&mut h, row.event_name.as_bytes());
+    field(&mut h, row.payload.as_bytes());
+    field(&mut h, row.actor.as_bytes());
+    field(&mut h, row.recorded_at.as_bytes());
+    field(&mut h, row.chain_position.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+/// Builds the [`Committed`] value of a freshly written plan.
+pub(crate) fn committed<A: Aggregate>(
+    plan: Plan<A>,
+    aggregate_id: &str,
+    actor: &str,
+    now: Timestamp,
+    positions: &[i64],
+) -> Committed<A> {
+    let version = from_db_version(plan.projection.version);
+    let events = plan
+        .events
+        .into_iter()
+        .zip(&plan.rows)
+        .zip(positions)
+        .map(|((event, row), &position)| Recorded {
+            position: from_db_version(position),
+            version: from_db_version(row.version),
+            event,
+            actor: actor.to_owned(),
+            recorded_at: now,
+        })
+        .collect();
+    Committed { aggregate_id: aggregate_id.to_owned(), version, events, state: plan.state, replayed: false }
+}
+
+/// Folds replayed events into the [`Committed`] value of a stored first result.
+pub(crate) fn replayed<A: Aggregate>(
+    aggregate_id: &str,
+    result: &IdempotentResult,
+    history: Vec<Recorded<A::Event>>,
+) -> Result<Committed<A>, StoreError> {
+    let mut state = None;
+    let mut events = Vec::new();
+    for recorded in history {
+        state = Some(A::apply(state, &recorded.event)?);
+        if recorded.version >= result.first_version {
+            events.push(recorded);
+        }
+    }
+    let state = state.ok_or_else(|| StoreError::corrupt("idempotency result", aggregate_id, "no events"))?;
+    Ok(Committed { aggregate_id: aggregate_id.to_owned(), version: result.version, events, state, replayed: true })
+}
+
+/// Errors a retry loop can inspect.
+pub(crate) trait Retryable {
+    fn transient(&self) -> bool;
+    fn contention(attempts: u32) -> Self;
+}
+
+impl Retryable for StoreError {
+    fn transient(&self) -> bool {
+        self.is_transient()
+    }
+    fn contention(attempts: u32) -> Self {
+        StoreError::Contention { attempts }
+    }
+}
+
+impl<E: std::error::Error + 'static> Retryable for ExecError<E> {
+    fn transient(&self) -> bool {
+        matches!(self, ExecError::Store(e) if e.is_transient())
+    }
+    fn contention(attempts: u32) -> Self {
+        ExecError::Store(StoreError::Contention { attempts })
+    }
+}
+
+/// Runs `op` (a whole transaction, re-reading everything) up to
+/// [`MAX_ATTEMPTS`] times while it fails transiently, sleeping a full-jitter
+/// backoff between attempts (uniform in `0..=min(1 s, 10 ms * 2^n)`).
+pub(crate) async fn retry<T, E, F, Fut>(mut op: F) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(e) if e.transient() => {
+                if attempt >= MAX_ATTEMPTS {
+                    tracing::warn!(attempts = attempt, "contention persisted");
+                    return Err(E::contention(attempt));
+                }
+                let cap_ms = (10u64 << (attempt - 1)).min(1000);
+                let sleep_ms = rand::rng().random_range(0..=cap_ms);
+                tracing::debug!(attempt, sleep_ms, "transient database error, retrying");
+                tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The kinds whose commands may reference others: used to parse stored kinds.
+pub(crate) fn parse_kind(text: &str) -> Result<AggregateKind, StoreError> {
+    AggregateKind::parse(text).ok_or_else(|| StoreError::corrupt("kind", text, "unknown aggregate kind"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(payload: &str) -> ChainFields<'_> {
+        ChainFields {
+            tenant: "t",
+            kind: "incident",
+            aggregate_id: "INC1",
+            version: 1,
+            event_name: "opened",
+            payload,
+            actor: "a",
+            recorded_at: "2026-01-01T00:00:00.000000Z",
+            chain_position: 1,
+        }
+    }
+
+    #[test]
+    fn link_depends_on_every_byte_and_the_predecessor() {
+        let a = link(GENESIS, &row("{}"));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, link(GENESIS, &row("{ }")));
+        assert_ne!(a, link(&a, &row("{}")));
+        assert_eq!(a, link(GENESIS, &row("{}")));
+    }
+
+    #[test]
+    fn text_checks_refuse_nul_and_empty() {
+        assert!(check_text("x", "a\0b").is_err());
+        assert!(check_text("x", "").is_err());
+        assert!(check_text("x", "💳").is_ok());
+        assert!(check_key(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn expected_versions_admit() {
+        assert!(ExpectedVersion::Any.admits(7));
+        assert!(ExpectedVersion::Absent.admits(0));
+        assert!(!ExpectedVersion::Absent.admits(1));
+        assert!(ExpectedVersion::Exact(9).admits(9));
+        assert!(!ExpectedVersion::Exact(u64::MAX).admits(10));
+        assert_eq!(to_db_version(u64::MAX).unwrap_err().to_string(), "version overflow");
+    }
+}

@@ -1,0 +1,706 @@
+//! The PostgreSQL backend: one pool, `READ COMMITTED`, and a per-tenant lock
+//! on the tenant's chain head row (`SELECT ... FOR UPDATE`) taken first by
+//! every command, which serializes a tenant's appends (the audit chain needs
+//! it) and makes the version check race-free. Outbox claims use
+//! `FOR UPDATE SKIP LOCKED`. Instants are `TIMESTAMPTZ`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use itsm_core::{Aggregate, AggregateKind, DomainConfig, Timestamp};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, query, query_as, query_scalar};
+
+use crate::error::{Backend, Class, ExecError, StoreError, classify, db_error};
+use crate::model::{
+    Committed, ConnectOptions, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
+};
+use crate::plan::{self, ChainFields, GENESIS, IdempotentResult, OutboxRow, check_expected, decode_state, link};
+use crate::rows::{RawEvent, RawHistory, RawProjection};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+const B: Backend = Backend::Postgres;
+
+fn err(e: sqlx::Error) -> StoreError {
+    db_error(B, e)
+}
+
+/// SQL of the PostgreSQL backend.
+mod sql {
+    pub const MIGRATIONS_TABLE: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+    pub const SCHEMA_VERSION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+    pub const IDEM_GET: &str =
+        "SELECT request_hash, aggregate_kind, aggregate_id, result FROM idempotency WHERE tenant = $1 AND key = $2";
+    pub const IDEM_PUT: &str = "INSERT INTO idempotency (tenant, key, request_hash, aggregate_kind, aggregate_id, result, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    pub const STATE_GET: &str =
+        "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const EXISTS: &str = "SELECT 1 FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const HEAD_GET: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1";
+    pub const HEAD_LOCK: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE";
+    pub const HEAD_INIT: &str =
+        "INSERT INTO chain_heads (tenant, position, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING";
+    pub const HEAD_PUT: &str = "UPDATE chain_heads SET position = $2, hash = $3 WHERE tenant = $1";
+    pub const EVENT_PUT: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position";
+    pub const EVENT_COLUMNS: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash) VALUES ";
+    pub const PROJECTION_PUT: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+        ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, status = excluded.status, terminal = excluded.terminal, \
+        service = excluded.service, priority = excluded.priority, assignee = excluded.assignee, grp = excluded.grp, \
+        window_start = excluded.window_start, window_end = excluded.window_end, state = excluded.state, updated_at = excluded.updated_at \
+        WHERE aggregates.version < excluded.version";
+    pub const PROJECTION_COLUMNS: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at) VALUES ";
+    pub const PROJECTION_UPSERT_TAIL: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, status = excluded.status, terminal = excluded.terminal, \
+        service = excluded.service, priority = excluded.priority, assignee = excluded.assignee, grp = excluded.grp, \
+        window_start = excluded.window_start, window_end = excluded.window_end, state = excluded.state, updated_at = excluded.updated_at";
+    pub const OUTBOX_PUT: &str = "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
+        ON CONFLICT (tenant, topic, dedup_key) DO NOTHING";
+    pub const HISTORY: &str = "SELECT position, version, payload, actor, recorded_at FROM events \
+        WHERE tenant = $1 AND aggregate_kind = $2 AND aggregate_id = $3 AND version <= $4 ORDER BY version";
+    pub const QUEUE_ASSIGNEE: &str = "SELECT kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at FROM aggregates \
+        WHERE tenant = $1 AND NOT terminal AND assignee = $2 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3";
+    pub const QUEUE_GROUP: &str = "SELECT kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at FROM aggregates \
+        WHERE tenant = $1 AND NOT terminal AND grp = $2 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3";
+    pub const DUE_BEFORE: &str = "SELECT kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at FROM aggregates \
+        WHERE tenant = $1 AND NOT terminal AND due_at IS NOT NULL AND due_at < $2 ORDER BY due_at, kind, id LIMIT $3";
+    pub const SET_DUE: &str = "UPDATE aggregates SET due_at = $4 WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const CALENDAR: &str = "SELECT kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at FROM aggregates \
+        WHERE tenant = $1 AND service = $2 AND window_start IS NOT NULL AND window_start < $4 AND window_end > $3 \
+        ORDER BY window_start, kind, id";
+    pub const EVENTS_PAGE: &str = "SELECT position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash FROM events \
+        WHERE tenant = $1 AND aggregate_kind = $2 AND position > $3 ORDER BY position LIMIT $4";
+    pub const CHAIN_PAGE: &str = "SELECT position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash FROM events \
+        WHERE tenant = $1 AND chain_position > $2 ORDER BY chain_position LIMIT $3";
+    pub const CLAIM: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+        WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $3) \
+        ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+        RETURNING id, tenant, topic, dedup_key, payload, created_at, attempts, lease_until";
+    pub const ACK: &str = "UPDATE outbox SET delivered_at = $3 \
+        WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND lease_until > $3";
+    pub const ESCALATION_PUT: &str = "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (tenant, escalation_id) DO NOTHING";
+}
+
+type Utc64 = DateTime<Utc>;
+
+type ProjectionTuple = (
+    String,
+    String,
+    i64,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Utc64>,
+    Option<Utc64>,
+    Option<Utc64>,
+    Utc64,
+);
+
+type EventTuple = (i64, String, String, String, i64, String, String, String, Utc64, i64, String);
+
+fn projection(t: ProjectionTuple) -> RawProjection {
+    RawProjection {
+        kind: t.0,
+        id: t.1,
+        version: t.2,
+        status: t.3,
+        terminal: t.4,
+        service: t.5,
+        priority: t.6,
+        assignee: t.7,
+        group: t.8,
+        window_start: t.9.map(Timestamp::from_utc),
+        window_end: t.10.map(Timestamp::from_utc),
+        due_at: t.11.map(Timestamp::from_utc),
+        updated_at: Timestamp::from_utc(t.12),
+    }
+}
+
+fn event(t: EventTuple) -> RawEvent {
+    RawEvent {
+        position: t.0,
+        tenant: t.1,
+        kind: t.2,
+        aggregate_id: t.3,
+        version: t.4,
+        event_name: t.5,
+        payload: t.6,
+        actor: t.7,
+        recorded_at: Timestamp::from_utc(t.8),
+        chain_position: t.9,
+        hash: t.10,
+    }
+}
+
+fn opt_time(at: Option<Timestamp>) -> Option<Utc64> {
+    at.map(|t| t.as_utc())
+}
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
+        let options: PgConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::validation("url", e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        plan::retry(|| migrate(&pool)).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.pool.begin().await.map_err(err)
+    }
+
+    pub(crate) async fn execute<A: Aggregate>(
+        &self,
+        req: &Request<'_, A>,
+        request_hash: Option<&str>,
+    ) -> Result<Committed<A>, ExecError<A::Error>> {
+        let tenant = req.ctx.actor.tenant.as_str();
+        let kind = A::KIND.as_str();
+        let id = req.aggregate_id;
+        let mut tx = self.begin().await?;
+        let (mut chain_position, mut chain_hash) = lock_head(&mut tx, tenant).await?;
+        if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
+            let row: Option<(String, String, String, String)> =
+                query_as(sql::IDEM_GET).bind(tenant).bind(key).fetch_optional(&mut *tx).await.map_err(err)?;
+            if let Some((stored, stored_kind, stored_id, result)) = row {
+                if stored != hash || stored_kind != kind || stored_id != id {
+                    return Err(StoreError::IdempotencyKeyReused { key: key.to_owned() }.into());
+                }
+                let result: IdempotentResult =
+                    serde_json::from_str(&result).map_err(|e| StoreError::corrupt("idempotency result", key, e))?;
+                let history = history_in::<A>(&mut tx, tenant, id, plan::to_db_version(result.version)?).await?;
+                return Ok(plan::replayed::<A>(id, &result, history)?);
+            }
+        }
+        let current = state_in::<A>(&mut tx, tenant, id).await?;
+        let actual = current.as_ref().map_or(0, |c| c.1);
+        check_expected(req.expected, actual)?;
+        for r in A::references(req.command) {
+            if !exists_in(&mut tx, tenant, r.kind.aggregate_kinds(), &r.id).await? {
+                return Err(StoreError::missing_reference(&r).into());
+            }
+        }
+        let plan = plan::decide::<A>(current, &req.ctx, id, req.command)?;
+        let now = req.ctx.now;
+        let now_text = now.to_rfc3339();
+        let actor = req.ctx.actor.id.as_str();
+        let mut positions = Vec::with_capacity(plan.rows.len());
+        for row in &plan.rows {
+            chain_position += 1;
+            let fields = ChainFields {
+                tenant,
+                kind,
+                aggregate_id: id,
+                version: row.version,
+                event_name: row.name,
+                payload: &row.payload,
+                actor,
+                recorded_at: &now_text,
+                chain_position,
+            };
+            let hash = link(&chain_hash, &fields);
+            let position: i64 = query_scalar(sql::EVENT_PUT)
+                .bind(tenant)
+                .bind(kind)
+                .bind(id)
+                .bind(row.version)
+                .bind(row.name)
+                .bind(&row.payload)
+                .bind(actor)
+                .bind(now.as_utc())
+                .bind(chain_position)
+                .bind(&hash)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(event_insert_error)?;
+            positions.push(position);
+            chain_hash = hash;
+        }
+        let p = &plan.projection;
+        let s = &p.summary;
+        let updated = query(sql::PROJECTION_PUT)
+            .bind(tenant)
+            .bind(kind)
+            .bind(id)
+            .bind(p.version)
+            .bind(s.status)
+            .bind(s.terminal)
+            .bind(s.service.as_ref().map(|v| v.as_str()))
+            .bind(s.priority.map(|v| v.as_str()))
+            .bind(s.assignee.as_ref().map(|v| v.as_str()))
+            .bind(s.group.as_ref().map(|v| v.as_str()))
+            .bind(opt_time(s.window.map(|w| w.0)))
+            .bind(opt_time(s.window.map(|w| w.1)))
+            .bind(&p.state)
+            .bind(now.as_utc())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Conflict { expected: req.expected, actual }.into());
+        }
+        query(sql::HEAD_PUT)
+            .bind(tenant)
+            .bind(chain_position)
+            .bind(&chain_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
+            let result = IdempotentResult { first_version: actual + 1, version: plan::from_db_version(p.version) };
+            let result = serde_json::to_string(&result).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+            query(sql::IDEM_PUT)
+                .bind(tenant)
+                .bind(key)
+                .bind(hash)
+                .bind(kind)
+                .bind(id)
+                .bind(result)
+                .bind(now.as_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        put_outbox(&mut tx, tenant, &plan.outbox, now).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(plan::committed(plan, id, actor, now, &positions))
+    }
+
+    pub(crate) async fn import_batch<A: Aggregate>(
+        &self,
+        config: &DomainConfig,
+        commands: &[ImportCommand<'_, A>],
+        on_reject: OnReject,
+    ) -> Result<ImportReport<A::Error>, ExecError<A::Error>> {
+        let mut tx = self.begin().await?;
+        let conn: &mut PgConnection = &mut tx;
+        let mut batch = plan::Batch::<A>::default();
+        let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for c in commands {
+            wanted.entry(c.actor.tenant.as_str()).or_default().push(c.aggregate_id);
+        }
+        // Tenants in sorted order: every writer locks heads in the same order.
+        for (tenant, mut ids) in wanted {
+            let (position, hash) = lock_head(conn, tenant).await?;
+            batch.chain_head(tenant, position, hash);
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(500) {
+                let text = format!(
+                    "SELECT id, version, state FROM aggregates WHERE tenant = $1 AND kind = $2 AND id IN ({})",
+                    plan::placeholders(3, chunk.len())
+                );
+                let mut q =
+                    query_as::<_, (String, i64, String)>(AssertSqlSafe(text)).bind(tenant).bind(A::KIND.as_str());
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for (id, version, state) in q.fetch_all(&mut *conn).await.map_err(err)? {
+                    let state = decode_state::<A>(&id, &state)?;
+                    batch.preload(tenant, id, state, plan::from_db_version(version));
+                }
+            }
+        }
+        for (index, c) in commands.iter().enumerate() {
+            let tenant = c.actor.tenant.as_str();
+            let mut missing = None;
+            for r in A::references(&c.command) {
+                if !batch.exists(tenant, r.kind.aggregate_kinds(), &r.id) {
+                    if exists_in(conn, tenant, r.kind.aggregate_kinds(), &r.id).await? {
+                        batch.known(tenant, r.kind.aggregate_kinds(), &r.id);
+                    } else {
+                        missing = Some(r);
+                        break;
+                    }
+                }
+            }
+            if let Some(r) = missing {
+                return Err(StoreError::missing_reference(&r).into());
+            }
+            batch.decide(index, c, config, on_reject)?;
+        }
+        for chunk in batch.events.chunks(500) {
+            let text = format!("{}{}", sql::EVENT_COLUMNS, plan::value_rows(10, chunk.len()));
+            let mut q = query(AssertSqlSafe(text));
+            for e in chunk {
+                q = q
+                    .bind(&e.tenant)
+                    .bind(A::KIND.as_str())
+                    .bind(&e.aggregate_id)
+                    .bind(e.version)
+                    .bind(e.name)
+                    .bind(&e.payload)
+                    .bind(&e.actor)
+                    .bind(e.recorded_at.as_utc())
+                    .bind(e.chain_position)
+                    .bind(&e.hash);
+            }
+            q.execute(&mut *conn).await.map_err(event_insert_error)?;
+        }
+        let projections = batch.dirty_projections()?;
+        for chunk in projections.chunks(200) {
+            let text = format!(
+                "{}{}{}",
+                sql::PROJECTION_COLUMNS,
+                plan::value_rows(14, chunk.len()),
+                sql::PROJECTION_UPSERT_TAIL
+            );
+            let mut q = query(AssertSqlSafe(text));
+            for (tenant, id, p, updated_at) in chunk {
+                let s = &p.summary;
+                q = q
+                    .bind(*tenant)
+                    .bind(A::KIND.as_str())
+                    .bind(*id)
+                    .bind(p.version)
+                    .bind(s.status)
+                    .bind(s.terminal)
+                    .bind(s.service.as_ref().map(|v| v.as_str()))
+                    .bind(s.priority.map(|v| v.as_str()))
+                    .bind(s.assignee.as_ref().map(|v| v.as_str()))
+                    .bind(s.group.as_ref().map(|v| v.as_str()))
+                    .bind(opt_time(s.window.map(|w| w.0)))
+                    .bind(opt_time(s.window.map(|w| w.1)))
+                    .bind(&p.state)
+                    .bind(updated_at.as_utc());
+            }
+            q.execute(&mut *conn).await.map_err(err)?;
+        }
+        for (tenant, (position, hash)) in &batch.heads {
+            query(sql::HEAD_PUT).bind(tenant).bind(*position).bind(hash).execute(&mut *conn).await.map_err(err)?;
+        }
+        for (tenant, rows, at) in &batch.outbox {
+            put_outbox(conn, tenant, rows, *at).await?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(batch.report())
+    }
+
+    pub(crate) async fn load<A: Aggregate>(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(A, u64, Timestamp)>, StoreError> {
+        let row: Option<(i64, String, Utc64)> = query_as(sql::STATE_GET)
+            .bind(tenant)
+            .bind(A::KIND.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        let Some((version, state, updated_at)) = row else { return Ok(None) };
+        Ok(Some((decode_state::<A>(id, &state)?, plan::from_db_version(version), Timestamp::from_utc(updated_at))))
+    }
+
+    pub(crate) async fn history<A: Aggregate>(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Vec<Recorded<A::Event>>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        history_in::<A>(&mut conn, tenant, id, i64::MAX).await
+    }
+
+    pub(crate) async fn queue(
+        &self,
+        tenant: &str,
+        filter: &QueueFilter,
+        limit: i64,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        let (text, who) = match filter {
+            QueueFilter::Assignee(a) => (sql::QUEUE_ASSIGNEE, a.as_str()),
+            QueueFilter::Group(g) => (sql::QUEUE_GROUP, g.as_str()),
+        };
+        let rows: Vec<ProjectionTuple> =
+            query_as(text).bind(tenant).bind(who).bind(limit).fetch_all(&self.pool).await.map_err(err)?;
+        Ok(rows.into_iter().map(projection).collect())
+    }
+
+    pub(crate) async fn due_before(
+        &self,
+        tenant: &str,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        let rows: Vec<ProjectionTuple> = query_as(sql::DUE_BEFORE)
+            .bind(tenant)
+            .bind(before.as_utc())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(projection).collect())
+    }
+
+    pub(crate) async fn set_due(
+        &self,
+        tenant: &str,
+        kind: AggregateKind,
+        id: &str,
+        due: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let done = query(sql::SET_DUE)
+            .bind(tenant)
+            .bind(kind.as_str())
+            .bind(id)
+            .bind(opt_time(due))
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn change_calendar(
+        &self,
+        tenant: &str,
+        service: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        let rows: Vec<ProjectionTuple> = query_as(sql::CALENDAR)
+            .bind(tenant)
+            .bind(service)
+            .bind(from.as_utc())
+            .bind(to.as_utc())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(projection).collect())
+    }
+
+    pub(crate) async fn events_page(
+        &self,
+        tenant: &str,
+        kind: AggregateKind,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let rows: Vec<EventTuple> = query_as(sql::EVENTS_PAGE)
+            .bind(tenant)
+            .bind(kind.as_str())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(event).collect())
+    }
+
+    pub(crate) async fn chain_page(&self, tenant: &str, after: i64, limit: i64) -> Result<Vec<RawEvent>, StoreError> {
+        let rows: Vec<EventTuple> =
+            query_as(sql::CHAIN_PAGE).bind(tenant).bind(after).bind(limit).fetch_all(&self.pool).await.map_err(err)?;
+        Ok(rows.into_iter().map(event).collect())
+    }
+
+    pub(crate) async fn chain_head(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        query_as(sql::HEAD_GET).bind(tenant).fetch_optional(&self.pool).await.map_err(err)
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        consumer: &str,
+        lease_until: Timestamp,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows: Vec<(i64, String, String, String, String, Utc64, i32, Utc64)> = query_as(sql::CLAIM)
+            .bind(consumer)
+            .bind(lease_until.as_utc())
+            .bind(now.as_utc())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        let mut items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: r.0,
+                    tenant: r.1,
+                    topic: r.2,
+                    dedup_key: r.3,
+                    payload: serde_json::from_str(&r.4).map_err(|e| StoreError::corrupt("outbox payload", r.0, e))?,
+                    created_at: Timestamp::from_utc(r.5),
+                    attempts: u32::try_from(r.6).unwrap_or(0),
+                    lease_until: Timestamp::from_utc(r.7),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    pub(crate) async fn ack(&self, id: i64, consumer: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let done = query(sql::ACK).bind(id).bind(consumer).bind(now.as_utc()).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn record_escalation(
+        &self,
+        tenant: &str,
+        escalation_id: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = query(sql::ESCALATION_PUT)
+            .bind(tenant)
+            .bind(escalation_id)
+            .bind(payload)
+            .bind(now.as_utc())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let row = OutboxRow {
+            topic: crate::ESCALATION_TOPIC.to_owned(),
+            dedup_key: escalation_id.to_owned(),
+            payload: payload.to_owned(),
+        };
+        put_outbox(&mut tx, tenant, std::slice::from_ref(&row), now).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+}
+
+/// See the SQLite backend: a unique violation on the event log is a race
+/// lost to another writer; the command re-runs and re-reads.
+fn event_insert_error(e: sqlx::Error) -> StoreError {
+    match classify(B, &e) {
+        (Class::Unique, code) => StoreError::Transient { code: code.unwrap_or_default(), source: e },
+        _ => err(e),
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let exists: bool = query_scalar(sql::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(err)?;
+    if exists {
+        let found: Option<i64> = query_scalar(sql::SCHEMA_VERSION).fetch_one(pool).await.map_err(err)?;
+        if let Some(found) = found
+            && found > supported
+        {
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+    }
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => err(e),
+        other => StoreError::Migration(other),
+    })
+}
+
+/// Locks the tenant's chain head row, creating it first if needed.
+async fn lock_head(conn: &mut PgConnection, tenant: &str) -> Result<(i64, String), StoreError> {
+    let head: Option<(i64, String)> =
+        query_as(sql::HEAD_LOCK).bind(tenant).fetch_optional(&mut *conn).await.map_err(err)?;
+    if let Some(head) = head {
+        return Ok(head);
+    }
+    query(sql::HEAD_INIT).bind(tenant).bind(GENESIS).execute(&mut *conn).await.map_err(err)?;
+    query_as(sql::HEAD_LOCK).bind(tenant).fetch_one(&mut *conn).await.map_err(err)
+}
+
+async fn state_in<A: Aggregate>(
+    conn: &mut PgConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<(A, u64)>, StoreError> {
+    let row: Option<(i64, String, Utc64)> = query_as(sql::STATE_GET)
+        .bind(tenant)
+        .bind(A::KIND.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    match row {
+        Some((version, state, _)) => Ok(Some((decode_state::<A>(id, &state)?, plan::from_db_version(version)))),
+        None => Ok(None),
+    }
+}
+
+async fn exists_in(
+    conn: &mut PgConnection,
+    tenant: &str,
+    kinds: &[AggregateKind],
+    id: &str,
+) -> Result<bool, StoreError> {
+    if id.contains('\0') {
+        return Ok(false);
+    }
+    for kind in kinds {
+        let found: Option<i32> = query_scalar(sql::EXISTS)
+            .bind(tenant)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err)?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn history_in<A: Aggregate>(
+    conn: &mut PgConnection,
+    tenant: &str,
+    id: &str,
+    up_to: i64,
+) -> Result<Vec<Recorded<A::Event>>, StoreError> {
+    let rows: Vec<(i64, i64, String, String, Utc64)> = query_as(sql::HISTORY)
+        .bind(tenant)
+        .bind(A::KIND.as_str())
+        .bind(id)
+        .bind(up_to)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?;
+    rows.into_iter()
+        .map(|(position, version, payload, actor, at)| {
+            RawHistory { position, version, payload, actor, recorded_at: Timestamp::from_utc(at) }.decode::<A>()
+        })
+        .collect()
+}
+
+async fn put_outbox(
+    conn: &mut PgConnection,
+    tenant: &str,
+    rows: &[OutboxRow],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for row in rows {
+        query(sql::OUTBOX_PUT)
+            .bind(tenant)
+            .bind(&row.topic)
+            .bind(&row.dedup_key)
+            .bind(&row.payload)
+            .bind(now.as_utc())
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
+}

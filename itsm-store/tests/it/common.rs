@@ -1,0 +1,161 @@
+//! Test fixtures: actors, instants, fresh databases on each backend, and raw
+//! SQL access for tampering.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use itsm_core::id::{ActorId, TenantId};
+use itsm_core::{Actor, DomainConfig, Role, Timestamp};
+use itsm_store::{BackendKind, Store};
+
+/// The PostgreSQL URL tests use.
+pub fn pg_url() -> String {
+    std::env::var("ITSM_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn actor(tenant: &str, id: &str) -> Actor {
+    Actor::new(ActorId::new(id).unwrap(), TenantId::new(tenant).unwrap(), [Role::Agent, Role::Automation])
+}
+
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).unwrap()
+}
+
+/// An instant `secs` seconds after 2026-01-01T00:00:00Z.
+pub fn ts(secs: i64) -> Timestamp {
+    Timestamp::from_unix_secs(1_767_225_600 + secs).unwrap()
+}
+
+pub fn config() -> DomainConfig {
+    DomainConfig::default()
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name unique in this process and across processes.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A fresh database with its store.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<String>,
+}
+
+impl TestDb {
+    pub fn backend(&self) -> BackendKind {
+        self.store.backend()
+    }
+
+    /// Runs raw SQL statements outside the store (tampering, schema pokes).
+    pub async fn raw(&self, statements: &[&str]) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self.backend() {
+            BackendKind::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                for s in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await?;
+                }
+                conn.close().await
+            }
+            BackendKind::Postgres => {
+                #[cfg(feature = "postgres")]
+                {
+                    let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                    for s in statements {
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await?;
+                    }
+                    conn.close().await
+                }
+                #[cfg(not(feature = "postgres"))]
+                unreachable!()
+            }
+        }
+    }
+
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        #[cfg(feature = "postgres")]
+        if let Some(schema) = &self.pg_schema {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_url()).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+        let _ = &self.pg_schema;
+    }
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    TestDb { store, url, _dir: Some(dir), pg_schema: None }
+}
+
+/// A fresh PostgreSQL schema, or `None` (with a loud skip message) when the
+/// server cannot be reached outside CI. Under `CI=true` an unreachable server
+/// fails the test.
+#[cfg(feature = "postgres")]
+pub async fn postgres() -> Option<TestDb> {
+    postgres_with(&itsm_store::ConnectOptions::default()).await
+}
+
+#[cfg(feature = "postgres")]
+pub async fn postgres_with(options: &itsm_store::ConnectOptions) -> Option<TestDb> {
+    use sqlx::Connection;
+    let base = pg_url();
+    let mut conn = match sqlx::PgConnection::connect(&base).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("PostgreSQL at {base} is unreachable under CI=true: {e}");
+            }
+            eprintln!(
+                "SKIPPED: PostgreSQL at {base} is unreachable ({e}); set ITSM_PG_URL to run the PostgreSQL tests"
+            );
+            return None;
+        }
+    };
+    let schema = unique("itsm_t");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options[search_path]={schema}");
+    let store = Store::connect_with(&url, options).await.unwrap();
+    Some(TestDb { store, url, _dir: None, pg_schema: Some(schema) })
+}
+
+/// Declares one `#[tokio::test]` per backend for each `check_*` function.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,11 @@
+//! Integration tests of itsm-store, one binary: a conformance suite run on
+//! SQLite always and on PostgreSQL when it is reachable (`ITSM_PG_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`; unreachable fails under
+//! `CI=true`, else the PostgreSQL tests print a skip message and pass).
+
+mod common;
+mod conformance;
+mod contention;
+mod kill;
+mod props;
+mod ticket;
