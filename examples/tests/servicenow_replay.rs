@@ -24,5 +24,10 @@ fn excerpt_replays_with_expected_counts() {
     assert_eq!(r.rejected.get("reopen while closed: invalid transition"), Some(&5));
     assert_eq!(r.rejected.get("close while new: invalid transition"), Some(&3));
     assert_eq!(r.rejected.get("close while in_progress: invalid transition"), Some(&1));
-    assert_eq!(r.reopen_disagreements, 5, "the five Closed -> Active reopens we refused");
+    // Six disagree with the log's own reopen_count: the five Closed -> Active
+    // reopens we refused, and INC0000135, whose Resolved -> Active the log did
+    // not count.
+    assert_eq!(r.reopen_disagreements, 6);
+    assert_eq!(r.incidents["INC0000135"].0.reopen_count(), 1);
 }
+
