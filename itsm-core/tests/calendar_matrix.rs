@@ -245,7 +245,6 @@ fn dst_matrix_matches_minute_stepping_reference() {
                 for k in 0..=(72 * 4) {
                     let start = first + k * 15;
                     for d in [30, 240, day_minutes, 5 * day_minutes] {
-                        let d = d as u32;
                         let expected = prefix.deadline(start, d).expect("reference window too small");
                         let got = calendar.deadline_after(ts(start), BusinessDuration::from_minutes(d as u64));
                         if got != Ok(ts(expected)) {
@@ -372,8 +371,10 @@ fn dst_rule_at_the_edges_is_the_documented_one() {
     let ny = chrono_tz::America::New_York;
     let at = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
     // Start in the spring-forward gap (2026-03-08 02:30 does not exist): starts at 03:00 EDT.
-    let mut week = WeekSchedule::default();
-    week.sun = vec![TimeRange::new(TimeOfDay::hm(2, 30).unwrap(), TimeOfDay::hm(4, 0).unwrap())];
+    let mut week = WeekSchedule {
+        sun: vec![TimeRange::new(TimeOfDay::hm(2, 30).unwrap(), TimeOfDay::hm(4, 0).unwrap())],
+        ..WeekSchedule::default()
+    };
     let cal = Calendar::new(CalendarDef {
         version: 1,
         time_zone: ny.name().into(),

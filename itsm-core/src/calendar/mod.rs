@@ -304,7 +304,7 @@ impl Calendar {
 
     fn check_range(at: Timestamp) -> Result<i64, CalendarError> {
         let micros = at.unix_micros();
-        if micros < RANGE_START * MICROS || micros > RANGE_END * MICROS {
+        if !(RANGE_START * MICROS..=RANGE_END * MICROS).contains(&micros) {
             return Err(CalendarError::OutOfRange { at });
         }
         Ok(micros)
@@ -333,10 +333,8 @@ impl Calendar {
             return Err(CalendarError::DurationTooLong { requested: d, max: MAX_BUSINESS_DURATION });
         }
         let amount = i64::try_from(d.as_secs()).unwrap_or(i64::MAX).saturating_mul(MICROS);
-        self.deadline_after_micros(start, amount).map_err(|e| match e {
-            CalendarError::DeadlineOutOfRange { start, .. } => CalendarError::DeadlineOutOfRange { start, duration: d },
-            other => other,
-        })
+        // The microsecond path reports `amount / 10^6` seconds, which is `d`.
+        self.deadline_after_micros(start, amount)
     }
 
     /// [`Calendar::deadline_after`] for an amount in microseconds (at most
