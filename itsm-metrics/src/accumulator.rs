@@ -181,7 +181,7 @@ impl DurationAcc {
         };
         DurationStats {
             n: count as u64,
-            total_seconds: self.sum,
+            total_seconds: u64::try_from(self.sum).unwrap_or(u64::MAX),
             mean_seconds: mean,
             median_seconds: stats::percentile_type7(count, at, 1, 2),
             p90_seconds: stats::percentile_type7(count, at, 9, 10),

@@ -108,8 +108,9 @@ fn rate_entry(th: &MetricThresholds, subject: Option<String>, r: &Rate) -> Metri
 }
 
 fn mttr_entry(th: &MetricThresholds, subject: Option<String>, d: &DurationStats) -> MetricRating {
-    let rating = rating::rate_time_value(d.total_seconds, u128::from(d.n), th);
-    entry(th, subject, hours_value(d.total_seconds, u128::from(d.n)), Some(d.n), rating)
+    let total = u128::from(d.total_seconds);
+    let rating = rating::rate_time_value(total, u128::from(d.n), th);
+    entry(th, subject, hours_value(total, u128::from(d.n)), Some(d.n), rating)
 }
 
 /// Availability and annual downtime entries of one service.

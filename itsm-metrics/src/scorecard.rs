@@ -173,8 +173,8 @@ pub struct ClassDuration {
 pub struct DurationStats {
     /// Number of durations.
     pub n: u64,
-    /// Their exact sum in seconds (the mean is `total_seconds / n`).
-    pub total_seconds: u128,
+    /// Their exact sum in seconds (the mean is `total_seconds / n`; saturates at `u64::MAX`).
+    pub total_seconds: u64,
     /// Mean, rounded half-even to 6 decimal places; `None` when `n` is 0.
     pub mean_seconds: Option<Decimal>,
     /// Median (type-7 linear interpolation), exact.

@@ -1,0 +1,293 @@
+//! Property tests: partitions merge to the whole, per-service sums reconcile
+//! with totals, totals match brute-force references, availability stays in
+//! [0, 1] and counts overlaps once, repeat detection equals an O(n^2)
+//! reference, and renderers never panic.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use itsm_core::classify::ChangeType;
+use itsm_core::id::ServiceId;
+use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_metrics::scorecard::{DurationStats, Metrics, Scorecard};
+use itsm_metrics::{Accumulator, Rate, ScorecardConfig, Thresholds, render};
+use proptest::prelude::*;
+
+fn whole(
+    config: &ScorecardConfig,
+    incidents: &[IncidentRecord],
+    changes: &[ChangeRecord],
+    outages: &[OutageRecord],
+) -> Scorecard {
+    itsm_metrics::compute(config.clone(), &Thresholds::maturity_model(), incidents, changes, outages).unwrap()
+}
+
+fn rates(m: &Metrics) -> Vec<(String, Rate)> {
+    let mut out = Vec::new();
+    for c in &m.changes {
+        let t = c.change_type.as_str();
+        out.push((format!("fcfr {t}"), c.first_change_failure_rate.clone()));
+        out.push((format!("rollback {t}"), c.rollback_failure_rate.clone()));
+        out.push((format!("rollback share {t}"), c.rollback_failure_share_of_implemented.clone()));
+        out.push((format!("rollback attempts {t}"), c.rollback_attempt_rate.clone()));
+    }
+    let i = &m.incidents;
+    for (n, r) in [
+        ("resolution", &i.resolution_rate),
+        ("first line", &i.first_line_resolution_rate),
+        ("automated", &i.automated_recovery_share),
+        ("proactive", &i.proactive_detection_share),
+        ("on time", &i.on_time_resolution_rate),
+        ("repeat", &i.repeat_rate),
+    ] {
+        out.push((n.to_owned(), r.clone()));
+    }
+    for p in &m.sla_attainment {
+        out.push((format!("sla {}", p.priority), p.attainment.clone()));
+    }
+    out.push(("availability".to_owned(), m.availability.availability.clone()));
+    out
+}
+
+fn durations(m: &Metrics) -> Vec<(String, DurationStats)> {
+    let mut out = vec![("restore".to_owned(), m.restore_time.clone()), ("ack".to_owned(), m.acknowledge_time.clone())];
+    for c in &m.restore_time_by_class {
+        out.push((format!("restore {}", c.failure_class), c.stats.clone()));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merging_partitions_equals_the_whole(
+        (incidents, changes, outages) in arb_records(60),
+        parts in proptest::collection::vec(0usize..4, 200),
+        with_ids in any::<bool>(),
+    ) {
+        let config = config(W_DAYS).with_ids(with_ids);
+        let expected = whole(&config, &incidents, &changes, &outages);
+        let mut accs: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(config.clone()).unwrap()).collect();
+        // Reverse order inside partitions too: order must not matter.
+        for (k, r) in incidents.iter().enumerate().rev() {
+            accs[parts[k % parts.len()]].push_incident(r);
+        }
+        for (k, c) in changes.iter().enumerate() {
+            accs[parts[(k + 7) % parts.len()]].push_change(c);
+        }
+        for (k, o) in outages.iter().enumerate().rev() {
+            accs[parts[(k + 13) % parts.len()]].push_outage(o);
+        }
+        let mut it = accs.into_iter().rev();
+        let mut merged = it.next().unwrap();
+        for a in it {
+            merged = a.merge(merged).unwrap();
+        }
+        let got = merged.finish(&Thresholds::maturity_model());
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn per_service_sums_equal_totals_and_totals_match_reference(
+        (incidents, changes, outages) in arb_records(60),
+        with_ids in any::<bool>(),
+    ) {
+        let config = config(W_DAYS).with_ids(with_ids);
+        let (from, to) = (config.period.from, config.period.to);
+        let card = whole(&config, &incidents, &changes, &outages);
+        let total = rates(&card.total);
+        for (k, (name, t)) in total.iter().enumerate() {
+            let (mut n, mut d) = (0u64, 0u64);
+            let mut ids_n = Vec::new();
+            let mut ids_d = Vec::new();
+            for s in &card.services {
+                let r = &rates(&s.metrics)[k].1;
+                n += r.numerator;
+                d += r.denominator;
+                if let Some(ids) = &r.ids {
+                    ids_n.extend(ids.numerator.iter().cloned());
+                    ids_d.extend(ids.denominator.iter().cloned());
+                }
+            }
+            prop_assert_eq!((n, d), (t.numerator, t.denominator), "{}", name);
+            prop_assert!(t.numerator <= t.denominator, "{}", name);
+            if let Some(ids) = &t.ids {
+                ids_n.sort();
+                ids_d.sort();
+                prop_assert_eq!(&ids.numerator, &ids_n, "{}", name);
+                prop_assert_eq!(&ids.denominator, &ids_d, "{}", name);
+                prop_assert_eq!(ids.numerator.len() as u64, t.numerator);
+                prop_assert_eq!(ids.denominator.len() as u64, t.denominator);
+            }
+        }
+        let total_d = durations(&card.total);
+        for (k, (name, t)) in total_d.iter().enumerate() {
+            let (mut n, mut c, mut sum) = (0u64, 0u64, 0u64);
+            for s in &card.services {
+                let d = &durations(&s.metrics)[k].1;
+                n += d.n;
+                c += d.censored;
+                sum += d.total_seconds;
+            }
+            prop_assert_eq!((n, c, sum), (t.n, t.censored, t.total_seconds), "{}", name);
+        }
+        // Brute-force references for the totals.
+        let fcfr = reference_fcfr(&changes, &incidents, from, to);
+        for c in &card.total.changes {
+            let (f, i) = fcfr.get(&c.change_type).copied().unwrap_or((0, 0));
+            prop_assert_eq!((c.first_change_failure_rate.numerator, c.first_change_failure_rate.denominator), (f, i));
+            prop_assert_eq!(c.first_change_failure_rate.value.is_none(), i == 0);
+        }
+        let opened: Vec<&IncidentRecord> = incidents.iter().filter(|r| in_w(r.opened_at, from, to)).collect();
+        prop_assert_eq!(card.total.incidents.total, opened.len() as u64);
+        prop_assert_eq!(card.total.incidents.major, opened.iter().filter(|r| r.major).count() as u64);
+        let resolved_by_to = opened.iter().filter(|r| r.resolved_at.is_some_and(|t| t < to)).count() as u64;
+        prop_assert_eq!(card.total.incidents.resolution_rate.numerator, resolved_by_to);
+        let restored: Vec<&IncidentRecord> = incidents
+            .iter()
+            .filter(|r| r.restore_instant().is_some_and(|t| in_w(t, from, to)))
+            .filter(|r| r.restore_instant().is_some_and(|t| t >= r.impact_start))
+            .collect();
+        prop_assert_eq!(card.total.restore_time.n, restored.len() as u64);
+        let sum: u64 = restored.iter().map(|r| r.restore_instant().unwrap().seconds_since(r.impact_start) as u64).sum();
+        prop_assert_eq!(card.total.restore_time.total_seconds, sum);
+        let censored = incidents
+            .iter()
+            .filter(|r| r.impact_start < to && r.restore_instant().is_none_or(|t| t >= to))
+            .count() as u64;
+        prop_assert_eq!(card.total.restore_time.censored, censored);
+        let max = restored.iter().map(|r| r.restore_instant().unwrap().seconds_since(r.impact_start) as u64).max();
+        prop_assert_eq!(card.total.restore_time.max_seconds, max);
+    }
+
+    #[test]
+    fn repeat_detection_equals_brute_force(
+        (incidents, _changes, _outages) in arb_records(80),
+        window_days in 0i64..40,
+    ) {
+        let mut config = config(W_DAYS).with_ids(true);
+        config.repeat.window_seconds = (window_days * DAY) as u64;
+        let (from, to) = (config.period.from, config.period.to);
+        let card = whole(&config, &incidents, &[], &[]);
+        let expected = reference_repeats(&incidents, from, to, window_days * DAY, key_service_category);
+        let got: BTreeSet<(String, String)> = card
+            .repeat_pairs
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.earlier, p.later))
+            .collect();
+        prop_assert_eq!(&got, &expected);
+        prop_assert_eq!(card.total.incidents.repeat_rate.numerator, expected.len() as u64);
+        let later: Vec<String> = expected.iter().map(|(_, l)| l.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        prop_assert_eq!(&card.total.incidents.repeat_rate.ids.as_ref().unwrap().numerator, &later);
+        // Without ids the count is the same.
+        let plain = whole(&config.clone().with_ids(false), &incidents, &[], &[]);
+        prop_assert_eq!(plain.total.incidents.repeat_rate.numerator, expected.len() as u64);
+        let month_sum: u64 = plain.months.iter().map(|m| m.repeats).sum();
+        prop_assert_eq!(month_sum, expected.len() as u64);
+    }
+
+    #[test]
+    fn availability_is_a_proportion_and_counts_overlaps_once(
+        intervals in proptest::collection::vec((0usize..2, -3_000i64..12_000, 0i64..4_000, any::<bool>(), any::<bool>()), 0..12),
+    ) {
+        // W = [BASE, BASE + 10_000 s); brute force over every second.
+        let (from, to) = (BASE, BASE + 10_000);
+        let config = ScorecardConfig::new(ts(from), ts(to)).unwrap();
+        let mut outages = Vec::new();
+        let mut incidents = Vec::new();
+        for (k, &(svc, start, len, as_incident, planned)) in intervals.iter().enumerate() {
+            let service = ["a", "b"][svc];
+            if as_incident {
+                let mut r = incident(&format!("I{k}"), service, BASE + start, Some(BASE + start + len));
+                r.outage = !planned;
+                incidents.push(r);
+            } else {
+                outages.push(OutageRecord {
+                    service: ServiceId::new(service).unwrap(),
+                    start: ts(BASE + start),
+                    end: ts(BASE + start + len),
+                    planned,
+                });
+            }
+        }
+        let card = whole(&config, &incidents, &[], &outages);
+        for s in &card.services {
+            let mut down = 0u64;
+            for sec in from..to {
+                let covered = outages.iter().any(|o| o.service == s.service && !o.planned && o.start.unix_secs() <= sec && sec < o.end.unix_secs())
+                    || incidents.iter().any(|r| r.service == s.service && r.outage && r.impact_start.unix_secs() <= sec && sec < r.resolved_at.unwrap().unix_secs());
+                down += u64::from(covered);
+            }
+            let a = &s.metrics.availability.availability;
+            prop_assert_eq!(a.denominator, 10_000 * 1_000_000);
+            prop_assert_eq!(a.denominator - a.numerator, down * 1_000_000);
+            let v = a.value.unwrap();
+            prop_assert!(v >= rust_decimal::Decimal::ZERO && v <= rust_decimal::Decimal::ONE);
+        }
+    }
+
+    #[test]
+    fn renderers_never_panic_on_arbitrary_scorecards(
+        (incidents, changes, outages) in arb_records(30),
+        with_ids in any::<bool>(),
+        names in proptest::collection::vec("\\PC{0,12}", 1..4),
+        big in any::<u64>(),
+        small in any::<u64>(),
+        floats in proptest::collection::vec(prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), any::<f64>()], 4),
+        mutate in any::<bool>(),
+    ) {
+        let config = config(W_DAYS).with_ids(with_ids);
+        let mut card = whole(&config, &incidents, &changes, &outages);
+        if mutate {
+            for (k, name) in names.iter().enumerate() {
+                if let (Ok(id), Some(s)) = (ServiceId::new(name.clone()), card.services.get_mut(k)) {
+                    s.service = id;
+                }
+            }
+            card.ratings.thresholds = names.join("<script>\u{0}");
+            card.total.incidents.repeat_rate = Rate::new(big, small);
+            card.total.availability.availability = Rate::new(small, big);
+            if let Some(m) = card.months.first_mut() {
+                m.incidents = big;
+                m.repeats = small;
+                m.month = names[0].clone();
+            }
+            if let Some(b) = card.restore_histogram.first_mut() {
+                b.count = big;
+                b.label = names[0].clone();
+            }
+            for t in &mut card.trends {
+                if let Some(test) = &mut t.test {
+                    test.z = floats[0];
+                    test.p_value = floats[1];
+                    test.sen_slope = floats[2];
+                    test.var_s = floats[3];
+                }
+            }
+            card.total.restore_time.total_seconds = u64::MAX;
+            card.total.restore_time.max_seconds = Some(u64::MAX);
+        }
+        let text = render::text(&card);
+        prop_assert!(text.contains("ITSM scorecard"));
+        let json = render::json(&card).unwrap();
+        prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+        let csv = render::csv(&card).unwrap();
+        prop_assert!(csv.starts_with("section,service,metric"));
+        let html = render::html(&card);
+        prop_assert!(html.starts_with("<!DOCTYPE html>"));
+        prop_assert!(!html.contains("<script"));
+        prop_assert!(!html.contains("src=\"http"));
+    }
+}
+
+#[test]
+fn change_types_are_all_reported() {
+    let card = whole(&config(31), &[], &[], &[]);
+    let types: Vec<ChangeType> = card.total.changes.iter().map(|c| c.change_type).collect();
+    assert_eq!(types, vec![ChangeType::Standard, ChangeType::Normal, ChangeType::Emergency]);
+}
