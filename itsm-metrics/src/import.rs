@@ -537,7 +537,8 @@ fn parse_incident(c: &mut Cells<'_>, options: &ImportOptions) -> Option<Incident
     match restored_at {
         Some(_) => c.before("restored_at", restored_at, "impact_start", impact_start_or_default),
         None => {
-            if let (Some(r), Some(s)) = (resolved_at, impact_start_or_default)
+            // With both defaults, `resolved_at` against `opened_at` is checked above.
+            if let (Some(r), Some(s)) = (resolved_at, impact_start)
                 && r < s
             {
                 c.error(
