@@ -33,7 +33,7 @@ fn holidays() -> BTreeSet<NaiveDate> {
 fn calendar() -> Calendar {
     let week = WeekSchedule::uniform(
         &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
-        &[TimeRange::hours(8, 18).unwrap_or(TimeRange::new(Default::default(), Default::default()))],
+        &[TimeRange::hours(8, 18).expect("valid interval")],
     );
     let holidays = holidays().into_iter().map(|date| Holiday::Once { date, name: String::new() }).collect();
     let def = CalendarDef { version: 1, time_zone: TZ.name().into(), week, holidays, exceptions: vec![] };
