@@ -1,0 +1,159 @@
+//! Transition-table consistency, per machine: for every state reached by a
+//! scripted path and every command kind, `decide` accepts only when
+//! `TRANSITIONS` has a row (state, command), and lands in one of that row's
+//! targets; a refusal where a row exists comes from a data-dependent guard
+//! (`Invalid` / `Approval`), never `InvalidTransition`; `InvalidTransition`
+//! comes only where no row exists; creation commands on an existing aggregate
+//! are `AlreadyExists`. Every row is accepted somewhere, every status is
+//! reached, terminal states have exactly their listed exits, and the Mermaid
+//! diagrams draw every row.
+
+use std::collections::BTreeSet;
+
+use itsm_core::machine::Transition;
+use itsm_core::{Aggregate, Context};
+
+use crate::change_model::{EmergencyMachine, NormalMachine, StandardMachine};
+use crate::incident_model::IncidentMachine;
+use crate::model::Machine;
+use crate::problem_model::ProblemMachine;
+use crate::scripts::{Scripted, reachable};
+use crate::support::{Classify, Kind, actor, config, ts};
+
+fn rows<M: Machine>(from: &str, command: &str) -> Vec<&'static Transition> {
+    M::TABLE.iter().filter(|t| t.from == from && t.command == command).collect()
+}
+
+fn check_table<M: Scripted>() {
+    let statuses = M::statuses();
+    for row in M::TABLE {
+        assert!(statuses.contains(&row.from) && statuses.contains(&row.to), "{row:?} names an unknown state");
+        assert!(M::NAMES.contains(&row.command), "{row:?} names an unknown command");
+        assert!(!M::CREATE.contains(&row.command), "{row:?}: creation is not a transition");
+        assert_eq!(M::TABLE.iter().filter(|r| *r == row).count(), 1, "{row:?} is listed twice");
+    }
+    let reached = reachable::<M>();
+    let seen: BTreeSet<&str> = reached.iter().map(|r| r.agg.summary().status).collect();
+    let unreached: Vec<_> = statuses.iter().filter(|s| !seen.contains(*s)).collect();
+    assert!(unreached.is_empty(), "{}: states never reached by the scripts: {unreached:?}", M::Agg::KIND);
+
+    let mut witnessed = BTreeSet::new();
+    for state in &reached {
+        let from = state.agg.summary().status;
+        for &name in M::NAMES {
+            let rows = rows::<M>(from, name);
+            for (who, cmd) in M::candidates(&state.agg, name) {
+                assert_eq!(M::Agg::command_name(&cmd), name);
+                let ctx = Context::new(actor(who), ts(state.next), config());
+                let at = format!("{}: {name} by {who} in {from}", M::Agg::KIND);
+                match M::Agg::decide(Some(&state.agg), &cmd, &ctx) {
+                    Ok(events) => {
+                        assert!(!rows.is_empty(), "{at}: accepted although TRANSITIONS has no row");
+                        let mut next = Some(state.agg.clone());
+                        for event in &events {
+                            next = Some(M::Agg::apply(next, event).unwrap_or_else(|e| panic!("{at}: {e}")));
+                        }
+                        let to = next.expect("applied").summary().status;
+                        assert!(rows.iter().any(|r| r.to == to), "{at}: reached {to}, not a target of {rows:?}");
+                        witnessed.insert((from, name, to));
+                    }
+                    Err(err) => {
+                        let kind = err.kind();
+                        if M::CREATE.contains(&name) {
+                            assert_eq!(kind, Kind::AlreadyExists, "{at}: {err}");
+                        } else if rows.is_empty() {
+                            assert_eq!(kind, Kind::InvalidTransition, "{at}: no row, but refused with `{err}`");
+                        } else {
+                            assert!(kind.is_guard(), "{at}: a row exists, but refused with {kind:?}: `{err}`");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = M::TABLE.iter().filter(|t| !witnessed.contains(&(t.from, t.command, t.to))).collect();
+    assert!(missing.is_empty(), "{}: rows never accepted: {missing:?}", M::Agg::KIND);
+}
+
+/// Incident: decide agrees with the table in every scripted state.
+#[test]
+fn incident_decide_agrees_with_its_table() {
+    check_table::<IncidentMachine>();
+}
+
+/// Problem: decide agrees with the table in every scripted state.
+#[test]
+fn problem_decide_agrees_with_its_table() {
+    check_table::<ProblemMachine>();
+}
+
+/// Standard change: decide agrees with the table in every scripted state.
+#[test]
+fn standard_change_decide_agrees_with_its_table() {
+    check_table::<StandardMachine>();
+}
+
+/// Normal change: decide agrees with the table in every scripted state.
+#[test]
+fn normal_change_decide_agrees_with_its_table() {
+    check_table::<NormalMachine>();
+}
+
+/// Emergency change: decide agrees with the table in every scripted state.
+#[test]
+fn emergency_change_decide_agrees_with_its_table() {
+    check_table::<EmergencyMachine>();
+}
+
+fn exits<M: Machine>(state: &str) -> BTreeSet<&'static str> {
+    M::TABLE.iter().filter(|t| t.from == state).map(|t| t.command).collect()
+}
+
+fn check_terminals<M: Scripted>(expected: &[(&str, &[&str])]) {
+    let mut terminal: BTreeSet<&str> = BTreeSet::new();
+    for state in reachable::<M>() {
+        let summary = state.agg.summary();
+        if summary.terminal {
+            terminal.insert(summary.status);
+        }
+    }
+    let listed: BTreeSet<&str> = expected.iter().map(|(s, _)| *s).collect();
+    assert_eq!(terminal, listed, "{}: terminal states", M::Agg::KIND);
+    for (state, allowed) in expected {
+        let allowed: BTreeSet<&str> = allowed.iter().copied().collect();
+        assert_eq!(exits::<M>(state), allowed, "{}: exits of terminal {state}", M::Agg::KIND);
+        for row in M::TABLE.iter().filter(|t| t.from == *state) {
+            assert_eq!(row.to, *state, "{}: terminal {state} must stay terminal: {row:?}", M::Agg::KIND);
+        }
+    }
+}
+
+/// Terminal states accept exactly their listed exits: a closed incident only
+/// links a problem or a change; every other terminal state accepts nothing.
+#[test]
+fn terminal_states_have_only_their_listed_exits() {
+    check_terminals::<IncidentMachine>(&[("closed", &["link_problem", "link_change"]), ("cancelled", &[])]);
+    check_terminals::<ProblemMachine>(&[("closed", &[])]);
+    check_terminals::<StandardMachine>(&[("closed", &[]), ("cancelled", &[])]);
+    check_terminals::<NormalMachine>(&[("closed", &[]), ("rejected", &[]), ("cancelled", &[])]);
+    check_terminals::<EmergencyMachine>(&[("closed", &[]), ("rejected", &[]), ("cancelled", &[])]);
+}
+
+fn check_diagram(diagram: &str, table: &[Transition]) {
+    assert!(diagram.contains("stateDiagram-v2"), "{diagram}");
+    for row in table {
+        let prefix = format!("    {} --> {}: ", row.from, row.to);
+        let line = diagram.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no edge for {row:?}"));
+        assert!(line[prefix.len()..].split(", ").any(|c| c == row.command), "{row:?} missing from `{line}`");
+    }
+}
+
+/// Every table row is drawn in its machine's Mermaid diagram.
+#[test]
+fn diagrams_draw_every_row() {
+    check_diagram(&itsm_core::incident::diagram(), itsm_core::incident::TRANSITIONS);
+    check_diagram(&itsm_core::problem::diagram(), itsm_core::problem::TRANSITIONS);
+    check_diagram(&itsm_core::change::standard::diagram(), itsm_core::change::standard::TRANSITIONS);
+    check_diagram(&itsm_core::change::normal::diagram(), itsm_core::change::normal::TRANSITIONS);
+    check_diagram(&itsm_core::change::emergency::diagram(), itsm_core::change::emergency::TRANSITIONS);
+}
