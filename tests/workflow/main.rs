@@ -2,6 +2,8 @@
 //! machines, transition-table consistency, serde round trips, approvals and
 //! separation of duties, tenancy and permissions.
 
+mod access;
+mod approvals;
 mod change_model;
 mod incident_model;
 mod model;
