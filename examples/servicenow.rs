@@ -76,11 +76,23 @@ struct Row {
     reopen_count: u32,
 }
 
+/// One replayed incident: its state, its events and the accepted commands
+/// (with their times) that produced them, ready to be issued to a store.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// The folded state.
+    pub state: Incident,
+    /// The events recorded.
+    pub events: Vec<IncidentEvent>,
+    /// The accepted commands, in order, with the instant each was decided at.
+    pub commands: Vec<(Timestamp, IncidentCommand)>,
+}
+
 /// What the replay found.
 #[derive(Debug, Default)]
 pub struct Replay {
     /// Replayed incidents with their recorded events, by number.
-    pub incidents: BTreeMap<String, (Incident, Vec<IncidentEvent>)>,
+    pub incidents: BTreeMap<String, Replayed>,
     /// Incidents that could not even be opened, with the reason.
     pub quarantined_incidents: BTreeMap<String, String>,
     /// Rows set aside, by reason, with the count.
@@ -137,6 +149,15 @@ const COLUMNS: [&str; 12] = [
     "contact_type",
 ];
 
+/// The importing actor: an agent of tenant `uci-498`.
+pub fn actor() -> Actor {
+    Actor::new(
+        ActorId::new("servicenow-import").expect("literal id is valid"),
+        TenantId::new("uci-498").expect("literal id is valid"),
+        [Role::Agent, Role::ProblemManager],
+    )
+}
+
 /// Reads and replays the whole log (plain CSV; wrap a `.gz` in a decoder).
 pub fn replay(reader: impl Read, config: &DomainConfig) -> Result<Replay, ReplayError> {
     let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
@@ -190,12 +211,7 @@ pub fn replay(reader: impl Read, config: &DomainConfig) -> Result<Replay, Replay
             reopen_count: record.get(reopen_col).and_then(|r| r.parse().ok()).unwrap_or(0),
         });
     }
-    let tenant = TenantId::new("uci-498").map_err(|_| ReplayError::MissingColumn("tenant"))?;
-    let actor = Actor::new(
-        ActorId::new("servicenow-import").map_err(|_| ReplayError::MissingColumn("actor"))?,
-        tenant,
-        [Role::Agent, Role::ProblemManager],
-    );
+    let actor = actor();
     for (number, mut rows) in by_number {
         rows.sort_by_key(|r| r.mod_count);
         match replay_incident(&number, &rows, &actor, config, &mut out) {
@@ -250,7 +266,7 @@ fn replay_incident(
     actor: &Actor,
     config: &DomainConfig,
     out: &mut Replay,
-) -> Result<(Incident, Vec<IncidentEvent>), String> {
+) -> Result<Replayed, String> {
     let first = rows.first().ok_or_else(|| "every row of this incident was quarantined".to_owned())?;
     let id = IncidentId::new(number).map_err(|e| format!("bad number: {e}"))?;
     let mut open = OpenIncident::new(
@@ -264,11 +280,12 @@ fn replay_incident(
     );
     open.category = Text::new(first.category.as_str()).ok();
     let mut now = first.opened_at;
-    let (mut state, mut events) =
-        match Incident::execute(None, &IncidentCommand::Open(open), &Context::new(actor, now, config)) {
-            Ok(done) => done,
-            Err(e) => return Err(format!("open refused: {e}")),
-        };
+    let open = IncidentCommand::Open(open);
+    let (mut state, mut events) = match Incident::execute(None, &open, &Context::new(actor, now, config)) {
+        Ok(done) => done,
+        Err(e) => return Err(format!("open refused: {e}")),
+    };
+    let mut accepted = vec![(now, open)];
     *out.accepted.entry("open".to_owned()).or_default() += 1;
     let last = rows.last().unwrap_or(first);
     if last.priority.is_some_and(|p| p != config.priority_matrix.priority(first.impact, first.urgency)) {
@@ -286,6 +303,7 @@ fn replay_incident(
             if let Ok((next, evs)) = Incident::execute(Some(state.clone()), &cmd, &Context::new(actor, now, config)) {
                 state = next;
                 events.extend(evs);
+                accepted.push((now, cmd));
                 problem_linked = true;
             }
         }
@@ -318,6 +336,7 @@ fn replay_incident(
                     state = next;
                     events.extend(evs);
                     *out.accepted.entry(cmd.name().to_owned()).or_default() += 1;
+                    accepted.push((now, cmd));
                 }
                 Err(ExecuteError::Rejected(err)) => {
                     *out.rejected.entry(rejection_reason(&err)).or_default() += 1;
@@ -334,5 +353,5 @@ fn replay_incident(
     if last.reopen_count != state.reopen_count() {
         out.reopen_disagreements += 1;
     }
-    Ok((state, events))
+    Ok(Replayed { state, events, commands: accepted })
 }

@@ -28,6 +28,6 @@ fn excerpt_replays_with_expected_counts() {
     // reopens we refused, and INC0000135, whose Resolved -> Active the log did
     // not count.
     assert_eq!(r.reopen_disagreements, 6);
-    assert_eq!(r.incidents["INC0000135"].0.reopen_count(), 1);
+    assert_eq!(r.incidents["INC0000135"].state.reopen_count(), 1);
 }
 
