@@ -8,6 +8,14 @@
 //! matrix, and a re-prioritisation re-derives it (the SLA clock re-targets,
 //! keeping elapsed and paused time).
 //!
+//! Monitoring alerts (maturity model Table 5 level 3) are recorded with
+//! `CorrelateAlert`, accepted in every open state and in Resolved (a late alert
+//! that fired before the resolution is recorded and cleared at once), refused
+//! in Closed and Cancelled. The incident keeps the set of its alerts; when it is
+//! resolved or closed, [`Incident::outbox`](crate::Aggregate::outbox) emits one
+//! `alert.clear` message per alert, keyed by the alert (not by the event), so a
+//! resolve and a later close clear each alert once. See [`crate::alert`].
+//!
 //! ```
 //! use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
 //! use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
@@ -42,6 +50,7 @@ use crate::classify::{
     DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency,
     text_enum,
 };
+use crate::alert::{AlertKey, AlertRef};
 use crate::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::machine::{Transition, t};
 use crate::records::IncidentRecord;
@@ -219,6 +228,12 @@ pub struct Incident {
     caused_by_change: Option<ChangeId>,
     reopen_count: u32,
     first_resolved_at: Option<Timestamp>,
+    /// The monitoring alerts correlated to this incident.
+    #[serde(default)]
+    alerts: BTreeSet<AlertKey>,
+    /// The latest `fired_at` among the correlated alerts.
+    #[serde(default)]
+    alert_last_seen: Option<Timestamp>,
     state: IncidentState,
 }
 
@@ -394,6 +409,12 @@ pub enum IncidentCommand {
         text: Text,
         /// Whether the caller sees it (counts as an SLA update).
         public: bool,
+    },
+    /// Record a monitoring alert on this incident (see [`crate::alert`]). An
+    /// alert already recorded is refused.
+    CorrelateAlert {
+        /// The alert.
+        alert: AlertRef,
     },
 }
 
@@ -575,6 +596,15 @@ pub enum IncidentEvent {
         /// By whom.
         by: ActorId,
     },
+    /// A monitoring alert was recorded on the incident.
+    AlertCorrelated {
+        /// The alert.
+        alert: AlertRef,
+        /// When.
+        at: Timestamp,
+        /// By whom.
+        by: ActorId,
+    },
 }
 
 impl IncidentEvent {
@@ -598,7 +628,8 @@ impl IncidentEvent {
             | IncidentEvent::ChangeLinked { at, .. }
             | IncidentEvent::ParentSet { at, .. }
             | IncidentEvent::ChildLinked { at, .. }
-            | IncidentEvent::NoteAdded { at, .. } => *at,
+            | IncidentEvent::NoteAdded { at, .. }
+            | IncidentEvent::AlertCorrelated { at, .. } => *at,
         }
     }
 
@@ -623,6 +654,7 @@ impl IncidentEvent {
             IncidentEvent::ParentSet { .. } => "parent_set",
             IncidentEvent::ChildLinked { .. } => "child_linked",
             IncidentEvent::NoteAdded { .. } => "note_added",
+            IncidentEvent::AlertCorrelated { .. } => "alert_correlated",
         }
     }
 }
@@ -650,6 +682,7 @@ impl IncidentCommand {
             IncidentCommand::LinkChild { .. } => "link_child",
             IncidentCommand::CascadeResolve { .. } => "cascade_resolve",
             IncidentCommand::AddNote { .. } => "add_note",
+            IncidentCommand::CorrelateAlert { .. } => "correlate_alert",
         }
     }
 }
@@ -776,6 +809,11 @@ pub const TRANSITIONS: &[Transition] = &[
     t("in_progress", "add_note", "in_progress"),
     t("on_hold", "add_note", "on_hold"),
     t("resolved", "add_note", "resolved"),
+    t("new", "correlate_alert", "new"),
+    t("assigned", "correlate_alert", "assigned"),
+    t("in_progress", "correlate_alert", "in_progress"),
+    t("on_hold", "correlate_alert", "on_hold"),
+    t("resolved", "correlate_alert", "resolved"),
 ];
 
 /// The SLA clock's view of an incident's history: the events that start,
@@ -806,9 +844,59 @@ pub fn sla_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
             | IncidentEvent::ParentSet { .. }
-            | IncidentEvent::ChildLinked { .. } => None,
+            | IncidentEvent::ChildLinked { .. }
+            | IncidentEvent::AlertCorrelated { .. } => None,
         })
         .collect()
+}
+
+/// One `alert.clear` message per alert that `events` clear: every correlated
+/// alert on a resolution or a closure, and an alert correlated while resolved.
+/// Keyed by the alert, once per batch.
+fn alert_clears(state: &Incident, events: &[IncidentEvent]) -> Vec<OutboxMessage> {
+    let resolved = matches!(state.state, IncidentState::Resolved(_) | IncidentState::Closed(_));
+    let mut cleared = BTreeSet::new();
+    let mut out = Vec::new();
+    for event in events {
+        let keys: Vec<AlertKey> = match event {
+            IncidentEvent::Resolved { .. } | IncidentEvent::Closed { .. } => state.alerts.iter().cloned().collect(),
+            IncidentEvent::AlertCorrelated { alert, .. } if resolved => vec![alert.key()],
+            IncidentEvent::Opened { .. }
+            | IncidentEvent::Assigned { .. }
+            | IncidentEvent::Acknowledged { .. }
+            | IncidentEvent::Started { .. }
+            | IncidentEvent::Held { .. }
+            | IncidentEvent::Resumed { .. }
+            | IncidentEvent::Reopened { .. }
+            | IncidentEvent::Cancelled { .. }
+            | IncidentEvent::Reprioritized { .. }
+            | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ProblemLinked { .. }
+            | IncidentEvent::ChangeLinked { .. }
+            | IncidentEvent::ParentSet { .. }
+            | IncidentEvent::ChildLinked { .. }
+            | IncidentEvent::NoteAdded { .. }
+            | IncidentEvent::AlertCorrelated { .. } => Vec::new(),
+        };
+        for key in keys {
+            let dedup_key = key.clear_key();
+            if cleared.insert(dedup_key.clone()) {
+                out.push(OutboxMessage {
+                    topic: "alert.clear".to_owned(),
+                    dedup_key,
+                    payload: serde_json::json!({
+                        "incident": state.id,
+                        "source": key.source,
+                        "alert_id": key.alert_id,
+                        "event": event.name(),
+                        "at": event.at(),
+                    }),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The incident machine as a Mermaid state diagram.
@@ -888,6 +976,18 @@ impl Incident {
     /// How many times it was reopened.
     pub fn reopen_count(&self) -> u32 {
         self.reopen_count
+    }
+    /// The monitoring alerts correlated to it, as `(source, alert_id)` keys.
+    pub fn alerts(&self) -> &BTreeSet<AlertKey> {
+        &self.alerts
+    }
+    /// How many distinct alerts are correlated to it.
+    pub fn alert_count(&self) -> usize {
+        self.alerts.len()
+    }
+    /// The latest `fired_at` among its correlated alerts.
+    pub fn alert_last_seen(&self) -> Option<Timestamp> {
+        self.alert_last_seen
     }
     /// The state with its data.
     pub fn state(&self) -> &IncidentState {
@@ -1193,6 +1293,18 @@ impl Incident {
                 }
                 S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
             },
+            IncidentCommand::CorrelateAlert { alert } => match state {
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Resolved(_) => {
+                    if let Err(reason) = alert.validate() {
+                        return Err(self.invalid(command, reason.to_string()));
+                    }
+                    if self.alerts.contains(&alert.key()) {
+                        return Err(self.invalid(command, format!("alert {} is already correlated", alert.key())));
+                    }
+                    IncidentEvent::AlertCorrelated { alert: alert.clone(), at, by }
+                }
+                S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
+            },
         };
         Ok(vec![event])
     }
@@ -1307,6 +1419,10 @@ impl Incident {
                 self.children.insert(child.clone());
             }
             IncidentEvent::NoteAdded { .. } => {}
+            IncidentEvent::AlertCorrelated { alert, .. } => {
+                self.alerts.insert(alert.key());
+                self.alert_last_seen = Some(self.alert_last_seen.map_or(alert.fired_at, |t| t.max(alert.fired_at)));
+            }
         }
         Ok(self)
     }
@@ -1353,6 +1469,8 @@ impl Aggregate for Incident {
                 caused_by_change: incident.caused_by_change.clone(),
                 reopen_count: 0,
                 first_resolved_at: None,
+                alerts: BTreeSet::new(),
+                alert_last_seen: None,
                 state: IncidentState::New,
             }),
             (None, other) => Err(ApplyError { kind: AggregateKind::Incident, state: "absent", event: other.name() }),
@@ -1414,10 +1532,16 @@ impl Aggregate for Incident {
             | IncidentCommand::Reprioritize { .. }
             | IncidentCommand::EscalateTier { .. }
             | IncidentCommand::DeclareMajor
-            | IncidentCommand::AddNote { .. } => Vec::new(),
+            | IncidentCommand::AddNote { .. }
+            | IncidentCommand::CorrelateAlert { .. } => Vec::new(),
         }
     }
 
+    /// Besides the incident topics, one `alert.clear` per correlated alert when
+    /// the incident is resolved or closed, and one for an alert correlated to a
+    /// resolved incident. The dedup key is the alert's
+    /// ([`AlertKey::clear_key`]), so each alert is cleared once however many
+    /// resolutions and closures follow.
     fn outbox(state: &Self, events: &[IncidentEvent]) -> Vec<OutboxMessage> {
         let mut out = Vec::new();
         for event in events {
@@ -1439,7 +1563,8 @@ impl Aggregate for Incident {
                 | IncidentEvent::ChangeLinked { .. }
                 | IncidentEvent::ParentSet { .. }
                 | IncidentEvent::ChildLinked { .. }
-                | IncidentEvent::NoteAdded { .. } => None,
+                | IncidentEvent::NoteAdded { .. }
+                | IncidentEvent::AlertCorrelated { .. } => None,
             };
             if let Some(topic) = topic {
                 out.push(OutboxMessage {
@@ -1455,6 +1580,7 @@ impl Aggregate for Incident {
                 });
             }
         }
+        out.extend(alert_clears(state, events));
         out
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod actor;
 pub mod aggregate;
+pub mod alert;
 pub mod calendar;
 pub mod change;
 pub mod classify;

@@ -1,0 +1,1323 @@
+//! Monitoring alerts into incidents (maturity model Table 5 level 3: "monitoring
+//! alerts create incident tickets automatically, and resolving the incident
+//! clears the alert automatically"; Tables 3 and 4: alerts merged by time
+//! window, monitored object or receiver, converged by duration and frequency,
+//! graded, escalated when not accepted in time).
+//!
+//! Everything here is pure. A [`Correlator`] is a fold over the alert stream:
+//! [`Correlator::decide`] reads an [`Alert`] under a [`GroupingPolicy`] and
+//! returns a [`Decision`] (the incident commands to run, if any);
+//! [`Correlator::apply`] records it. Incident status changes the correlator did
+//! not cause (a person resolved, closed, reopened or cancelled the incident, or
+//! re-prioritised it) reach it through [`Correlator::observe`].
+//!
+//! # Rules
+//!
+//! * **Identity and idempotency.** An alert is `(source, alert_id)`
+//!   ([`AlertKey`]). A firing alert already seen is a [`Decision::Duplicate`];
+//!   so is a second recovery of it. Redelivery therefore changes nothing.
+//! * **Fingerprint.** The source's `dedup_key` when present and
+//!   [`GroupingPolicy::honor_dedup_key`] is set (scoped by source, as
+//!   PagerDuty scopes it by integration), else the chosen
+//!   [`FingerprintField`]s (source, object, check, named labels; a missing
+//!   label is distinct from an empty one).
+//! * **Group.** Alerts are grouped by fingerprint, by monitored object, or by
+//!   receiver (a label naming the receiving team; an alert without that label
+//!   falls back to its fingerprint), per [`GroupBy`]. A group has at most one
+//!   current incident; its incidents are numbered 1, 2, 3... and the incident
+//!   id is `{id_prefix}-{hash}-{n}` with `hash` the 128-bit FNV-1a of the group
+//!   key in hex: a function of the alert stream only, so redelivery and
+//!   reordering within the window give the same ids.
+//! * **Severity.** Each [`AlertSeverity`] maps to an incident kind, impact and
+//!   urgency and an action ([`SeverityAction`]): opening severities open,
+//!   merge and reopen; annotate-only severities are recorded on the group's
+//!   incident while it is open or resolved, never open, reopen or extend a
+//!   group, and are ignored when nothing is open.
+//! * **Window** (inclusive). A firing alert of an opening severity joins the
+//!   group's open incident when `fired_at <= last + window`, `last` being the
+//!   latest `fired_at` among the group's opening alerts. An alert that fired
+//!   earlier than `last` (reordered) always joins.
+//! * **Flapping** (inclusive). Once every opening alert of the current incident
+//!   has recovered, the window no longer applies: a new alert joins when
+//!   `fired_at <= last_clear + flap`, else the group has ended.
+//! * **Ended group, incident still open.** An opening alert starts the
+//!   group's next incident, linked to the earlier one ([`Decision::OpenLinked`]).
+//! * **Severity escalation.** The incident's impact and urgency are each the
+//!   most severe seen: an opening alert whose mapped impact or urgency is more
+//!   severe than the incident's current values re-prioritises it to the
+//!   component-wise most severe pair (the `reprioritize` of [`Decision::Merge`]). This
+//!   never lowers a value a person set, and the result does not depend on the
+//!   order the alerts arrive in.
+//! * **Resolved incident.** An alert that fired at or before the resolution
+//!   (late delivery) is recorded on the resolved incident, which clears it at
+//!   once. One that fired after it, less than `reopen` after (strict),
+//!   reopens the incident ([`Decision::Reopen`]); at or after `reopen`, it
+//!   opens the group's next incident linked to the resolved one.
+//! * **Closed incident.** It cannot be reopened: a later alert opens the next
+//!   incident, linked; an alert that fired before its resolution is ignored
+//!   ([`IgnoreReason::Late`]).
+//! * **Cancelled incident** (raised in error): the next opening alert opens the
+//!   group's next incident without a link.
+//! * **Link.** The linked incident gets the earlier one's service and category,
+//!   so the repeat-incident metric (same service and category, opened after the
+//!   earlier was resolved) counts it, and an internal note naming the earlier
+//!   incident. Parent/child would cascade resolutions and no problem exists
+//!   yet, so neither is used.
+//! * **Recoveries** (`resolved_at` set) change no incident: they mark the alert
+//!   recovered for flapping ([`Decision::Recovery`]). A recovery of an alert
+//!   never seen firing is ignored but remembered, so the firing, if it arrives
+//!   later, is ignored too ([`IgnoreReason::AlreadyRecovered`]).
+//! * **Clearing.** The incident emits one `alert.clear` outbox message per
+//!   correlated alert when resolved or closed (see
+//!   [`crate::incident`]); the correlator does not clear.
+//! * **Acceptance.** An alert incident not acknowledged within
+//!   [`Acceptance::backup_after`] notifies the backup person, within
+//!   [`Acceptance::upward_after`] escalates upward, through the SLA escalation
+//!   rules ([`GroupingPolicy::escalation_rules`]).
+//!
+//! Alert times (`fired_at`, `resolved_at`) come from the monitoring system;
+//! incident times (resolution, closure) from the incident history. `now` is
+//! only the instant the commands are decided at.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::calendar::MAX_BUSINESS_DURATION;
+use crate::classify::{DetectionSource, Impact, IncidentKind, Urgency, text_enum};
+use crate::id::{IncidentId, MAX_ID_LEN, ServiceId, Text, validate_id};
+use crate::incident::{IncidentCommand, IncidentEvent, OpenIncident};
+use crate::sla::{EscalationAction, EscalationRule, EscalationRules, EscalationTrigger};
+use crate::time::{BusinessDuration, Timestamp};
+
+text_enum!(
+    /// How bad an alert is, most severe first (Table 4 level 4: alerts graded).
+    AlertSeverity {
+        /// Service down or about to be.
+        Critical => "critical",
+        /// Service badly degraded.
+        Major => "major",
+        /// Service degraded.
+        Minor => "minor",
+        /// Something to watch.
+        Warning => "warning",
+        /// Information only.
+        Info => "info",
+    }
+);
+
+/// Longest label value, fingerprint field text or dedup key, in bytes.
+pub const MAX_ALERT_TEXT_LEN: usize = MAX_ID_LEN;
+/// Longest window, flap interval or reopen window, in seconds (366 days).
+pub const MAX_WINDOW_SECONDS: u64 = 366 * 86_400;
+/// Longest incident id prefix, in bytes.
+pub const MAX_ID_PREFIX_LEN: usize = 32;
+
+/// A monitoring alert as a monitoring system delivers it: a firing, or (with
+/// `resolved_at`) its recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The monitoring system's name (`prometheus`, `zabbix-eu`).
+    pub source: String,
+    /// The source's id of this alert; with `source`, the idempotency key.
+    pub alert_id: String,
+    /// The monitored service or configuration item.
+    pub object: ServiceId,
+    /// The check (alert rule) name.
+    pub check: String,
+    /// Severity.
+    pub severity: AlertSeverity,
+    /// When it fired.
+    pub fired_at: Timestamp,
+    /// When it recovered: set on a recovery message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    /// Free labels (team, region...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The source's deduplication key (PagerDuty `dedup_key`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+}
+
+/// Why an alert was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum AlertError {
+    /// A field is empty, too long or holds a control character.
+    #[error("alert {field} is invalid: {reason}")]
+    Field {
+        /// The field (`source`, `alert_id`, `label team`...).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `resolved_at` is before `fired_at`.
+    #[error("alert recovered at {resolved_at}, before it fired at {fired_at}")]
+    RecoveredBeforeFired {
+        /// When it fired.
+        fired_at: Timestamp,
+        /// When it recovered.
+        resolved_at: Timestamp,
+    },
+}
+
+fn check_field(field: &str, text: &str, allow_empty: bool) -> Result<(), AlertError> {
+    if allow_empty && text.is_empty() {
+        return Ok(());
+    }
+    validate_id("alert", text).map_err(|e| AlertError::Field { field: field.to_owned(), reason: e.to_string() })
+}
+
+impl Alert {
+    /// A firing alert with no labels and no dedup key.
+    pub fn new(
+        source: impl Into<String>,
+        alert_id: impl Into<String>,
+        object: ServiceId,
+        check: impl Into<String>,
+        severity: AlertSeverity,
+        fired_at: Timestamp,
+    ) -> Self {
+        Alert {
+            source: source.into(),
+            alert_id: alert_id.into(),
+            object,
+            check: check.into(),
+            severity,
+            fired_at,
+            resolved_at: None,
+            labels: BTreeMap::new(),
+            dedup_key: None,
+        }
+    }
+
+    /// With a label.
+    pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// With a dedup key.
+    pub fn with_dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(key.into());
+        self
+    }
+
+    /// The recovery of this alert at `at`.
+    pub fn recovered(mut self, at: Timestamp) -> Self {
+        self.resolved_at = Some(at);
+        self
+    }
+
+    /// `(source, alert_id)`.
+    pub fn key(&self) -> AlertKey {
+        AlertKey { source: self.source.clone(), alert_id: self.alert_id.clone() }
+    }
+
+    /// Checks the texts (source, alert id, check, dedup key and label names:
+    /// 1 to 255 bytes without control characters; label values: at most 255
+    /// bytes without control characters) and that a recovery is not before
+    /// the firing.
+    pub fn validate(&self) -> Result<(), AlertError> {
+        check_field("source", &self.source, false)?;
+        check_field("alert_id", &self.alert_id, false)?;
+        check_field("check", &self.check, false)?;
+        if let Some(key) = &self.dedup_key {
+            check_field("dedup_key", key, false)?;
+        }
+        for (name, value) in &self.labels {
+            check_field("label name", name, false)?;
+            check_field(&format!("label {name}"), value, true)?;
+        }
+        match self.resolved_at {
+            Some(resolved_at) if resolved_at < self.fired_at => {
+                Err(AlertError::RecoveredBeforeFired { fired_at: self.fired_at, resolved_at })
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// The reference recorded on an incident.
+    pub fn to_ref(&self, policy: &GroupingPolicy) -> AlertRef {
+        AlertRef {
+            source: self.source.clone(),
+            alert_id: self.alert_id.clone(),
+            fingerprint: policy.fingerprint(self),
+            severity: self.severity,
+            fired_at: self.fired_at,
+        }
+    }
+}
+
+/// An alert's identity: `(source, alert_id)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AlertKey {
+    /// The monitoring system.
+    pub source: String,
+    /// The source's alert id.
+    pub alert_id: String,
+}
+
+impl AlertKey {
+    /// `source:alert_id`, with `%` and `:` in the source percent-encoded so the
+    /// text is unambiguous: the `alert.clear` outbox dedup key and the
+    /// correlator's map key. Stable per alert.
+    pub fn clear_key(&self) -> String {
+        format!("{}:{}", escape(&self.source, &[':']), self.alert_id)
+    }
+}
+
+impl fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.clear_key())
+    }
+}
+
+/// What an incident records about a correlated alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRef {
+    /// The monitoring system.
+    pub source: String,
+    /// The source's alert id.
+    pub alert_id: String,
+    /// The alert's fingerprint under the grouping policy.
+    pub fingerprint: String,
+    /// Severity.
+    pub severity: AlertSeverity,
+    /// When it fired.
+    pub fired_at: Timestamp,
+}
+
+impl AlertRef {
+    /// `(source, alert_id)`.
+    pub fn key(&self) -> AlertKey {
+        AlertKey { source: self.source.clone(), alert_id: self.alert_id.clone() }
+    }
+
+    /// Checks source and alert id (1 to 255 bytes, no control characters) and
+    /// the fingerprint (not empty, no NUL).
+    pub fn validate(&self) -> Result<(), AlertError> {
+        check_field("source", &self.source, false)?;
+        check_field("alert_id", &self.alert_id, false)?;
+        if self.fingerprint.is_empty() || self.fingerprint.contains('\0') {
+            return Err(AlertError::Field {
+                field: "fingerprint".to_owned(),
+                reason: "empty or contains NUL".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A field the fingerprint is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FingerprintField {
+    /// The monitoring system.
+    Source,
+    /// The monitored object.
+    Object,
+    /// The check name.
+    Check,
+    /// A label's value (a missing label differs from an empty one).
+    Label(String),
+}
+
+/// How alerts are grouped into incidents (Tables 3 and 4: by monitored object
+/// or by receiver).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum GroupBy {
+    /// One group per fingerprint.
+    #[default]
+    Fingerprint,
+    /// One group per monitored object, whatever the check.
+    Object,
+    /// One group per receiving team, named by a label; alerts without the
+    /// label are grouped by fingerprint.
+    Receiver {
+        /// The label naming the receiver.
+        label: String,
+    },
+}
+
+/// What an alert of a severity does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityAction {
+    /// Opens, merges into and reopens incidents.
+    Open,
+    /// Only annotates its group's incident when one is open or resolved.
+    Annotate,
+}
+
+/// A severity's incident classification and action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityRule {
+    /// Open or annotate only.
+    pub action: SeverityAction,
+    /// The incident kind an opening alert gives.
+    pub kind: IncidentKind,
+    /// Impact.
+    pub impact: Impact,
+    /// Urgency.
+    pub urgency: Urgency,
+}
+
+/// One rule per severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityTable {
+    /// Critical alerts.
+    pub critical: SeverityRule,
+    /// Major alerts.
+    pub major: SeverityRule,
+    /// Minor alerts.
+    pub minor: SeverityRule,
+    /// Warnings.
+    pub warning: SeverityRule,
+    /// Information.
+    pub info: SeverityRule,
+}
+
+impl Default for SeverityTable {
+    /// Production incidents: critical 1x1 (P1), major 1x2 (P2), minor 2x2
+    /// (P3) open; warning 2x3 and info 3x3 only annotate.
+    fn default() -> Self {
+        let rule = |action, impact, urgency| SeverityRule { action, kind: IncidentKind::Production, impact, urgency };
+        SeverityTable {
+            critical: rule(SeverityAction::Open, Impact::High, Urgency::High),
+            major: rule(SeverityAction::Open, Impact::High, Urgency::Medium),
+            minor: rule(SeverityAction::Open, Impact::Medium, Urgency::Medium),
+            warning: rule(SeverityAction::Annotate, Impact::Medium, Urgency::Low),
+            info: rule(SeverityAction::Annotate, Impact::Low, Urgency::Low),
+        }
+    }
+}
+
+impl SeverityTable {
+    /// The rule for `severity`.
+    pub fn rule(&self, severity: AlertSeverity) -> &SeverityRule {
+        match severity {
+            AlertSeverity::Critical => &self.critical,
+            AlertSeverity::Major => &self.major,
+            AlertSeverity::Minor => &self.minor,
+            AlertSeverity::Warning => &self.warning,
+            AlertSeverity::Info => &self.info,
+        }
+    }
+}
+
+/// Where an alert incident's category (with the service, the repeat key) comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum CategoryFrom {
+    /// The check name.
+    #[default]
+    Check,
+    /// A label's value (no category when the label is missing or empty).
+    Label {
+        /// The label.
+        name: String,
+    },
+    /// A fixed text.
+    Fixed {
+        /// The category.
+        text: Text,
+    },
+    /// No category.
+    None,
+}
+
+/// When an unacknowledged alert incident escalates (Table 4 levels 4 and 5):
+/// business time on the SLA calendar's response clock. Use a 24x7 calendar
+/// for wall-clock acceptance times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// Not acknowledged after this: notify the backup person (the "B role").
+    pub backup_after: BusinessDuration,
+    /// Not acknowledged after this (longer): escalate upward.
+    pub upward_after: BusinessDuration,
+}
+
+impl Default for Acceptance {
+    /// Backup after 5 minutes, upward after 15.
+    fn default() -> Self {
+        Acceptance { backup_after: BusinessDuration::from_minutes(5), upward_after: BusinessDuration::from_minutes(15) }
+    }
+}
+
+/// The grouping policy, as data. Deserializing validates; absent fields take
+/// the default's values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupingPolicy {
+    /// Version of the policy.
+    pub version: u32,
+    /// Use the source's dedup key as the fingerprint when present.
+    pub honor_dedup_key: bool,
+    /// Fields of the fingerprint otherwise (not empty).
+    pub fingerprint: Vec<FingerprintField>,
+    /// How fingerprints form groups.
+    pub group_by: GroupBy,
+    /// Window in seconds: an opening alert joins its group's open incident when
+    /// it fired at most this long after the group's last opening alert.
+    pub window_seconds: u64,
+    /// Flap interval in seconds: once all the group's alerts recovered, a new
+    /// alert fired at most this long after the last recovery stays in the group.
+    pub flap_seconds: u64,
+    /// Reopen window in seconds: an alert fired less than this long after its
+    /// incident was resolved reopens it; later, it opens a linked incident.
+    pub reopen_seconds: u64,
+    /// Severity -> action, kind, impact, urgency.
+    pub severities: SeverityTable,
+    /// Where the incident category comes from.
+    pub category: CategoryFrom,
+    /// Prefix of incident ids (letters, digits, `.`, `_`, `-`; at most 32 bytes).
+    pub id_prefix: String,
+    /// Acceptance times for escalation.
+    pub acceptance: Acceptance,
+}
+
+impl Default for GroupingPolicy {
+    /// Version 1: dedup key honoured, else fingerprint (source, object, check),
+    /// grouped by fingerprint; window 30 minutes, flap 10 minutes, reopen 1
+    /// hour; the default severity table; category from the check; ids
+    /// `ALERT-...`; acceptance 5 minutes to the backup, 15 upward.
+    fn default() -> Self {
+        GroupingPolicy {
+            version: 1,
+            honor_dedup_key: true,
+            fingerprint: vec![FingerprintField::Source, FingerprintField::Object, FingerprintField::Check],
+            group_by: GroupBy::Fingerprint,
+            window_seconds: 30 * 60,
+            flap_seconds: 10 * 60,
+            reopen_seconds: 60 * 60,
+            severities: SeverityTable::default(),
+            category: CategoryFrom::Check,
+            id_prefix: "ALERT".to_owned(),
+            acceptance: Acceptance::default(),
+        }
+    }
+}
+
+/// Why a grouping policy was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupingPolicyError {
+    /// No fingerprint fields.
+    #[error("the fingerprint needs at least one field")]
+    EmptyFingerprint,
+    /// A label name or the id prefix is invalid.
+    #[error("{what} `{name}` is invalid: {reason}")]
+    InvalidName {
+        /// What it names.
+        what: &'static str,
+        /// The text given.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A window above [`MAX_WINDOW_SECONDS`].
+    #[error("{what} of {seconds} s is longer than {MAX_WINDOW_SECONDS} s")]
+    WindowTooLong {
+        /// Which window.
+        what: &'static str,
+        /// The value given.
+        seconds: u64,
+    },
+    /// Acceptance times zero, too long, or not increasing.
+    #[error(
+        "acceptance times must satisfy 0 < backup_after ({backup_after}) < upward_after ({upward_after}) <= {MAX_BUSINESS_DURATION}"
+    )]
+    InvalidAcceptance {
+        /// The backup delay given.
+        backup_after: BusinessDuration,
+        /// The upward delay given.
+        upward_after: BusinessDuration,
+    },
+}
+
+impl GroupingPolicy {
+    /// Checks label names, the id prefix, windows and acceptance times.
+    pub fn validate(&self) -> Result<(), GroupingPolicyError> {
+        let label = |name: &str| {
+            validate_id("label", name).map_err(|e| GroupingPolicyError::InvalidName {
+                what: "label",
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        if self.fingerprint.is_empty() {
+            return Err(GroupingPolicyError::EmptyFingerprint);
+        }
+        for field in &self.fingerprint {
+            match field {
+                FingerprintField::Label(name) => label(name)?,
+                FingerprintField::Source | FingerprintField::Object | FingerprintField::Check => {}
+            }
+        }
+        match &self.group_by {
+            GroupBy::Receiver { label: name } => label(name)?,
+            GroupBy::Fingerprint | GroupBy::Object => {}
+        }
+        match &self.category {
+            CategoryFrom::Label { name } => label(name)?,
+            CategoryFrom::Check | CategoryFrom::Fixed { .. } | CategoryFrom::None => {}
+        }
+        let prefix_ok = !self.id_prefix.is_empty()
+            && self.id_prefix.len() <= MAX_ID_PREFIX_LEN
+            && self.id_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if !prefix_ok {
+            return Err(GroupingPolicyError::InvalidName {
+                what: "id prefix",
+                name: self.id_prefix.clone(),
+                reason: format!("must be 1 to {MAX_ID_PREFIX_LEN} ASCII letters, digits, `.`, `_` or `-`"),
+            });
+        }
+        for (what, seconds) in [
+            ("window", self.window_seconds),
+            ("flap interval", self.flap_seconds),
+            ("reopen window", self.reopen_seconds),
+        ] {
+            if seconds > MAX_WINDOW_SECONDS {
+                return Err(GroupingPolicyError::WindowTooLong { what, seconds });
+            }
+        }
+        let Acceptance { backup_after, upward_after } = self.acceptance;
+        if backup_after == BusinessDuration::ZERO
+            || upward_after <= backup_after
+            || upward_after > MAX_BUSINESS_DURATION
+        {
+            return Err(GroupingPolicyError::InvalidAcceptance { backup_after, upward_after });
+        }
+        Ok(())
+    }
+
+    /// The alert's fingerprint: `dedup:{source}:{dedup_key}` when the dedup key
+    /// is honoured and present, else `field=value` parts joined by `|`
+    /// (`source=...|object=...|check=...|label.team=...`, a missing label as
+    /// `label.team!`), with `%`, `:`, `|`, `=` and `!` percent-encoded.
+    pub fn fingerprint(&self, alert: &Alert) -> String {
+        const SPECIAL: &[char] = &[':', '|', '=', '!'];
+        if self.honor_dedup_key
+            && let Some(key) = &alert.dedup_key
+        {
+            return format!("dedup:{}:{}", escape(&alert.source, SPECIAL), escape(key, SPECIAL));
+        }
+        let parts: Vec<String> = self
+            .fingerprint
+            .iter()
+            .map(|field| match field {
+                FingerprintField::Source => format!("source={}", escape(&alert.source, SPECIAL)),
+                FingerprintField::Object => format!("object={}", escape(alert.object.as_str(), SPECIAL)),
+                FingerprintField::Check => format!("check={}", escape(&alert.check, SPECIAL)),
+                FingerprintField::Label(name) => match alert.labels.get(name) {
+                    Some(value) => format!("label.{}={}", escape(name, SPECIAL), escape(value, SPECIAL)),
+                    None => format!("label.{}!", escape(name, SPECIAL)),
+                },
+            })
+            .collect();
+        parts.join("|")
+    }
+
+    /// The alert's group key: its fingerprint, `object=...`, or
+    /// `receiver=...` (the fingerprint when the receiver label is missing).
+    pub fn group_key(&self, alert: &Alert) -> String {
+        const SPECIAL: &[char] = &[':', '|', '=', '!'];
+        match &self.group_by {
+            GroupBy::Fingerprint => self.fingerprint(alert),
+            GroupBy::Object => format!("object={}", escape(alert.object.as_str(), SPECIAL)),
+            GroupBy::Receiver { label } => match alert.labels.get(label) {
+                Some(value) => format!("receiver={}", escape(value, SPECIAL)),
+                None => self.fingerprint(alert),
+            },
+        }
+    }
+
+    /// The id of the group's `seq`-th incident: `{id_prefix}-{hash}-{seq}`,
+    /// `hash` being the 128-bit FNV-1a of the group key as 32 hex digits.
+    pub fn incident_id(&self, group_key: &str, seq: u64) -> Result<IncidentId, AlertError> {
+        IncidentId::new(format!("{}-{:032x}-{seq}", self.id_prefix, fnv1a_128(group_key.as_bytes())))
+            .map_err(|e| AlertError::Field { field: "incident id".to_owned(), reason: e.to_string() })
+    }
+
+    /// Escalation rules for alert incidents: not acknowledged within
+    /// `backup_after` -> notify the backup person (rule
+    /// `alert-unaccepted-backup`); within `upward_after` -> escalate upward
+    /// (`alert-unaccepted-upward`). Rules cannot filter by detection source, so
+    /// the caller evaluates [`crate::sla::due_escalations`] with these rules
+    /// (or [`GroupingPolicy::escalation_rules_over`]) for incidents detected by
+    /// monitoring. Versioned with the policy.
+    pub fn escalation_rules(&self) -> EscalationRules {
+        EscalationRules { version: self.version, rules: self.acceptance_rules() }
+    }
+
+    /// `base` with its `not_acknowledged_within` rules replaced by the
+    /// acceptance rules (and any base rule with the same id dropped); the
+    /// other rules (thresholds, breaches) are kept. Keeps `base`'s version.
+    pub fn escalation_rules_over(&self, base: &EscalationRules) -> EscalationRules {
+        let mut rules = self.acceptance_rules();
+        for rule in &base.rules {
+            let replaced = match rule.trigger {
+                EscalationTrigger::NotAcknowledgedWithin { .. } => true,
+                EscalationTrigger::Threshold { .. } | EscalationTrigger::Breach { .. } => false,
+            };
+            if !replaced && !rules.iter().any(|r| r.id == rule.id) {
+                rules.push(rule.clone());
+            }
+        }
+        EscalationRules { version: base.version, rules }
+    }
+
+    fn acceptance_rules(&self) -> Vec<EscalationRule> {
+        let rule = |id: &str, after, action| EscalationRule {
+            id: id.to_owned(),
+            trigger: EscalationTrigger::NotAcknowledgedWithin { after },
+            action,
+            priorities: Vec::new(),
+            kinds: Vec::new(),
+        };
+        vec![
+            rule("alert-unaccepted-backup", self.acceptance.backup_after, EscalationAction::NotifyBackup),
+            rule("alert-unaccepted-upward", self.acceptance.upward_after, EscalationAction::EscalateUpward),
+        ]
+    }
+
+    fn category_of(&self, alert: &Alert) -> Option<Text> {
+        match &self.category {
+            CategoryFrom::Check => Text::new(alert.check.clone()).ok(),
+            CategoryFrom::Label { name } => {
+                alert.labels.get(name).filter(|v| !v.is_empty()).and_then(|v| Text::new(v.clone()).ok())
+            }
+            CategoryFrom::Fixed { text } => Some(text.clone()),
+            CategoryFrom::None => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPolicy {
+    version: u32,
+    honor_dedup_key: bool,
+    fingerprint: Vec<FingerprintField>,
+    group_by: GroupBy,
+    window_seconds: u64,
+    flap_seconds: u64,
+    reopen_seconds: u64,
+    severities: SeverityTable,
+    category: CategoryFrom,
+    id_prefix: String,
+    acceptance: Acceptance,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        let p = GroupingPolicy::default();
+        RawPolicy {
+            version: p.version,
+            honor_dedup_key: p.honor_dedup_key,
+            fingerprint: p.fingerprint,
+            group_by: p.group_by,
+            window_seconds: p.window_seconds,
+            flap_seconds: p.flap_seconds,
+            reopen_seconds: p.reopen_seconds,
+            severities: p.severities,
+            category: p.category,
+            id_prefix: p.id_prefix,
+            acceptance: p.acceptance,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupingPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawPolicy::deserialize(deserializer)?;
+        let policy = GroupingPolicy {
+            version: raw.version,
+            honor_dedup_key: raw.honor_dedup_key,
+            fingerprint: raw.fingerprint,
+            group_by: raw.group_by,
+            window_seconds: raw.window_seconds,
+            flap_seconds: raw.flap_seconds,
+            reopen_seconds: raw.reopen_seconds,
+            severities: raw.severities,
+            category: raw.category,
+            id_prefix: raw.id_prefix,
+            acceptance: raw.acceptance,
+        };
+        policy.validate().map_err(serde::de::Error::custom)?;
+        Ok(policy)
+    }
+}
+
+fn escape(text: &str, special: &[char]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '%' || special.contains(&c) {
+            out.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// 128-bit FNV-1a: stable across platforms and versions.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    bytes.iter().fold(OFFSET, |hash, b| (hash ^ u128::from(*b)).wrapping_mul(PRIME))
+}
+
+/// Whether `later - earlier <= seconds` (microsecond exact; true when `later`
+/// is before `earlier`).
+fn at_most_after(earlier: Timestamp, later: Timestamp, seconds: u64) -> bool {
+    i128::from(later.unix_micros()) - i128::from(earlier.unix_micros()) <= i128::from(seconds) * 1_000_000
+}
+
+/// The status of a group's current incident, as the correlator knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum GroupStatus {
+    /// Not resolved (new, assigned, in progress or on hold).
+    Open,
+    /// Resolved at `at`.
+    Resolved {
+        /// When.
+        at: Timestamp,
+    },
+    /// Closed at `at` after a resolution at `resolved_at`.
+    Closed {
+        /// When it was resolved.
+        resolved_at: Timestamp,
+        /// When it was closed.
+        at: Timestamp,
+    },
+    /// Cancelled at `at`.
+    Cancelled {
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// A group of alerts and its current incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// The group's current incident.
+    pub incident: IncidentId,
+    /// Its number in the group (1 for the first).
+    pub seq: u64,
+    /// Its status.
+    pub status: GroupStatus,
+    /// Its service (the repeat key, with the category).
+    pub service: ServiceId,
+    /// Its category.
+    pub category: Option<Text>,
+    /// Its impact as last known.
+    pub impact: Impact,
+    /// Its urgency as last known.
+    pub urgency: Urgency,
+    /// Latest `fired_at` among the opening alerts of the current incident.
+    pub last_fired_at: Timestamp,
+    /// Latest recovery among them, if any.
+    pub last_clear_at: Option<Timestamp>,
+    /// Opening alerts of the current incident not yet recovered (their clear keys).
+    pub firing: BTreeSet<String>,
+}
+
+impl Group {
+    fn live_for(&self, fired_at: Timestamp, policy: &GroupingPolicy) -> bool {
+        match self.last_clear_at {
+            Some(clear) if self.firing.is_empty() => at_most_after(clear, fired_at, policy.flap_seconds),
+            Some(_) | None => at_most_after(self.last_fired_at, fired_at, policy.window_seconds),
+        }
+    }
+}
+
+/// What the correlator remembers of an alert it has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The alert's group key.
+    pub group: String,
+    /// The incident it was correlated to, if any.
+    pub incident: Option<IncidentId>,
+    /// Whether its recovery was seen.
+    pub recovered: bool,
+}
+
+/// Why an alert changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// The alert is invalid.
+    Invalid {
+        /// What is wrong.
+        error: AlertError,
+    },
+    /// An annotate-only severity and no incident of its group to annotate.
+    NothingOpen {
+        /// The severity.
+        severity: AlertSeverity,
+    },
+    /// A recovery of an alert never seen firing (remembered, see
+    /// [`IgnoreReason::AlreadyRecovered`]).
+    UnknownRecovery,
+    /// A firing whose recovery was seen first.
+    AlreadyRecovered,
+    /// Fired before its group's closed incident was resolved: too late to
+    /// record, and a closed incident cannot reopen.
+    Late {
+        /// The closed incident.
+        incident: IncidentId,
+    },
+}
+
+/// What to do with an alert. Commands are listed in execution order; run them
+/// with an automation actor, then [`Correlator::apply`] the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Seen before: nothing to do.
+    Duplicate,
+    /// Open the group's first incident (or the next after a cancelled one) and
+    /// record the alert on it.
+    Open {
+        /// The new incident.
+        incident: IncidentId,
+        /// `IncidentCommand::Open`, detected by monitoring.
+        open: IncidentCommand,
+        /// `IncidentCommand::CorrelateAlert`.
+        correlate: IncidentCommand,
+    },
+    /// Record the alert on the group's incident (open, or resolved for an alert
+    /// that fired before the resolution), re-prioritising it when the alert is
+    /// more severe.
+    Merge {
+        /// The incident.
+        incident: IncidentId,
+        /// `IncidentCommand::CorrelateAlert`.
+        correlate: IncidentCommand,
+        /// `IncidentCommand::Reprioritize`, when the alert raises impact or urgency.
+        reprioritize: Option<IncidentCommand>,
+    },
+    /// Reopen the resolved incident (within the reopen window): `Reopen`,
+    /// `CorrelateAlert`, and `Reprioritize` when the alert is more severe.
+    Reopen {
+        /// The incident.
+        incident: IncidentId,
+        /// The commands.
+        commands: Vec<IncidentCommand>,
+    },
+    /// Open the group's next incident, linked to the earlier one: `Open`
+    /// (same service and category as the earlier one), `AddNote` (internal,
+    /// naming the earlier incident), `CorrelateAlert`.
+    OpenLinked {
+        /// The new incident.
+        incident: IncidentId,
+        /// The earlier incident (resolved outside the reopen window, closed, or
+        /// still open but its group ended).
+        earlier: IncidentId,
+        /// The commands.
+        commands: Vec<IncidentCommand>,
+    },
+    /// Record an annotate-only alert on the group's incident.
+    Annotate {
+        /// The incident.
+        incident: IncidentId,
+        /// `IncidentCommand::CorrelateAlert`.
+        correlate: IncidentCommand,
+    },
+    /// A recovery, recorded on the group for flapping; no incident command.
+    Recovery {
+        /// The incident the alert was correlated to, if any.
+        incident: Option<IncidentId>,
+        /// Whether every opening alert of the group's current incident has now recovered.
+        all_clear: bool,
+    },
+    /// Nothing to do, for a reason.
+    Ignore {
+        /// Why.
+        reason: IgnoreReason,
+    },
+}
+
+impl Decision {
+    /// The incident commands to run, in order, each with its incident.
+    pub fn commands(&self) -> Vec<(IncidentId, IncidentCommand)> {
+        fn with(incident: &IncidentId, commands: &[&IncidentCommand]) -> Vec<(IncidentId, IncidentCommand)> {
+            commands.iter().map(|c| (incident.clone(), (*c).clone())).collect()
+        }
+        match self {
+            Decision::Open { incident, open, correlate } => with(incident, &[open, correlate]),
+            Decision::Merge { incident, correlate, reprioritize } => {
+                let mut commands = vec![correlate];
+                commands.extend(reprioritize.iter());
+                with(incident, &commands)
+            }
+            Decision::Reopen { incident, commands } | Decision::OpenLinked { incident, commands, .. } => {
+                commands.iter().map(|c| (incident.clone(), c.clone())).collect()
+            }
+            Decision::Annotate { incident, correlate } => with(incident, &[correlate]),
+            Decision::Duplicate | Decision::Recovery { .. } | Decision::Ignore { .. } => Vec::new(),
+        }
+    }
+
+    /// The incident this decision opens, if any.
+    pub fn opened(&self) -> Option<&IncidentId> {
+        match self {
+            Decision::Open { incident, .. } | Decision::OpenLinked { incident, .. } => Some(incident),
+            Decision::Duplicate
+            | Decision::Merge { .. }
+            | Decision::Reopen { .. }
+            | Decision::Annotate { .. }
+            | Decision::Recovery { .. }
+            | Decision::Ignore { .. } => None,
+        }
+    }
+}
+
+/// The correlator's state: groups by key and alerts seen. A pure fold over the
+/// alert stream and the incident events it is told about.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Correlator {
+    groups: BTreeMap<String, Group>,
+    seen: BTreeMap<String, Seen>,
+}
+
+impl Correlator {
+    /// An empty correlator.
+    pub fn new() -> Self {
+        Correlator::default()
+    }
+
+    /// The groups by key.
+    pub fn groups(&self) -> &BTreeMap<String, Group> {
+        &self.groups
+    }
+
+    /// The group of `incident` if it is the group's current incident.
+    pub fn group_of(&self, incident: &IncidentId) -> Option<(&str, &Group)> {
+        self.groups.iter().find(|(_, g)| &g.incident == incident).map(|(k, g)| (k.as_str(), g))
+    }
+
+    /// What the correlator remembers of an alert.
+    pub fn seen(&self, key: &AlertKey) -> Option<&Seen> {
+        self.seen.get(&key.clear_key())
+    }
+
+    /// Decides what `alert` does. Pure; `now` is the instant the commands will
+    /// be executed at (an `impact_start` after it is dropped).
+    pub fn decide(&self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Decision {
+        match self.try_decide(alert, policy, now) {
+            Ok(decision) => decision,
+            Err(error) => Decision::Ignore { reason: IgnoreReason::Invalid { error } },
+        }
+    }
+
+    /// Decides and applies.
+    pub fn correlate(&mut self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Decision {
+        let decision = self.decide(alert, policy, now);
+        self.apply(alert, policy, &decision);
+        decision
+    }
+
+    fn try_decide(&self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Result<Decision, AlertError> {
+        alert.validate()?;
+        let key = alert.key().clear_key();
+        let seen = self.seen.get(&key);
+        if alert.resolved_at.is_some() {
+            return Ok(match seen {
+                Some(s) if s.recovered => Decision::Duplicate,
+                Some(s) => {
+                    let group = self.groups.get(&s.group);
+                    let all_clear = group.is_some_and(|g| g.firing.contains(&key) && g.firing.len() == 1);
+                    Decision::Recovery { incident: s.incident.clone(), all_clear }
+                }
+                None => Decision::Ignore { reason: IgnoreReason::UnknownRecovery },
+            });
+        }
+        match seen {
+            Some(s) if s.recovered && s.incident.is_none() => {
+                return Ok(Decision::Ignore { reason: IgnoreReason::AlreadyRecovered });
+            }
+            Some(_) => return Ok(Decision::Duplicate),
+            None => {}
+        }
+        let group_key = policy.group_key(alert);
+        let rule = policy.severities.rule(alert.severity);
+        let opens = match rule.action {
+            SeverityAction::Open => true,
+            SeverityAction::Annotate => false,
+        };
+        let correlate = IncidentCommand::CorrelateAlert { alert: alert.to_ref(policy) };
+        let nothing_open = Decision::Ignore { reason: IgnoreReason::NothingOpen { severity: alert.severity } };
+        let Some(group) = self.groups.get(&group_key) else {
+            if !opens {
+                return Ok(nothing_open);
+            }
+            let incident = policy.incident_id(&group_key, 1)?;
+            let open = open_command(&incident, alert, policy, now, policy.category_of(alert), alert.object.clone())?;
+            return Ok(Decision::Open { incident, open, correlate });
+        };
+        let t = alert.fired_at;
+        let next_linked = |earlier: &IncidentId, note: String| -> Result<Decision, AlertError> {
+            let incident = policy.incident_id(&group_key, group.seq.saturating_add(1))?;
+            let open = open_command(&incident, alert, policy, now, group.category.clone(), group.service.clone())?;
+            let note = IncidentCommand::AddNote { text: text(note)?, public: false };
+            Ok(Decision::OpenLinked {
+                incident,
+                earlier: earlier.clone(),
+                commands: vec![open, note, correlate.clone()],
+            })
+        };
+        let incident = group.incident.clone();
+        match group.status {
+            GroupStatus::Open => {
+                if !opens {
+                    return Ok(Decision::Annotate { incident, correlate });
+                }
+                if group.live_for(t, policy) {
+                    let reprioritize = raise(group, rule);
+                    return Ok(Decision::Merge { incident, correlate, reprioritize });
+                }
+                next_linked(
+                    &incident,
+                    format!(
+                        "Alert {} follows alert incident {incident} (still open) after its alert group ended",
+                        alert.key()
+                    ),
+                )
+            }
+            GroupStatus::Resolved { at } => {
+                if t <= at {
+                    return Ok(if opens {
+                        Decision::Merge { incident, correlate, reprioritize: None }
+                    } else {
+                        Decision::Annotate { incident, correlate }
+                    });
+                }
+                if !opens {
+                    return Ok(nothing_open);
+                }
+                let elapsed = i128::from(t.unix_micros()) - i128::from(at.unix_micros());
+                if elapsed < i128::from(policy.reopen_seconds) * 1_000_000 {
+                    let reason = text(format!("Alert {} fired within the reopen window", alert.key()))?;
+                    let mut commands = vec![IncidentCommand::Reopen { reason }, correlate];
+                    commands.extend(raise(group, rule));
+                    return Ok(Decision::Reopen { incident, commands });
+                }
+                next_linked(&incident, format!("Repeat of alert incident {incident}, resolved at {at}"))
+            }
+            GroupStatus::Closed { resolved_at, .. } => {
+                if t <= resolved_at {
+                    return Ok(Decision::Ignore { reason: IgnoreReason::Late { incident } });
+                }
+                if !opens {
+                    return Ok(nothing_open);
+                }
+                next_linked(&incident, format!("Repeat of alert incident {incident}, resolved at {resolved_at}"))
+            }
+            GroupStatus::Cancelled { .. } => {
+                if !opens {
+                    return Ok(nothing_open);
+                }
+                let incident = policy.incident_id(&group_key, group.seq.saturating_add(1))?;
+                let open =
+                    open_command(&incident, alert, policy, now, policy.category_of(alert), alert.object.clone())?;
+                Ok(Decision::Open { incident, open, correlate })
+            }
+        }
+    }
+
+    /// Records a decision made by [`Correlator::decide`] for `alert` under
+    /// `policy` (after its commands succeeded). Holds no rule.
+    pub fn apply(&mut self, alert: &Alert, policy: &GroupingPolicy, decision: &Decision) {
+        let key = alert.key().clear_key();
+        let rule = policy.severities.rule(alert.severity);
+        let group_key = policy.group_key(alert);
+        let seen = |incident: Option<&IncidentId>| Seen {
+            group: group_key.clone(),
+            incident: incident.cloned(),
+            recovered: false,
+        };
+        match decision {
+            Decision::Duplicate => {}
+            Decision::Ignore { reason } => match reason {
+                IgnoreReason::UnknownRecovery => {
+                    self.seen.insert(key, Seen { group: group_key.clone(), incident: None, recovered: true });
+                }
+                IgnoreReason::Invalid { .. }
+                | IgnoreReason::NothingOpen { .. }
+                | IgnoreReason::AlreadyRecovered
+                | IgnoreReason::Late { .. } => {}
+            },
+            Decision::Open { incident, .. } | Decision::OpenLinked { incident, .. } => {
+                let linked = matches!(decision, Decision::OpenLinked { .. });
+                let (seq, service, category) = match self.groups.get(&group_key) {
+                    Some(g) if linked => (g.seq.saturating_add(1), g.service.clone(), g.category.clone()),
+                    Some(g) => (g.seq.saturating_add(1), alert.object.clone(), policy.category_of(alert)),
+                    None => (1, alert.object.clone(), policy.category_of(alert)),
+                };
+                self.groups.insert(
+                    group_key.clone(),
+                    Group {
+                        incident: incident.clone(),
+                        seq,
+                        status: GroupStatus::Open,
+                        service,
+                        category,
+                        impact: rule.impact,
+                        urgency: rule.urgency,
+                        last_fired_at: alert.fired_at,
+                        last_clear_at: None,
+                        firing: [key.clone()].into_iter().collect(),
+                    },
+                );
+                self.seen.insert(key, seen(Some(incident)));
+            }
+            Decision::Merge { incident, .. } => {
+                if let Some(g) = self.groups.get_mut(&group_key)
+                    && g.status == GroupStatus::Open
+                {
+                    g.last_fired_at = g.last_fired_at.max(alert.fired_at);
+                    g.firing.insert(key.clone());
+                    g.impact = g.impact.min(rule.impact);
+                    g.urgency = g.urgency.min(rule.urgency);
+                }
+                self.seen.insert(key, seen(Some(incident)));
+            }
+            Decision::Reopen { incident, .. } => {
+                if let Some(g) = self.groups.get_mut(&group_key) {
+                    g.status = GroupStatus::Open;
+                    g.last_fired_at = g.last_fired_at.max(alert.fired_at);
+                    g.last_clear_at = None;
+                    g.firing = [key.clone()].into_iter().collect();
+                    g.impact = g.impact.min(rule.impact);
+                    g.urgency = g.urgency.min(rule.urgency);
+                }
+                self.seen.insert(key, seen(Some(incident)));
+            }
+            Decision::Annotate { incident, .. } => {
+                self.seen.insert(key, seen(Some(incident)));
+            }
+            Decision::Recovery { .. } => {
+                let resolved_at = alert.resolved_at.unwrap_or(alert.fired_at);
+                if let Some(s) = self.seen.get_mut(&key) {
+                    s.recovered = true;
+                    if let Some(g) = self.groups.get_mut(&s.group)
+                        && g.firing.remove(&key)
+                    {
+                        g.last_clear_at = Some(g.last_clear_at.map_or(resolved_at, |c| c.max(resolved_at)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the correlator about an event of `incident` (resolved, reopened,
+    /// closed, cancelled, re-prioritised by anyone). Events of an incident that
+    /// is not its group's current one change nothing; repeating an event
+    /// changes nothing more.
+    pub fn observe(&mut self, incident: &IncidentId, event: &IncidentEvent) {
+        let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) else {
+            return;
+        };
+        match event {
+            IncidentEvent::Resolved { at, .. } => group.status = GroupStatus::Resolved { at: *at },
+            IncidentEvent::Reopened { at, .. } => {
+                if group.status != GroupStatus::Open {
+                    group.status = GroupStatus::Open;
+                    group.last_fired_at = group.last_fired_at.max(*at);
+                    group.last_clear_at = None;
+                    group.firing.clear();
+                }
+            }
+            IncidentEvent::Closed { at, .. } => {
+                let resolved_at = match group.status {
+                    GroupStatus::Resolved { at: resolved } | GroupStatus::Closed { resolved_at: resolved, .. } => {
+                        resolved
+                    }
+                    GroupStatus::Open | GroupStatus::Cancelled { .. } => *at,
+                };
+                group.status = GroupStatus::Closed { resolved_at, at: *at };
+            }
+            IncidentEvent::Cancelled { at, .. } => group.status = GroupStatus::Cancelled { at: *at },
+            IncidentEvent::Reprioritized { impact, urgency, .. } => {
+                group.impact = *impact;
+                group.urgency = *urgency;
+            }
+            IncidentEvent::Opened { .. }
+            | IncidentEvent::Assigned { .. }
+            | IncidentEvent::Acknowledged { .. }
+            | IncidentEvent::Started { .. }
+            | IncidentEvent::Held { .. }
+            | IncidentEvent::Resumed { .. }
+            | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ProblemLinked { .. }
+            | IncidentEvent::ChangeLinked { .. }
+            | IncidentEvent::ParentSet { .. }
+            | IncidentEvent::ChildLinked { .. }
+            | IncidentEvent::NoteAdded { .. }
+            | IncidentEvent::AlertCorrelated { .. } => {}
+        }
+    }
+
+    /// The incident was resolved at `at` (by anyone).
+    pub fn incident_resolved(&mut self, incident: &IncidentId, at: Timestamp) {
+        if let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) {
+            group.status = GroupStatus::Resolved { at };
+        }
+    }
+
+    /// The incident was closed at `at`.
+    pub fn incident_closed(&mut self, incident: &IncidentId, at: Timestamp) {
+        if let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) {
+            let resolved_at = match group.status {
+                GroupStatus::Resolved { at: resolved } | GroupStatus::Closed { resolved_at: resolved, .. } => resolved,
+                GroupStatus::Open | GroupStatus::Cancelled { .. } => at,
+            };
+            group.status = GroupStatus::Closed { resolved_at, at };
+        }
+    }
+}
+
+/// The impact and urgency re-prioritisation an opening alert calls for: the
+/// component-wise most severe of the group's and the rule's, when that differs.
+fn raise(group: &Group, rule: &SeverityRule) -> Option<IncidentCommand> {
+    let impact = group.impact.min(rule.impact);
+    let urgency = group.urgency.min(rule.urgency);
+    (impact != group.impact || urgency != group.urgency).then_some(IncidentCommand::Reprioritize { impact, urgency })
+}
+
+fn text(s: String) -> Result<Text, AlertError> {
+    Text::new(s).map_err(|e| AlertError::Field { field: "text".to_owned(), reason: e.to_string() })
+}
+
+fn open_command(
+    incident: &IncidentId,
+    alert: &Alert,
+    policy: &GroupingPolicy,
+    now: Timestamp,
+    category: Option<Text>,
+    service: ServiceId,
+) -> Result<IncidentCommand, AlertError> {
+    let rule = policy.severities.rule(alert.severity);
+    let title = text(format!("[{}] {} on {} ({})", alert.severity, alert.check, alert.object, alert.source))?;
+    let mut open = OpenIncident::new(
+        incident.clone(),
+        rule.kind,
+        service,
+        title,
+        rule.impact,
+        rule.urgency,
+        DetectionSource::Monitoring,
+    );
+    open.category = category;
+    open.impact_start = (alert.fired_at <= now).then_some(alert.fired_at);
+    Ok(IncidentCommand::Open(open))
+}
