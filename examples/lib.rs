@@ -3,5 +3,6 @@
 //! tests can run them on small inputs.
 
 pub mod records;
+pub mod replay_records;
 pub mod servicenow;
 pub mod simulate;

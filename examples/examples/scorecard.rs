@@ -23,7 +23,8 @@ use itsm_core::id::TenantId;
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::{DomainConfig, Timestamp};
-use itsm_examples::records::{change_records, incident_records};
+use itsm_examples::records::{change_records, incident_records, resolution_met};
+use itsm_examples::replay_records::{Importers, replay_change, replay_incident};
 use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
 use itsm_metrics::{ScorecardConfig, Thresholds, render};
 use itsm_store::Store;
@@ -119,6 +120,33 @@ fn read_csv<T>(
     Ok(out)
 }
 
+/// The SLA policy and calendar the on-time resolution rate is judged by: the
+/// default policy on a 24x7 UTC calendar.
+fn sla() -> (SlaPolicy, Calendar) {
+    (SlaPolicy::default(), Calendar::twenty_four_seven(chrono_tz::UTC))
+}
+
+/// Keeps the records the domain machines accept; reports the others.
+fn replayed<T>(
+    path: &std::path::Path,
+    records: Vec<T>,
+    mut replay: impl FnMut(&mut T) -> Result<(), (String, String)>,
+) -> Vec<T> {
+    let before = records.len();
+    let kept: Vec<T> = records
+        .into_iter()
+        .filter_map(|mut r| match replay(&mut r) {
+            Ok(()) => Some(r),
+            Err((id, reason)) => {
+                eprintln!("{}: {id}: refused by the domain: {reason}", path.display());
+                None
+            }
+        })
+        .collect();
+    eprintln!("{}: {} of {before} records replayed through the domain machines", path.display(), kept.len());
+    kept
+}
+
 async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>, Vec<ChangeRecord>), String> {
     let url = args.db_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.db.display()));
     let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
@@ -156,8 +184,7 @@ async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>,
             eprintln!("  refused: {reason}");
         }
     }
-    let policy = SlaPolicy::default();
-    let calendar = Calendar::twenty_four_seven(chrono_tz::UTC);
+    let (policy, calendar) = sla();
     let incidents = incident_records(&store, &tenant, &policy, &calendar, now).await.map_err(|e| e.to_string())?;
     let changes = change_records(&store, &tenant).await.map_err(|e| e.to_string())?;
     store.close().await;
@@ -170,12 +197,22 @@ async fn run(args: Args) -> Result<(), String> {
     let to = args.to.as_deref().map(parse_instant).transpose()?.unwrap_or(default_to);
     let from_csv = args.incidents.is_some() || args.changes.is_some() || args.outages.is_some();
     let (incidents, changes, outages): (Vec<IncidentRecord>, Vec<ChangeRecord>, Vec<OutageRecord>) = if from_csv {
+        let tenant = TenantId::new("csv-import").map_err(|e| e.to_string())?;
+        let who = Importers::new(&tenant);
+        let config = DomainConfig::default();
+        let (policy, calendar) = sla();
         let incidents = match &args.incidents {
-            Some(p) => read_csv(p, itsm_metrics::import::incidents)?,
+            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::incidents)?, |r| {
+                let (_, events) = replay_incident(r, &who, &config).map_err(|e| (r.id.to_string(), e))?;
+                r.resolution_target_met = resolution_met(&events, &policy, &calendar, to);
+                Ok(())
+            }),
             None => Vec::new(),
         };
         let changes = match &args.changes {
-            Some(p) => read_csv(p, itsm_metrics::import::changes)?,
+            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::changes)?, |r: &mut ChangeRecord| {
+                replay_change(r, &who, &config).map_err(|e| (r.id.to_string(), e))
+            }),
             None => Vec::new(),
         };
         let outages = match &args.outages {
