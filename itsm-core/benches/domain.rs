@@ -25,11 +25,16 @@ fn history(n: usize, actor: &Actor, config: &DomainConfig) -> (Incident, Vec<Inc
     ));
     let (mut state, mut events) = Incident::execute(None, &open, &Context::new(actor, ts(0), config)).expect("open");
     let assign = IncidentCommand::Assign { group: GroupId::new("l1").expect("id"), assignee: None };
+    let ctx = Context::new(actor, ts(1), config);
+    let (assigned, more) = Incident::execute(Some(state), &assign, &ctx).expect("assign");
+    let (started, more2) = Incident::execute(Some(assigned), &IncidentCommand::Start, &ctx).expect("start");
+    state = started;
+    events.extend(more);
+    events.extend(more2);
     let cycle = [
-        assign,
-        IncidentCommand::Start,
         IncidentCommand::Hold { reason: HoldReason::AwaitingCaller },
         IncidentCommand::Resume,
+        IncidentCommand::AddNote { text: Text::new("still investigating").expect("text"), public: true },
     ];
     let mut i = 0;
     while events.len() < n {

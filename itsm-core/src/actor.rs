@@ -171,7 +171,7 @@ impl Default for Permissions {
         let incident_work = [
             "open", "assign", "start", "hold", "resume", "resolve", "reopen", "close", "cancel",
             "acknowledge", "reprioritize", "escalate_tier", "link_problem", "link_change",
-            "set_parent", "correlate_alert",
+            "set_parent", "link_child", "cascade_resolve", "add_note", "correlate_alert",
         ];
         p.grant(R::Requester, K::Incident, &["open", "resume", "reopen", "close"]);
         p.grant(R::Agent, K::Incident, &incident_work);
