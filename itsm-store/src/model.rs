@@ -41,11 +41,8 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
-/// One command for [`crate::Store::execute`].
-///
-/// ```ignore
-/// let req = Request::new(ctx, "INC-1", &command).expect(ExpectedVersion::Exact(3)).idempotency_key("alert-77");
-/// ```
+/// One command for [`crate::Store::execute`]: built with [`Request::new`],
+/// then optionally [`Request::expect`] and [`Request::idempotency_key`].
 #[derive(Debug)]
 pub struct Request<'a, A: Aggregate> {
     /// Who, when, under which rules.

@@ -200,6 +200,7 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
 }
 
 /// `$start, $start+1, ...` for `n` values.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
     let mut out = String::with_capacity(n * 6);
     for i in 0..n {
@@ -213,6 +214,7 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
 }
 
 /// `($1, ..., $cols), ($cols+1, ...)` for `rows` rows.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn value_rows(cols: usize, rows: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
@@ -226,16 +228,40 @@ pub(crate) fn value_rows(cols: usize, rows: usize) -> String {
     out
 }
 
+/// `?, ?, ...` for `n` values (SQLite bulk statements).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn anonymous(n: usize) -> String {
+    let mut out = String::with_capacity(n * 3);
+    for i in 0..n {
+        out.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    out
+}
+
+/// `(?, ..., ?), (...)`: `rows` rows of `cols` anonymous values.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn anonymous_rows(cols: usize, rows: usize) -> String {
+    let row = format!("({})", anonymous(cols));
+    let mut out = String::with_capacity(rows * (row.len() + 2));
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&row);
+    }
+    out
+}
+
 /// An event decided during an import, ready to insert.
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
-    pub tenant: String,
-    pub aggregate_id: String,
+    /// Index of its command in the batch (tenant, id, actor, instant).
+    pub command: usize,
     pub version: i64,
     pub name: &'static str,
     pub payload: String,
-    pub actor: String,
-    pub recorded_at: Timestamp,
+    /// RFC 3339 text of the command's instant.
+    pub recorded_at: String,
     pub chain_position: i64,
     pub hash: String,
 }
@@ -249,6 +275,7 @@ pub(crate) struct Batch<A: Aggregate> {
     order: Vec<(String, String)>,
     pub heads: BTreeMap<String, (i64, String)>,
     pub events: Vec<PendingEvent>,
+    written: usize,
     pub outbox: Vec<(String, Vec<OutboxRow>, Timestamp)>,
     committed: usize,
     rejected: Vec<(usize, A::Error)>,
@@ -263,6 +290,7 @@ impl<A: Aggregate> Default for Batch<A> {
             order: Vec::new(),
             heads: BTreeMap::new(),
             events: Vec::new(),
+            written: 0,
             outbox: Vec::new(),
             committed: 0,
             rejected: Vec::new(),
@@ -354,13 +382,11 @@ impl<A: Aggregate> Batch<A> {
             head.1.clone_from(&hash);
             last = from_db_version(row.version);
             self.events.push(PendingEvent {
-                tenant: tenant.to_owned(),
-                aggregate_id: c.aggregate_id.to_owned(),
+                command: index,
                 version: row.version,
                 name: row.name,
                 payload: row.payload,
-                actor: actor.to_owned(),
-                recorded_at: c.now,
+                recorded_at: recorded_at.clone(),
                 chain_position: head.0,
                 hash,
             });
@@ -371,6 +397,12 @@ impl<A: Aggregate> Batch<A> {
         self.states.insert(key, (state, last));
         self.committed += 1;
         Ok(())
+    }
+
+    /// Hands the decided events over for writing.
+    pub(crate) fn take_events(&mut self) -> Vec<PendingEvent> {
+        self.written = self.events.len();
+        std::mem::take(&mut self.events)
     }
 
     /// The projection rows of every aggregate the batch changed.
@@ -386,7 +418,7 @@ impl<A: Aggregate> Batch<A> {
 
     /// What the import did.
     pub(crate) fn report(self) -> ImportReport<A::Error> {
-        ImportReport { committed: self.committed, events: self.events.len(), rejected: self.rejected }
+        ImportReport { committed: self.committed, events: self.written, rejected: self.rejected }
     }
 }
 

@@ -39,6 +39,9 @@ mod sql {
     pub const EXISTS: &str = "SELECT 1 FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
     pub const HEAD_GET: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1";
     pub const HEAD_LOCK: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE";
+    pub const LOCK_HEAD_STATE: &str = "SELECT h.position, h.hash, a.version, a.state FROM chain_heads h \
+        LEFT JOIN aggregates a ON a.tenant = h.tenant AND a.kind = $2 AND a.id = $3 \
+        WHERE h.tenant = $1 FOR UPDATE OF h";
     pub const HEAD_INIT: &str =
         "INSERT INTO chain_heads (tenant, position, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING";
     pub const HEAD_PUT: &str = "UPDATE chain_heads SET position = $2, hash = $3 WHERE tenant = $1";
@@ -178,7 +181,7 @@ impl PgStore {
         let kind = A::KIND.as_str();
         let id = req.aggregate_id;
         let mut tx = self.begin().await?;
-        let (mut chain_position, mut chain_hash) = lock_head(&mut tx, tenant).await?;
+        let (current, (mut chain_position, mut chain_hash)) = lock_head_and_state::<A>(&mut tx, tenant, id).await?;
         if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
             let row: Option<(String, String, String, String)> =
                 query_as(sql::IDEM_GET).bind(tenant).bind(key).fetch_optional(&mut *tx).await.map_err(err)?;
@@ -192,7 +195,6 @@ impl PgStore {
                 return Ok(plan::replayed::<A>(id, &result, history)?);
             }
         }
-        let current = state_in::<A>(&mut tx, tenant, id).await?;
         let actual = current.as_ref().map_or(0, |c| c.1);
         check_expected(req.expected, actual)?;
         for r in A::references(req.command) {
@@ -339,21 +341,24 @@ impl PgStore {
             }
             batch.decide(index, c, config, on_reject)?;
         }
-        for chunk in batch.events.chunks(500) {
+        let mut events = batch.take_events().into_iter().peekable();
+        while events.peek().is_some() {
+            let chunk: Vec<_> = events.by_ref().take(500).collect();
             let text = format!("{}{}", sql::EVENT_COLUMNS, plan::value_rows(10, chunk.len()));
             let mut q = query(AssertSqlSafe(text));
             for e in chunk {
+                let c = &commands[e.command];
                 q = q
-                    .bind(&e.tenant)
+                    .bind(c.actor.tenant.as_str())
                     .bind(A::KIND.as_str())
-                    .bind(&e.aggregate_id)
+                    .bind(c.aggregate_id)
                     .bind(e.version)
                     .bind(e.name)
-                    .bind(&e.payload)
-                    .bind(&e.actor)
-                    .bind(e.recorded_at.as_utc())
+                    .bind(e.payload)
+                    .bind(c.actor.id.as_str())
+                    .bind(c.now.as_utc())
                     .bind(e.chain_position)
-                    .bind(&e.hash);
+                    .bind(e.hash);
             }
             q.execute(&mut *conn).await.map_err(event_insert_error)?;
         }
@@ -596,19 +601,27 @@ fn event_insert_error(e: sqlx::Error) -> StoreError {
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let exists: bool = query_scalar(sql::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(err)?;
-    if exists {
-        let found: Option<i64> = query_scalar(sql::SCHEMA_VERSION).fetch_one(pool).await.map_err(err)?;
-        if let Some(found) = found
-            && found > supported
-        {
-            return Err(StoreError::SchemaTooNew { found, supported });
-        }
+    if let Some(found) = applied_version(pool).await?
+        && found > supported
+    {
+        return Err(StoreError::SchemaTooNew { found, supported });
     }
-    MIGRATOR.run(pool).await.map_err(|e| match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => err(e),
-        other => StoreError::Migration(other),
-    })
+    match MIGRATOR.run(pool).await {
+        Ok(()) => Ok(()),
+        // Another process may have applied the same migration first.
+        Err(_) if applied_version(pool).await? == Some(supported) => Ok(()),
+        Err(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => Err(err(e)),
+        Err(other) => Err(StoreError::Migration(other)),
+    }
+}
+
+/// The newest applied migration, if the migrations table exists.
+async fn applied_version(pool: &PgPool) -> Result<Option<i64>, StoreError> {
+    let exists: bool = query_scalar(sql::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(err)?;
+    if !exists {
+        return Ok(None);
+    }
+    query_scalar(sql::SCHEMA_VERSION).fetch_one(pool).await.map_err(err)
 }
 
 /// Locks the tenant's chain head row, creating it first if needed.
@@ -622,22 +635,35 @@ async fn lock_head(conn: &mut PgConnection, tenant: &str) -> Result<(i64, String
     query_as(sql::HEAD_LOCK).bind(tenant).fetch_one(&mut *conn).await.map_err(err)
 }
 
-async fn state_in<A: Aggregate>(
+/// Locks the tenant's chain head row (creating it first if needed) and reads
+/// the aggregate's state and version, in one query in the common case.
+async fn lock_head_and_state<A: Aggregate>(
     conn: &mut PgConnection,
     tenant: &str,
     id: &str,
-) -> Result<Option<(A, u64)>, StoreError> {
-    let row: Option<(i64, String, Utc64)> = query_as(sql::STATE_GET)
-        .bind(tenant)
-        .bind(A::KIND.as_str())
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err)?;
-    match row {
-        Some((version, state, _)) => Ok(Some((decode_state::<A>(id, &state)?, plan::from_db_version(version)))),
-        None => Ok(None),
+) -> Result<(Option<(A, u64)>, (i64, String)), StoreError> {
+    type Row = (i64, String, Option<i64>, Option<String>);
+    let mut row: Option<Row> = None;
+    for attempt in 0..2 {
+        row = query_as(sql::LOCK_HEAD_STATE)
+            .bind(tenant)
+            .bind(A::KIND.as_str())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err)?;
+        if row.is_some() || attempt == 1 {
+            break;
+        }
+        query(sql::HEAD_INIT).bind(tenant).bind(GENESIS).execute(&mut *conn).await.map_err(err)?;
     }
+    let row = row.ok_or_else(|| StoreError::corrupt("chain head", tenant, "missing after creation"))?;
+    let (position, hash, version, state) = row;
+    let current = match (version, state) {
+        (Some(version), Some(state)) => Some((decode_state::<A>(id, &state)?, plan::from_db_version(version))),
+        _ => None,
+    };
+    Ok((current, (position, hash)))
 }
 
 async fn exists_in(

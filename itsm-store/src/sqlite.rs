@@ -1,6 +1,10 @@
 //! The SQLite backend: one file in WAL mode, one writer connection per store
 //! (every write transaction `BEGIN IMMEDIATE`), a pool of `query_only` readers.
 //!
+//! Generated bulk statements (`import_batch`) use anonymous `?` parameters:
+//! SQLite resolves a `$N` name by a linear scan per bound value, which makes
+//! a 5,000-parameter statement quadratic. Every fixed statement uses `$N`.
+//!
 //! `synchronous = FULL`: in WAL mode `NORMAL` may lose the last commits on
 //! power loss, and the store promises that an acknowledged command survives
 //! it. Instants are RFC 3339 UTC text with microseconds.
@@ -42,6 +46,9 @@ mod sql {
     pub const STATE_GET: &str =
         "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
     pub const EXISTS: &str = "SELECT 1 FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const STATE_AND_HEAD: &str = "SELECT a.version, a.state, h.position, h.hash FROM (SELECT $1 AS tenant) t \
+        LEFT JOIN aggregates a ON a.tenant = t.tenant AND a.kind = $2 AND a.id = $3 \
+        LEFT JOIN chain_heads h ON h.tenant = t.tenant";
     pub const HEAD_GET: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1";
     pub const HEAD_PUT: &str = "INSERT INTO chain_heads (tenant, position, hash) VALUES ($1, $2, $3) \
         ON CONFLICT (tenant) DO UPDATE SET position = excluded.position, hash = excluded.hash";
@@ -161,11 +168,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // A larger page cache for the single writer (64 MiB; readers keep the default).
+        let writer = base.clone().pragma("cache_size", "-65536");
         let write = plan::retry(|| async {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
-                .connect_with(base.clone())
+                .connect_with(writer.clone())
                 .await
                 .map_err(err)
         })
@@ -209,7 +218,7 @@ impl SqliteStore {
                 return Ok(plan::replayed::<A>(id, &result, history)?);
             }
         }
-        let current = state_in::<A>(&mut tx, tenant, id).await?;
+        let (current, (mut chain_position, mut chain_hash)) = state_and_head_in::<A>(&mut tx, tenant, id).await?;
         let actual = current.as_ref().map_or(0, |c| c.1);
         check_expected(req.expected, actual)?;
         for r in A::references(req.command) {
@@ -220,7 +229,6 @@ impl SqliteStore {
         let plan = plan::decide::<A>(current, &req.ctx, id, req.command)?;
         let now = req.ctx.now.to_rfc3339();
         let actor = req.ctx.actor.id.as_str();
-        let (mut chain_position, mut chain_hash) = head_in(&mut tx, tenant).await?;
         let mut positions = Vec::with_capacity(plan.rows.len());
         for row in &plan.rows {
             chain_position += 1;
@@ -321,9 +329,9 @@ impl SqliteStore {
             ids.sort_unstable();
             ids.dedup();
             for chunk in ids.chunks(500) {
-                let placeholders = plan::placeholders(3, chunk.len());
                 let text = format!(
-                    "SELECT id, version, state FROM aggregates WHERE tenant = $1 AND kind = $2 AND id IN ({placeholders})"
+                    "SELECT id, version, state FROM aggregates WHERE tenant = ? AND kind = ? AND id IN ({})",
+                    plan::anonymous(chunk.len())
                 );
                 let mut q =
                     query_as::<_, (String, i64, String)>(AssertSqlSafe(text)).bind(tenant).bind(A::KIND.as_str());
@@ -358,30 +366,33 @@ impl SqliteStore {
             batch.decide(index, c, config, on_reject)?;
         }
         // Write.
-        for chunk in batch.events.chunks(500) {
-            let text = format!("{}{}", sql::EVENT_COLUMNS, plan::value_rows(10, chunk.len()));
+        let mut events = batch.take_events().into_iter().peekable();
+        while events.peek().is_some() {
+            let chunk: Vec<_> = events.by_ref().take(500).collect();
+            let text = format!("{}{}", sql::EVENT_COLUMNS, plan::anonymous_rows(10, chunk.len()));
             let mut q = query(AssertSqlSafe(text));
             for e in chunk {
+                let c = &commands[e.command];
                 q = q
-                    .bind(&e.tenant)
+                    .bind(c.actor.tenant.as_str())
                     .bind(A::KIND.as_str())
-                    .bind(&e.aggregate_id)
+                    .bind(c.aggregate_id)
                     .bind(e.version)
                     .bind(e.name)
-                    .bind(&e.payload)
-                    .bind(&e.actor)
-                    .bind(e.recorded_at.to_rfc3339())
+                    .bind(e.payload)
+                    .bind(c.actor.id.as_str())
+                    .bind(e.recorded_at)
                     .bind(e.chain_position)
-                    .bind(&e.hash);
+                    .bind(e.hash);
             }
             q.execute(&mut *conn).await.map_err(event_insert_error)?;
         }
-        let projections = batch.dirty_projections()?;
-        for chunk in projections.chunks(200) {
+        let mut projections = batch.dirty_projections()?;
+        for chunk in projections.chunks_mut(200) {
             let text = format!(
                 "{}{}{}",
                 sql::PROJECTION_COLUMNS,
-                plan::value_rows(14, chunk.len()),
+                plan::anonymous_rows(14, chunk.len()),
                 sql::PROJECTION_UPSERT_TAIL
             );
             let mut q = query(AssertSqlSafe(text));
@@ -400,7 +411,7 @@ impl SqliteStore {
                     .bind(s.group.as_ref().map(|v| v.as_str()))
                     .bind(opt_time(s.window.map(|w| w.0)))
                     .bind(opt_time(s.window.map(|w| w.1)))
-                    .bind(&p.state)
+                    .bind(std::mem::take(&mut p.state))
                     .bind(updated_at.to_rfc3339());
             }
             q.execute(&mut *conn).await.map_err(err)?;
@@ -629,37 +640,52 @@ fn event_insert_error(e: sqlx::Error) -> StoreError {
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let exists: i64 = query_scalar(sql::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(err)?;
-    if exists > 0 {
-        let found: Option<i64> = query_scalar(sql::SCHEMA_VERSION).fetch_one(pool).await.map_err(err)?;
-        if let Some(found) = found
-            && found > supported
-        {
-            return Err(StoreError::SchemaTooNew { found, supported });
-        }
+    if let Some(found) = applied_version(pool).await?
+        && found > supported
+    {
+        return Err(StoreError::SchemaTooNew { found, supported });
     }
-    MIGRATOR.run(pool).await.map_err(|e| match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => err(e),
-        other => StoreError::Migration(other),
-    })
+    match MIGRATOR.run(pool).await {
+        Ok(()) => Ok(()),
+        // Another process may have applied the same migration first.
+        Err(_) if applied_version(pool).await? == Some(supported) => Ok(()),
+        Err(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => Err(err(e)),
+        Err(other) => Err(StoreError::Migration(other)),
+    }
 }
 
-async fn state_in<A: Aggregate>(
+/// The newest applied migration, if the migrations table exists.
+async fn applied_version(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
+    let exists: i64 = query_scalar(sql::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(err)?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    query_scalar(sql::SCHEMA_VERSION).fetch_one(pool).await.map_err(err)
+}
+
+/// The aggregate's state and version, and the tenant's chain head, in one query.
+async fn state_and_head_in<A: Aggregate>(
     conn: &mut SqliteConnection,
     tenant: &str,
     id: &str,
-) -> Result<Option<(A, u64)>, StoreError> {
-    let row: Option<(i64, String, String)> = query_as(sql::STATE_GET)
-        .bind(tenant)
-        .bind(A::KIND.as_str())
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err)?;
-    match row {
-        Some((version, state, _)) => Ok(Some((decode_state::<A>(id, &state)?, plan::from_db_version(version)))),
-        None => Ok(None),
-    }
+) -> Result<(Option<(A, u64)>, (i64, String)), StoreError> {
+    let (version, state, position, hash): (Option<i64>, Option<String>, Option<i64>, Option<String>) =
+        query_as(sql::STATE_AND_HEAD)
+            .bind(tenant)
+            .bind(A::KIND.as_str())
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?;
+    let current = match (version, state) {
+        (Some(version), Some(state)) => Some((decode_state::<A>(id, &state)?, plan::from_db_version(version))),
+        _ => None,
+    };
+    let head = match (position, hash) {
+        (Some(position), Some(hash)) => (position, hash),
+        _ => (0, GENESIS.to_owned()),
+    };
+    Ok((current, head))
 }
 
 async fn exists_in(

@@ -6,6 +6,8 @@
 mod common;
 mod conformance;
 mod contention;
+mod domain;
 mod kill;
+mod outbox;
 mod props;
 mod ticket;

@@ -1,0 +1,176 @@
+//! Conformance with the real aggregates of itsm-core: incidents, problems
+//! and standard changes through the store, on both backends.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use itsm_core::change::standard::{StandardChange, StandardCommand};
+use itsm_core::change::{ChangeSpec, Strategy, Window};
+use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency};
+use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TemplateId, Text};
+use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode};
+use itsm_core::problem::{Problem, ProblemCommand};
+use itsm_core::{Actor, Aggregate, Context, Role};
+use itsm_store::{ExecError, ExpectedVersion, QueueFilter, Request, Store, StoreError};
+
+use crate::common::{TestDb, config, tenant, ts};
+use crate::on_both_backends;
+
+on_both_backends!(check_incident_lifecycle, check_incident_references, check_standard_change_calendar);
+
+fn staff(tenant: &str, id: &str) -> Actor {
+    Actor::new(
+        ActorId::new(id).unwrap(),
+        itsm_core::id::TenantId::new(tenant).unwrap(),
+        [Role::Agent, Role::Resolver, Role::ProblemManager, Role::ChangeManager, Role::Implementer, Role::Automation],
+    )
+}
+
+fn open_incident(id: &str, caused_by_change: Option<&str>) -> IncidentCommand {
+    IncidentCommand::Open(OpenIncident {
+        id: IncidentId::new(id).unwrap(),
+        kind: IncidentKind::Production,
+        service: ServiceId::new("payments").unwrap(),
+        title: Text::new("checkout returns 502 🛒").unwrap(),
+        category: None,
+        impact: Impact::High,
+        urgency: Urgency::High,
+        source: DetectionSource::Monitoring,
+        tier: SupportTier::L1,
+        impact_start: None,
+        failure_class: itsm_core::classify::FailureClass::Other,
+        outage: true,
+        caused_by_change: caused_by_change.map(|c| ChangeId::new(c).unwrap()),
+    })
+}
+
+async fn run<A: Aggregate>(
+    store: &Store,
+    actor: &Actor,
+    at: i64,
+    id: &str,
+    command: A::Command,
+) -> Result<itsm_store::Committed<A>, ExecError<A::Error>> {
+    let cfg = config();
+    store.execute::<A>(Request::new(Context::new(actor, ts(at), &cfg), id, &command)).await
+}
+
+async fn check_incident_lifecycle(db: &TestDb) {
+    let store = &db.store;
+    let a = staff("t1", "alice");
+    let cfg = config();
+    let open = open_incident("INC-1", None);
+    let c = store
+        .execute::<Incident>(
+            Request::new(Context::new(&a, ts(0), &cfg), "INC-1", &open)
+                .expect(ExpectedVersion::Absent)
+                .idempotency_key("alert-42"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.version, 1);
+    // The monitoring system delivers the same alert again.
+    let again = store
+        .execute::<Incident>(Request::new(Context::new(&a, ts(3), &cfg), "INC-1", &open).idempotency_key("alert-42"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.state, c.state);
+    let assign =
+        IncidentCommand::Assign { group: GroupId::new("l2").unwrap(), assignee: Some(ActorId::new("alice").unwrap()) };
+    run::<Incident>(store, &a, 60, "INC-1", assign).await.unwrap();
+    let queue = store.queue(&a, &QueueFilter::Assignee(ActorId::new("alice").unwrap()), 10).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].priority, Some(Priority::P1));
+    assert_eq!(queue[0].group.as_ref().map(|g| g.as_str()), Some("l2"));
+    // Wrong order is the domain's typed refusal, and writes nothing.
+    match run::<Incident>(store, &a, 61, "INC-1", IncidentCommand::Close).await {
+        Err(ExecError::Domain(IncidentError::InvalidTransition { command: "close", .. })) => {}
+        other => panic!("expected InvalidTransition, got {other:?}"),
+    }
+    run::<Incident>(store, &a, 120, "INC-1", IncidentCommand::Start).await.unwrap();
+    let resolve =
+        IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L2, restored_at: None };
+    run::<Incident>(store, &a, 600, "INC-1", resolve).await.unwrap();
+    let closed = run::<Incident>(store, &a, 900, "INC-1", IncidentCommand::Close).await.unwrap();
+    let loaded = store.load::<Incident>(&a, "INC-1").await.unwrap();
+    assert_eq!(loaded.state, closed.state);
+    let history = store.history::<Incident>(&a, "INC-1").await.unwrap();
+    assert_eq!(loaded.version, history.len() as u64);
+    assert_eq!(Some(loaded.state), Incident::replay(history.iter().map(|r| &r.event)).unwrap());
+    assert!(store.queue(&a, &QueueFilter::Assignee(ActorId::new("alice").unwrap()), 10).await.unwrap().is_empty());
+    // Resolution and closure notifications went to the outbox, once each.
+    let items = store.claim("notifier", Duration::from_secs(30), 100, ts(1000)).await.unwrap();
+    let topics: BTreeSet<_> = items.iter().map(|i| i.topic.as_str()).collect();
+    assert!(topics.contains("incident.resolved") && topics.contains("incident.closed"), "{topics:?}");
+    assert!(items.iter().all(|i| i.payload["incident"] == "INC-1"));
+    assert!(store.verify_chain(&tenant("t1")).await.unwrap().is_intact());
+}
+
+async fn check_incident_references(db: &TestDb) {
+    let store = &db.store;
+    let a = staff("ta", "alice");
+    let b = staff("tb", "bob");
+    run::<Incident>(store, &a, 0, "INC-1", open_incident("INC-1", None)).await.unwrap();
+    let open_problem = |id: &str| ProblemCommand::Open {
+        id: ProblemId::new(id).unwrap(),
+        service: ServiceId::new("payments").unwrap(),
+        title: Text::new("repeated 502s").unwrap(),
+        incidents: BTreeSet::new(),
+    };
+    run::<Problem>(store, &b, 0, "PRB-B", open_problem("PRB-B")).await.unwrap();
+    let link = |p: &str| IncidentCommand::LinkProblem { problem: ProblemId::new(p).unwrap() };
+    for target in ["PRB-B", "PRB-404"] {
+        match run::<Incident>(store, &a, 1, "INC-1", link(target)).await {
+            Err(ExecError::Store(StoreError::NotFound { kind: "problem", id })) => assert_eq!(id, target),
+            other => panic!("expected NotFound for {target}, got {other:?}"),
+        }
+    }
+    run::<Problem>(store, &a, 1, "PRB-A", open_problem("PRB-A")).await.unwrap();
+    let linked = run::<Incident>(store, &a, 2, "INC-1", link("PRB-A")).await.unwrap();
+    assert_eq!(linked.version, 2);
+    // A change of another tenant cannot be named as the cause.
+    let spec = ChangeSpec {
+        id: ChangeId::new("CHG-B").unwrap(),
+        service: ServiceId::new("payments").unwrap(),
+        title: Text::new("restart").unwrap(),
+        strategy: Strategy::BigBang,
+        auto_rollback: false,
+    };
+    let create = StandardCommand::Create { spec, template: TemplateId::new("restart-service").unwrap() };
+    run::<StandardChange>(store, &b, 0, "CHG-B", create).await.unwrap();
+    match run::<Incident>(store, &a, 3, "INC-2", open_incident("INC-2", Some("CHG-B"))).await {
+        Err(ExecError::Store(StoreError::NotFound { kind: "change", .. })) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(store.load::<Incident>(&a, "INC-2").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.load::<Problem>(&a, "PRB-B").await, Err(StoreError::NotFound { .. })));
+}
+
+async fn check_standard_change_calendar(db: &TestDb) {
+    let store = &db.store;
+    let a = staff("t1", "carol");
+    let svc = ServiceId::new("payments").unwrap();
+    for (id, start, end) in [("CHG-1", 3600, 7200), ("CHG-2", 5400, 9000), ("CHG-3", 10_000, 11_000)] {
+        let spec = ChangeSpec {
+            id: ChangeId::new(id).unwrap(),
+            service: svc.clone(),
+            title: Text::new("patch").unwrap(),
+            strategy: Strategy::BigBang,
+            auto_rollback: true,
+        };
+        let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
+        run::<StandardChange>(store, &a, 0, id, create).await.unwrap();
+        let window = Window::new(ts(start), ts(end)).unwrap();
+        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window }).await.unwrap();
+    }
+    let cal = store.change_calendar(&a, &svc, ts(0), ts(20_000)).await.unwrap();
+    assert_eq!(cal.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["CHG-1", "CHG-2", "CHG-3"]);
+    assert!(cal.iter().all(|r| r.kind == itsm_core::AggregateKind::StandardChange));
+    let conflicts = store.conflicts(&a, &svc, ts(0), ts(20_000)).await.unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!((conflicts[0].first.id.as_str(), conflicts[0].second.id.as_str()), ("CHG-1", "CHG-2"));
+    let loaded = store.load::<StandardChange>(&a, "CHG-2").await.unwrap();
+    let history = store.history::<StandardChange>(&a, "CHG-2").await.unwrap();
+    assert_eq!(Some(loaded.state), StandardChange::replay(history.iter().map(|r| &r.event)).unwrap());
+}
