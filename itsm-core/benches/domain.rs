@@ -70,6 +70,18 @@ fn benches(c: &mut Criterion) {
     c.bench_function("incident replay 100 events", |b| {
         b.iter(|| Incident::replay(black_box(events.iter())).expect("replays"))
     });
+    // Baselines in the same run: what a store does anyway for one command
+    // (encode its event as JSON) and for a history (decode 100 events).
+    let one = Incident::decide(Some(&state), &hold, &Context::new(&actor, now, &config)).expect("accepted");
+    c.bench_function("baseline: encode one event as JSON", |b| {
+        b.iter(|| serde_json::to_string(black_box(&one)).expect("encodes"))
+    });
+    let json: Vec<String> = events.iter().map(|e| serde_json::to_string(e).expect("encodes")).collect();
+    c.bench_function("baseline: decode 100 events from JSON", |b| {
+        b.iter(|| {
+            json.iter().map(|j| serde_json::from_str::<IncidentEvent>(black_box(j)).expect("decodes")).count()
+        })
+    });
 }
 
 criterion_group!(domain, benches);
