@@ -3,12 +3,14 @@
 //! with the clock sometimes going backwards) against a reference model built
 //! from `incident::TRANSITIONS` plus the guards (acknowledged once, hold
 //! reason changes, restore instant bounds, parent/child rules, no-op
-//! re-prioritisation and escalation refused). Also checks that the reopen
+//! re-prioritisation and escalation refused, alerts valid and correlated
+//! once). Also checks that the reopen
 //! count equals the number of accepted reopens and that priority follows the
 //! matrix.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use itsm_core::alert::{AlertKey, AlertRef, AlertSeverity};
 use itsm_core::classify::{
     DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
 };
@@ -42,6 +44,8 @@ pub struct Inc {
     impact_start: i64,
     hold: Option<HoldReason>,
     reopens: u32,
+    alerts: BTreeSet<AlertKey>,
+    alert_last_seen: Option<i64>,
 }
 
 fn incident_id() -> impl Strategy<Value = IncidentId> {
@@ -73,6 +77,7 @@ pub const NAMES: &[&str] = &[
     "link_child",
     "cascade_resolve",
     "add_note",
+    "correlate_alert",
 ];
 
 /// A strategy for incident commands of kind `name`, instants around `clock`.
@@ -147,6 +152,23 @@ pub fn incident_command(name: &'static str, clock: i64) -> BoxedStrategy<Inciden
             .prop_map(|(parent, by)| C::CascadeResolve { parent, resolved_by: by })
             .boxed(),
         "add_note" => (text_strategy(), any::<bool>()).prop_map(|(text, public)| C::AddNote { text, public }).boxed(),
+        "correlate_alert" => (
+            select(&["prometheus", "prometheus", "nagios", "", "bad\tsource"][..]),
+            select(&["a-1", "a-2", "a-3", ""][..]),
+            select(&["fp-1", "fp-2", ""][..]),
+            select(AlertSeverity::ALL),
+            -7_200i64..=600,
+        )
+            .prop_map(move |(source, alert_id, fingerprint, severity, fired)| C::CorrelateAlert {
+                alert: AlertRef {
+                    source: source.to_owned(),
+                    alert_id: alert_id.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                    severity,
+                    fired_at: ts(clock + fired),
+                },
+            })
+            .boxed(),
         other => panic!("unknown incident command {other}"),
     }
 }
@@ -162,6 +184,18 @@ impl Machine for IncidentMachine {
 
     fn command(name: &'static str, clock: i64) -> BoxedStrategy<Cmd<Self>> {
         incident_command(name, clock)
+    }
+
+    fn command_for(x: Option<&Inc>, name: &'static str, clock: i64) -> BoxedStrategy<Cmd<Self>> {
+        match (x.and_then(|x| x.parent.clone()), name) {
+            (Some(parent), "cascade_resolve") => prop_oneof![
+                3 => select(ResolvedBy::ALL)
+                    .prop_map(move |resolved_by| IncidentCommand::CascadeResolve { parent: parent.clone(), resolved_by }),
+                1 => incident_command(name, clock),
+            ]
+            .boxed(),
+            _ => incident_command(name, clock),
+        }
     }
 
     fn create(cmd: &IncidentCommand, _: &Actor, now: i64) -> Result<(String, &'static str, Inc), Kind> {
@@ -183,6 +217,8 @@ impl Machine for IncidentMachine {
             impact_start,
             hold: None,
             reopens: 0,
+            alerts: BTreeSet::new(),
+            alert_last_seen: None,
         };
         Ok((open.id.as_str().to_owned(), "new", x))
     }
@@ -243,6 +279,14 @@ impl Machine for IncidentMachine {
                 refuse(child.as_str() == id || x.parent.as_ref() == Some(child) || x.children.contains(child))?;
                 x.children.insert(child.clone());
             }
+            C::CorrelateAlert { alert } => {
+                let id_ok = |t: &str| !t.is_empty() && t.len() <= 255 && !t.chars().any(char::is_control);
+                let valid = id_ok(&alert.source) && id_ok(&alert.alert_id) && !alert.fingerprint.is_empty();
+                refuse(!valid || x.alerts.contains(&alert.key()))?;
+                x.alerts.insert(alert.key());
+                let fired = secs(alert.fired_at);
+                x.alert_last_seen = Some(x.alert_last_seen.map_or(fired, |t| t.max(fired)));
+            }
             C::Assign { .. } | C::Resume | C::Close | C::Cancel { .. } | C::AddNote { .. } => {}
         }
         Ok(None)
@@ -262,6 +306,9 @@ impl Machine for IncidentMachine {
         assert_eq!(agg.problem(), x.problem.as_ref());
         assert_eq!(agg.caused_by_change(), x.change.as_ref());
         assert_eq!(agg.status().as_str(), agg.summary().status);
+        assert_eq!(agg.alerts(), &x.alerts);
+        assert_eq!(agg.alert_count(), x.alerts.len());
+        assert_eq!(agg.alert_last_seen().map(secs), x.alert_last_seen);
     }
 }
 

@@ -172,6 +172,15 @@ impl Scripted for IncidentMachine {
                 resolved_by: ResolvedBy::L3,
             }],
             "add_note" => vec![C::AddNote { text: text("called the vendor"), public: true }],
+            "correlate_alert" => vec![C::CorrelateAlert {
+                alert: itsm_core::alert::AlertRef {
+                    source: "prometheus".into(),
+                    alert_id: "cpu-high-9".into(),
+                    fingerprint: "payments/cpu".into(),
+                    severity: itsm_core::alert::AlertSeverity::Major,
+                    fired_at: ts(0),
+                },
+            }],
             other => panic!("unknown incident command {other}"),
         };
         lines::<Self>(who, cmds)

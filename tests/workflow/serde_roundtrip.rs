@@ -257,7 +257,15 @@ fn every_accepted_candidate_event_roundtrips() {
         names
     }
     let incident = go::<IncidentMachine>();
-    for name in ["reprioritized", "tier_escalated", "major_declared", "change_linked", "child_linked", "note_added"] {
+    for name in [
+        "reprioritized",
+        "tier_escalated",
+        "major_declared",
+        "change_linked",
+        "child_linked",
+        "note_added",
+        "alert_correlated",
+    ] {
         assert!(incident.contains(name), "no {name} event among {incident:?}");
     }
     assert!(go::<ProblemMachine>().contains("incident_linked"));
@@ -378,7 +386,8 @@ static SAMPLES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     out
 });
 
-/// Every strict prefix of a valid document is `Truncated`.
+/// Every strict prefix of a valid document is `Truncated`; trailing content
+/// after a valid document is a `Syntax` error.
 #[test]
 fn truncated_documents_are_truncated_errors() {
     for text in SAMPLES.iter() {
@@ -388,6 +397,12 @@ fn truncated_documents_are_truncated_errors() {
                 Err(JsonError::Truncated { .. }) => {}
                 other => panic!("prefix of {cut} bytes of `{text}` gave {other:?}"),
             }
+        }
+    }
+    for text in SAMPLES.iter() {
+        match from_json::<serde_json::Value>("trailing", &format!("{text} x")) {
+            Err(JsonError::Syntax { .. }) => {}
+            other => panic!("trailing content gave {other:?}"),
         }
     }
 }

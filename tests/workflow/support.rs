@@ -13,7 +13,7 @@ use itsm_core::classify::{ChangeType, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TenantId, Text};
 use itsm_core::incident::IncidentError;
 use itsm_core::problem::ProblemError;
-use itsm_core::{Actor, AggregateKind, DomainConfig, Role, Timestamp};
+use itsm_core::{Actor, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
 
 /// 2026-03-02T09:00:00Z: every test instant is an offset in seconds from it.
@@ -119,11 +119,6 @@ pub fn actor(name: &str) -> &'static Actor {
 /// permissions, priority matrix and catalogue, and an approval policy that
 /// exercises every quorum rule.
 ///
-/// The default permission table grants `add_note`, `link_child` and
-/// `cascade_resolve` on incidents to no role at all (see the report), so this
-/// configuration grants them to `Automation` to let the tests reach those
-/// transitions.
-///
 /// Approvals: normal low -> change-managers Any; normal moderate -> cab
 /// AtLeast(2); normal high -> cab Percent(60) and change-managers All;
 /// emergency low -> nothing (authorized on submission); emergency moderate ->
@@ -131,10 +126,6 @@ pub fn actor(name: &str) -> &'static Actor {
 /// roster actors holding each group.
 pub static CONFIG: LazyLock<DomainConfig> = LazyLock::new(|| {
     let mut config = DomainConfig::default();
-    let extra = config.permissions.grants.entry(Role::Automation).or_default();
-    for command in ["add_note", "link_child", "cascade_resolve"] {
-        extra.insert((AggregateKind::Incident, command.to_owned()));
-    }
     let step = |g: &str, quorum| ApprovalStep { group: gid(g), quorum };
     let mut policy = itsm_core::change::ApprovalPolicy { rules: BTreeMap::new(), members: BTreeMap::new() };
     policy.set(ChangeType::Normal, Risk::Low, vec![step("change-managers", Quorum::Any)]);
