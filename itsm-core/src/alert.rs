@@ -1321,3 +1321,125 @@ fn open_command(
     open.impact_start = (alert.fired_at <= now).then_some(alert.fired_at);
     Ok(IncidentCommand::Open(open))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_unix_secs(1_772_442_000 + secs).unwrap()
+    }
+
+    fn alert(id: &str, check: &str, severity: AlertSeverity, at: i64) -> Alert {
+        Alert::new("prom", id, ServiceId::new("db-1").unwrap(), check, severity, ts(at))
+    }
+
+    #[test]
+    fn fnv1a_128_matches_the_reference_vectors() {
+        assert_eq!(fnv1a_128(b""), 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d);
+        assert_eq!(fnv1a_128(b"a"), 0xd228_cb69_6f1a_8caf_7891_2b70_4e4a_8964);
+    }
+
+    #[test]
+    fn fingerprints_escape_their_separators_and_tell_missing_from_empty_labels() {
+        let mut policy = GroupingPolicy::default();
+        policy.fingerprint.push(FingerprintField::Label("team".to_owned()));
+        let a = Alert::new("p:r|o", "1", ServiceId::new("db=1").unwrap(), "cpu%!", AlertSeverity::Critical, ts(0));
+        assert_eq!(policy.fingerprint(&a), "source=p%3Ar%7Co|object=db%3D1|check=cpu%25%21|label.team!");
+        let empty = a.clone().with_label("team", "");
+        assert_eq!(policy.fingerprint(&empty), "source=p%3Ar%7Co|object=db%3D1|check=cpu%25%21|label.team=");
+        let dedup = a.clone().with_dedup_key("k:1");
+        assert_eq!(policy.fingerprint(&dedup), "dedup:p%3Ar%7Co:k%3A1");
+        policy.honor_dedup_key = false;
+        assert_eq!(policy.fingerprint(&dedup), policy.fingerprint(&a));
+        assert_eq!(a.key().clear_key(), "p%3Ar|o:1");
+    }
+
+    #[test]
+    fn group_keys_follow_group_by() {
+        let mut policy = GroupingPolicy::default();
+        let a = alert("1", "cpu", AlertSeverity::Critical, 0).with_label("team", "dba");
+        let b = alert("2", "disk", AlertSeverity::Critical, 0);
+        assert_ne!(policy.group_key(&a), policy.group_key(&b));
+        policy.group_by = GroupBy::Object;
+        assert_eq!(policy.group_key(&a), "object=db-1");
+        assert_eq!(policy.group_key(&a), policy.group_key(&b));
+        policy.group_by = GroupBy::Receiver { label: "team".to_owned() };
+        assert_eq!(policy.group_key(&a), "receiver=dba");
+        assert_eq!(policy.group_key(&b), policy.fingerprint(&b));
+    }
+
+    #[test]
+    fn incident_ids_hash_the_group_key_and_number_the_incidents() {
+        let policy = GroupingPolicy::default();
+        let id = policy.incident_id("object=db-1", 7).unwrap();
+        assert_eq!(id.as_str(), format!("ALERT-{:032x}-7", fnv1a_128(b"object=db-1")));
+        assert_eq!(id.as_str().len(), "ALERT-".len() + 32 + 2);
+    }
+
+    #[test]
+    fn policies_validate_and_deserialize_with_defaults() {
+        assert_eq!(GroupingPolicy::default().validate(), Ok(()));
+        let json = r#"{"window_seconds": 300, "group_by": {"by": "receiver", "label": "team"},
+                       "fingerprint": ["object", {"label": "region"}]}"#;
+        let policy: GroupingPolicy = serde_json::from_str(json).unwrap();
+        assert_eq!(policy.window_seconds, 300);
+        assert_eq!(policy.flap_seconds, GroupingPolicy::default().flap_seconds);
+        assert_eq!(policy.fingerprint[1], FingerprintField::Label("region".to_owned()));
+        let back: GroupingPolicy = serde_json::from_str(&serde_json::to_string(&policy).unwrap()).unwrap();
+        assert_eq!(back, policy);
+        for bad in [
+            r#"{"fingerprint": []}"#,
+            r#"{"id_prefix": "A/B"}"#,
+            r#"{"reopen_seconds": 99999999999}"#,
+            r#"{"acceptance": {"backup_after": 600, "upward_after": 600}}"#,
+            r#"{"group_by": {"by": "receiver", "label": ""}}"#,
+            r#"{"window": 5}"#,
+        ] {
+            assert!(serde_json::from_str::<GroupingPolicy>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn invalid_alerts_are_ignored_with_the_reason() {
+        let c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        let bad = alert("", "cpu", AlertSeverity::Critical, 0);
+        assert!(matches!(
+            c.decide(&bad, &policy, ts(0)),
+            Decision::Ignore { reason: IgnoreReason::Invalid { error: AlertError::Field { .. } } }
+        ));
+        let backwards = alert("1", "cpu", AlertSeverity::Critical, 10).recovered(ts(5));
+        assert!(matches!(
+            c.decide(&backwards, &policy, ts(10)),
+            Decision::Ignore { reason: IgnoreReason::Invalid { error: AlertError::RecoveredBeforeFired { .. } } }
+        ));
+        let control = alert("1", "cpu", AlertSeverity::Critical, 0).with_label("team", "a\nb");
+        assert!(control.validate().is_err());
+    }
+
+    #[test]
+    fn an_alert_from_the_future_opens_without_an_impact_start() {
+        let c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        let Decision::Open { open: IncidentCommand::Open(open), .. } =
+            c.decide(&alert("1", "cpu", AlertSeverity::Critical, 60), &policy, ts(0))
+        else {
+            panic!("expected open");
+        };
+        assert_eq!(open.impact_start, None);
+        assert_eq!(open.source, DetectionSource::Monitoring);
+        assert_eq!(open.category.as_ref().map(Text::as_str), Some("cpu"));
+        assert_eq!(open.title.as_str(), "[critical] cpu on db-1 (prom)");
+    }
+
+    #[test]
+    fn the_correlator_state_round_trips_through_json() {
+        let mut c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        c.correlate(&alert("1", "cpu", AlertSeverity::Minor, 0), &policy, ts(0));
+        c.correlate(&alert("1", "cpu", AlertSeverity::Minor, 0).recovered(ts(30)), &policy, ts(30));
+        let back: Correlator = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+}
