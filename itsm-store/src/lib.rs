@@ -75,9 +75,9 @@ use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
 pub use error::{ExecError, StoreError};
 pub use model::{
-    BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, ExpectedVersion,
-    ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter, Recorded, Request,
-    StoredEvent,
+    BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, EventCursor,
+    ExpectedVersion, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter, Recorded,
+    Request, StoredEvent,
 };
 
 use crate::plan::{ChainFields, GENESIS, check_key, check_text, check_time, link};
@@ -331,37 +331,43 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of a tenant's events of one kind with a global position above
-    /// `after`, in position order: a keyset-paginated batch reader.
+    /// One page of a tenant's events of one kind, ordered by aggregate id then
+    /// version, strictly after `after` (`None`: from the start): a
+    /// keyset-paginated batch reader over the log's unique index. Pass the
+    /// last event's [`StoredEvent::cursor`] to get the next page.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, kind = %kind))]
     pub async fn events_page(
         &self,
         tenant: &TenantId,
         kind: AggregateKind,
-        after: u64,
+        after: Option<&EventCursor>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let tenant = tenant.as_str();
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let after = match after {
+            Some(c) => (c.aggregate_id.as_str(), i64::try_from(c.version).unwrap_or(i64::MAX)),
+            None => ("", 0),
+        };
         let limit = i64::from(limit);
         let rows = plan::retry(|| async move { dispatch!(self, s => s.events_page(tenant, kind, after, limit).await) })
             .await?;
         rows.into_iter().map(RawEvent::into_stored).collect()
     }
 
-    /// Every event of a tenant of one kind, in position order, read
-    /// [`PAGE_SIZE`] rows at a time (bounded memory). For the metrics crate
-    /// and exports: a system path, not actor-scoped.
+    /// Every event of a tenant of one kind, each aggregate's events together
+    /// in version order (aggregates by id), read [`PAGE_SIZE`] rows at a time
+    /// (bounded memory): fold one aggregate at a time into a record. For the
+    /// metrics crate and exports: a system path, not actor-scoped.
     pub fn stream_events<'a>(
         &'a self,
         tenant: &'a TenantId,
         kind: AggregateKind,
     ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send + 'a {
-        stream::try_unfold(Some(0u64), move |after| async move {
+        stream::try_unfold(Some(None::<EventCursor>), move |after| async move {
             let Some(after) = after else { return Ok::<_, StoreError>(None) };
-            let page = self.events_page(tenant, kind, after, PAGE_SIZE).await?;
+            let page = self.events_page(tenant, kind, after.as_ref(), PAGE_SIZE).await?;
             let next = match page.last() {
-                Some(last) if page.len() == PAGE_SIZE as usize => Some(last.position),
+                Some(last) if page.len() == PAGE_SIZE as usize => Some(Some(last.cursor())),
                 _ => None,
             };
             if page.is_empty() {

@@ -195,10 +195,25 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// The keyset cursor just after this event (see [`crate::Store::events_page`]).
+    pub fn cursor(&self) -> EventCursor {
+        EventCursor { aggregate_id: self.aggregate_id.clone(), version: self.version }
+    }
+
     /// Decodes the payload as an aggregate's event type.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, crate::StoreError> {
         serde_json::from_str(&self.payload).map_err(|e| crate::StoreError::corrupt("event", self.position, e))
     }
+}
+
+/// A position in [`crate::Store::events_page`]'s order: an aggregate id and
+/// a version in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventCursor {
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The version.
+    pub version: u64,
 }
 
 /// An outbox message claimed by a consumer.

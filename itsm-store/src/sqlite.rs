@@ -80,7 +80,8 @@ mod sql {
         WHERE tenant = $1 AND service = $2 AND window_start IS NOT NULL AND window_start < $4 AND window_end > $3 \
         ORDER BY window_start, kind, id";
     pub const EVENTS_PAGE: &str = "SELECT position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash FROM events \
-        WHERE tenant = $1 AND aggregate_kind = $2 AND position > $3 ORDER BY position LIMIT $4";
+        WHERE tenant = $1 AND aggregate_kind = $2 AND (aggregate_id, version) > ($3, $4) \
+        ORDER BY aggregate_id, version LIMIT $5";
     pub const CHAIN_PAGE: &str = "SELECT position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash FROM events \
         WHERE tenant = $1 AND chain_position > $2 ORDER BY chain_position LIMIT $3";
     pub const CLAIM: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
@@ -528,13 +529,14 @@ impl SqliteStore {
         &self,
         tenant: &str,
         kind: AggregateKind,
-        after: i64,
+        after: (&str, i64),
         limit: i64,
     ) -> Result<Vec<RawEvent>, StoreError> {
         let rows: Vec<EventTuple> = query_as(sql::EVENTS_PAGE)
             .bind(tenant)
             .bind(kind.as_str())
-            .bind(after)
+            .bind(after.0)
+            .bind(after.1)
             .bind(limit)
             .fetch_all(&self.read)
             .await

@@ -17,7 +17,6 @@ CREATE TABLE events (
     CONSTRAINT events_stream_version UNIQUE (tenant, aggregate_kind, aggregate_id, version),
     CONSTRAINT events_chain UNIQUE (tenant, chain_position)
 );
-CREATE INDEX events_by_kind ON events (tenant, aggregate_kind, position);
 
 CREATE FUNCTION itsm_events_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -19,7 +19,6 @@ CREATE TABLE events (
     CONSTRAINT events_stream_version UNIQUE (tenant, aggregate_kind, aggregate_id, version),
     CONSTRAINT events_chain UNIQUE (tenant, chain_position)
 );
-CREATE INDEX events_by_kind ON events (tenant, aggregate_kind, position);
 
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN

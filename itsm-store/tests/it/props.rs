@@ -144,6 +144,7 @@ async fn isolation_case(store: &Store, id: String, key: String) -> Result<(), Te
     let theirs = format!("{n}-{id}");
     let fresh = format!("{n}-fresh-{id}");
     let mine = format!("{n}-mine");
+    let key = format!("{n}-{key}");
     let a = actor("ta", "alice");
     let b = actor("tb", "bob");
     let cfg = config();
