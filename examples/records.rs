@@ -3,8 +3,6 @@
 //! records the metrics crate computes from. Each incident's resolution target
 //! is judged by the SLA clock under the given policy and calendar.
 
-use std::collections::HashMap;
-
 use futures_util::TryStreamExt;
 use itsm_core::calendar::Calendar;
 use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
@@ -33,26 +31,34 @@ pub enum LoadError {
     },
 }
 
-async fn fold<A: Aggregate>(store: &Store, tenant: &TenantId) -> Result<Vec<(A, Vec<A::Event>)>, LoadError> {
-    let mut states: HashMap<String, (Option<A>, Vec<A::Event>)> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
+/// Folds every aggregate of a kind. The store streams events ordered by
+/// aggregate and version, so one aggregate is held at a time and memory stays
+/// bounded by the largest history plus the records produced.
+async fn fold<A: Aggregate, R>(
+    store: &Store,
+    tenant: &TenantId,
+    mut emit: impl FnMut(A, &[A::Event]) -> R,
+) -> Result<Vec<R>, LoadError> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, Option<A>, Vec<A::Event>)> = None;
     let mut stream = std::pin::pin!(store.stream_events(tenant, A::KIND));
     while let Some(stored) = stream.try_next().await? {
         let event: A::Event = stored.decode()?;
-        let entry = states.entry(stored.aggregate_id.clone()).or_insert_with(|| {
-            order.push(stored.aggregate_id.clone());
-            (None, Vec::new())
-        });
-        let next = A::apply(entry.0.take(), &event)
-            .map_err(|source| LoadError::Replay { kind: A::KIND, id: stored.aggregate_id.clone(), source })?;
-        entry.0 = Some(next);
-        entry.1.push(event);
+        if current.as_ref().is_some_and(|(id, _, _)| *id != stored.aggregate_id)
+            && let Some((_, Some(state), events)) = current.take()
+        {
+            out.push(emit(state, &events));
+        }
+        let (id, state, events) = current.get_or_insert_with(|| (stored.aggregate_id.clone(), None, Vec::new()));
+        let next = A::apply(state.take(), &event)
+            .map_err(|source| LoadError::Replay { kind: A::KIND, id: id.clone(), source })?;
+        *state = Some(next);
+        events.push(event);
     }
-    Ok(order
-        .into_iter()
-        .filter_map(|id| states.remove(&id))
-        .filter_map(|(state, events)| state.map(|s| (s, events)))
-        .collect())
+    if let Some((_, Some(state), events)) = current {
+        out.push(emit(state, &events));
+    }
+    Ok(out)
 }
 
 /// Whether the incident's last resolution cycle met its target, as of `now`;
@@ -64,8 +70,7 @@ pub fn resolution_met(events: &[IncidentEvent], policy: &SlaPolicy, calendar: &C
     Some(!last.is_breached())
 }
 
-/// Every incident of a tenant as a record (with the SLA verdict), in the
-/// order the store first saw them.
+/// Every incident of a tenant as a record (with the SLA verdict), in id order.
 pub async fn incident_records(
     store: &Store,
     tenant: &TenantId,
@@ -73,22 +78,18 @@ pub async fn incident_records(
     calendar: &Calendar,
     now: Timestamp,
 ) -> Result<Vec<IncidentRecord>, LoadError> {
-    Ok(fold::<Incident>(store, tenant)
-        .await?
-        .into_iter()
-        .map(|(incident, events)| {
-            let mut record = incident.to_record();
-            record.resolution_target_met = resolution_met(&events, policy, calendar, now);
-            record
-        })
-        .collect())
+    fold::<Incident, _>(store, tenant, |incident, events| {
+        let mut record = incident.to_record();
+        record.resolution_target_met = resolution_met(events, policy, calendar, now);
+        record
+    })
+    .await
 }
 
 /// Every change of a tenant (all three types) as a record.
 pub async fn change_records(store: &Store, tenant: &TenantId) -> Result<Vec<ChangeRecord>, LoadError> {
-    let mut out: Vec<ChangeRecord> = Vec::new();
-    out.extend(fold::<StandardChange>(store, tenant).await?.into_iter().map(|(c, _)| c.to_record()));
-    out.extend(fold::<NormalChange>(store, tenant).await?.into_iter().map(|(c, _)| c.to_record()));
-    out.extend(fold::<EmergencyChange>(store, tenant).await?.into_iter().map(|(c, _)| c.to_record()));
+    let mut out = fold::<StandardChange, _>(store, tenant, |c, _| c.to_record()).await?;
+    out.extend(fold::<NormalChange, _>(store, tenant, |c, _| c.to_record()).await?);
+    out.extend(fold::<EmergencyChange, _>(store, tenant, |c, _| c.to_record()).await?);
     Ok(out)
 }

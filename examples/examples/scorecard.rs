@@ -154,7 +154,7 @@ async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>,
     let config = DomainConfig::default();
     let cast = Cast::new(&tenant);
     let empty = store
-        .events_page(&tenant, itsm_core::AggregateKind::Incident, 0, 1)
+        .events_page(&tenant, itsm_core::AggregateKind::Incident, None, 1)
         .await
         .map_err(|e| e.to_string())?
         .is_empty();
@@ -241,19 +241,5 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("scorecard: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("scorecard: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    itsm_examples::run_main("scorecard", run(Args::parse()))
 }
