@@ -14,9 +14,9 @@
 //! - restore and acknowledge times: one `u32` of seconds per incident
 //!   (4 bytes; a rare duration above `u32::MAX` seconds goes to a `u64` list),
 //!   because exact medians and p90 need every value;
-//! - repeat detection: per key, 8 bytes per incident resolved in
-//!   `[from - window, to)` and 24 bytes per incident opened in W, sorted at
-//!   `finish` (records may arrive in any order);
+//! - repeat detection: per service, 16 bytes (interned key, instant) per
+//!   incident resolved in `[from - window, to)` and 24 bytes per incident
+//!   opened in W, sorted at `finish` (records may arrive in any order);
 //! - the change <-> incident link (a change failed when any incident names it):
 //!   the id of each implemented change that did not fail on its own fields, and
 //!   the set of change ids named by incidents, joined at `finish`;
@@ -88,6 +88,7 @@ struct Tally {
 }
 
 impl Tally {
+    #[inline]
     fn add(&mut self, id: &str, with_ids: bool) {
         self.n += 1;
         if with_ids {
@@ -155,8 +156,9 @@ impl DurationAcc {
 
     /// Sorts in place and computes the statistics.
     fn stats(&mut self, with_ids: bool) -> DurationStats {
-        self.short.sort_unstable();
-        self.long.sort_unstable();
+        // Stable sort: it merges the sorted runs that concatenated partitions leave.
+        self.short.sort();
+        self.long.sort();
         let short = &self.short;
         let long = &self.long;
         let count = short.len() + long.len();
@@ -273,24 +275,39 @@ impl ChangeAcc {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Opened {
+    /// Interned repeat key (within the service).
+    key: u32,
+    month: u32,
     at: i64,
     own_resolved: i64,
-    month: u32,
 }
 
 const NOT_RESOLVED: i64 = i64::MIN;
 
-/// Repeat state of one key.
+/// Repeat state of one service: entries tagged with an interned key, sorted at `finish`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct RepeatAcc {
-    resolved: Vec<i64>,
-    resolved_ids: Vec<(i64, String)>,
+    /// (key, resolved instant) without ids.
+    resolved: Vec<(u32, i64)>,
+    /// (key, resolved instant, id) with ids.
+    resolved_ids: Vec<(u32, i64, String)>,
     opened: Vec<Opened>,
+    /// Parallel to `opened`, with ids.
     opened_ids: Vec<String>,
 }
 
 impl RepeatAcc {
-    fn merge(&mut self, other: RepeatAcc) {
+    fn merge(&mut self, mut other: RepeatAcc, remap: &[u32]) {
+        let map = |k: u32| remap.get(k as usize).copied().unwrap_or(k);
+        for e in &mut other.resolved {
+            e.0 = map(e.0);
+        }
+        for e in &mut other.resolved_ids {
+            e.0 = map(e.0);
+        }
+        for o in &mut other.opened {
+            o.key = map(o.key);
+        }
         self.resolved.extend(other.resolved);
         self.resolved_ids.extend(other.resolved_ids);
         self.opened.extend(other.opened);
@@ -315,7 +332,7 @@ struct ServiceAcc {
     restore: [DurationAcc; 4],
     ack: DurationAcc,
     months: Vec<u64>,
-    repeat: HashMap<String, RepeatAcc>,
+    repeat: RepeatAcc,
     changes: [ChangeAcc; 3],
     outages: IntervalSet,
 }
@@ -337,13 +354,13 @@ impl ServiceAcc {
             restore: Default::default(),
             ack: DurationAcc::default(),
             months: vec![0; months],
-            repeat: HashMap::new(),
+            repeat: RepeatAcc::default(),
             changes: Default::default(),
             outages: IntervalSet::default(),
         }
     }
 
-    fn merge(&mut self, other: ServiceAcc) {
+    fn merge(&mut self, other: ServiceAcc, remap: &[u32]) {
         self.opened.merge(other.opened);
         self.major += other.major;
         self.resolved_by_to.merge(other.resolved_by_to);
@@ -366,9 +383,7 @@ impl ServiceAcc {
         for (a, b) in self.months.iter_mut().zip(other.months) {
             *a += b;
         }
-        for (k, v) in other.repeat {
-            self.repeat.entry(k).or_default().merge(v);
-        }
+        self.repeat.merge(other.repeat, remap);
         for (a, b) in self.changes.iter_mut().zip(other.changes) {
             a.merge(b);
         }
@@ -385,6 +400,9 @@ pub struct Accumulator {
     to: i64,
     window: i64,
     services: HashMap<ServiceId, ServiceAcc>,
+    /// Interned repeat keys (category, or category and problem, by the configured key).
+    keys: HashMap<String, u32>,
+    key_count: u32,
     linked_changes: HashSet<ChangeId>,
     inputs: InputCounts,
     anomalies: Anomalies,
@@ -405,6 +423,8 @@ impl Accumulator {
             months,
             config,
             services: HashMap::new(),
+            keys: HashMap::new(),
+            key_count: 0,
             linked_changes: HashSet::new(),
             inputs: InputCounts::default(),
             anomalies: Anomalies::default(),
@@ -521,16 +541,26 @@ impl Accumulator {
         // Repeat state.
         let keep_resolved = resolved.filter(|&t| t >= from.saturating_sub(window) && t < to);
         if keep_resolved.is_some() || opened_in {
-            let acc = repeat_slot(&mut svc.repeat, self.config.repeat.key, r);
+            let name = repeat_key(self.config.repeat.key, r);
+            let key = match self.keys.get(name.as_ref()) {
+                Some(&k) => k,
+                None => {
+                    let k = self.key_count;
+                    self.key_count += 1;
+                    self.keys.insert(name.into_owned(), k);
+                    k
+                }
+            };
+            let acc = &mut svc.repeat;
             if let Some(t) = keep_resolved {
                 if with_ids {
-                    acc.resolved_ids.push((t, id.to_owned()));
+                    acc.resolved_ids.push((key, t, id.to_owned()));
                 } else {
-                    acc.resolved.push(t);
+                    acc.resolved.push((key, t));
                 }
             }
             if opened_in {
-                acc.opened.push(Opened { at: opened, own_resolved: resolved.unwrap_or(NOT_RESOLVED), month });
+                acc.opened.push(Opened { key, month, at: opened, own_resolved: resolved.unwrap_or(NOT_RESOLVED) });
                 if with_ids {
                     acc.opened_ids.push(id.to_owned());
                 }
@@ -610,11 +640,29 @@ impl Accumulator {
         if let Some(field) = field {
             return Err(MetricsError::ConfigMismatch { field });
         }
+        // Re-intern the other side's repeat keys.
+        let mut remap = vec![0u32; other.key_count as usize];
+        for (name, k) in other.keys {
+            let mine = match self.keys.get(&name) {
+                Some(&m) => m,
+                None => {
+                    let m = self.key_count;
+                    self.key_count += 1;
+                    self.keys.insert(name, m);
+                    m
+                }
+            };
+            if let Some(slot) = remap.get_mut(k as usize) {
+                *slot = mine;
+            }
+        }
         for (k, v) in other.services {
             match self.services.get_mut(&k) {
-                Some(mine) => mine.merge(v),
+                Some(mine) => mine.merge(v, &remap),
                 None => {
-                    self.services.insert(k, v);
+                    let mut fresh = ServiceAcc::new(self.months.len());
+                    fresh.merge(v, &remap);
+                    self.services.insert(k, fresh);
                 }
             }
         }
@@ -649,9 +697,7 @@ impl Accumulator {
             }
             // Repeats.
             let mut repeats = Tally::default();
-            for slot in acc.repeat.values_mut() {
-                find_repeats(slot, self.window, with_ids, &mut repeats, &mut month_repeats, &mut pairs);
-            }
+            find_repeats(&mut acc.repeat, self.window, with_ids, &mut repeats, &mut month_repeats, &mut pairs);
             // Changes.
             let changes = TYPES
                 .iter()
@@ -755,27 +801,20 @@ impl Accumulator {
     }
 }
 
-fn repeat_slot<'a>(map: &'a mut HashMap<String, RepeatAcc>, key: RepeatKey, r: &IncidentRecord) -> &'a mut RepeatAcc {
+/// The repeat key of an incident within its service, borrowed when possible.
+fn repeat_key(key: RepeatKey, r: &IncidentRecord) -> std::borrow::Cow<'_, str> {
     let category = r.category.as_deref().unwrap_or("");
     match key {
-        RepeatKey::Service => slot(map, ""),
-        RepeatKey::ServiceCategory => slot(map, category),
+        RepeatKey::Service => std::borrow::Cow::Borrowed(""),
+        RepeatKey::ServiceCategory => std::borrow::Cow::Borrowed(category),
         RepeatKey::ServiceCategoryProblem => {
             let problem = r.problem_id.as_ref().map(|p| p.as_str()).unwrap_or("");
-            let k = format!("{category}\u{1f}{problem}");
-            map.entry(k).or_default()
+            std::borrow::Cow::Owned(format!("{category}\u{1f}{problem}"))
         }
     }
 }
 
-fn slot<'a>(map: &'a mut HashMap<String, RepeatAcc>, key: &str) -> &'a mut RepeatAcc {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), RepeatAcc::default());
-    }
-    map.entry(key.to_owned()).or_default()
-}
-
-/// Marks the repeats of one key.
+/// Marks the repeats of one service.
 fn find_repeats(
     slot: &mut RepeatAcc,
     window: i64,
@@ -786,24 +825,24 @@ fn find_repeats(
 ) {
     if with_ids {
         slot.resolved_ids.sort_unstable();
-        slot.resolved = slot.resolved_ids.iter().map(|(t, _)| *t).collect();
+        slot.resolved = slot.resolved_ids.iter().map(|(k, t, _)| (*k, *t)).collect();
     } else {
         slot.resolved.sort_unstable();
     }
     let resolved = &slot.resolved;
-    for (k, o) in slot.opened.iter().enumerate() {
-        let lo = o.at.saturating_sub(window);
-        let hi = o.at;
-        let start = resolved.partition_point(|&t| t < lo);
-        let end = resolved.partition_point(|&t| t <= hi);
+    for (i, o) in slot.opened.iter().enumerate() {
+        let lo = (o.key, o.at.saturating_sub(window));
+        let hi = (o.key, o.at);
+        let start = resolved.partition_point(|&e| e < lo);
+        let end = resolved.partition_point(|&e| e <= hi);
         let mut count = end.saturating_sub(start);
-        if o.own_resolved != NOT_RESOLVED && lo <= o.own_resolved && o.own_resolved <= hi {
+        if o.own_resolved != NOT_RESOLVED && lo.1 <= o.own_resolved && o.own_resolved <= hi.1 {
             count = count.saturating_sub(1);
         }
         if count == 0 {
             continue;
         }
-        let own_id = slot.opened_ids.get(k).map(String::as_str).unwrap_or("");
+        let own_id = slot.opened_ids.get(i).map(String::as_str).unwrap_or("");
         repeats.add(own_id, with_ids);
         if let Some(m) = month_repeats.get_mut(o.month as usize) {
             *m += 1;
@@ -812,8 +851,8 @@ fn find_repeats(
             // The most recent earlier resolution that is not the incident itself.
             let mut skipped_self = false;
             for idx in (start..end).rev() {
-                let (t, ref jid) = slot.resolved_ids[idx];
-                if !skipped_self && t == o.own_resolved && jid == own_id {
+                let Some((_, t, jid)) = slot.resolved_ids.get(idx) else { continue };
+                if !skipped_self && *t == o.own_resolved && jid == own_id {
                     skipped_self = true;
                     continue;
                 }
@@ -899,7 +938,12 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
         },
     };
     fn add(a: &mut Rate, b: &Rate) {
-        *a = a.sum(b);
+        a.numerator = a.numerator.saturating_add(b.numerator);
+        a.denominator = a.denominator.saturating_add(b.denominator);
+        if let (Some(x), Some(y)) = (a.ids.as_mut(), b.ids.as_ref()) {
+            x.numerator.extend(y.numerator.iter().cloned());
+            x.denominator.extend(y.denominator.iter().cloned());
+        }
     }
     for m in items {
         for (a, b) in total.changes.iter_mut().zip(&m.changes) {
@@ -928,7 +972,37 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
             a.annual_downtime_seconds.checked_add(b.annual_downtime_seconds).unwrap_or(a.annual_downtime_seconds);
         a.outage_intervals += b.outage_intervals;
     }
+    for r in rates_mut(&mut total) {
+        r.value = crate::rate::rate_value(r.numerator, r.denominator);
+        if let Some(ids) = r.ids.as_mut() {
+            ids.numerator.sort_unstable();
+            ids.denominator.sort_unstable();
+        }
+    }
     total
+}
+
+/// Every rate of a `Metrics`.
+fn rates_mut(m: &mut Metrics) -> Vec<&mut Rate> {
+    let mut out: Vec<&mut Rate> = Vec::new();
+    for c in &mut m.changes {
+        out.push(&mut c.first_change_failure_rate);
+        out.push(&mut c.rollback_failure_rate);
+        out.push(&mut c.rollback_failure_share_of_implemented);
+        out.push(&mut c.rollback_attempt_rate);
+    }
+    let i = &mut m.incidents;
+    out.push(&mut i.resolution_rate);
+    out.push(&mut i.first_line_resolution_rate);
+    out.push(&mut i.automated_recovery_share);
+    out.push(&mut i.proactive_detection_share);
+    out.push(&mut i.on_time_resolution_rate);
+    out.push(&mut i.repeat_rate);
+    for p in &mut m.sla_attainment {
+        out.push(&mut p.attainment);
+    }
+    out.push(&mut m.availability.availability);
+    out
 }
 
 /// Histogram bucket upper bounds in seconds.

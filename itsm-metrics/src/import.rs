@@ -666,11 +666,7 @@ pub fn outages<R: io::Read>(file: &str, reader: R) -> Result<Rows<R, OutageRecor
 
 fn collect<R: io::Read, T>(mut rows: Rows<R, T>) -> (Vec<T>, ImportReport) {
     let mut out = Vec::new();
-    for row in rows.by_ref() {
-        if let Ok(r) = row {
-            out.push(r);
-        }
-    }
+    out.extend(rows.by_ref().flatten());
     (out, rows.into_report())
 }
 

@@ -67,8 +67,12 @@ proptest! {
         (incidents, changes, outages) in arb_records(60),
         parts in proptest::collection::vec(0usize..4, 200),
         with_ids in any::<bool>(),
+        key in 0usize..3,
     ) {
-        let config = config(W_DAYS).with_ids(with_ids);
+        let key = [itsm_metrics::RepeatKey::Service, itsm_metrics::RepeatKey::ServiceCategory, itsm_metrics::RepeatKey::ServiceCategoryProblem][key];
+        let config = config(W_DAYS)
+            .with_ids(with_ids)
+            .with_repeat(itsm_metrics::RepeatConfig { key, ..itsm_metrics::RepeatConfig::default() });
         let expected = whole(&config, &incidents, &changes, &outages);
         let mut accs: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(config.clone()).unwrap()).collect();
         // Reverse order inside partitions too: order must not matter.

@@ -14,7 +14,7 @@ use crate::rating::{Evidence, Rating};
 use crate::scorecard::Scorecard;
 use crate::thresholds::Unit;
 
-pub use self::csv::csv;
+pub use self::csv::{CSV_HEADER, csv};
 pub use self::html::html;
 pub use self::text::text;
 
