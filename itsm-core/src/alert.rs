@@ -985,6 +985,8 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Correlator {
     groups: BTreeMap<String, Group>,
+    /// Current incident -> its group key (an index over `groups`).
+    current: BTreeMap<IncidentId, String>,
     seen: BTreeMap<String, Seen>,
 }
 
@@ -1001,7 +1003,13 @@ impl Correlator {
 
     /// The group of `incident` if it is the group's current incident.
     pub fn group_of(&self, incident: &IncidentId) -> Option<(&str, &Group)> {
-        self.groups.iter().find(|(_, g)| &g.incident == incident).map(|(k, g)| (k.as_str(), g))
+        let key = self.current.get(incident)?;
+        self.groups.get(key).map(|g| (key.as_str(), g))
+    }
+
+    fn current_mut(&mut self, incident: &IncidentId) -> Option<&mut Group> {
+        let key = self.current.get(incident)?;
+        self.groups.get_mut(key)
     }
 
     /// What the correlator remembers of an alert.
@@ -1162,6 +1170,10 @@ impl Correlator {
                     Some(g) => (g.seq.saturating_add(1), alert.object.clone(), policy.category_of(alert)),
                     None => (1, alert.object.clone(), policy.category_of(alert)),
                 };
+                if let Some(earlier) = self.groups.get(&group_key) {
+                    self.current.remove(&earlier.incident);
+                }
+                self.current.insert(incident.clone(), group_key.clone());
                 self.groups.insert(
                     group_key.clone(),
                     Group {
@@ -1223,7 +1235,7 @@ impl Correlator {
     /// is not its group's current one change nothing; repeating an event
     /// changes nothing more.
     pub fn observe(&mut self, incident: &IncidentId, event: &IncidentEvent) {
-        let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) else {
+        let Some(group) = self.current_mut(incident) else {
             return;
         };
         match event {
@@ -1269,14 +1281,14 @@ impl Correlator {
 
     /// The incident was resolved at `at` (by anyone).
     pub fn incident_resolved(&mut self, incident: &IncidentId, at: Timestamp) {
-        if let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) {
+        if let Some(group) = self.current_mut(incident) {
             group.status = GroupStatus::Resolved { at };
         }
     }
 
     /// The incident was closed at `at`.
     pub fn incident_closed(&mut self, incident: &IncidentId, at: Timestamp) {
-        if let Some(group) = self.groups.values_mut().find(|g| &g.incident == incident) {
+        if let Some(group) = self.current_mut(incident) {
             let resolved_at = match group.status {
                 GroupStatus::Resolved { at: resolved } | GroupStatus::Closed { resolved_at: resolved, .. } => resolved,
                 GroupStatus::Open | GroupStatus::Cancelled { .. } => at,
@@ -1439,7 +1451,41 @@ mod tests {
         let policy = GroupingPolicy::default();
         c.correlate(&alert("1", "cpu", AlertSeverity::Minor, 0), &policy, ts(0));
         c.correlate(&alert("1", "cpu", AlertSeverity::Minor, 0).recovered(ts(30)), &policy, ts(30));
+        c.correlate(&alert("2", "cpu", AlertSeverity::Minor, 7200), &policy, ts(7200));
         let back: Correlator = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+        // The index follows the group's current incident only.
+        let key = policy.group_key(&alert("x", "cpu", AlertSeverity::Minor, 0));
+        let (first, second) = (policy.incident_id(&key, 1).unwrap(), policy.incident_id(&key, 2).unwrap());
+        assert!(c.group_of(&first).is_none());
+        assert_eq!(c.group_of(&second).map(|(k, g)| (k, g.seq)), Some((key.as_str(), 2)));
+    }
+
+    #[test]
+    fn decisions_round_trip_through_json() {
+        let mut c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        let mut decisions = vec![
+            c.correlate(&alert("1", "cpu", AlertSeverity::Minor, 0), &policy, ts(0)),
+            c.correlate(&alert("2", "cpu", AlertSeverity::Critical, 60), &policy, ts(60)),
+            c.correlate(&alert("2", "cpu", AlertSeverity::Critical, 60), &policy, ts(60)),
+            c.correlate(&alert("3", "mem", AlertSeverity::Info, 60), &policy, ts(60)),
+            c.correlate(&alert("", "cpu", AlertSeverity::Minor, 0), &policy, ts(60)),
+        ];
+        c.incident_resolved(
+            &policy.incident_id(&policy.group_key(&alert("1", "cpu", AlertSeverity::Minor, 0)), 1).unwrap(),
+            ts(120),
+        );
+        decisions.push(c.correlate(&alert("4", "cpu", AlertSeverity::Minor, 180), &policy, ts(180)));
+        decisions.push(c.correlate(&alert("5", "cpu", AlertSeverity::Minor, 9000), &policy, ts(9000)));
+        let names: Vec<String> = decisions
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap()["decision"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(names, ["open", "merge", "duplicate", "ignore", "ignore", "reopen", "open_linked"]);
+        for d in decisions {
+            let back: Decision = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            assert_eq!(back, d);
+        }
     }
 }
