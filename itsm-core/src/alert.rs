@@ -31,8 +31,9 @@
 //! * **Severity.** Each [`AlertSeverity`] maps to an incident kind, impact and
 //!   urgency and an action ([`SeverityAction`]): opening severities open,
 //!   merge and reopen; annotate-only severities are recorded on the group's
-//!   incident while it is open or resolved, never open, reopen or extend a
-//!   group, and are ignored when nothing is open.
+//!   incident while it is open, whatever the window (or on its resolved
+//!   incident if they fired before the resolution), never open, reopen or
+//!   extend a group, and are ignored when nothing is open.
 //! * **Window** (inclusive). A firing alert of an opening severity joins the
 //!   group's open incident when `fired_at <= last + window`, `last` being the
 //!   latest `fired_at` among the group's opening alerts. An alert that fired
