@@ -530,7 +530,9 @@ impl Accumulator {
                 svc.ack.push(d as u64, id, with_ids);
             }
         }
-        if opened < to && r.acknowledged_at.is_none_or(|a| a.unix_micros() >= to) {
+        // Censored: still waiting for a response at `to` (an incident resolved without a recorded
+        // acknowledgement is not waiting).
+        if opened < to && r.acknowledged_at.is_none_or(|a| a.unix_micros() >= to) && resolved.is_none_or(|t| t >= to) {
             svc.ack.censored.add(id, with_ids);
         }
         // Outage interval.

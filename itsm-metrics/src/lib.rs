@@ -44,7 +44,9 @@
 //! - restore time = restore instant - `impact_start`, in whole seconds, over
 //!   incidents whose restore instant is in W: n, mean, median, p90, max and the
 //!   censored count (impact started before `to`, not restored by `to`), per
-//!   failure class and overall; MTTA likewise over acknowledgements in W;
+//!   failure class and overall; MTTA (acknowledged - opened) likewise over
+//!   acknowledgements in W, censored = opened before `to` and neither
+//!   acknowledged nor resolved by `to`;
 //! - availability per service: (|W| - |union of unplanned outages clipped to
 //!   W|) / |W| in microseconds; outages come from unplanned outage records and
 //!   from incidents with `outage` (an unrestored one is down until `to`);

@@ -40,7 +40,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}\
 th,td{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 .nodata{background:#eee}.below{background:#ffd7d5}.low{background:#fff1c2}.mid{background:#dafbe1}.high{background:#aceebb}\
-.muted{color:#57606a;font-size:.85em}svg{background:#fbfbfc;border:1px solid #d0d7de}";
+.muted{color:#57606a;font-size:.85em;max-width:28em}svg{background:#fbfbfc;border:1px solid #d0d7de}";
 
 /// Bars of monthly incident counts with the repeat rate as a line.
 fn monthly_chart(card: &Scorecard) -> String {
