@@ -714,10 +714,12 @@ pub enum IncidentError {
         reason: String,
     },
     /// No role of the actor permits the command.
-    #[error("{actor} may not {command} incident {id}: no role permits it")]
+    #[error("{actor} may not {command} incident {id} ({state}): no role permits it")]
     Forbidden {
         /// The incident (or the id it would get).
         id: IncidentId,
+        /// Its state (`absent` before creation).
+        state: &'static str,
         /// Who asked.
         actor: ActorId,
         /// The command.
@@ -1095,7 +1097,12 @@ impl Incident {
             return Err(IncidentError::NotFound { command: command.name() });
         }
         if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Incident, command.name()) {
-            return Err(IncidentError::Forbidden { id: self.id.clone(), actor: by, command: command.name() });
+            return Err(IncidentError::Forbidden {
+                id: self.id.clone(),
+                state: self.status().as_str(),
+                actor: by,
+                command: command.name(),
+            });
         }
         if at < self.last_event_at {
             return Err(self.invalid(command, format!("command time {at} precedes the last event at {}", self.last_event_at)));
@@ -1314,7 +1321,12 @@ impl Incident {
             return Err(IncidentError::NotFound { command: command.name() });
         };
         if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Incident, "open") {
-            return Err(IncidentError::Forbidden { id: open.id.clone(), actor: ctx.actor.id.clone(), command: "open" });
+            return Err(IncidentError::Forbidden {
+                id: open.id.clone(),
+                state: "absent",
+                actor: ctx.actor.id.clone(),
+                command: "open",
+            });
         }
         if let Some(start) = open.impact_start
             && start > ctx.now

@@ -348,10 +348,12 @@ pub enum ProblemError {
         reason: String,
     },
     /// No role permits it.
-    #[error("{actor} may not {command} problem {id}: no role permits it")]
+    #[error("{actor} may not {command} problem {id} ({state}): no role permits it")]
     Forbidden {
         /// The problem.
         id: ProblemId,
+        /// Its state (`absent` before creation).
+        state: &'static str,
         /// Who asked.
         actor: ActorId,
         /// The command.
@@ -451,7 +453,12 @@ impl Problem {
             return Err(ProblemError::NotFound { command: command.name() });
         }
         if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Problem, command.name()) {
-            return Err(ProblemError::Forbidden { id: self.id.clone(), actor: ctx.actor.id.clone(), command: command.name() });
+            return Err(ProblemError::Forbidden {
+                id: self.id.clone(),
+                state: self.status().as_str(),
+                actor: ctx.actor.id.clone(),
+                command: command.name(),
+            });
         }
         if ctx.now < self.last_event_at {
             return Err(self.invalid(command, format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at)));
@@ -582,7 +589,12 @@ impl Aggregate for Problem {
             (Some(problem), command) => problem.decide_existing(command, ctx),
             (None, ProblemCommand::Open { id, service, title, incidents }) => {
                 if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Problem, "open") {
-                    return Err(ProblemError::Forbidden { id: id.clone(), actor: ctx.actor.id.clone(), command: "open" });
+                    return Err(ProblemError::Forbidden {
+                        id: id.clone(),
+                        state: "absent",
+                        actor: ctx.actor.id.clone(),
+                        command: "open",
+                    });
                 }
                 Ok(vec![ProblemEvent::Opened {
                     tenant: ctx.actor.tenant.clone(),

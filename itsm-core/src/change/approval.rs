@@ -2,9 +2,18 @@
 //!
 //! The policy maps (change type, risk) to approval steps; each step names an
 //! approver group and a quorum. An approval is cast by an actor for one group;
-//! it counts only when the actor is a member of that group (directly, or as the
-//! delegate of a member) and neither the actor nor anyone it acts for is the
-//! change's requester or implementer.
+//! it counts only when the actor is a member of that group and neither the
+//! actor nor anyone it acts for (as a delegate) is the change's requester or
+//! implementer. Approvals are personal: acting as the delegate of a member
+//! does not make an actor a member. When the policy lists a group's members,
+//! that list decides membership (the actor's own claimed groups are not
+//! trusted); otherwise the actor's groups do.
+//!
+//! Known limit: `All` and `Percent` count the listed members minus the
+//! requester and the implementer; a listed member who is the *delegate* of the
+//! requester or implementer is refused when voting but still counted in the
+//! denominator (the policy does not know delegations), so such a group needs
+//! `AtLeast(n)` instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -148,9 +157,11 @@ pub enum ApprovalError {
 
 /// Checks that `actor` may cast an approval for `group` on a change with this
 /// requester and implementer. Covers the direct path, the group path (the
-/// group membership is checked, never trusted from the command) and the
-/// delegate path (an actor acting for the requester is the requester).
+/// group membership is checked against the policy's member list when it has
+/// one, never trusted from the command) and the delegate path (an actor acting
+/// for the requester is the requester).
 pub fn check_approver(
+    policy: &ApprovalPolicy,
     actor: &Actor,
     group: &GroupId,
     steps: &[ApprovalStep],
@@ -165,7 +176,11 @@ pub fn check_approver(
     if !steps.iter().any(|s| &s.group == group) {
         return Err(ApprovalError::NotAnApproverGroup { group: group.clone() });
     }
-    if !actor.groups.contains(group) {
+    let member = match policy.members.get(group) {
+        Some(listed) if !listed.is_empty() => listed.contains(&actor.id),
+        Some(_) | None => actor.groups.contains(group),
+    };
+    if !member {
         return Err(ApprovalError::NotInGroup { approver: actor.id.clone(), group: group.clone() });
     }
     Ok(())
@@ -210,10 +225,10 @@ mod tests {
         let req = ActorId::new("req").unwrap();
         let tenant = TenantId::new("t").unwrap();
         let direct = Actor::new(req.clone(), tenant.clone(), []).with_groups([g.clone()]);
-        assert!(matches!(check_approver(&direct, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
+        assert!(matches!(check_approver(&ApprovalPolicy::default(), &direct, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
         let delegate = Actor::new(ActorId::new("d").unwrap(), tenant, [])
             .with_groups([g.clone()])
             .with_delegations([req.clone()]);
-        assert!(matches!(check_approver(&delegate, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
+        assert!(matches!(check_approver(&ApprovalPolicy::default(), &delegate, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
     }
 }

@@ -474,7 +474,7 @@ impl EmergencyChange {
     }
 
     fn check_vote(&self, command: &EmergencyCommand, ctx: &Context<'_>, group: &GroupId) -> Result<(), ChangeError> {
-        check_approver(ctx.actor, group, &self.steps, &self.requester, self.implementer())
+        check_approver(&ctx.config.approvals, ctx.actor, group, &self.steps, &self.requester, self.implementer())
             .map_err(|e| self.approval_error(command, e))?;
         if self.votes.get(group).is_some_and(|v| v.contains(&ctx.actor.id)) {
             return Err(self.approval_error(
@@ -508,6 +508,7 @@ impl EmergencyChange {
             return Err(ChangeError::Forbidden {
                 kind: AggregateKind::EmergencyChange,
                 id: self.spec.id.clone(),
+                state: self.status().as_str(),
                 actor: ctx.actor.id.clone(),
                 command: command.name(),
             });
@@ -521,6 +522,7 @@ impl EmergencyChange {
             EmergencyCommand::Submit { .. } | EmergencyCommand::RecordAfterTheFact(_) => {
                 return Err(ChangeError::AlreadyExists {
                     kind: AggregateKind::EmergencyChange,
+                    command: command.name(),
                     id: self.spec.id.clone(),
                     state: self.status().as_str(),
                 });
@@ -697,6 +699,7 @@ impl Aggregate for EmergencyChange {
             return Err(ChangeError::Forbidden {
                 kind: AggregateKind::EmergencyChange,
                 id: spec.id.clone(),
+                state: "absent",
                 actor: ctx.actor.id.clone(),
                 command: name,
             });

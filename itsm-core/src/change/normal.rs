@@ -441,12 +441,14 @@ pub enum ChangeError {
         source: super::approval::ApprovalError,
     },
     /// No role permits it.
-    #[error("{actor} may not {command} {kind} {id}: no role permits it")]
+    #[error("{actor} may not {command} {kind} {id} ({state}): no role permits it")]
     Forbidden {
         /// Which machine.
         kind: AggregateKind,
         /// The change.
         id: crate::id::ChangeId,
+        /// Its state (`absent` before creation).
+        state: &'static str,
         /// Who asked.
         actor: ActorId,
         /// The command.
@@ -460,11 +462,13 @@ pub enum ChangeError {
         /// The command.
         command: &'static str,
     },
-    /// Create on an existing change.
-    #[error("cannot create {kind} {id}: it already exists ({state})")]
+    /// A creation command on an existing change.
+    #[error("cannot {command} {kind} {id}: it already exists ({state})")]
     AlreadyExists {
         /// Which machine.
         kind: AggregateKind,
+        /// The creation command.
+        command: &'static str,
         /// The change.
         id: crate::id::ChangeId,
         /// Its state.
@@ -476,6 +480,7 @@ pub enum ChangeError {
 pub const TRANSITIONS: &[Transition] = &[
     t("draft", "submit", "submitted"),
     t("submitted", "assess", "assessed"),
+    t("submitted", "assess", "authorized"),
     t("assessed", "approve", "assessed"),
     t("assessed", "approve", "authorized"),
     t("assessed", "reject", "rejected"),
@@ -610,6 +615,7 @@ impl NormalChange {
             return Err(ChangeError::Forbidden {
                 kind: AggregateKind::NormalChange,
                 id: self.spec.id.clone(),
+                state: self.status().as_str(),
                 actor: ctx.actor.id.clone(),
                 command: command.name(),
             });
@@ -624,6 +630,7 @@ impl NormalChange {
             NormalCommand::Create(_) => {
                 return Err(ChangeError::AlreadyExists {
                     kind: AggregateKind::NormalChange,
+                    command: command.name(),
                     id: self.spec.id.clone(),
                     state: self.status().as_str(),
                 });
@@ -829,7 +836,7 @@ impl NormalChange {
     }
 
     fn check_vote(&self, command: &NormalCommand, ctx: &Context<'_>, group: &GroupId, approvals: &Approvals) -> Result<(), ChangeError> {
-        check_approver(ctx.actor, group, &approvals.steps, &self.requester, Some(&approvals.assessment.implementer))
+        check_approver(&ctx.config.approvals, ctx.actor, group, &approvals.steps, &self.requester, Some(&approvals.assessment.implementer))
             .map_err(|source| ChangeError::Approval {
                 kind: AggregateKind::NormalChange,
                 id: self.spec.id.clone(),
@@ -914,6 +921,7 @@ impl Aggregate for NormalChange {
                     return Err(ChangeError::Forbidden {
                         kind: AggregateKind::NormalChange,
                         id: spec.id.clone(),
+                        state: "absent",
                         actor: ctx.actor.id.clone(),
                         command: "create",
                     });

@@ -415,6 +415,7 @@ impl StandardChange {
             return Err(ChangeError::Forbidden {
                 kind: AggregateKind::StandardChange,
                 id: self.spec.id.clone(),
+                state: self.status().as_str(),
                 actor: ctx.actor.id.clone(),
                 command: command.name(),
             });
@@ -428,6 +429,7 @@ impl StandardChange {
             StandardCommand::Create { .. } => {
                 return Err(ChangeError::AlreadyExists {
                     kind: AggregateKind::StandardChange,
+                    command: command.name(),
                     id: self.spec.id.clone(),
                     state: self.status().as_str(),
                 });
@@ -548,6 +550,7 @@ impl Aggregate for StandardChange {
                     return Err(ChangeError::Forbidden {
                         kind: AggregateKind::StandardChange,
                         id: spec.id.clone(),
+                        state: "absent",
                         actor: ctx.actor.id.clone(),
                         command: "create",
                     });
