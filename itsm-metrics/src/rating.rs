@@ -197,7 +197,7 @@ fn meets(value: &Exact, op: Op, bound: &Exact) -> bool {
 /// The highest level met by `value` and its bound.
 fn level_of<'a>(value: &Exact, th: &'a MetricThresholds) -> (Level, Option<&'a LevelBound>) {
     let mut best: Option<&LevelBound> = None;
-    for b in &th.levels {
+    for b in th.levels.iter().filter(|b| Level::from_number(b.level).is_some()) {
         if meets(value, b.op, &bound_exact(b, th.unit)) && best.is_none_or(|cur| b.level > cur.level) {
             best = Some(b);
         }
@@ -246,7 +246,7 @@ pub fn rate_proportion(numerator: u64, denominator: u64, th: &MetricThresholds) 
     let valid = numerator <= denominator;
     let mut demonstrated: Option<&LevelBound> = None;
     if valid {
-        for b in &th.levels {
+        for b in th.levels.iter().filter(|b| Level::from_number(b.level).is_some()) {
             if interval_meets(numerator, denominator, b.op, &bound_exact(b, th.unit))
                 && demonstrated.is_none_or(|cur| b.level > cur.level)
             {

@@ -14,7 +14,7 @@ use crate::scorecard::{
     table_title,
 };
 use crate::stats::{self, Ratio, SeriesPoint, TrendDirection};
-use crate::thresholds::{MetricKind, MetricThresholds, Thresholds, TrendSeries, Unit, metric_label};
+use crate::thresholds::{MetricKind, MetricThresholds, Thresholds, TrendSeries, metric_label};
 
 /// The tables always listed, in order.
 const TABLES: [u8; 6] = [5, 6, 7, 8, 9, 15];
@@ -331,6 +331,5 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
     );
     notes.push("Time-based values (MTTR, availability, annual downtime) are rated on the point estimate.".to_owned());
     notes.push("A table's level is the minimum over its rated metrics with data; metrics without data are listed and not counted.".to_owned());
-    let _ = Unit::Percent;
     Ratings { thresholds: thresholds.name.clone(), metrics, tables, notes }
 }

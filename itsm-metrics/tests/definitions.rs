@@ -131,6 +131,26 @@ fn rollback_failure_rate_has_both_denominators() {
     assert_eq!(l1.op.symbol(), "<=");
     assert!(l1.note.as_deref().unwrap().contains("misprint"));
     assert!(c.ratings.notes.iter().any(|n| n.contains("misprint")));
+    // 1 of 40 rollbacks failed (2.5%): level 1 with `<= 3%`; below level 1 with the printed `>= 3%`.
+    let changes: Vec<ChangeRecord> = (0..40)
+        .map(|i| {
+            let rem = if i == 0 { Remediation::RollbackFailed } else { Remediation::RolledBack };
+            change(&format!("C{i}"), "svc", ChangeType::Normal, BASE + 10 + i, ChangeOutcome::Failed, rem)
+        })
+        .collect();
+    let corrected = card(config(31), &[], &changes, &[]);
+    assert_eq!(rating(&corrected, "rollback_failure_rate[normal]").rating.level, Level::L1);
+    let printed = itsm_metrics::compute(
+        config(31),
+        &Thresholds::maturity_model().with_table8_rollback_as_printed(),
+        &[],
+        &changes,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(rating(&printed, "rollback_failure_rate[normal]").rating.level, Level::BelowLevel1);
+    // Table 9 prints `<= 3%` and is unaffected.
+    assert!(printed.ratings.metrics.iter().any(|m| m.label == "rollback_failure_rate[emergency]"));
 }
 
 #[test]
