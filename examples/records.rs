@@ -50,8 +50,11 @@ async fn fold<A: Aggregate, R>(
             out.push(emit(state, &events));
         }
         let (id, state, events) = current.get_or_insert_with(|| (stored.aggregate_id.clone(), None, Vec::new()));
-        let next = A::apply(state.take(), &event)
-            .map_err(|source| LoadError::Replay { kind: A::KIND, id: id.clone(), source })?;
+        let next = A::apply(state.take(), &event).map_err(|source| LoadError::Replay {
+            kind: A::KIND,
+            id: id.clone(),
+            source,
+        })?;
         *state = Some(next);
         events.push(event);
     }
@@ -63,7 +66,12 @@ async fn fold<A: Aggregate, R>(
 
 /// Whether the incident's last resolution cycle met its target, as of `now`;
 /// `None` while unresolved or when the policy has no target for it.
-pub fn resolution_met(events: &[IncidentEvent], policy: &SlaPolicy, calendar: &Calendar, now: Timestamp) -> Option<bool> {
+pub fn resolution_met(
+    events: &[IncidentEvent],
+    policy: &SlaPolicy,
+    calendar: &Calendar,
+    now: Timestamp,
+) -> Option<bool> {
     let clocks = clocks(&sla_events(events), policy, calendar, now).ok()?;
     let last = clocks.iter().filter(|c| c.target == TargetKind::Resolution).max_by_key(|c| c.cycle)?;
     last.ended_at?;

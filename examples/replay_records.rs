@@ -60,7 +60,10 @@ fn impact_urgency(priority: Priority) -> (Impact, Urgency) {
     }
 }
 
-fn run<A: Aggregate>(steps: Vec<(&Actor, Timestamp, A::Command)>, config: &DomainConfig) -> Result<(A, Vec<A::Event>), String> {
+fn run<A: Aggregate>(
+    steps: Vec<(&Actor, Timestamp, A::Command)>,
+    config: &DomainConfig,
+) -> Result<(A, Vec<A::Event>), String> {
     let mut state: Option<A> = None;
     let mut events = Vec::new();
     for (actor, at, command) in steps {
@@ -98,7 +101,8 @@ pub fn replay_incident(
     open.outage = record.outage;
     open.caused_by_change = record.caused_by_change.clone();
     let clerk = &who.clerk;
-    let mut steps: Vec<(&Actor, Timestamp, IncidentCommand)> = vec![(clerk, record.opened_at, IncidentCommand::Open(open))];
+    let mut steps: Vec<(&Actor, Timestamp, IncidentCommand)> =
+        vec![(clerk, record.opened_at, IncidentCommand::Open(open))];
     if let Some(ack) = record.acknowledged_at {
         steps.push((clerk, ack, IncidentCommand::Acknowledge));
     }
@@ -109,7 +113,11 @@ pub fn replay_incident(
     if let Some(resolved) = record.resolved_at {
         let resolved_by = record.resolved_by.unwrap_or(ResolvedBy::L1);
         let restored_at = record.restored_at.or(Some(resolved));
-        steps.push((clerk, resolved, IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by, restored_at }));
+        steps.push((
+            clerk,
+            resolved,
+            IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by, restored_at },
+        ));
         if let Some(closed) = record.closed_at {
             steps.push((clerk, closed, IncidentCommand::Close));
         }
@@ -152,13 +160,21 @@ pub fn replay_change(record: &ChangeRecord, who: &Importers, config: &DomainConf
                         implementer: clerk.id.clone(),
                     }),
                 ),
-                (approver, requested, NormalCommand::Approve { group: GroupId::new("cab").map_err(|e| e.to_string())? }),
+                (
+                    approver,
+                    requested,
+                    NormalCommand::Approve { group: GroupId::new("cab").map_err(|e| e.to_string())? },
+                ),
                 (clerk, requested, NormalCommand::Schedule { window }),
             ];
             match implemented {
                 Some((outcome, completed)) => {
                     steps.push((clerk, started, NormalCommand::Start));
-                    steps.push((clerk, completed, NormalCommand::Complete { outcome, remediation: record.remediation }));
+                    steps.push((
+                        clerk,
+                        completed,
+                        NormalCommand::Complete { outcome, remediation: record.remediation },
+                    ));
                 }
                 None => steps.push((clerk, requested, NormalCommand::Cancel { reason: Text::default() })),
             }
@@ -175,7 +191,11 @@ pub fn replay_change(record: &ChangeRecord, who: &Importers, config: &DomainConf
             match implemented {
                 Some((outcome, completed)) => {
                     steps.push((clerk, started, StandardCommand::Start));
-                    steps.push((clerk, completed, StandardCommand::Complete { outcome, remediation: record.remediation }));
+                    steps.push((
+                        clerk,
+                        completed,
+                        StandardCommand::Complete { outcome, remediation: record.remediation },
+                    ));
                 }
                 None => steps.push((clerk, requested, StandardCommand::Cancel { reason: Text::default() })),
             }
@@ -208,7 +228,11 @@ pub fn replay_change(record: &ChangeRecord, who: &Importers, config: &DomainConf
                         remediation: record.remediation,
                     }),
                 ),
-                (approver, completed, EmergencyCommand::Approve { group: GroupId::new("ecab").map_err(|e| e.to_string())? }),
+                (
+                    approver,
+                    completed,
+                    EmergencyCommand::Approve { group: GroupId::new("ecab").map_err(|e| e.to_string())? },
+                ),
             ];
             run::<EmergencyChange>(steps, config).map(|_| ())
         }

@@ -249,7 +249,9 @@ fn commands(from: SnState, to: SnState, resolve: &IncidentCommand) -> Vec<Incide
 
 fn rejection_reason(err: &IncidentError) -> String {
     match err {
-        IncidentError::InvalidTransition { state, command, .. } => format!("{command} while {state}: invalid transition"),
+        IncidentError::InvalidTransition { state, command, .. } => {
+            format!("{command} while {state}: invalid transition")
+        }
         IncidentError::Invalid { state, command, reason, .. } => {
             let kind = if reason.contains("precedes") { "time went backwards" } else { reason.as_str() };
             format!("{command} while {state}: {kind}")
@@ -291,13 +293,12 @@ fn replay_incident(
     if last.priority.is_some_and(|p| p != config.priority_matrix.priority(first.impact, first.urgency)) {
         out.priority_disagreements += 1;
     }
-    let resolve = IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L1, restored_at: None };
+    let resolve =
+        IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L1, restored_at: None };
     let mut prev = SnState::New;
     let mut problem_linked = false;
     for (i, row) in rows.iter().enumerate() {
-        if !problem_linked
-            && let Some(problem) = row.problem_id.as_deref().and_then(|p| ProblemId::new(p).ok())
-        {
+        if !problem_linked && let Some(problem) = row.problem_id.as_deref().and_then(|p| ProblemId::new(p).ok()) {
             // Links to a problem that is not in the log: recorded on the incident only.
             let cmd = IncidentCommand::LinkProblem { problem };
             if let Ok((next, evs)) = Incident::execute(Some(state.clone()), &cmd, &Context::new(actor, now, config)) {
@@ -323,7 +324,9 @@ fn replay_incident(
             SnState::Resolved if rows[i + 1..].iter().all(|r| r.state != SnState::Active) => {
                 row.resolved_at.unwrap_or(row.updated_at)
             }
-            SnState::New | SnState::Active | SnState::Awaiting(_) | SnState::Resolved | SnState::Closed => row.updated_at,
+            SnState::New | SnState::Active | SnState::Awaiting(_) | SnState::Resolved | SnState::Closed => {
+                row.updated_at
+            }
         };
         if candidate < now {
             out.clock_adjusted += 1;

@@ -199,7 +199,13 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
             auto_rollback: rng.random_bool(0.3),
         };
         // First-attempt outcome: about 2% failed for normal changes (level 2), more for emergency.
-        let fail_p = if roll < 0.70 { 0.022 } else if roll < 0.92 { 0.008 } else { 0.06 };
+        let fail_p = if roll < 0.70 {
+            0.022
+        } else if roll < 0.92 {
+            0.008
+        } else {
+            0.06
+        };
         let (outcome, remediation) = first_attempt(fail_p, &mut rng);
         let implementer = pick(&mut rng, &cast.implementers).clone();
         let start = plus(requested, rng.random_range(2 * 86_400..7 * 86_400));
@@ -247,25 +253,49 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 let window = Window::new(plus(start, -600), plus(end, 3_600)).unwrap_or(Window { start, end });
                 steps.push((manager.clone(), plus(requested, 90_000), NormalCommand::Schedule { window }));
                 if rng.random_bool(0.03) {
-                    steps.push((requester.clone(), plus(requested, 100_000), NormalCommand::Cancel { reason: text("no longer needed") }));
+                    steps.push((
+                        requester.clone(),
+                        plus(requested, 100_000),
+                        NormalCommand::Cancel { reason: text("no longer needed") },
+                    ));
                 } else {
                     steps.push((implementer.clone(), start, NormalCommand::Start));
                     for s in 1..stages {
                         steps.push((implementer.clone(), plus(start, s as i64 * 300), NormalCommand::AdvanceStage));
                     }
                     steps.push((implementer.clone(), end, NormalCommand::Complete { outcome, remediation }));
-                    let verdict = if outcome == ChangeOutcome::Successful { ReviewVerdict::ObjectivesMet } else { ReviewVerdict::PartlyMet };
-                    steps.push((manager.clone(), plus(end, 86_400), NormalCommand::Review { verdict, notes: text("reviewed in the weekly change meeting") }));
+                    let verdict = if outcome == ChangeOutcome::Successful {
+                        ReviewVerdict::ObjectivesMet
+                    } else {
+                        ReviewVerdict::PartlyMet
+                    };
+                    steps.push((
+                        manager.clone(),
+                        plus(end, 86_400),
+                        NormalCommand::Review { verdict, notes: text("reviewed in the weekly change meeting") },
+                    ));
                     steps.push((manager, plus(end, 90_000), NormalCommand::Close));
                 }
             }
-            sim.normal.extend(steps.into_iter().map(|(actor, at, command)| Step { actor, at, id: id.clone(), command }));
+            sim.normal.extend(steps.into_iter().map(|(actor, at, command)| Step {
+                actor,
+                at,
+                id: id.clone(),
+                command,
+            }));
         } else if roll < 0.92 {
             let template = *pick(&mut rng, &["restart-service", "os-patch", "cert-renewal"]);
             let window = Window::new(plus(start, -600), plus(end, 3_600)).unwrap_or(Window { start, end });
             let manager = pick(&mut rng, &cast.change_managers).clone();
             let mut steps = vec![
-                (implementer.clone(), requested, StandardCommand::Create { spec: spec.clone(), template: TemplateId::new(template).unwrap_or_else(|_| unreachable_template()) }),
+                (
+                    implementer.clone(),
+                    requested,
+                    StandardCommand::Create {
+                        spec: spec.clone(),
+                        template: TemplateId::new(template).unwrap_or_else(|_| unreachable_template()),
+                    },
+                ),
                 (manager.clone(), plus(requested, 600), StandardCommand::Schedule { window }),
                 (implementer.clone(), start, StandardCommand::Start),
             ];
@@ -274,7 +304,12 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
             }
             steps.push((implementer.clone(), end, StandardCommand::Complete { outcome, remediation }));
             steps.push((manager, plus(end, 3_600), StandardCommand::Close));
-            sim.standard.extend(steps.into_iter().map(|(actor, at, command)| Step { actor, at, id: id.clone(), command }));
+            sim.standard.extend(steps.into_iter().map(|(actor, at, command)| Step {
+                actor,
+                at,
+                id: id.clone(),
+                command,
+            }));
         } else {
             let requester = pick(&mut rng, &cast.requesters).clone();
             let manager = pick(&mut rng, &cast.change_managers).clone();
@@ -298,7 +333,15 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 steps.push((voter, plus(end, 7_200), EmergencyCommand::Approve { group: group("ecab") }));
             } else {
                 let submitted = plus(start, -3_600);
-                steps.push((requester, submitted, EmergencyCommand::Submit { spec: spec.clone(), risk: Risk::High, justification: text("production fault") }));
+                steps.push((
+                    requester,
+                    submitted,
+                    EmergencyCommand::Submit {
+                        spec: spec.clone(),
+                        risk: Risk::High,
+                        justification: text("production fault"),
+                    },
+                ));
                 steps.push((voter, plus(submitted, 900), EmergencyCommand::Approve { group: group("ecab") }));
                 steps.push((implementer.clone(), start, EmergencyCommand::Start));
                 for s in 1..stages {
@@ -306,9 +349,21 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 }
                 steps.push((implementer.clone(), end, EmergencyCommand::Complete { outcome, remediation }));
             }
-            steps.push((manager.clone(), plus(end, 86_400), EmergencyCommand::Review { verdict: ReviewVerdict::PartlyMet, notes: text("emergency change reviewed") }));
+            steps.push((
+                manager.clone(),
+                plus(end, 86_400),
+                EmergencyCommand::Review {
+                    verdict: ReviewVerdict::PartlyMet,
+                    notes: text("emergency change reviewed"),
+                },
+            ));
             steps.push((manager, plus(end, 90_000), EmergencyCommand::Close));
-            sim.emergency.extend(steps.into_iter().map(|(actor, at, command)| Step { actor, at, id: id.clone(), command }));
+            sim.emergency.extend(steps.into_iter().map(|(actor, at, command)| Step {
+                actor,
+                at,
+                id: id.clone(),
+                command,
+            }));
         }
     }
 
@@ -331,11 +386,20 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 IncidentKind::Security,
             ],
         );
-        let impact = *pick(&mut rng, &[Impact::High, Impact::Medium, Impact::Medium, Impact::Medium, Impact::Low, Impact::Low]);
+        let impact =
+            *pick(&mut rng, &[Impact::High, Impact::Medium, Impact::Medium, Impact::Medium, Impact::Low, Impact::Low]);
         let urgency = *pick(&mut rng, &[Urgency::High, Urgency::Medium, Urgency::Medium, Urgency::Low, Urgency::Low]);
         let source = *pick(
             &mut rng,
-            &[DetectionSource::Monitoring, DetectionSource::Monitoring, DetectionSource::User, DetectionSource::User, DetectionSource::User, DetectionSource::ServiceDesk, DetectionSource::Automation],
+            &[
+                DetectionSource::Monitoring,
+                DetectionSource::Monitoring,
+                DetectionSource::User,
+                DetectionSource::User,
+                DetectionSource::User,
+                DetectionSource::ServiceDesk,
+                DetectionSource::Automation,
+            ],
         );
         // Zipf-like categories: a few common symptoms repeat.
         let category = {
@@ -372,7 +436,11 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
         let mut steps: Vec<(Actor, Timestamp, IncidentCommand)> = vec![(opener, opened, IncidentCommand::Open(open))];
         let ack = plus(opened, lognormal(&mut rng, if severe { 240.0 } else { 1_200.0 }, 0.8));
         steps.push((agent.clone(), ack, IncidentCommand::Acknowledge));
-        steps.push((agent.clone(), plus(ack, 60), IncidentCommand::Assign { group: group("service-desk"), assignee: Some(agent.id.clone()) }));
+        steps.push((
+            agent.clone(),
+            plus(ack, 60),
+            IncidentCommand::Assign { group: group("service-desk"), assignee: Some(agent.id.clone()) },
+        ));
         let mut t = plus(ack, 120);
         steps.push((agent.clone(), t, IncidentCommand::Start));
         if impact == Impact::High && kind == IncidentKind::Production && rng.random_bool(0.5) {
@@ -402,7 +470,16 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
             worker = resolver;
         }
         if rng.random_bool(0.18) {
-            let reason = *pick(&mut rng, &[HoldReason::AwaitingCaller, HoldReason::AwaitingCaller, HoldReason::AwaitingVendor, HoldReason::AwaitingEvidence, HoldReason::AwaitingChange]);
+            let reason = *pick(
+                &mut rng,
+                &[
+                    HoldReason::AwaitingCaller,
+                    HoldReason::AwaitingCaller,
+                    HoldReason::AwaitingVendor,
+                    HoldReason::AwaitingEvidence,
+                    HoldReason::AwaitingChange,
+                ],
+            );
             t = plus(t, lognormal(&mut rng, 1_800.0, 0.7));
             steps.push((worker.clone(), t, IncidentCommand::Hold { reason }));
             t = plus(t, lognormal(&mut rng, 4.0 * 3_600.0, 0.9));
@@ -424,7 +501,11 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
             steps.push((worker.clone(), restore, IncidentCommand::Resolve { code, resolved_by, restored_at }));
             if rng.random_bool(0.03) {
                 let reopened = plus(restore, lognormal(&mut rng, 86_400.0, 0.8));
-                steps.push((agent.clone(), reopened, IncidentCommand::Reopen { reason: text("caller reports the fault again") }));
+                steps.push((
+                    agent.clone(),
+                    reopened,
+                    IncidentCommand::Reopen { reason: text("caller reports the fault again") },
+                ));
                 let again = plus(reopened, lognormal(&mut rng, 4.0 * 3_600.0, 0.8));
                 steps.push((worker.clone(), again, IncidentCommand::Resolve { code, resolved_by, restored_at }));
                 t = again;
@@ -505,12 +586,19 @@ async fn load_steps<A: itsm_core::Aggregate>(
     for chunk in steps.chunks(BATCH) {
         let batch: Vec<itsm_store::ImportCommand<'_, A>> = chunk
             .iter()
-            .map(|s| itsm_store::ImportCommand { actor: &s.actor, now: s.at, aggregate_id: &s.id, command: s.command.clone() })
+            .map(|s| itsm_store::ImportCommand {
+                actor: &s.actor,
+                now: s.at,
+                aggregate_id: &s.id,
+                command: s.command.clone(),
+            })
             .collect();
         let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await?;
         report.committed += done.committed;
         report.events += done.events;
-        report.refused.extend(done.rejected.iter().map(|(i, e)| format!("{} {}: {e}", chunk[*i].id, A::command_name(&chunk[*i].command))));
+        report.refused.extend(
+            done.rejected.iter().map(|(i, e)| format!("{} {}: {e}", chunk[*i].id, A::command_name(&chunk[*i].command))),
+        );
         progress(chunk.len());
     }
     Ok(())
@@ -527,9 +615,13 @@ pub async fn load_into(
     use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
     use itsm_core::incident::Incident;
     let mut report = LoadReport::default();
-    load_steps::<StandardChange>(store, config, &sim.standard, &mut report, progress).await.map_err(|e| e.to_string())?;
+    load_steps::<StandardChange>(store, config, &sim.standard, &mut report, progress)
+        .await
+        .map_err(|e| e.to_string())?;
     load_steps::<NormalChange>(store, config, &sim.normal, &mut report, progress).await.map_err(|e| e.to_string())?;
-    load_steps::<EmergencyChange>(store, config, &sim.emergency, &mut report, progress).await.map_err(|e| e.to_string())?;
+    load_steps::<EmergencyChange>(store, config, &sim.emergency, &mut report, progress)
+        .await
+        .map_err(|e| e.to_string())?;
     load_steps::<Incident>(store, config, &sim.incidents, &mut report, progress).await.map_err(|e| e.to_string())?;
     Ok(report)
 }

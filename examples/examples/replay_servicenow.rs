@@ -85,7 +85,12 @@ async fn run(args: Args) -> Result<(), String> {
         .collect();
     let problem_batch: Vec<ImportCommand<'_, Problem>> = opens
         .iter()
-        .map(|(id, at, command)| ImportCommand { actor: &importer, now: *at, aggregate_id: id.as_str(), command: command.clone() })
+        .map(|(id, at, command)| ImportCommand {
+            actor: &importer,
+            now: *at,
+            aggregate_id: id.as_str(),
+            command: command.clone(),
+        })
         .collect();
     let report = store.import_batch(&config, &problem_batch, OnReject::Skip).await.map_err(|e| e.to_string())?;
     stored_events += report.events;
@@ -110,11 +115,7 @@ async fn run(args: Args) -> Result<(), String> {
     let total = r.incidents.len() + r.quarantined_incidents.len();
     println!("ServiceNow event log replay ({})", args.path.display());
     println!("rows read: {}", r.rows);
-    println!(
-        "incidents: {total} ({} replayed, {} quarantined)",
-        r.incidents.len(),
-        r.quarantined_incidents.len()
-    );
+    println!("incidents: {total} ({} replayed, {} quarantined)", r.incidents.len(), r.quarantined_incidents.len());
     for (number, reason) in r.quarantined_incidents.iter().take(10) {
         println!("  quarantined incident {number}: {reason}");
     }
@@ -137,7 +138,9 @@ async fn run(args: Args) -> Result<(), String> {
 
     // MTTR by priority through the metrics crate, over the whole log.
     let records: Vec<IncidentRecord> = r.incidents.values().map(|d| d.state.to_record()).collect();
-    let Some(from) = records.iter().map(|r| r.opened_at).min() else { return Err("no incident was replayed".to_owned()) };
+    let Some(from) = records.iter().map(|r| r.opened_at).min() else {
+        return Err("no incident was replayed".to_owned());
+    };
     let to = records
         .iter()
         .filter_map(|r| r.restore_instant())
@@ -153,7 +156,8 @@ async fn run(args: Args) -> Result<(), String> {
     println!("  priority       n      mean    median       p90  unrestored");
     for (priority, group) in &by_priority {
         let config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?;
-        let card = itsm_metrics::compute(config, &Thresholds::maturity_model(), group, &[], &[]).map_err(|e| e.to_string())?;
+        let card =
+            itsm_metrics::compute(config, &Thresholds::maturity_model(), group, &[], &[]).map_err(|e| e.to_string())?;
         let all = &card.total.restore_time;
         println!(
             "  P{:<7} {:>7} {:>9} {:>9} {:>9} {:>11}",

@@ -96,7 +96,10 @@ fn parse_instant(text: &str) -> Result<Timestamp, String> {
 
 fn read_csv<T>(
     path: &PathBuf,
-    open: impl Fn(&str, std::fs::File) -> Result<itsm_metrics::import::Rows<std::fs::File, T>, itsm_metrics::import::ImportError>,
+    open: impl Fn(
+        &str,
+        std::fs::File,
+    ) -> Result<itsm_metrics::import::Rows<std::fs::File, T>, itsm_metrics::import::ImportError>,
 ) -> Result<Vec<T>, String> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
@@ -179,7 +182,12 @@ async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>,
         if tty {
             eprintln!();
         }
-        eprintln!("committed {} commands, {} events; refused {}", report.committed, report.events, report.refused.len());
+        eprintln!(
+            "committed {} commands, {} events; refused {}",
+            report.committed,
+            report.events,
+            report.refused.len()
+        );
         for reason in report.refused.iter().take(10) {
             eprintln!("  refused: {reason}");
         }

@@ -30,4 +30,3 @@ fn excerpt_replays_with_expected_counts() {
     assert_eq!(r.reopen_disagreements, 6);
     assert_eq!(r.incidents["INC0000135"].state.reopen_count(), 1);
 }
-

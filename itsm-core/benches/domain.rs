@@ -39,8 +39,9 @@ fn history(n: usize, actor: &Actor, config: &DomainConfig) -> (Incident, Vec<Inc
     let mut i = 0;
     while events.len() < n {
         let cmd = &cycle[i % cycle.len()];
-        let (next, evs) = Incident::execute(Some(state.clone()), cmd, &Context::new(actor, ts(60 * (i as i64 + 1)), config))
-            .unwrap_or_else(|e| panic!("step {i}: {e}"));
+        let (next, evs) =
+            Incident::execute(Some(state.clone()), cmd, &Context::new(actor, ts(60 * (i as i64 + 1)), config))
+                .unwrap_or_else(|e| panic!("step {i}: {e}"));
         state = next;
         events.extend(evs);
         i += 1;

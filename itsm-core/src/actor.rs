@@ -60,13 +60,7 @@ pub struct Actor {
 impl Actor {
     /// An actor with the given roles, no groups and no delegations.
     pub fn new(id: ActorId, tenant: TenantId, roles: impl IntoIterator<Item = Role>) -> Self {
-        Actor {
-            id,
-            tenant,
-            roles: roles.into_iter().collect(),
-            groups: BTreeSet::new(),
-            delegate_for: BTreeSet::new(),
-        }
+        Actor { id, tenant, roles: roles.into_iter().collect(), groups: BTreeSet::new(), delegate_for: BTreeSet::new() }
     }
 
     /// Adds group memberships.
@@ -150,11 +144,10 @@ pub struct Permissions {
 impl Permissions {
     /// Whether any role of `actor` may issue `command` on an aggregate of `kind`.
     pub fn permits(&self, actor: &Actor, kind: AggregateKind, command: &str) -> bool {
-        actor.roles.iter().any(|role| {
-            self.grants
-                .get(role)
-                .is_some_and(|set| set.contains(&(kind, command.to_owned())))
-        })
+        actor
+            .roles
+            .iter()
+            .any(|role| self.grants.get(role).is_some_and(|set| set.contains(&(kind, command.to_owned()))))
     }
 
     fn grant(&mut self, role: Role, kind: AggregateKind, commands: &[&str]) {
@@ -169,9 +162,25 @@ impl Default for Permissions {
         use Role as R;
         let mut p = Permissions { grants: BTreeMap::new() };
         let incident_work = [
-            "open", "assign", "start", "hold", "resume", "resolve", "reopen", "close", "cancel",
-            "acknowledge", "reprioritize", "escalate_tier", "link_problem", "link_change",
-            "set_parent", "link_child", "cascade_resolve", "add_note", "correlate_alert",
+            "open",
+            "assign",
+            "start",
+            "hold",
+            "resume",
+            "resolve",
+            "reopen",
+            "close",
+            "cancel",
+            "acknowledge",
+            "reprioritize",
+            "escalate_tier",
+            "link_problem",
+            "link_change",
+            "set_parent",
+            "link_child",
+            "cascade_resolve",
+            "add_note",
+            "correlate_alert",
         ];
         p.grant(R::Requester, K::Incident, &["open", "resume", "reopen", "close"]);
         p.grant(R::Agent, K::Incident, &incident_work);
@@ -181,8 +190,15 @@ impl Default for Permissions {
         p.grant(R::Automation, K::Incident, &incident_work);
         p.grant(R::Automation, K::Incident, &["declare_major"]);
         let problem_work = [
-            "open", "assess", "start_analysis", "record_known_error", "start_fix", "resolve",
-            "reanalyze", "close", "link_incident",
+            "open",
+            "assess",
+            "start_analysis",
+            "record_known_error",
+            "start_fix",
+            "resolve",
+            "reanalyze",
+            "close",
+            "link_incident",
         ];
         p.grant(R::ProblemManager, K::Problem, &problem_work);
         p.grant(R::Resolver, K::Problem, &["open", "link_incident"]);

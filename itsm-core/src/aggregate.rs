@@ -143,7 +143,11 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
 
     /// Decides a command against the current state (`None` before creation):
     /// the events to record, or a typed refusal. Pure.
-    fn decide(state: Option<&Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<Vec<Self::Event>, Self::Error>;
+    fn decide(
+        state: Option<&Self>,
+        command: &Self::Command,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
 
     /// Applies one event. Pure; holds no business rule.
     fn apply(state: Option<Self>, event: &Self::Event) -> Result<Self, ApplyError>;
@@ -190,7 +194,11 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
     }
 
     /// Decides and applies: the new state and the events, or the refusal.
-    fn execute(state: Option<Self>, command: &Self::Command, ctx: &Context<'_>) -> Result<Executed<Self>, ExecuteError<Self::Error>> {
+    fn execute(
+        state: Option<Self>,
+        command: &Self::Command,
+        ctx: &Context<'_>,
+    ) -> Result<Executed<Self>, ExecuteError<Self::Error>> {
         let events = Self::decide(state.as_ref(), command, ctx).map_err(ExecuteError::Rejected)?;
         let mut next = state;
         for event in &events {

@@ -201,10 +201,7 @@ mod tests {
     fn ids_reject_empty_long_and_control_text() {
         assert_eq!(IncidentId::new(""), Err(IdError::Empty { kind: "incident" }));
         assert!(matches!(TenantId::new("a".repeat(256)), Err(IdError::TooLong { len: 256, .. })));
-        assert_eq!(
-            ChangeId::new("ab\0c"),
-            Err(IdError::ControlCharacter { kind: "change", at: 2 })
-        );
+        assert_eq!(ChangeId::new("ab\0c"), Err(IdError::ControlCharacter { kind: "change", at: 2 }));
         assert_eq!(ServiceId::new("payments 💳").unwrap().as_str(), "payments 💳");
     }
 

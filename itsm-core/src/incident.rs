@@ -46,11 +46,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::AggregateKind;
 use crate::aggregate::{Aggregate, ApplyError, Context, OutboxMessage, RefKind, Reference, Summary};
+use crate::alert::{AlertKey, AlertRef};
 use crate::classify::{
     DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency,
     text_enum,
 };
-use crate::alert::{AlertKey, AlertRef};
 use crate::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::machine::{Transition, t};
 use crate::records::IncidentRecord;
@@ -830,10 +830,14 @@ pub fn sla_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
             IncidentEvent::Opened { incident, priority, at, .. } => {
                 Some(E::Opened { at: *at, kind: incident.kind, priority: *priority })
             }
-            IncidentEvent::Acknowledged { at, .. } | IncidentEvent::Started { at, .. } => Some(E::Acknowledged { at: *at }),
+            IncidentEvent::Acknowledged { at, .. } | IncidentEvent::Started { at, .. } => {
+                Some(E::Acknowledged { at: *at })
+            }
             IncidentEvent::Held { reason, at, .. } => Some(E::Held { at: *at, reason: *reason }),
             IncidentEvent::Resumed { at, .. } => Some(E::Resumed { at: *at }),
-            IncidentEvent::Reprioritized { priority, at, .. } => Some(E::PriorityChanged { at: *at, priority: *priority }),
+            IncidentEvent::Reprioritized { priority, at, .. } => {
+                Some(E::PriorityChanged { at: *at, priority: *priority })
+            }
             IncidentEvent::Resolved { at, .. } => Some(E::Resolved { at: *at }),
             IncidentEvent::Reopened { at, .. } => Some(E::Reopened { at: *at }),
             IncidentEvent::Closed { at, .. } => Some(E::Closed { at: *at }),
@@ -1085,10 +1089,19 @@ impl Incident {
     }
 
     fn invalid(&self, command: &IncidentCommand, reason: impl Into<String>) -> IncidentError {
-        IncidentError::Invalid { id: self.id.clone(), state: self.status(), command: command.name(), reason: reason.into() }
+        IncidentError::Invalid {
+            id: self.id.clone(),
+            state: self.status(),
+            command: command.name(),
+            reason: reason.into(),
+        }
     }
 
-    fn decide_existing(&self, command: &IncidentCommand, ctx: &Context<'_>) -> Result<Vec<IncidentEvent>, IncidentError> {
+    fn decide_existing(
+        &self,
+        command: &IncidentCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<IncidentEvent>, IncidentError> {
         use IncidentState as S;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
@@ -1105,7 +1118,9 @@ impl Incident {
             });
         }
         if at < self.last_event_at {
-            return Err(self.invalid(command, format!("command time {at} precedes the last event at {}", self.last_event_at)));
+            return Err(
+                self.invalid(command, format!("command time {at} precedes the last event at {}", self.last_event_at))
+            );
         }
         let state = &self.state;
         let event = match command {
@@ -1373,9 +1388,7 @@ impl Incident {
             IncidentEvent::Held { reason, at, .. } => {
                 let since = match &self.state {
                     S::OnHold(h) => h.since,
-                    S::New | S::Assigned(_) | S::InProgress(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => {
-                        *at
-                    }
+                    S::New | S::Assigned(_) | S::InProgress(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => *at,
                 };
                 self.state = S::OnHold(OnHold { reason: *reason, since, assignment: self.current_assignment() });
             }
@@ -1446,7 +1459,11 @@ impl Aggregate for Incident {
     type Event = IncidentEvent;
     type Error = IncidentError;
 
-    fn decide(state: Option<&Self>, command: &IncidentCommand, ctx: &Context<'_>) -> Result<Vec<IncidentEvent>, IncidentError> {
+    fn decide(
+        state: Option<&Self>,
+        command: &IncidentCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<IncidentEvent>, IncidentError> {
         match state {
             None => Incident::decide_open(command, ctx),
             Some(incident) => incident.decide_existing(command, ctx),

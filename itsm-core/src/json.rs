@@ -132,9 +132,15 @@ mod tests {
             Err(JsonError::Data { .. })
         ));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert_eq!(from_json::<IncidentCommand>("incident command", &deep), Err(JsonError::TooDeep { what: "incident command" }));
+        assert_eq!(
+            from_json::<IncidentCommand>("incident command", &deep),
+            Err(JsonError::TooDeep { what: "incident command" })
+        );
         let deep = format!(r#"{{"command":"hold","reason":{}{}}}"#, "{\"a\":".repeat(200), "}".repeat(200));
-        assert_eq!(from_json::<IncidentCommand>("incident command", &deep), Err(JsonError::TooDeep { what: "incident command" }));
+        assert_eq!(
+            from_json::<IncidentCommand>("incident command", &deep),
+            Err(JsonError::TooDeep { what: "incident command" })
+        );
         let err = from_json::<IncidentCommand>("incident command", r#"{"command":"hold","reason":"awaiting_godot"}"#)
             .unwrap_err()
             .to_string();
@@ -149,7 +155,8 @@ mod tests {
 
     #[test]
     fn valid_commands_parse() {
-        let cmd: IncidentCommand = from_json("incident command", r#"{"command":"hold","reason":"awaiting_vendor"}"#).unwrap();
+        let cmd: IncidentCommand =
+            from_json("incident command", r#"{"command":"hold","reason":"awaiting_vendor"}"#).unwrap();
         assert_eq!(cmd, IncidentCommand::Hold { reason: crate::classify::HoldReason::AwaitingVendor });
     }
 }

@@ -30,7 +30,9 @@ pub mod state_machines {}
 pub mod time;
 
 pub use actor::{Actor, AggregateKind, Permissions, Role};
-pub use aggregate::{Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Summary};
+pub use aggregate::{
+    Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Summary,
+};
 pub use calendar::{Calendar, CalendarDef, CalendarError};
 pub use sla::{SlaError, SlaEvent, SlaPolicy, TargetClock, clocks, due_escalations};
 pub use time::{BusinessDuration, Timestamp};

@@ -444,7 +444,12 @@ impl Problem {
     }
 
     fn invalid(&self, command: &ProblemCommand, reason: impl Into<String>) -> ProblemError {
-        ProblemError::Invalid { id: self.id.clone(), state: self.status(), command: command.name(), reason: reason.into() }
+        ProblemError::Invalid {
+            id: self.id.clone(),
+            state: self.status(),
+            command: command.name(),
+            reason: reason.into(),
+        }
     }
 
     fn decide_existing(&self, command: &ProblemCommand, ctx: &Context<'_>) -> Result<Vec<ProblemEvent>, ProblemError> {
@@ -461,7 +466,10 @@ impl Problem {
             });
         }
         if ctx.now < self.last_event_at {
-            return Err(self.invalid(command, format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at)));
+            return Err(self.invalid(
+                command,
+                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
+            ));
         }
         let at = ctx.now;
         let by = ctx.actor.id.clone();
@@ -472,13 +480,23 @@ impl Problem {
             }
             ProblemCommand::Assess { priority } => match state {
                 S::New => ProblemEvent::Assessed { priority: *priority, at, by },
-                S::Assessed | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_) => {
+                S::Assessed
+                | S::RootCauseAnalysis
+                | S::KnownError(_)
+                | S::FixInProgress(_)
+                | S::Resolved(_)
+                | S::Closed(_) => {
                     return Err(self.reject(command));
                 }
             },
             ProblemCommand::StartAnalysis => match state {
                 S::Assessed => ProblemEvent::AnalysisStarted { at, by },
-                S::New | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_) => {
+                S::New
+                | S::RootCauseAnalysis
+                | S::KnownError(_)
+                | S::FixInProgress(_)
+                | S::Resolved(_)
+                | S::Closed(_) => {
                     return Err(self.reject(command));
                 }
             },
@@ -489,7 +507,9 @@ impl Problem {
                     }
                     ProblemEvent::KnownErrorRecorded { known_error: record.clone(), at, by }
                 }
-                S::New | S::Assessed | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_) => return Err(self.reject(command)),
+                S::New | S::Assessed | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_) => {
+                    return Err(self.reject(command));
+                }
             },
             ProblemCommand::StartFix { change } => match state {
                 S::KnownError(_) => ProblemEvent::FixStarted { change: change.clone(), at, by },
@@ -507,7 +527,9 @@ impl Problem {
                     ) => true,
                     (S::New | S::Assessed | S::RootCauseAnalysis | S::KnownError(_), ProblemClosure::FixApplied)
                     | (S::New | S::Assessed | S::FixInProgress(_), ProblemClosure::RiskAccepted) => {
-                        return Err(self.invalid(command, format!("closure {closure} is not possible while {}", self.status())));
+                        return Err(
+                            self.invalid(command, format!("closure {closure} is not possible while {}", self.status()))
+                        );
                     }
                     (S::Resolved(_) | S::Closed(_), _) => false,
                 };
@@ -517,7 +539,9 @@ impl Problem {
                 ProblemEvent::Resolved { closure: *closure, at, by }
             }
             ProblemCommand::Reanalyze { reason } => match state {
-                S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) => ProblemEvent::Reanalyzed { reason: reason.clone(), at, by },
+                S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) => {
+                    ProblemEvent::Reanalyzed { reason: reason.clone(), at, by }
+                }
                 S::New | S::Assessed | S::RootCauseAnalysis | S::Closed(_) => return Err(self.reject(command)),
             },
             ProblemCommand::Close => match state {
@@ -527,7 +551,12 @@ impl Problem {
                 }
             },
             ProblemCommand::LinkIncident { incident } => match state {
-                S::New | S::Assessed | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) => {
+                S::New
+                | S::Assessed
+                | S::RootCauseAnalysis
+                | S::KnownError(_)
+                | S::FixInProgress(_)
+                | S::Resolved(_) => {
                     if self.incidents.contains(incident) {
                         return Err(self.invalid(command, format!("{incident} is already linked")));
                     }
@@ -541,7 +570,8 @@ impl Problem {
 
     fn applied(mut self, event: &ProblemEvent) -> Result<Self, ApplyError> {
         use ProblemState as S;
-        let fail = |p: &Problem| ApplyError { kind: AggregateKind::Problem, state: p.status().as_str(), event: event.name() };
+        let fail =
+            |p: &Problem| ApplyError { kind: AggregateKind::Problem, state: p.status().as_str(), event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
         match event {
             ProblemEvent::Opened { .. } => return Err(fail(&self)),
@@ -584,7 +614,11 @@ impl Aggregate for Problem {
     type Event = ProblemEvent;
     type Error = ProblemError;
 
-    fn decide(state: Option<&Self>, command: &ProblemCommand, ctx: &Context<'_>) -> Result<Vec<ProblemEvent>, ProblemError> {
+    fn decide(
+        state: Option<&Self>,
+        command: &ProblemCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<ProblemEvent>, ProblemError> {
         match (state, command) {
             (Some(problem), command) => problem.decide_existing(command, ctx),
             (None, ProblemCommand::Open { id, service, title, incidents }) => {
@@ -659,10 +693,9 @@ impl Aggregate for Problem {
 
     fn references(command: &ProblemCommand) -> Vec<Reference> {
         match command {
-            ProblemCommand::Open { incidents, .. } => incidents
-                .iter()
-                .map(|i| Reference { kind: RefKind::Incident, id: i.as_str().to_owned() })
-                .collect(),
+            ProblemCommand::Open { incidents, .. } => {
+                incidents.iter().map(|i| Reference { kind: RefKind::Incident, id: i.as_str().to_owned() }).collect()
+            }
             ProblemCommand::LinkIncident { incident } => {
                 vec![Reference { kind: RefKind::Incident, id: incident.as_str().to_owned() }]
             }

@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy};
+use crate::classify::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
 use crate::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use crate::time::Timestamp;
 

@@ -57,9 +57,7 @@ impl Timestamp {
 
     /// This instant plus `seconds` of wall-clock (not business) time.
     pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
-        TimeDelta::try_seconds(seconds)
-            .and_then(|d| self.0.checked_add_signed(d))
-            .map(Timestamp)
+        TimeDelta::try_seconds(seconds).and_then(|d| self.0.checked_add_signed(d)).map(Timestamp)
     }
 
     /// Wall-clock seconds from `earlier` to `self` (negative when `earlier` is later),

@@ -11,8 +11,24 @@ use serde_json::Value;
 /// Crates whose presence among itsm-core's normal dependencies would mean I/O
 /// or a runtime in the pure domain.
 const FORBIDDEN_IN_CORE: &[&str] = &[
-    "sqlx", "sqlx-core", "sqlx-sqlite", "sqlx-postgres", "tokio", "async-std", "smol", "mio", "hyper", "reqwest",
-    "rusqlite", "libsqlite3-sys", "postgres", "tokio-postgres", "diesel", "sea-orm", "redis", "itsm-store",
+    "sqlx",
+    "sqlx-core",
+    "sqlx-sqlite",
+    "sqlx-postgres",
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "hyper",
+    "reqwest",
+    "rusqlite",
+    "libsqlite3-sys",
+    "postgres",
+    "tokio-postgres",
+    "diesel",
+    "sea-orm",
+    "redis",
+    "itsm-store",
 ];
 
 fn metadata() -> Value {
@@ -63,9 +79,12 @@ fn transitive_normal_deps(meta: &Value, package: &str) -> Vec<String> {
     }
     seen.iter()
         .filter_map(|id| {
-            meta["packages"].as_array().expect("packages").iter().find(|p| &p["id"] == id).map(|p| {
-                p["name"].as_str().expect("name").to_owned()
-            })
+            meta["packages"]
+                .as_array()
+                .expect("packages")
+                .iter()
+                .find(|p| &p["id"] == id)
+                .map(|p| p["name"].as_str().expect("name").to_owned())
         })
         .collect()
 }
@@ -94,7 +113,8 @@ fn metrics_depends_on_core_only_and_store_on_core() {
 
 #[test]
 fn core_sources_never_read_the_clock_or_do_io() {
-    let forbidden = ["Utc::now", "Local::now", "SystemTime", "Instant::now", "std::fs", "std::net", "std::io::stdin", "println!"];
+    let forbidden =
+        ["Utc::now", "Local::now", "SystemTime", "Instant::now", "std::fs", "std::net", "std::io::stdin", "println!"];
     let mut offenders = Vec::new();
     let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
     while let Some(dir) = stack.pop() {

@@ -54,7 +54,13 @@ fn commands(from: Sn, to: Sn) -> Vec<IncidentCommand> {
     if let Some(reason) = reason_of(to) {
         return match from {
             Sn::Resolved => vec![reopen(), hold(reason)],
-            Sn::New | Sn::Active | Sn::AwaitingUserInfo | Sn::AwaitingVendor | Sn::AwaitingProblem | Sn::AwaitingEvidence | Sn::Closed => {
+            Sn::New
+            | Sn::Active
+            | Sn::AwaitingUserInfo
+            | Sn::AwaitingVendor
+            | Sn::AwaitingProblem
+            | Sn::AwaitingEvidence
+            | Sn::Closed => {
                 vec![hold(reason)]
             }
         };
@@ -88,7 +94,9 @@ fn status_of(state: Sn) -> IncidentStatus {
     match state {
         Sn::New => IncidentStatus::New,
         Sn::Active => IncidentStatus::InProgress,
-        Sn::AwaitingUserInfo | Sn::AwaitingVendor | Sn::AwaitingProblem | Sn::AwaitingEvidence => IncidentStatus::OnHold,
+        Sn::AwaitingUserInfo | Sn::AwaitingVendor | Sn::AwaitingProblem | Sn::AwaitingEvidence => {
+            IncidentStatus::OnHold
+        }
         Sn::Resolved => IncidentStatus::Resolved,
         Sn::Closed => IncidentStatus::Closed,
     }
@@ -214,7 +222,9 @@ fn every_observed_servicenow_transition_has_the_expected_outcome() {
                 assert!(text.contains("INC0000045"), "error names the incident: {text}");
             }
             (true, Err(err)) => panic!("{:?} -> {:?} (seen {}) was refused: {err}", row.from, row.to, row.seen),
-            (false, Ok(after)) => panic!("{:?} -> {:?} should be refused but reached {}", row.from, row.to, after.status()),
+            (false, Ok(after)) => {
+                panic!("{:?} -> {:?} should be refused but reached {}", row.from, row.to, after.status())
+            }
         }
     }
     // 99.96% of the observed transitions are accepted as they are (the four

@@ -225,10 +225,15 @@ mod tests {
         let req = ActorId::new("req").unwrap();
         let tenant = TenantId::new("t").unwrap();
         let direct = Actor::new(req.clone(), tenant.clone(), []).with_groups([g.clone()]);
-        assert!(matches!(check_approver(&ApprovalPolicy::default(), &direct, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
-        let delegate = Actor::new(ActorId::new("d").unwrap(), tenant, [])
-            .with_groups([g.clone()])
-            .with_delegations([req.clone()]);
-        assert!(matches!(check_approver(&ApprovalPolicy::default(), &delegate, &g, &steps, &req, None), Err(ApprovalError::SelfApproval { .. })));
+        assert!(matches!(
+            check_approver(&ApprovalPolicy::default(), &direct, &g, &steps, &req, None),
+            Err(ApprovalError::SelfApproval { .. })
+        ));
+        let delegate =
+            Actor::new(ActorId::new("d").unwrap(), tenant, []).with_groups([g.clone()]).with_delegations([req.clone()]);
+        assert!(matches!(
+            check_approver(&ApprovalPolicy::default(), &delegate, &g, &steps, &req, None),
+            Err(ApprovalError::SelfApproval { .. })
+        ));
     }
 }

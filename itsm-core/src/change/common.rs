@@ -66,7 +66,10 @@ impl Strategy {
                 let mut last = 0u8;
                 for stage in stages {
                     if stage.percent <= last || stage.percent > 100 {
-                        return Err(format!("stage {} at {}% does not increase within 1..=100", stage.name, stage.percent));
+                        return Err(format!(
+                            "stage {} at {}% does not increase within 1..=100",
+                            stage.name, stage.percent
+                        ));
                     }
                     last = stage.percent;
                 }

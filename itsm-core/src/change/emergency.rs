@@ -376,7 +376,12 @@ pub const TRANSITIONS: &[Transition] = &[
 
 /// The emergency change machine as a Mermaid state diagram.
 pub fn diagram() -> String {
-    crate::machine::mermaid("Emergency change", &["submitted", "completed"], &["closed", "rejected", "cancelled"], TRANSITIONS)
+    crate::machine::mermaid(
+        "Emergency change",
+        &["submitted", "completed"],
+        &["closed", "rejected", "cancelled"],
+        TRANSITIONS,
+    )
 }
 
 impl EmergencyChange {
@@ -485,7 +490,12 @@ impl EmergencyChange {
         Ok(())
     }
 
-    fn vote(&self, command: &EmergencyCommand, ctx: &Context<'_>, group: &GroupId) -> Result<Vec<EmergencyEvent>, ChangeError> {
+    fn vote(
+        &self,
+        command: &EmergencyCommand,
+        ctx: &Context<'_>,
+        group: &GroupId,
+    ) -> Result<Vec<EmergencyEvent>, ChangeError> {
         if self.authorized {
             return Err(self.invalid(command, "already authorized"));
         }
@@ -499,7 +509,11 @@ impl EmergencyChange {
         Ok(events)
     }
 
-    fn decide_existing(&self, command: &EmergencyCommand, ctx: &Context<'_>) -> Result<Vec<EmergencyEvent>, ChangeError> {
+    fn decide_existing(
+        &self,
+        command: &EmergencyCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<EmergencyEvent>, ChangeError> {
         use EmergencyState as S;
         if ctx.actor.tenant != self.tenant {
             return Err(ChangeError::NotFound { kind: AggregateKind::EmergencyChange, command: command.name() });
@@ -514,7 +528,10 @@ impl EmergencyChange {
             });
         }
         if ctx.now < self.last_event_at {
-            return Err(self.invalid(command, format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at)));
+            return Err(self.invalid(
+                command,
+                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
+            ));
         }
         let at = ctx.now;
         let by = ctx.actor.id.clone();
@@ -552,7 +569,9 @@ impl EmergencyChange {
             EmergencyCommand::Start => match &self.state {
                 S::Authorized => {
                     if self.votes.values().any(|v| v.contains(&by)) {
-                        return Err(self.invalid(command, format!("{by} approved this change and may not implement it")));
+                        return Err(
+                            self.invalid(command, format!("{by} approved this change and may not implement it"))
+                        );
                     }
                     vec![EmergencyEvent::Started { at, by }]
                 }
@@ -568,7 +587,8 @@ impl EmergencyChange {
                 S::Implementing { stages_done, .. } => {
                     let total = self.spec.strategy.stage_count();
                     if stages_done.saturating_add(1) >= total {
-                        return Err(self.invalid(command, format!("all {total} stages but the last are done; complete instead")));
+                        return Err(self
+                            .invalid(command, format!("all {total} stages but the last are done; complete instead")));
                     }
                     vec![EmergencyEvent::StageAdvanced { stages_done: stages_done + 1, at, by }]
                 }
@@ -582,7 +602,12 @@ impl EmergencyChange {
             },
             EmergencyCommand::Complete { outcome, remediation } => match &self.state {
                 S::Implementing { started_at, .. } => {
-                    let completion = Completion { started_at: *started_at, completed_at: at, outcome: *outcome, remediation: *remediation };
+                    let completion = Completion {
+                        started_at: *started_at,
+                        completed_at: at,
+                        outcome: *outcome,
+                        remediation: *remediation,
+                    };
                     completion.validate().map_err(|reason| self.invalid(command, reason))?;
                     vec![EmergencyEvent::Completed { completion, by }]
                 }
@@ -597,9 +622,14 @@ impl EmergencyChange {
             EmergencyCommand::Review { verdict, notes } => match &self.state {
                 S::Completed(_) => {
                     if !self.authorized {
-                        return Err(self.invalid(command, "a change recorded after the fact needs emergency CAB approval before review"));
+                        return Err(self.invalid(
+                            command,
+                            "a change recorded after the fact needs emergency CAB approval before review",
+                        ));
                     }
-                    vec![EmergencyEvent::Reviewed { review: Review { verdict: *verdict, notes: notes.clone(), at, by } }]
+                    vec![EmergencyEvent::Reviewed {
+                        review: Review { verdict: *verdict, notes: notes.clone(), at, by },
+                    }]
                 }
                 S::Submitted
                 | S::Authorized
@@ -679,7 +709,11 @@ impl Aggregate for EmergencyChange {
     type Event = EmergencyEvent;
     type Error = ChangeError;
 
-    fn decide(state: Option<&Self>, command: &EmergencyCommand, ctx: &Context<'_>) -> Result<Vec<EmergencyEvent>, ChangeError> {
+    fn decide(
+        state: Option<&Self>,
+        command: &EmergencyCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<EmergencyEvent>, ChangeError> {
         let (spec, name) = match (state, command) {
             (Some(change), command) => return change.decide_existing(command, ctx),
             (None, EmergencyCommand::Submit { spec, .. }) => (spec, "submit"),
@@ -752,19 +786,21 @@ impl Aggregate for EmergencyChange {
 
     fn apply(state: Option<Self>, event: &EmergencyEvent) -> Result<Self, ApplyError> {
         match (state, event) {
-            (None, EmergencyEvent::Submitted { tenant, spec, risk, justification, steps, at, by }) => Ok(EmergencyChange {
-                spec: spec.clone(),
-                tenant: tenant.clone(),
-                requester: by.clone(),
-                risk: *risk,
-                justification: justification.clone(),
-                submitted_at: *at,
-                last_event_at: *at,
-                steps: steps.clone(),
-                votes: BTreeMap::new(),
-                authorized: steps.is_empty(),
-                state: if steps.is_empty() { EmergencyState::Authorized } else { EmergencyState::Submitted },
-            }),
+            (None, EmergencyEvent::Submitted { tenant, spec, risk, justification, steps, at, by }) => {
+                Ok(EmergencyChange {
+                    spec: spec.clone(),
+                    tenant: tenant.clone(),
+                    requester: by.clone(),
+                    risk: *risk,
+                    justification: justification.clone(),
+                    submitted_at: *at,
+                    last_event_at: *at,
+                    steps: steps.clone(),
+                    votes: BTreeMap::new(),
+                    authorized: steps.is_empty(),
+                    state: if steps.is_empty() { EmergencyState::Authorized } else { EmergencyState::Submitted },
+                })
+            }
             (None, EmergencyEvent::Recorded { tenant, record, steps, at, by }) => Ok(EmergencyChange {
                 spec: record.spec.clone(),
                 tenant: tenant.clone(),
@@ -787,7 +823,9 @@ impl Aggregate for EmergencyChange {
                     implementer: record.implementer.clone(),
                 }),
             }),
-            (None, other) => Err(ApplyError { kind: AggregateKind::EmergencyChange, state: "absent", event: other.name() }),
+            (None, other) => {
+                Err(ApplyError { kind: AggregateKind::EmergencyChange, state: "absent", event: other.name() })
+            }
             (Some(change), event) => change.applied(event),
         }
     }
@@ -804,7 +842,10 @@ impl Aggregate for EmergencyChange {
         let window = self.done().map(|d| (d.completion.started_at, d.completion.completed_at));
         Summary {
             status: self.status().as_str(),
-            terminal: matches!(self.state, EmergencyState::Closed { .. } | EmergencyState::Rejected(_) | EmergencyState::Cancelled(_)),
+            terminal: matches!(
+                self.state,
+                EmergencyState::Closed { .. } | EmergencyState::Rejected(_) | EmergencyState::Cancelled(_)
+            ),
             service: Some(self.spec.service.clone()),
             priority: None,
             assignee: self.implementer().cloned(),

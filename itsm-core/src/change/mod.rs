@@ -27,7 +27,9 @@ fn notifications<'a>(
     events: impl Iterator<Item = (&'a str, Timestamp)>,
 ) -> Vec<OutboxMessage> {
     events
-        .filter(|(name, _)| matches!(*name, "authorized" | "scheduled" | "started" | "completed" | "rejected" | "recorded"))
+        .filter(|(name, _)| {
+            matches!(*name, "authorized" | "scheduled" | "started" | "completed" | "rejected" | "recorded")
+        })
         .map(|(name, at)| OutboxMessage {
             topic: "notify.stakeholders".to_owned(),
             dedup_key: format!("{}:{}:{}", spec.id, name, at),

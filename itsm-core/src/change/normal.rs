@@ -621,7 +621,10 @@ impl NormalChange {
             });
         }
         if ctx.now < self.last_event_at {
-            return Err(self.invalid(command, format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at)));
+            return Err(self.invalid(
+                command,
+                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
+            ));
         }
         let at = ctx.now;
         let by = ctx.actor.id.clone();
@@ -736,7 +739,9 @@ impl NormalChange {
             NormalCommand::Start => match state {
                 S::Scheduled(plan) => {
                     if plan.approvals.values().any(|voters| voters.contains(&by)) {
-                        return Err(self.invalid(command, format!("{by} approved this change and may not implement it")));
+                        return Err(
+                            self.invalid(command, format!("{by} approved this change and may not implement it"))
+                        );
                     }
                     vec![NormalEvent::Started { at, by }]
                 }
@@ -796,9 +801,9 @@ impl NormalChange {
                 | S::Cancelled(_) => return Err(self.reject(command)),
             },
             NormalCommand::Review { verdict, notes } => match state {
-                S::Completed(_) => vec![NormalEvent::Reviewed {
-                    review: Review { verdict: *verdict, notes: notes.clone(), at, by },
-                }],
+                S::Completed(_) => {
+                    vec![NormalEvent::Reviewed { review: Review { verdict: *verdict, notes: notes.clone(), at, by } }]
+                }
                 S::Draft
                 | S::Submitted
                 | S::Assessed(_)
@@ -827,7 +832,12 @@ impl NormalChange {
                 S::Draft | S::Submitted | S::Assessed(_) | S::Authorized(_) | S::Scheduled(_) => {
                     vec![NormalEvent::Cancelled { reason: reason.clone(), at, by }]
                 }
-                S::Rejected(_) | S::Implementing(_) | S::Completed(_) | S::Reviewed(_) | S::Closed(_) | S::Cancelled(_) => {
+                S::Rejected(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
@@ -835,22 +845,38 @@ impl NormalChange {
         Ok(events)
     }
 
-    fn check_vote(&self, command: &NormalCommand, ctx: &Context<'_>, group: &GroupId, approvals: &Approvals) -> Result<(), ChangeError> {
-        check_approver(&ctx.config.approvals, ctx.actor, group, &approvals.steps, &self.requester, Some(&approvals.assessment.implementer))
-            .map_err(|source| ChangeError::Approval {
-                kind: AggregateKind::NormalChange,
-                id: self.spec.id.clone(),
-                state: self.status().as_str(),
-                command: command.name(),
-                source,
-            })?;
+    fn check_vote(
+        &self,
+        command: &NormalCommand,
+        ctx: &Context<'_>,
+        group: &GroupId,
+        approvals: &Approvals,
+    ) -> Result<(), ChangeError> {
+        check_approver(
+            &ctx.config.approvals,
+            ctx.actor,
+            group,
+            &approvals.steps,
+            &self.requester,
+            Some(&approvals.assessment.implementer),
+        )
+        .map_err(|source| ChangeError::Approval {
+            kind: AggregateKind::NormalChange,
+            id: self.spec.id.clone(),
+            state: self.status().as_str(),
+            command: command.name(),
+            source,
+        })?;
         if approvals.votes.get(group).is_some_and(|v| v.contains(&ctx.actor.id)) {
             return Err(ChangeError::Approval {
                 kind: AggregateKind::NormalChange,
                 id: self.spec.id.clone(),
                 state: self.status().as_str(),
                 command: command.name(),
-                source: super::approval::ApprovalError::AlreadyApproved { approver: ctx.actor.id.clone(), group: group.clone() },
+                source: super::approval::ApprovalError::AlreadyApproved {
+                    approver: ctx.actor.id.clone(),
+                    group: group.clone(),
+                },
             });
         }
         Ok(())
@@ -866,11 +892,9 @@ impl NormalChange {
                 self.submitted_at = Some(*at);
                 S::Submitted
             }
-            (S::Submitted, NormalEvent::Assessed { assessment, steps, .. }) => S::Assessed(Approvals {
-                assessment: assessment.clone(),
-                steps: steps.clone(),
-                votes: BTreeMap::new(),
-            }),
+            (S::Submitted, NormalEvent::Assessed { assessment, steps, .. }) => {
+                S::Assessed(Approvals { assessment: assessment.clone(), steps: steps.clone(), votes: BTreeMap::new() })
+            }
             (S::Assessed(mut a), NormalEvent::Approved { group, by, .. }) => {
                 a.votes.entry(group.clone()).or_default().insert(by.clone());
                 S::Assessed(a)
@@ -895,7 +919,9 @@ impl NormalChange {
             (S::Implementing(i), NormalEvent::Completed { completion, .. }) => {
                 S::Completed(Done { plan: i.plan, completion: completion.clone() })
             }
-            (S::Completed(done), NormalEvent::Reviewed { review }) => S::Reviewed(Reviewed { done, review: review.clone() }),
+            (S::Completed(done), NormalEvent::Reviewed { review }) => {
+                S::Reviewed(Reviewed { done, review: review.clone() })
+            }
             (S::Reviewed(r), NormalEvent::Closed { .. }) => S::Closed(r),
             (
                 S::Draft | S::Submitted | S::Assessed(_) | S::Authorized(_) | S::Scheduled(_),
@@ -913,7 +939,11 @@ impl Aggregate for NormalChange {
     type Event = NormalEvent;
     type Error = ChangeError;
 
-    fn decide(state: Option<&Self>, command: &NormalCommand, ctx: &Context<'_>) -> Result<Vec<NormalEvent>, ChangeError> {
+    fn decide(
+        state: Option<&Self>,
+        command: &NormalCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<NormalEvent>, ChangeError> {
         match (state, command) {
             (Some(change), command) => change.decide_existing(command, ctx),
             (None, NormalCommand::Create(spec)) => {
@@ -940,7 +970,9 @@ impl Aggregate for NormalChange {
                     by: ctx.actor.id.clone(),
                 }])
             }
-            (None, command) => Err(ChangeError::NotFound { kind: AggregateKind::NormalChange, command: command.name() }),
+            (None, command) => {
+                Err(ChangeError::NotFound { kind: AggregateKind::NormalChange, command: command.name() })
+            }
         }
     }
 
@@ -955,7 +987,9 @@ impl Aggregate for NormalChange {
                 last_event_at: *at,
                 state: NormalState::Draft,
             }),
-            (None, other) => Err(ApplyError { kind: AggregateKind::NormalChange, state: "absent", event: other.name() }),
+            (None, other) => {
+                Err(ApplyError { kind: AggregateKind::NormalChange, state: "absent", event: other.name() })
+            }
             (Some(change), event) => change.applied(event),
         }
     }
@@ -971,7 +1005,10 @@ impl Aggregate for NormalChange {
     fn summary(&self) -> Summary {
         Summary {
             status: self.status().as_str(),
-            terminal: matches!(self.state, NormalState::Closed(_) | NormalState::Rejected(_) | NormalState::Cancelled(_)),
+            terminal: matches!(
+                self.state,
+                NormalState::Closed(_) | NormalState::Rejected(_) | NormalState::Cancelled(_)
+            ),
             service: Some(self.spec.service.clone()),
             priority: None,
             assignee: self.implementer().cloned(),

@@ -187,9 +187,7 @@ impl ServiceSchedule {
         if span_days > MAX_CHECKED_SPAN_DAYS {
             return false;
         }
-        self.occurrences(window.start, window.end)
-            .iter()
-            .any(|occ| occ.start <= window.start && window.end <= occ.end)
+        self.occurrences(window.start, window.end).iter().any(|occ| occ.start <= window.start && window.end <= occ.end)
     }
 
     /// The blackouts `window` touches.
@@ -315,7 +313,10 @@ mod tests {
         let inside = booking("C2", "erp", "2026-12-19T22:30:00Z", "2026-12-19T23:30:00Z", None);
         assert_eq!(
             conflicts(&inside, &[], &[schedule]),
-            vec![Conflict::InBlackout { service: ServiceId::new("erp").unwrap(), reason: "year-end freeze".to_owned() }]
+            vec![Conflict::InBlackout {
+                service: ServiceId::new("erp").unwrap(),
+                reason: "year-end freeze".to_owned()
+            }]
         );
     }
 

@@ -384,7 +384,14 @@ impl StandardChange {
             | StandardState::Closed { completion, .. } => (None, Some(completion)),
             StandardState::New | StandardState::Scheduled { .. } | StandardState::Cancelled(_) => (None, None),
         };
-        super::common::record(&self.spec, ChangeType::Standard, Some(self.created_at), self.window(), started, completion)
+        super::common::record(
+            &self.spec,
+            ChangeType::Standard,
+            Some(self.created_at),
+            self.window(),
+            started,
+            completion,
+        )
     }
 
     fn reject(&self, command: &StandardCommand) -> ChangeError {
@@ -421,7 +428,10 @@ impl StandardChange {
             });
         }
         if ctx.now < self.last_event_at {
-            return Err(self.invalid(command, format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at)));
+            return Err(self.invalid(
+                command,
+                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
+            ));
         }
         let at = ctx.now;
         let by = ctx.actor.id.clone();
@@ -441,13 +451,22 @@ impl StandardChange {
                     }
                     StandardEvent::Scheduled { window: *window, at, by }
                 }
-                S::Implementing { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::Implementing { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
             StandardCommand::Start => match &self.state {
                 S::Scheduled { .. } => StandardEvent::Started { at, by },
-                S::New | S::Implementing { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::New
+                | S::Implementing { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
@@ -455,27 +474,50 @@ impl StandardChange {
                 S::Implementing { stages_done, .. } => {
                     let total = self.spec.strategy.stage_count();
                     if stages_done.saturating_add(1) >= total {
-                        return Err(self.invalid(command, format!("all {total} stages but the last are done; complete instead")));
+                        return Err(self
+                            .invalid(command, format!("all {total} stages but the last are done; complete instead")));
                     }
                     StandardEvent::StageAdvanced { stages_done: stages_done + 1, at, by }
                 }
-                S::New | S::Scheduled { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::New
+                | S::Scheduled { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
             StandardCommand::Complete { outcome, remediation } => match &self.state {
                 S::Implementing { started_at, .. } => {
-                    let completion = Completion { started_at: *started_at, completed_at: at, outcome: *outcome, remediation: *remediation };
+                    let completion = Completion {
+                        started_at: *started_at,
+                        completed_at: at,
+                        outcome: *outcome,
+                        remediation: *remediation,
+                    };
                     completion.validate().map_err(|reason| self.invalid(command, reason))?;
                     StandardEvent::Completed { completion, by }
                 }
-                S::New | S::Scheduled { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::New
+                | S::Scheduled { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
             StandardCommand::Review { verdict, notes } => match &self.state {
-                S::Completed { .. } => StandardEvent::Reviewed { review: Review { verdict: *verdict, notes: notes.clone(), at, by } },
-                S::New | S::Scheduled { .. } | S::Implementing { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::Completed { .. } => {
+                    StandardEvent::Reviewed { review: Review { verdict: *verdict, notes: notes.clone(), at, by } }
+                }
+                S::New
+                | S::Scheduled { .. }
+                | S::Implementing { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
@@ -487,7 +529,11 @@ impl StandardChange {
             },
             StandardCommand::Cancel { reason } => match &self.state {
                 S::New | S::Scheduled { .. } => StandardEvent::Cancelled { reason: reason.clone(), at, by },
-                S::Implementing { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_) => {
+                S::Implementing { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_) => {
                     return Err(self.reject(command));
                 }
             },
@@ -505,9 +551,10 @@ impl StandardChange {
             (S::Scheduled { window }, StandardEvent::Started { at, by }) => {
                 S::Implementing { window, started_at: *at, implementer: by.clone(), stages_done: 0 }
             }
-            (S::Implementing { window, started_at, implementer, .. }, StandardEvent::StageAdvanced { stages_done, .. }) => {
-                S::Implementing { window, started_at, implementer, stages_done: *stages_done }
-            }
+            (
+                S::Implementing { window, started_at, implementer, .. },
+                StandardEvent::StageAdvanced { stages_done, .. },
+            ) => S::Implementing { window, started_at, implementer, stages_done: *stages_done },
             (S::Implementing { window, implementer, .. }, StandardEvent::Completed { completion, .. }) => {
                 S::Completed { window, implementer, completion: completion.clone() }
             }
@@ -535,7 +582,11 @@ impl Aggregate for StandardChange {
     type Event = StandardEvent;
     type Error = ChangeError;
 
-    fn decide(state: Option<&Self>, command: &StandardCommand, ctx: &Context<'_>) -> Result<Vec<StandardEvent>, ChangeError> {
+    fn decide(
+        state: Option<&Self>,
+        command: &StandardCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<StandardEvent>, ChangeError> {
         match (state, command) {
             (Some(change), command) => change.decide_existing(command, ctx),
             (None, StandardCommand::Create { spec, template }) => {
@@ -567,7 +618,9 @@ impl Aggregate for StandardChange {
                     by: ctx.actor.id.clone(),
                 }])
             }
-            (None, command) => Err(ChangeError::NotFound { kind: AggregateKind::StandardChange, command: command.name() }),
+            (None, command) => {
+                Err(ChangeError::NotFound { kind: AggregateKind::StandardChange, command: command.name() })
+            }
         }
     }
 
@@ -582,7 +635,9 @@ impl Aggregate for StandardChange {
                 last_event_at: *at,
                 state: StandardState::New,
             }),
-            (None, other) => Err(ApplyError { kind: AggregateKind::StandardChange, state: "absent", event: other.name() }),
+            (None, other) => {
+                Err(ApplyError { kind: AggregateKind::StandardChange, state: "absent", event: other.name() })
+            }
             (Some(change), event) => change.applied(event),
         }
     }
