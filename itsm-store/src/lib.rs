@@ -467,7 +467,7 @@ impl Store {
     /// Marks a claimed message delivered. True when `consumer` held its lease
     /// at `now` and it was not delivered yet; false otherwise (nothing
     /// changes), so each message is acknowledged exactly once.
-    #[tracing::instrument(skip_all, fields(id, consumer = %consumer))]
+    #[tracing::instrument(skip_all, fields(id = id, consumer = %consumer))]
     pub async fn ack(&self, id: i64, consumer: &str, now: Timestamp) -> Result<bool, StoreError> {
         check_text("consumer", consumer)?;
         check_time("now", now)?;

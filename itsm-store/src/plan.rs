@@ -261,6 +261,7 @@ pub(crate) struct PendingEvent {
     pub name: &'static str,
     pub payload: String,
     /// RFC 3339 text of the command's instant.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub recorded_at: String,
     pub chain_position: i64,
     pub hash: String,
@@ -621,6 +622,42 @@ mod tests {
         assert!(check_text("x", "").is_err());
         assert!(check_text("x", "💳").is_ok());
         assert!(check_key(&"k".repeat(256)).is_err());
+    }
+
+    fn transient() -> StoreError {
+        StoreError::Transient { code: "5".into(), source: sqlx::Error::PoolClosed }
+    }
+
+    #[tokio::test]
+    async fn retry_gives_up_after_five_attempts_with_contention() {
+        let mut calls = 0;
+        let r: Result<(), StoreError> = retry(|| {
+            calls += 1;
+            async { Err(transient()) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Contention { attempts: 5 })));
+        assert_eq!(calls, 5);
+    }
+
+    #[tokio::test]
+    async fn retry_reruns_transient_failures_only() {
+        let mut calls = 0;
+        let r: Result<u32, StoreError> = retry(|| {
+            calls += 1;
+            let n = calls;
+            async move { if n < 3 { Err(transient()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        let mut calls = 0;
+        let r: Result<(), StoreError> = retry(|| {
+            calls += 1;
+            async { Err(StoreError::Overflow) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Overflow)));
+        assert_eq!(calls, 1, "a non-transient error is not retried");
     }
 
     #[test]

@@ -105,6 +105,9 @@ type ProjectionTuple = (
     Utc64,
 );
 
+/// id, tenant, topic, dedup_key, payload, created_at, attempts, lease_until.
+type OutboxTuple = (i64, String, String, String, String, Utc64, i32, Utc64);
+
 type EventTuple = (i64, String, String, String, i64, String, String, String, Utc64, i64, String);
 
 fn projection(t: ProjectionTuple) -> RawProjection {
@@ -530,7 +533,7 @@ impl PgStore {
         limit: i64,
         now: Timestamp,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String, Utc64, i32, Utc64)> = query_as(sql::CLAIM)
+        let rows: Vec<OutboxTuple> = query_as(sql::CLAIM)
             .bind(consumer)
             .bind(lease_until.as_utc())
             .bind(now.as_utc())

@@ -109,6 +109,9 @@ type ProjectionTuple = (
     String,
 );
 
+/// id, tenant, topic, dedup_key, payload, created_at, attempts, lease_until.
+type OutboxTuple = (i64, String, String, String, String, String, i64, String);
+
 type EventTuple = (i64, String, String, String, i64, String, String, String, String, i64, String);
 
 fn projection(t: ProjectionTuple) -> Result<RawProjection, StoreError> {
@@ -562,7 +565,7 @@ impl SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut tx = self.begin().await?;
-        let rows: Vec<(i64, String, String, String, String, String, i64, String)> = query_as(sql::CLAIM)
+        let rows: Vec<OutboxTuple> = query_as(sql::CLAIM)
             .bind(consumer)
             .bind(lease_until.to_rfc3339())
             .bind(now.to_rfc3339())

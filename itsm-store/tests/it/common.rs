@@ -8,6 +8,7 @@ use itsm_core::{Actor, DomainConfig, Role, Timestamp};
 use itsm_store::{BackendKind, Store};
 
 /// The PostgreSQL URL tests use.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub fn pg_url() -> String {
     std::env::var("ITSM_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }

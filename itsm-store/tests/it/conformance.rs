@@ -33,6 +33,7 @@ on_both_backends!(
     check_validation,
     check_schema_too_new,
     check_contention_small,
+    check_external_writer,
 );
 
 async fn exec(
@@ -622,4 +623,48 @@ async fn check_schema_too_new(db: &TestDb) {
 /// `contention.rs`).
 async fn check_contention_small(db: &TestDb) {
     crate::contention::run(&db.store, 16, 400).await;
+}
+
+/// Another connection (another process, say) holds the write lock for a
+/// while: the command waits (BEGIN IMMEDIATE + busy timeout on SQLite, the
+/// row lock on PostgreSQL) and then commits; nothing is lost.
+async fn check_external_writer(db: &TestDb) {
+    use sqlx::Connection;
+    let store = &db.store;
+    let a = actor("t1", "alice");
+    exec(store, &a, 0, "T-1", ExpectedVersion::Absent, open("T-1", "x")).await.unwrap();
+    let url = db.url.clone();
+    let backend = db.backend();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let holder = tokio::spawn(async move {
+        match backend {
+            itsm_store::BackendKind::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                locked_tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                tx.commit().await.unwrap();
+            }
+            itsm_store::BackendKind::Postgres => {
+                #[cfg(feature = "postgres")]
+                {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                    let mut tx = conn.begin().await.unwrap();
+                    sqlx::query("SELECT 1 FROM chain_heads WHERE tenant = 't1' FOR UPDATE")
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    locked_tx.send(()).unwrap();
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tx.commit().await.unwrap();
+                }
+            }
+        }
+    });
+    locked_rx.await.unwrap();
+    let started = std::time::Instant::now();
+    let c = exec(store, &a, 1, "T-1", ExpectedVersion::Exact(1), TicketCommand::Bump).await.unwrap();
+    assert_eq!(c.version, 2);
+    assert!(started.elapsed() >= Duration::from_millis(300), "the command waited for the lock");
+    holder.await.unwrap();
 }

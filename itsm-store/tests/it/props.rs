@@ -23,6 +23,7 @@ fn text() -> impl Strategy<Value = String> {
         2 => Just("emoji 🚨💳👩‍💻 and RTL \u{202e}txet and \u{1F600}".to_owned()),
         2 => Just("<img src=x onerror=alert(1)> ' OR 1=1-- =HYPERLINK(\"x\")".to_owned()),
         1 => Just("é".repeat(512 * 1024)),
+        1 => Just("a NUL \u{0} inside, escaped in JSON".to_owned()),
     ]
 }
 
