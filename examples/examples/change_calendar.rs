@@ -455,12 +455,12 @@ async fn narrate(demo: Demo) -> Result<(), String> {
 
     println!("\nChange calendar of payments, April 2026 (from the store):");
     let rows = demo.store.change_calendar(&max, &payments, month.0, month.1).await.map_err(id_err)?;
-    println!("  {:<34}  {:<8}  {:<16}  {:<9}  implementer", "window", "change", "type", "status");
+    println!("  {:<36}  {:<8}  {:<16}  {:<9}  implementer", "window", "change", "type", "status");
     for row in &rows {
         let window =
             row.window.and_then(|(s, e)| Window::new(s, e)).map(|w| format!("{} - {}", show(w.start), show(w.end)));
         println!(
-            "  {:<34}  {:<8}  {:<16}  {:<9}  {}",
+            "  {:<36}  {:<8}  {:<16}  {:<9}  {}",
             window.unwrap_or_else(|| "-".to_owned()),
             row.id,
             row.kind.as_str(),

@@ -1,0 +1,318 @@
+//! Runs the example binaries on small inputs and checks what they print.
+//!
+//! `cargo test` builds the examples before it runs the tests; each binary is
+//! found at `<target dir>/<profile>/examples/<name>` by walking up from this
+//! test binary (which lives in `<target dir>/<profile>/deps/`). The BPIC 2014
+//! import runs only when `../shared/data/bpic2014-rabobank-itil` exists beside
+//! the workspace (its licence keeps it out of the repository).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A scratch directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("itsm-examples-run-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The example binary `name`, found by walking up from this test binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot locate the test binary: {e}"));
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    for dir in exe.ancestors().skip(1) {
+        let candidate = dir.join("examples").join(&file);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "example binary `{file}` not found in an `examples/` directory above {}; build it with `cargo test -p itsm-examples` \
+         (which builds the examples) or `cargo build -p itsm-examples --examples`",
+        exe.display()
+    );
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs an example to completion; panics with its output unless it succeeds.
+fn run(name: &str, args: &[&str], stdin: Option<&Path>) -> (String, String) {
+    let mut command = Command::new(example(name));
+    command.args(args).current_dir(manifest_dir()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    match stdin {
+        Some(path) => {
+            let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            command.stdin(file);
+        }
+        None => {
+            command.stdin(Stdio::null());
+        }
+    }
+    let Output { status, stdout, stderr } =
+        command.output().unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned());
+    assert!(status.success(), "{name} {args:?} exited with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    (stdout, stderr)
+}
+
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected `{needle}` in:\n{text}");
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", path.display()))
+}
+
+const LEVELS: [&str; 7] = ["level_1", "level_2", "level_3", "level_4", "level_5", "below_level_1", "no_data"];
+
+/// The rows of the first table of a text scorecard (table, title, level...):
+/// checks each maturity table has a level and returns how many there are.
+fn check_table_levels(text: &str) -> usize {
+    let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("table  title"));
+    assert!(lines.next().is_some(), "no table of levels in:\n{text}");
+    let mut rows = 0;
+    for line in lines.skip(1) {
+        if line.trim().is_empty() {
+            break;
+        }
+        let table = line.split_whitespace().next().unwrap_or("");
+        assert!(table.parse::<u32>().is_ok(), "not a table row: {line}");
+        assert!(LEVELS.iter().any(|l| line.split_whitespace().any(|w| w == *l)), "no level in row: {line}");
+        rows += 1;
+    }
+    rows
+}
+
+/// Checks the JSON contract everywhere in the scorecard: every rate has
+/// `numerator`, `denominator` and `value` (null exactly when the denominator
+/// is zero); every rating has `level` and `evidence`. Returns (rates, ratings).
+fn check_contract(v: &Value, path: &str, counts: &mut (usize, usize)) {
+    match v {
+        Value::Object(map) => {
+            if map.contains_key("numerator") {
+                counts.0 += 1;
+                let denominator = map.get("denominator").and_then(Value::as_u64);
+                assert!(map["numerator"].is_u64() && denominator.is_some(), "{path}: numerator/denominator");
+                let value = map.get("value").unwrap_or_else(|| panic!("{path}: no value"));
+                assert_eq!(value.is_null(), denominator == Some(0), "{path}: value null iff denominator 0");
+                assert!(value.is_null() || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok()), "{path}.value");
+            }
+            if map.contains_key("evidence") {
+                counts.1 += 1;
+                let level = map.get("level").and_then(Value::as_str).unwrap_or_else(|| panic!("{path}: no level"));
+                assert!(LEVELS.contains(&level), "{path}.level = {level}");
+                assert!(map["evidence"]["kind"].is_string(), "{path}.evidence");
+            }
+            for (k, child) in map {
+                check_contract(child, &format!("{path}.{k}"), counts);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_contract(item, &format!("{path}[{i}]"), counts);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
+#[test]
+fn scorecard_simulated_text_and_json() {
+    let scratch = Scratch::new("scorecard");
+    let db = scratch.path("quarter.db");
+    let args = ["--db", path_str(&db), "--simulate-incidents", "300", "--simulate-changes", "60"];
+    let (text, log) = run("scorecard", &args, None);
+    assert_contains(&log, "is empty: simulating a quarter (300 incidents, 60 changes");
+    assert_contains(&log, "refused 0");
+    assert_contains(&text, "inputs: 300 incidents, 60 changes");
+    assert_eq!(check_table_levels(&text), 6, "tables 5, 6, 7, 8, 9 and 15 are rated:\n{text}");
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let (json, log) = run("scorecard", &json_args, None);
+    assert!(!log.contains("simulating"), "the second run reuses the filled store:\n{log}");
+    let card: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{json}"));
+    let mut counts = (0, 0);
+    check_contract(&card, "$", &mut counts);
+    assert!(counts.0 > 20 && counts.1 > 10, "rates and ratings found: {counts:?}");
+    let tables = card["ratings"]["tables"].as_array().map(Vec::len);
+    assert_eq!(tables, Some(6));
+    assert_eq!(card["inputs"]["incidents"].as_u64(), Some(300));
+    let metrics = card["ratings"]["metrics"].as_array().cloned().unwrap_or_default();
+    assert!(!metrics.is_empty() && metrics.iter().all(|m| m["level"].is_string() && m["evidence"]["kind"].is_string()));
+}
+
+#[test]
+fn scorecard_from_csv_reports_the_bad_row() {
+    let scratch = Scratch::new("csv");
+    let incidents = scratch.path("incidents.csv");
+    let changes = scratch.path("changes.csv");
+    std::fs::write(
+        &incidents,
+        "id,kind,service,category,priority,detected_by,opened_at,acknowledged_at,resolved_at,resolved_by\n\
+         INC-1,production,payments,card-auth,2,monitoring,2026-01-05T08:00:00Z,2026-01-05T08:05:00Z,2026-01-05T10:00:00Z,l1\n\
+         INC-2,production,payments,card-auth,2,user,2026-01-20T10:00:00Z,,2026-01-20T09:00:00Z,l1\n\
+         INC-3,desktop,laptops,dock,4,user,2026-02-02T09:00:00Z,2026-02-02T09:30:00Z,2026-02-03T09:00:00Z,l1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &changes,
+        "id,type,service,started_at,completed_at,outcome,remediation\n\
+         CHG-1,normal,payments,2026-01-04T22:05:00Z,2026-01-04T22:40:00Z,successful,none\n\
+         CHG-2,normal,payments,2026-01-11T22:05:00Z,2026-01-11T23:40:00Z,failed,rolled_back\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let args = [
+        "--incidents",
+        path_str(&incidents),
+        "--changes",
+        path_str(&changes),
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-04-01",
+    ];
+    let (text, log) = run("scorecard", &args, None);
+    // INC-2 was resolved before it was opened: reported with its file and line (3).
+    let bad = format!("{}:3:", incidents.display());
+    assert_contains(&log, &bad);
+    assert_contains(&log, "2 rows accepted, 1 rejected");
+    assert_contains(&text, "inputs: 2 incidents, 2 changes");
+    assert_contains(&text, "1/2 (50%)");
+    assert_eq!(check_table_levels(&text), 6);
+}
+
+#[test]
+fn sla_clock_prints_json() {
+    let input = manifest_dir().join("sla_clock_input.json");
+    let (json, _) = run("sla_clock", &[], Some(&input));
+    let clocks: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{json}"));
+    let clocks = clocks.as_array().unwrap_or_else(|| panic!("expected an array of clocks:\n{json}"));
+    assert!(!clocks.is_empty());
+    for clock in clocks {
+        for key in ["target", "cycle", "elapsed", "paused", "remaining", "percent", "state"] {
+            assert!(clock.get(key).is_some(), "clock without `{key}`: {clock}");
+        }
+    }
+}
+
+#[test]
+fn replay_servicenow_excerpt() {
+    let scratch = Scratch::new("servicenow");
+    let db = scratch.path("replay.db");
+    let args = ["fixtures/uci_incident_event_log_excerpt.csv", "--db", path_str(&db)];
+    let (text, _) = run("replay_servicenow", &args, None);
+    assert_contains(&text, "incidents: 150 (150 replayed, 0 quarantined)");
+    assert_contains(&text, "rows read: 1164");
+    assert_contains(&text, "MTTR by priority");
+}
+
+#[test]
+fn incident_lifecycle_narrates_the_key_steps() {
+    let scratch = Scratch::new("lifecycle");
+    let db = scratch.path("lifecycle.db");
+    let (text, _) = run("incident_lifecycle", &["--db", path_str(&db)], None);
+    for needle in [
+        "open (monitoring alert pay-gw-7781) [monitoring]",
+        "state new, version 1, tier l1",
+        "priority P2 from impact 1 x urgency 2",
+        "same alert delivered again: replayed true, version still 1",
+        "response clock met at Mon 02 09:20",
+        "state on_hold, version 5",
+        "resolution clock paused: elapsed 1h00m00s, paused 1h00m00s, remaining 7h00m00s, 12% of 8h00m00s, deadline Mon 02 18:00",
+        "resolution clock running: elapsed 6h15m00s, paused 1h30m00s, remaining 1h45m00s, 78% of 8h00m00s, deadline Mon 02 18:30",
+        "threshold 75%: reached (Mon 02 16:30)",
+        "sla-escalation/INC-1001/resolution/1/resolution-75-lead (NotifyGroupLead, due Mon 02 16:30): recorded",
+        "recorded 2",
+        "recorded 0 (each escalation is executed exactly once)",
+        "state in_progress, version 7, tier l2",
+        "l2-apps queue: INC-1001 P2 in_progress",
+        "reopen count 1",
+        "state closed, version 12, tier l2",
+        "resolution clock met at Tue 03 09:45: elapsed 7h25m00s",
+        "refused, IncidentError::InvalidTransition: cannot close incident INC-1002: it is new",
+        "Outbox: 6 message(s) claimed by notifier",
+        "acknowledged 6; left to deliver: 0",
+    ] {
+        assert_contains(&text, needle);
+    }
+}
+
+#[test]
+fn change_calendar_walks_cab_conflicts_and_the_calendar() {
+    let scratch = Scratch::new("changes");
+    let db = scratch.path("changes.db");
+    let (text, _) = run("change_calendar", &["--db", path_str(&db)], None);
+    for needle in [
+        "refused, ChangeError::Invalid: cannot assess normal_change CHG-101 (submitted): a backout plan is mandatory",
+        "refused, ChangeError::Approval(ApprovalError::SelfApproval)",
+        "approve for cab (1 of 2) [cab-1] -> assessed",
+        "approve for cab (2 of 2, quorum) [cab-2] -> authorized",
+        "3 conflict(s)",
+        "- overlaps CHG-100 on the same service",
+        "- not inside the maintenance windows of payments",
+        "- inside a blackout of payments: Easter freeze",
+        "store: CHG-101 and CHG-100 overlap on payments",
+        "rescheduled into the maintenance window Sat 11 Apr 22:00 - Sun 12 Apr 02:00 (Europe/Amsterdam): 0 conflict(s)",
+        "store: 0 overlapping pair(s) on payments in April",
+        "CHG-102 approve for ecab [ecab-1] -> authorized",
+        "CHG-102 close before the review [max] -> refused, ChangeError::InvalidTransition",
+        "record: outcome failed, remediation rolled_back",
+        "CHG-103 close [max] -> closed",
+    ] {
+        assert_contains(&text, needle);
+    }
+    let calendar: Vec<&str> =
+        text.lines().skip_while(|l| !l.starts_with("Change calendar of payments")).skip(2).collect();
+    let ids: Vec<&str> = calendar.iter().filter_map(|l| l.split_whitespace().find(|w| w.starts_with("CHG-"))).collect();
+    assert_eq!(ids, ["CHG-100", "CHG-102", "CHG-101", "CHG-103"], "calendar:\n{}", calendar.join("\n"));
+    assert!(calendar.iter().all(|l| l.contains("closed")), "calendar:\n{}", calendar.join("\n"));
+}
+
+#[test]
+fn import_bpic2014_when_the_data_is_present() {
+    let dir = manifest_dir().join("../../shared/data/bpic2014-rabobank-itil");
+    if !dir.join("Detail_Incident.csv.gz").is_file() || !dir.join("Detail_Change.csv.gz").is_file() {
+        eprintln!("skipped: the BPIC 2014 data is not at {}", dir.display());
+        return;
+    }
+    let scratch = Scratch::new("bpic2014");
+    let db = scratch.path("bpic.db");
+    let (text, _) = run("import_bpic2014", &[path_str(&dir), "--db", path_str(&db)], None);
+    for needle in [
+        "Detail_Incident.csv.gz: 46809 rows: 46606 accepted, 0 rejected, 203 blank",
+        "transitions refused: 1780",
+        "1715  close while new: invalid transition",
+        "Detail_Change.csv.gz: 30275 rows: 30256 accepted, 19 rejected, 0 blank",
+        "is after the extract ends",
+        "changes: 17990",
+        "stored in sqlite://",
+        "(0 commands refused by the store)",
+        "inputs: 46606 incidents, 17990 changes",
+        "0/0 (no data)",
+    ] {
+        assert_contains(&text, needle);
+    }
+    assert_eq!(check_table_levels(&text), 6);
+}
