@@ -81,7 +81,7 @@
 //!   Start`..`Planned End`; started at `Actual Start`; completed at `Actual
 //!   End`. A change without an `Actual End` was not implemented (outcome
 //!   none). Change-level fields are taken from the first row that has a value
-//!   (rows of 84 changes disagree; counted in `inconsistent`).
+//!   (the rows of 83 changes disagree; counted in `inconsistent`).
 //! * outcome: **failed** when `# Related Incidents` ("incidents caused by this
 //!   change", the largest over its rows) is not zero, successful otherwise.
 //!   There is no rollback data, so the remediation is always `none` and the
