@@ -3,7 +3,8 @@
 //! the `NotFound` variant, records no events and learns nothing (the text does
 //! not carry the id); an actor without the role gets `Forbidden` (a requester
 //! declaring a major incident, a CAB member approving an emergency change...),
-//! checked before the state, with nothing recorded.
+//! checked before the state, with nothing recorded, and a text naming the
+//! state (`absent` before creation).
 
 use itsm_core::change::{EmergencyCommand, NormalChange, NormalCommand, StandardChange, StandardCommand};
 use itsm_core::classify::Risk;
@@ -179,10 +180,14 @@ fn forbidden_creation_creates_nothing() {
     let cab = actor("cab1");
     let ctx = Context::new(cab, ts(0), config());
     let create = NormalCommand::Create(spec("CHG-2", canary()));
-    assert_eq!(NormalChange::decide(None, &create, &ctx).unwrap_err().kind(), Kind::Forbidden);
+    let err = NormalChange::decide(None, &create, &ctx).unwrap_err();
+    assert_eq!(err.kind(), Kind::Forbidden);
+    check_display(&err, None, "create", cab);
     let create =
         StandardCommand::Create { spec: spec("CHG-3", canary()), template: TemplateId::new("os-patch").unwrap() };
-    assert_eq!(StandardChange::decide(None, &create, &ctx).unwrap_err().kind(), Kind::Forbidden);
+    let err = StandardChange::decide(None, &create, &ctx).unwrap_err();
+    assert_eq!(err.kind(), Kind::Forbidden);
+    check_display(&err, None, "create", cab);
     let open = ProblemCommand::Open {
         id: itsm_core::id::ProblemId::new("PRB-1").unwrap(),
         service: itsm_core::id::ServiceId::new("payments").unwrap(),
@@ -191,10 +196,34 @@ fn forbidden_creation_creates_nothing() {
     };
     let err = Problem::decide(None, &open, &Context::new(actor("req"), ts(0), config())).unwrap_err();
     assert_eq!(err.kind(), Kind::Forbidden);
+    check_display(&err, None, "open", actor("req"));
     let nobody = actor("nobody");
     let reached = first_state::<IncidentMachine>("new");
     let open = IncidentMachine::candidates(&reached.agg, "open").remove(0).1;
     let err = Incident::decide(None, &open, &Context::new(nobody, ts(0), config())).unwrap_err();
     assert_eq!(err.kind(), Kind::Forbidden);
+    check_display(&err, None, "open", nobody);
     assert!(!config().permissions.permits(nobody, AggregateKind::Incident, "open"));
+}
+
+/// A `Forbidden` text names the state the aggregate is in, and a creation
+/// command on an existing change is refused naming that very command.
+#[test]
+fn refusals_name_the_state_and_the_refused_creation_command() {
+    let reached = first_state::<NormalMachine>("scheduled");
+    let err = decide::<NormalMachine>(&reached, actor("cab1"), &NormalCommand::Start).unwrap_err();
+    assert_eq!(err.kind(), Kind::Forbidden);
+    assert!(err.to_string().contains(&format!("{} (scheduled)", reached.agg.id())), "{err}");
+    for status in ["submitted", "authorized", "completed"] {
+        let reached = first_state::<EmergencyMachine>(status);
+        for name in ["submit", "record_after_the_fact"] {
+            for (who, cmd) in EmergencyMachine::candidates(&reached.agg, name) {
+                let err = decide::<EmergencyMachine>(&reached, actor(who), &cmd).unwrap_err();
+                assert_eq!(err.kind(), Kind::AlreadyExists, "{name} in {status}: {err}");
+                let text = err.to_string();
+                assert!(text.starts_with(&format!("cannot {name} ")), "{text}");
+                assert!(text.contains(&format!("({status})")), "{text}");
+            }
+        }
+    }
 }

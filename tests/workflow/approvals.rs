@@ -1,10 +1,11 @@
 //! Change approval: every separation-of-duties path (requester and
 //! implementer, each directly, through a group they belong to, and through a
-//! delegate), approvers barred from implementing, every quorum rule (Any, All,
-//! AtLeast, Percent) reaching and not reaching authorization on a normal
-//! change under a custom `DomainConfig.approvals` with listed members, and an
-//! emergency change recorded after the fact needing ECAB approval before its
-//! review.
+//! delegate), group membership (the policy's member list decides when it has
+//! one, the claimed groups otherwise, a delegation never), approvers barred
+//! from implementing, every quorum rule (Any, All, AtLeast, Percent) reaching
+//! and not reaching authorization on a normal change under a custom
+//! `DomainConfig.approvals` with listed members, and an emergency change
+//! recorded after the fact needing ECAB approval before its review.
 
 use std::collections::BTreeMap;
 
@@ -132,7 +133,20 @@ fn self_approval(err: &ChangeError, approver: &str, principal: &str) {
 }
 
 fn cab_any() -> DomainConfig {
-    policy(vec![step("cab", Quorum::Any)], &[("cab", &["anna", "rita", "ivan", "dana", "dave"])])
+    policy(vec![step("cab", Quorum::Any)], &[("cab", &["anna", "rita", "ivan", "dana", "dave", "paul"])])
+}
+
+fn not_in_group(err: &ChangeError, approver: &str, group: &str, state: &str) {
+    match err {
+        ChangeError::Approval { source: ApprovalError::NotInGroup { approver: a, group: g }, .. } => {
+            assert_eq!((a.as_str(), g.as_str()), (approver, group), "{err}");
+        }
+        other => panic!("expected a membership refusal, got {other:?}"),
+    }
+    let text = err.to_string();
+    for needle in ["approve", "CHG-1", state, approver, group] {
+        assert!(text.contains(needle), "`{text}` does not name `{needle}`");
+    }
 }
 
 /// The requester cannot approve their own normal change: directly (without
@@ -176,19 +190,111 @@ fn implementer_never_approves_their_normal_change() {
     assert_eq!(flow.status(), "assessed");
 }
 
-/// Group membership is checked on the actor, and only the change's approver
-/// groups count; one vote per actor and group.
+/// Group membership is checked (against the policy's list), and only the
+/// change's approver groups count; one vote per actor and group.
 #[test]
 fn approvals_need_the_group_and_count_once() {
     let config = policy(vec![step("cab", Quorum::AtLeast(2))], &[("cab", &["anna", "bert"])]);
     let mut flow = assessed_normal(config);
-    flow.refused(&approver("olga", "security"), approve("cab"), Kind::Approval(Ap::NotInGroup));
+    let err = flow.refused(&approver("olga", "security"), approve("cab"), Kind::Approval(Ap::NotInGroup));
+    not_in_group(&err, "olga", "cab", "assessed");
     flow.refused(&approver("olga", "security"), approve("security"), Kind::Approval(Ap::NotAnApproverGroup));
     flow.run(&approver("anna", "cab"), approve("cab"));
     flow.refused(&approver("anna", "cab"), approve("cab"), Kind::Approval(Ap::AlreadyApproved));
     assert_eq!(flow.status(), "assessed");
     flow.run(&approver("bert", "cab"), approve("cab"));
     assert_eq!(flow.status(), "authorized");
+}
+
+/// When the policy lists a group's members, that list decides: a listed
+/// member approves without claiming the group, an actor claiming the group
+/// without being listed is `NotInGroup`, and so is the delegate of a listed
+/// member (approvals are personal). The same holds for rejections and on an
+/// emergency change.
+#[test]
+fn listed_members_decide_membership() {
+    let config = || policy(vec![step("cab", Quorum::AtLeast(2))], &[("cab", &["anna", "bert"])]);
+    let mut flow = assessed_normal(config());
+    let claims = approver("olga", "cab");
+    let err = flow.refused(&claims, approve("cab"), Kind::Approval(Ap::NotInGroup));
+    not_in_group(&err, "olga", "cab", "assessed");
+    let reject = NormalCommand::Reject { group: gid("cab"), reason: text("not mine to say") };
+    let err = flow.refused(&claims, reject, Kind::Approval(Ap::NotInGroup));
+    assert!(err.to_string().contains("reject"), "{err}");
+    for acting_for in ["anna", "bert"] {
+        let deputy = person("dave", &[Role::CabMember], &[]).with_delegations([aid(acting_for)]);
+        let err = flow.refused(&deputy, approve("cab"), Kind::Approval(Ap::NotInGroup));
+        not_in_group(&err, "dave", "cab", "assessed");
+        // Claiming the group does not help the delegate either.
+        let deputy = deputy.with_groups([gid("cab")]);
+        flow.refused(&deputy, approve("cab"), Kind::Approval(Ap::NotInGroup));
+    }
+    // Listed, claiming no group at all.
+    let anna = person("anna", &[Role::CabMember], &[]);
+    assert_eq!(flow.run(&anna, approve("cab")).len(), 1);
+    let bert = person("bert", &[Role::CabMember], &["security"]);
+    assert_eq!(flow.run(&bert, approve("cab")).len(), 2, "approved and authorized");
+    assert_eq!(flow.status(), "authorized");
+    let Some(NormalState::Authorized(plan)) = flow.state.as_ref().map(|c| c.state().clone()) else { unreachable!() };
+    assert_eq!(plan.approvals[&gid("cab")], [aid("anna"), aid("bert")].into());
+
+    let mut flow = Flow::<EmergencyChange>::new(config());
+    flow.run(
+        &rita(),
+        EmergencyCommand::Submit { spec: spec("CHG-1", canary()), risk: Risk::Moderate, justification: text("down") },
+    );
+    let approve = || EmergencyCommand::Approve { group: gid("cab") };
+    let err = flow.refused(&approver("olga", "cab"), approve(), Kind::Approval(Ap::NotInGroup));
+    not_in_group(&err, "olga", "cab", "submitted");
+    let deputy = approver("dave", "cab").with_delegations([aid("anna")]);
+    flow.refused(&deputy, approve(), Kind::Approval(Ap::NotInGroup));
+    flow.run(&person("anna", &[Role::EmergencyCabMember], &[]), approve());
+    flow.run(&person("bert", &[Role::EmergencyCabMember], &[]), approve());
+    assert_eq!(flow.status(), "authorized");
+}
+
+/// When the policy lists no members for a group (no entry, or an empty
+/// list), the groups an actor claims decide; a delegate of a member who
+/// claims nothing is still not a member.
+#[test]
+fn unlisted_groups_trust_the_claimed_groups() {
+    for listed in [false, true] {
+        let config = if listed {
+            policy(vec![step("cab", Quorum::AtLeast(2))], &[("cab", &[])])
+        } else {
+            policy(vec![step("cab", Quorum::AtLeast(2))], &[])
+        };
+        let mut flow = assessed_normal(config);
+        let err =
+            flow.refused(&person("anna", &[Role::CabMember], &[]), approve("cab"), Kind::Approval(Ap::NotInGroup));
+        not_in_group(&err, "anna", "cab", "assessed");
+        let deputy = person("dave", &[Role::CabMember], &["security"]).with_delegations([aid("olga")]);
+        flow.refused(&deputy, approve("cab"), Kind::Approval(Ap::NotInGroup));
+        flow.run(&approver("olga", "cab"), approve("cab"));
+        assert_eq!(flow.status(), "assessed", "empty list: {listed}");
+        flow.run(&approver("anna", "cab"), approve("cab"));
+        assert_eq!(flow.status(), "authorized", "empty list: {listed}");
+    }
+}
+
+/// The roster the model tests draw from separates claimed groups from the
+/// policy's lists, so the model exercises both ways of deciding membership.
+#[test]
+fn the_model_roster_claims_differ_from_the_listed_members() {
+    use crate::support::{MEMBERS, actor, config};
+    let listed = |group: &str, who: &str| config().approvals.members[&gid(group)].contains(&aid(who));
+    let claims = |group: &str, who: &str| actor(who).groups.contains(&gid(group));
+    for (group, members) in MEMBERS {
+        assert_eq!(config().approvals.members[&gid(group)].len(), members.len(), "{group}");
+    }
+    assert!(listed("cab", "cab4") && !claims("cab", "cab4"));
+    for group in ["cab", "ecab", "change-managers"] {
+        assert!(claims(group, "claimer") && !listed(group, "claimer"), "{group}");
+    }
+    assert!(config().approvals.members[&gid("sre")].is_empty() && claims("sre", "claimer"));
+    let deputy = actor("deputy");
+    assert!(deputy.groups.is_empty() && listed("cab", "cab2") && listed("ecab", "ecab3"));
+    assert!(deputy.delegate_for.contains(&aid("cab2")) && deputy.delegate_for.contains(&aid("ecab3")));
 }
 
 /// Someone who approved a change may not implement it, on a normal change and

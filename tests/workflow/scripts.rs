@@ -343,7 +343,16 @@ impl Scripted for NormalMachine {
         rejected.push(("cab2", C::Reject { group: gid("cab"), reason: text("too risky") }));
         let mut cancelled = head("CHG-3");
         cancelled.push(("cm", C::Cancel { reason: text("no longer needed") }));
-        vec![full, rejected, cancelled]
+        // The policy has no step for a low-risk normal change: the assessment
+        // authorizes it at once (submitted -> authorized).
+        let unapproved = vec![
+            ("req", C::Create(spec("CHG-4", canary()))),
+            ("req", C::Submit),
+            ("cm", C::Assess(assessment(Risk::Low, "impl"))),
+            ("cm", C::Schedule { window: window_at(0) }),
+            ("impl", C::Start),
+        ];
+        vec![full, rejected, cancelled, unapproved]
     }
 
     fn candidates(agg: &NormalChange, name: &'static str) -> Vec<Line<Self>> {
@@ -352,8 +361,14 @@ impl Scripted for NormalMachine {
         match name {
             "create" => one("req", C::Create(agg.spec().clone())),
             "submit" => one("req", C::Submit),
-            "assess" => one("cm", C::Assess(assessment(Risk::High, "impl"))),
-            "approve" => ["cab1", "cab2", "impl2"].map(|who| (who, C::Approve { group: gid("cab") })).to_vec(),
+            // Every risk: with approval steps (assessed) and without (authorized).
+            "assess" => Risk::ALL.iter().map(|&risk| ("cm", C::Assess(assessment(risk, "impl")))).collect(),
+            // Listed members (`cab4` claims no group), and actors refused
+            // membership: `claimer` claims the group but is not listed,
+            // `deputy` acts for the listed `cab2`.
+            "approve" => ["cab1", "cab2", "impl2", "cab4", "claimer", "deputy"]
+                .map(|who| (who, C::Approve { group: gid("cab") }))
+                .to_vec(),
             "reject" => one("cab2", C::Reject { group: gid("cab"), reason: text("no backout test") }),
             "schedule" => one("cm", C::Schedule { window: window_at(10_000) }),
             "start" => one("impl", C::Start),
@@ -406,14 +421,14 @@ impl Scripted for EmergencyMachine {
             ],
             vec![
                 ("cm", C::RecordAfterTheFact(after_the_fact("CHG-2", Risk::Moderate, "impl"))),
-                ("ecab1", C::Approve { group: gid("ecab") }),
+                ("claimer", C::Approve { group: gid("sre") }),
                 ("cm", review()),
                 ("cm", C::Close),
             ],
             vec![("req", submit("CHG-3", Risk::Low)), ("req", C::Cancel { reason: text("fixed itself") })],
             vec![
                 ("req", submit("CHG-4", Risk::Moderate)),
-                ("ecab3", C::Reject { group: gid("ecab"), reason: text("no") }),
+                ("ecab3", C::Reject { group: gid("sre"), reason: text("no") }),
             ],
         ]
     }
@@ -430,7 +445,21 @@ impl Scripted for EmergencyMachine {
                 record.spec = agg.spec().clone();
                 one("cm", C::RecordAfterTheFact(record))
             }
-            "approve" => ["ecab1", "ecab3", "impl2"].map(|who| (who, C::Approve { group: gid("ecab") })).to_vec(),
+            // ecab lists its members (`claimer` claims it but is not listed,
+            // `deputy` acts for the listed `ecab3`); sre lists none, so the
+            // claimed groups decide.
+            "approve" => [
+                ("ecab1", "ecab"),
+                ("ecab3", "ecab"),
+                ("impl2", "ecab"),
+                ("claimer", "ecab"),
+                ("deputy", "ecab"),
+                ("ecab1", "sre"),
+                ("claimer", "sre"),
+                ("deputy", "sre"),
+            ]
+            .map(|(who, group)| (who, C::Approve { group: gid(group) }))
+            .to_vec(),
             "reject" => one("ecab1", C::Reject { group: gid("ecab"), reason: text("too broad") }),
             "start" => one("impl", C::Start),
             "advance_stage" => one("impl", C::AdvanceStage),

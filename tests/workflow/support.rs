@@ -77,8 +77,15 @@ pub fn canary() -> Rollout {
 ///
 /// - `req`: requester who is also a CAB / ECAB member (separation of duties via a group);
 /// - `cab3`: CAB member acting as `req`'s delegate;
+/// - `cab4`: CAB member listed in the policy who claims no group (the list decides);
 /// - `ecab2`: ECAB member acting as `impl`'s delegate;
-/// - `impl2`: implementer who also sits on the CAB and the ECAB.
+/// - `impl2`: implementer who also sits on the CAB and the ECAB;
+/// - `claimer`: holds the approver roles and claims every group but is listed
+///   in none (refused where the policy lists members, counted for `sre`);
+/// - `deputy`: holds the approver roles, claims no group, and acts for the
+///   listed members `cab2` and `ecab3` (a delegate of a member is no member).
+///
+/// `ecab1`, `ecab3` and `claimer` claim `sre`, whose member list is empty.
 pub static ROSTER: LazyLock<Vec<Actor>> = LazyLock::new(|| {
     use Role as R;
     let a = |id: &str, roles: &[Role], groups: &[&str], delegate_for: &[&str]| {
@@ -97,15 +104,18 @@ pub static ROSTER: LazyLock<Vec<Actor>> = LazyLock::new(|| {
         a("cab1", &[R::CabMember], &["cab", "change-managers"], &[]),
         a("cab2", &[R::CabMember], &["cab"], &[]),
         a("cab3", &[R::CabMember], &["cab"], &["req"]),
-        a("ecab1", &[R::EmergencyCabMember], &["ecab"], &[]),
+        a("cab4", &[R::CabMember], &[], &[]),
+        a("ecab1", &[R::EmergencyCabMember], &["ecab", "sre"], &[]),
         a("ecab2", &[R::EmergencyCabMember], &["ecab"], &["impl"]),
-        a("ecab3", &[R::EmergencyCabMember], &["ecab"], &[]),
+        a("ecab3", &[R::EmergencyCabMember], &["ecab", "sre"], &[]),
+        a("claimer", &[R::CabMember, R::EmergencyCabMember], &["cab", "ecab", "change-managers", "sre"], &[]),
+        a("deputy", &[R::CabMember, R::EmergencyCabMember], &[], &["cab2", "ecab3"]),
         a("impl", &[R::Implementer], &[], &[]),
         a("impl2", &[R::Implementer, R::CabMember, R::EmergencyCabMember], &["cab", "ecab"], &[]),
         a("bot", &[R::Automation], &[], &[]),
         a("nobody", &[], &[], &[]),
         Actor::new(aid("mallory"), tenant_b(), all_roles)
-            .with_groups(["cab", "ecab", "change-managers"].map(gid))
+            .with_groups(["cab", "ecab", "change-managers", "sre"].map(gid))
             .with_delegations([aid("req"), aid("impl")]),
     ]
 });
@@ -117,37 +127,43 @@ pub fn actor(name: &str) -> &'static Actor {
 
 /// The configuration the model and table tests run under: the default
 /// permissions, priority matrix and catalogue, and an approval policy that
-/// exercises every quorum rule.
+/// exercises every quorum rule and both ways of deciding membership.
 ///
-/// Approvals: normal low -> change-managers Any; normal moderate -> cab
-/// AtLeast(2); normal high -> cab Percent(60) and change-managers All;
-/// emergency low -> nothing (authorized on submission); emergency moderate ->
-/// ecab Any; emergency high -> ecab Percent(50). Group members are exactly the
-/// roster actors holding each group.
+/// Approvals: normal low -> nothing (authorized on assessment); normal
+/// moderate -> cab AtLeast(2); normal high -> cab Percent(60) and
+/// change-managers All; emergency low -> nothing (authorized on submission);
+/// emergency moderate -> sre Any; emergency high -> ecab Percent(50).
+///
+/// Members ([`MEMBERS`]) are listed for cab, change-managers and ecab, and
+/// that list decides membership whatever an actor claims (`claimer` claims
+/// them all and is in none; `cab4` claims nothing and is in cab); sre's list
+/// is empty, so the groups an actor claims decide.
 pub static CONFIG: LazyLock<DomainConfig> = LazyLock::new(|| {
     let mut config = DomainConfig::default();
     let step = |g: &str, quorum| ApprovalStep { group: gid(g), quorum };
     let mut policy = itsm_core::change::ApprovalPolicy { rules: BTreeMap::new(), members: BTreeMap::new() };
-    policy.set(ChangeType::Normal, Risk::Low, vec![step("change-managers", Quorum::Any)]);
     policy.set(ChangeType::Normal, Risk::Moderate, vec![step("cab", Quorum::AtLeast(2))]);
     policy.set(
         ChangeType::Normal,
         Risk::High,
         vec![step("cab", Quorum::Percent(60)), step("change-managers", Quorum::All)],
     );
-    policy.set(ChangeType::Emergency, Risk::Moderate, vec![step("ecab", Quorum::Any)]);
+    policy.set(ChangeType::Emergency, Risk::Moderate, vec![step("sre", Quorum::Any)]);
     policy.set(ChangeType::Emergency, Risk::High, vec![step("ecab", Quorum::Percent(50))]);
-    for group in ["cab", "ecab", "change-managers"] {
-        let members: BTreeSet<ActorId> = ROSTER
-            .iter()
-            .filter(|a| a.tenant == tenant_a() && a.groups.contains(&gid(group)))
-            .map(|a| a.id.clone())
-            .collect();
-        policy.members.insert(gid(group), members);
+    for (group, members) in MEMBERS {
+        policy.members.insert(gid(group), members.iter().map(|m| aid(m)).collect::<BTreeSet<ActorId>>());
     }
     config.approvals = policy;
     config
 });
+
+/// The approver groups' members as listed in [`CONFIG`]'s policy.
+pub const MEMBERS: &[(&str, &[&str])] = &[
+    ("cab", &["req", "cab1", "cab2", "cab3", "cab4", "impl2"]),
+    ("change-managers", &["req", "cab1"]),
+    ("ecab", &["req", "ecab1", "ecab2", "ecab3", "impl2"]),
+    ("sre", &[]),
+];
 
 /// The shared configuration.
 pub fn config() -> &'static DomainConfig {
@@ -240,8 +256,9 @@ impl Classify for ChangeError {
 }
 
 /// Checks what a rejection's text names. `existing` is the aggregate's (id,
-/// status) when it exists (for the actor's tenant); `id` is the id the command
-/// names when it creates.
+/// status) when it exists (for the actor's tenant): a `Forbidden` text names
+/// the state (`absent` before creation), an `AlreadyExists` text names the
+/// refused creation command and the state.
 pub fn check_display<E: Classify + Display>(err: &E, existing: Option<(&str, &str)>, command: &str, actor: &Actor) {
     let text = err.to_string();
     let names = |needle: &str| assert!(text.contains(needle), "`{text}` ({:?}) does not name `{needle}`", err.kind());
@@ -256,8 +273,12 @@ pub fn check_display<E: Classify + Display>(err: &E, existing: Option<(&str, &st
         Kind::Forbidden => {
             names(command);
             names(actor.id.as_str());
-            if let Some((id, _)) = existing {
-                names(id);
+            match existing {
+                Some((id, status)) => {
+                    names(id);
+                    names(&format!("({status})"));
+                }
+                None => names("(absent)"),
             }
         }
         Kind::NotFound => {
@@ -270,7 +291,11 @@ pub fn check_display<E: Classify + Display>(err: &E, existing: Option<(&str, &st
         Kind::AlreadyExists => {
             let (id, status) = existing.expect("AlreadyExists only for an existing aggregate");
             names(id);
-            names(status);
+            names(&format!("({status})"));
+            // The refused creation command, as a word of its own (`submit`
+            // must not be found inside the state `submitted`).
+            let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+            assert!(words.contains(&command), "`{text}` does not name the creation command `{command}`");
         }
     }
 }

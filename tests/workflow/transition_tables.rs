@@ -4,7 +4,8 @@
 //! targets; a refusal where a row exists comes from a data-dependent guard
 //! (`Invalid` / `Approval`), never `InvalidTransition`; `InvalidTransition`
 //! comes only where no row exists; creation commands on an existing aggregate
-//! are `AlreadyExists`. Every row is accepted somewhere, every status is
+//! are `AlreadyExists`; every refusal's text passes `check_display` (the
+//! state, the command). Every row is accepted somewhere, every status is
 //! reached, terminal states have exactly their listed exits, and the Mermaid
 //! diagrams draw every row.
 
@@ -18,7 +19,7 @@ use crate::incident_model::IncidentMachine;
 use crate::model::Machine;
 use crate::problem_model::ProblemMachine;
 use crate::scripts::{Scripted, reachable};
-use crate::support::{Classify, Kind, actor, config, ts};
+use crate::support::{Classify, Kind, actor, check_display, config, ts};
 
 fn rows<M: Machine>(from: &str, command: &str) -> Vec<&'static Transition> {
     M::TABLE.iter().filter(|t| t.from == from && t.command == command).collect()
@@ -58,6 +59,7 @@ fn check_table<M: Scripted>() {
                         witnessed.insert((from, name, to));
                     }
                     Err(err) => {
+                        check_display(&err, Some((state.agg.id(), from)), name, actor(who));
                         let kind = err.kind();
                         if M::CREATE.contains(&name) {
                             assert_eq!(kind, Kind::AlreadyExists, "{at}: {err}");
@@ -103,6 +105,42 @@ fn normal_change_decide_agrees_with_its_table() {
 #[test]
 fn emergency_change_decide_agrees_with_its_table() {
     check_table::<EmergencyMachine>();
+}
+
+/// A normal change's assessment goes to `assessed` when the policy has
+/// approval steps for its risk, and straight to `authorized` (recording
+/// `Assessed` then `Authorized`, with the policy's empty steps) when it has
+/// none; both are rows of the table.
+#[test]
+fn normal_assess_authorizes_exactly_when_the_risk_needs_no_approval() {
+    use itsm_core::change::{NormalChange, NormalCommand, NormalEvent, NormalState};
+    use itsm_core::classify::{ChangeType, Risk};
+    let submitted = reachable::<NormalMachine>()
+        .into_iter()
+        .find(|r| r.agg.summary().status == "submitted")
+        .expect("a scripted normal change is submitted");
+    let mut without_steps = 0;
+    for &risk in Risk::ALL {
+        let steps = config().approvals.steps(ChangeType::Normal, risk);
+        let cmd = NormalCommand::Assess(crate::scripts::assessment(risk, "impl"));
+        let ctx = Context::new(actor("cm"), ts(submitted.next), config());
+        let events = NormalChange::decide(Some(&submitted.agg), &cmd, &ctx).expect("assessment accepted");
+        let names: Vec<&str> = events.iter().map(|e| e.name()).collect();
+        let (next, _) = NormalChange::execute(Some(submitted.agg.clone()), &cmd, &ctx).expect("executes");
+        let NormalEvent::Assessed { steps: recorded, .. } = &events[0] else { panic!("{risk}: {events:?}") };
+        assert_eq!(recorded.as_slice(), steps, "{risk}: the assessment records the policy's steps");
+        if steps.is_empty() {
+            without_steps += 1;
+            assert_eq!(names, ["assessed", "authorized"], "{risk}");
+            assert!(matches!(next.state(), NormalState::Authorized(plan) if plan.approvals.is_empty()), "{risk}");
+        } else {
+            assert_eq!(names, ["assessed"], "{risk}");
+            assert!(matches!(next.state(), NormalState::Assessed(a) if a.votes.is_empty()), "{risk}");
+        }
+        let row = Transition { from: "submitted", command: "assess", to: next.summary().status };
+        assert!(NormalMachine::TABLE.contains(&row), "{row:?}");
+    }
+    assert!(without_steps > 0 && without_steps < Risk::ALL.len(), "the test policy must cover both cases");
 }
 
 fn exits<M: Machine>(state: &str) -> BTreeSet<&'static str> {
