@@ -216,13 +216,19 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
 /// `($1, ..., $cols), ($cols+1, ...)` for `rows` rows.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn value_rows(cols: usize, rows: usize) -> String {
+    value_rows_from(1, cols, rows)
+}
+
+/// `($start, ...), (...)`: `rows` rows of `cols` numbered values from `$start`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn value_rows_from(start: usize, cols: usize, rows: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
             out.push_str(", ");
         }
         out.push('(');
-        out.push_str(&placeholders(1 + r * cols, cols));
+        out.push_str(&placeholders(start + r * cols, cols));
         out.push(')');
     }
     out

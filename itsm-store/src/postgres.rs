@@ -45,15 +45,12 @@ mod sql {
     pub const HEAD_INIT: &str =
         "INSERT INTO chain_heads (tenant, position, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING";
     pub const HEAD_PUT: &str = "UPDATE chain_heads SET position = $2, hash = $3 WHERE tenant = $1";
-    pub const EVENT_PUT: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position";
     pub const EVENT_COLUMNS: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash) VALUES ";
-    pub const PROJECTION_PUT: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-        ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, status = excluded.status, terminal = excluded.terminal, \
+    pub const WRITE_PROJECTION: &str = "pr AS (INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at) VALUES ";
+    pub const WRITE_PROJECTION_TAIL: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, status = excluded.status, terminal = excluded.terminal, \
         service = excluded.service, priority = excluded.priority, assignee = excluded.assignee, grp = excluded.grp, \
         window_start = excluded.window_start, window_end = excluded.window_end, state = excluded.state, updated_at = excluded.updated_at \
-        WHERE aggregates.version < excluded.version";
+        WHERE aggregates.version < excluded.version RETURNING 1)";
     pub const PROJECTION_COLUMNS: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at) VALUES ";
     pub const PROJECTION_UPSERT_TAIL: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, status = excluded.status, terminal = excluded.terminal, \
         service = excluded.service, priority = excluded.priority, assignee = excluded.assignee, grp = excluded.grp, \
@@ -210,7 +207,9 @@ impl PgStore {
         let now = req.ctx.now;
         let now_text = now.to_rfc3339();
         let actor = req.ctx.actor.id.as_str();
-        let mut positions = Vec::with_capacity(plan.rows.len());
+        // One statement appends the events, upserts the projection and moves
+        // the chain head (fewer round trips than three statements).
+        let mut links = Vec::with_capacity(plan.rows.len());
         for row in &plan.rows {
             chain_position += 1;
             let fields = ChainFields {
@@ -224,8 +223,12 @@ impl PgStore {
                 recorded_at: &now_text,
                 chain_position,
             };
-            let hash = link(&chain_hash, &fields);
-            let position: i64 = query_scalar(sql::EVENT_PUT)
+            chain_hash = link(&chain_hash, &fields);
+            links.push((chain_position, chain_hash.clone()));
+        }
+        let mut q = query_as::<_, (i64, i64)>(AssertSqlSafe(write_statement(plan.rows.len())));
+        for (row, (position, hash)) in plan.rows.iter().zip(links) {
+            q = q
                 .bind(tenant)
                 .bind(kind)
                 .bind(id)
@@ -234,17 +237,12 @@ impl PgStore {
                 .bind(&row.payload)
                 .bind(actor)
                 .bind(now.as_utc())
-                .bind(chain_position)
-                .bind(&hash)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(event_insert_error)?;
-            positions.push(position);
-            chain_hash = hash;
+                .bind(position)
+                .bind(hash);
         }
         let p = &plan.projection;
         let s = &p.summary;
-        let updated = query(sql::PROJECTION_PUT)
+        let written = q
             .bind(tenant)
             .bind(kind)
             .bind(id)
@@ -259,19 +257,15 @@ impl PgStore {
             .bind(opt_time(s.window.map(|w| w.1)))
             .bind(&p.state)
             .bind(now.as_utc())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict { expected: req.expected, actual }.into());
-        }
-        query(sql::HEAD_PUT)
-            .bind(tenant)
             .bind(chain_position)
             .bind(&chain_hash)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(err)?;
+            .map_err(event_insert_error)?;
+        if written.len() != plan.rows.len() || written.first().map(|w| w.1) != Some(1) {
+            return Err(StoreError::Conflict { expected: req.expected, actual }.into());
+        }
+        let positions: Vec<i64> = written.into_iter().map(|w| w.0).collect();
         if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
             let result = IdempotentResult { first_version: actual + 1, version: plan::from_db_version(p.version) };
             let result = serde_json::to_string(&result).map_err(|e| StoreError::Aggregate(e.to_string()))?;
@@ -593,6 +587,27 @@ impl PgStore {
         tx.commit().await.map_err(err)?;
         Ok(true)
     }
+}
+
+/// The statement of [`PgStore::execute`] for `events` events: `events` rows
+/// of 10 values, then 14 projection values, then the chain head's position
+/// and hash; it yields each event's position and the count of projection rows
+/// written (0 when the version guard refused).
+fn write_statement(events: usize) -> String {
+    let projection = 10 * events + 1;
+    let head = projection + 14;
+    format!(
+        "WITH ev AS ({}{} RETURNING position, version), {}{}{}, \
+         hd AS (UPDATE chain_heads SET position = ${}, hash = ${} WHERE tenant = $1 RETURNING 1) \
+         SELECT ev.position, (SELECT count(*) FROM pr) FROM ev ORDER BY ev.version",
+        sql::EVENT_COLUMNS,
+        plan::value_rows(10, events),
+        sql::WRITE_PROJECTION,
+        plan::value_rows_from(projection, 14, 1),
+        sql::WRITE_PROJECTION_TAIL,
+        head,
+        head + 1,
+    )
 }
 
 /// See the SQLite backend: a unique violation on the event log is a race
