@@ -326,6 +326,11 @@ struct ServiceAcc {
     first_line: Tally,
     automated: Tally,
     on_time: Tally,
+    /// Resolved in W with a known verdict on the resolution target. The
+    /// on-time rate's denominator is every incident resolved in W, as
+    /// defined; when none has a known verdict (no SLA policy is in force for
+    /// any), the rate is "no data" rather than 0%.
+    judged: Tally,
     unknown_target: u64,
     sla_resolved: [Tally; 5],
     sla_met: [Tally; 5],
@@ -348,6 +353,7 @@ impl ServiceAcc {
             first_line: Tally::default(),
             automated: Tally::default(),
             on_time: Tally::default(),
+            judged: Tally::default(),
             unknown_target: 0,
             sla_resolved: Default::default(),
             sla_met: Default::default(),
@@ -369,6 +375,7 @@ impl ServiceAcc {
         self.first_line.merge(other.first_line);
         self.automated.merge(other.automated);
         self.on_time.merge(other.on_time);
+        self.judged.merge(other.judged);
         self.unknown_target += other.unknown_target;
         for (a, b) in self.sla_resolved.iter_mut().zip(other.sla_resolved) {
             a.merge(b);
@@ -494,11 +501,13 @@ impl Accumulator {
             let p = priority_index(r.priority);
             svc.sla_resolved[p].add(id, with_ids);
             match r.resolution_target_met {
-                Some(true) => {
-                    svc.on_time.add(id, with_ids);
-                    svc.sla_met[p].add(id, with_ids);
+                Some(met) => {
+                    svc.judged.add(id, with_ids);
+                    if met {
+                        svc.on_time.add(id, with_ids);
+                        svc.sla_met[p].add(id, with_ids);
+                    }
                 }
-                Some(false) => {}
                 None => svc.unknown_target += 1,
             }
         }
@@ -725,7 +734,11 @@ impl Accumulator {
                     first_line_resolution_rate: rate_of(&acc.first_line, &acc.resolved_in_w, with_ids),
                     automated_recovery_share: rate_of(&acc.automated, &acc.resolved_in_w, with_ids),
                     proactive_detection_share: rate_of(&acc.proactive, &acc.opened, with_ids),
-                    on_time_resolution_rate: rate_of(&acc.on_time, &acc.resolved_in_w, with_ids),
+                    on_time_resolution_rate: if acc.judged.n == 0 {
+                        rate_of(&acc.on_time, &Tally::default(), with_ids)
+                    } else {
+                        rate_of(&acc.on_time, &acc.resolved_in_w, with_ids)
+                    },
                     resolved_with_unknown_target: acc.unknown_target,
                     repeat_rate: rate_of(&repeats, &acc.opened, with_ids),
                 },

@@ -197,9 +197,70 @@ impl Default for ImportOptions {
 
 type Parser<T> = fn(&mut Cells<'_>, &ImportOptions) -> Option<T>;
 
+/// Where each physical line of the input starts, recorded as the bytes pass
+/// through, so a record's byte offset maps to the line a person sees in an
+/// editor. (The csv crate's own line count is one too low for CRLF files, and
+/// points at the blank lines before a record rather than at the record.)
+#[derive(Debug)]
+struct LineTable {
+    starts: Vec<u64>,
+    blank: Vec<bool>,
+    offset: u64,
+}
+
+impl LineTable {
+    fn new() -> Self {
+        LineTable { starts: vec![0], blank: vec![true], offset: 0 }
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.offset += 1;
+            match b {
+                b'\n' => {
+                    self.starts.push(self.offset);
+                    self.blank.push(true);
+                }
+                b'\r' => {}
+                _ => {
+                    if let Some(last) = self.blank.last_mut() {
+                        *last = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 1-based line of the first non-blank line at or after `byte`.
+    fn line_of(&self, byte: u64) -> u64 {
+        let mut i = self.starts.partition_point(|&s| s <= byte).saturating_sub(1);
+        while self.blank.get(i).copied().unwrap_or(false) && i + 1 < self.starts.len() {
+            i += 1;
+        }
+        i as u64 + 1
+    }
+}
+
+/// A reader that records line starts into a shared [`LineTable`].
+struct Counting<R> {
+    inner: R,
+    table: std::sync::Arc<std::sync::Mutex<LineTable>>,
+}
+
+impl<R: io::Read> io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut table) = self.table.lock() {
+            table.scan(&buf[..n.min(buf.len())]);
+        }
+        Ok(n)
+    }
+}
+
 /// The rows of one file as records, one at a time.
 pub struct Rows<R: io::Read, T> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Counting<R>>,
+    lines: std::sync::Arc<std::sync::Mutex<LineTable>>,
     columns: HashMap<&'static str, usize>,
     width: usize,
     parse: Parser<T>,
@@ -218,6 +279,14 @@ impl<R: io::Read, T> fmt::Debug for Rows<R, T> {
 }
 
 impl<R: io::Read, T> Rows<R, T> {
+    /// The physical line a record starting at `byte` is on (0 when unknown).
+    fn line_at(&self, byte: Option<u64>) -> u64 {
+        match (byte, self.lines.lock()) {
+            (Some(byte), Ok(table)) => table.line_of(byte),
+            (None, _) | (_, Err(_)) => 0,
+        }
+    }
+
     fn open(
         file: &str,
         reader: R,
@@ -227,7 +296,9 @@ impl<R: io::Read, T> Rows<R, T> {
         id_column: bool,
         options: ImportOptions,
     ) -> Result<Rows<R, T>, ImportError> {
-        let mut reader = ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(LineTable::new()));
+        let counting = Counting { inner: reader, table: std::sync::Arc::clone(&lines) };
+        let mut reader = ReaderBuilder::new().has_headers(true).flexible(true).from_reader(counting);
         let header = reader
             .byte_headers()
             .map_err(|e| ImportError::Header { file: file.to_owned(), reason: e.to_string() })?
@@ -259,6 +330,7 @@ impl<R: io::Read, T> Rows<R, T> {
         }
         Ok(Rows {
             reader,
+            lines,
             columns,
             width: header.len(),
             parse,
@@ -302,7 +374,7 @@ impl<R: io::Read, T> Iterator for Rows<R, T> {
                 None
             }
             Ok(true) => {
-                let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                let line = self.line_at(self.record.position().map(|p| p.byte()));
                 if self.record.len() != self.width {
                     let reason = format!("row has {} fields, the header has {}", self.record.len(), self.width);
                     let err = RowError { file, line, column: None, reason };
@@ -339,7 +411,7 @@ impl<R: io::Read, T> Iterator for Rows<R, T> {
                 }
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = self.line_at(e.position().map(|p| p.byte()));
                 match e.kind() {
                     csv::ErrorKind::Io(_) => {
                         self.done = true;

@@ -435,3 +435,21 @@ fn renderers_show_the_essentials() {
     assert!(!html.contains("<b>svc</b>"));
     assert!(!html.contains("http://") || !html.contains("src="));
 }
+
+#[test]
+fn on_time_rate_is_no_data_when_no_incident_has_a_known_target() {
+    let mut rs =
+        vec![incident("A", "svc", BASE + 10, Some(BASE + 100)), incident("B", "svc", BASE + 20, Some(BASE + 200))];
+    for r in &mut rs {
+        r.resolution_target_met = None;
+    }
+    let first = card(config(31), &rs, &[], &[]);
+    let rate = &first.total.incidents.on_time_resolution_rate;
+    assert_eq!((rate.numerator, rate.denominator, rate.value), (0, 0, None));
+    assert_eq!(first.total.incidents.resolved_with_unknown_target, 2);
+    // One known verdict brings back the defined denominator: every incident resolved in W.
+    rs[0].resolution_target_met = Some(true);
+    let second = card(config(31), &rs, &[], &[]);
+    let rate = &second.total.incidents.on_time_resolution_rate;
+    assert_eq!((rate.numerator, rate.denominator), (1, 2));
+}
