@@ -13,7 +13,9 @@
 //! requester and the implementer; a listed member who is the *delegate* of the
 //! requester or implementer is refused when voting but still counted in the
 //! denominator (the policy does not know delegations), so such a group needs
-//! `AtLeast(n)` instead.
+//! `AtLeast(n)` instead. Likewise `All` and `Percent` on a group whose members
+//! the policy does not list have no group size to count, so one approval
+//! meets them: list the members of every group used with those rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
