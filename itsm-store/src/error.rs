@@ -184,7 +184,8 @@ pub(crate) fn classify(backend: Backend, err: &sqlx::Error) -> (Class, Option<St
             Ok(2067 | 1555) => Class::Unique,
             _ => Class::Other,
         },
-        (Backend::Postgres, Some("40001" | "40P01")) => Class::Transient,
+        // Serialization failure, deadlock, lock timeout.
+        (Backend::Postgres, Some("40001" | "40P01" | "55P03")) => Class::Transient,
         (Backend::Postgres, Some("23505")) => Class::Unique,
         (Backend::Postgres, Some("22021" | "22P05")) => Class::BadText,
         _ => Class::Other,

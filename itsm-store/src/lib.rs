@@ -23,7 +23,7 @@
 //! * **Optimistic concurrency**: [`ExpectedVersion`]; a stale writer gets
 //!   [`StoreError::Conflict`].
 //! * **Retries**: transient errors (SQLite `SQLITE_BUSY*`/`SQLITE_LOCKED`,
-//!   PostgreSQL `40001`/`40P01`) re-run the whole operation, at most 5
+//!   PostgreSQL `40001`/`40P01`/`55P03`) re-run the whole operation, at most 5
 //!   attempts with full-jitter backoff (10 ms doubling, capped at 1 s), then
 //!   [`StoreError::Contention`]. Errors are classified by code only.
 //! * **Tenancy**: every read and write is keyed by the actor's tenant; another
@@ -46,6 +46,26 @@
 //!   head row (`FOR UPDATE`) first, which serializes a tenant's appends.
 //!   Instants are `TIMESTAMPTZ`. A schema can be chosen with
 //!   `?options[search_path]=name`.
+//!
+//! ## Schema
+//!
+//! * `events`: the append-only log (global `position`, tenant, kind, id,
+//!   version, event name, payload JSON text, actor, `recorded_at`,
+//!   `chain_position`, `hash`), unique per (tenant, kind, id, version) and per
+//!   (tenant, chain position); `UPDATE`, `DELETE` (and `TRUNCATE` on
+//!   PostgreSQL) are refused by triggers.
+//! * `chain_heads`: each tenant's last chain position and hash.
+//! * `aggregates`: one projection row per aggregate (summary columns, state
+//!   JSON, `updated_at`, and the caller-maintained `due_at`).
+//! * `idempotency`, `outbox`, `executed_escalations`.
+//!
+//! ## Queries
+//!
+//! All actor-scoped: [`Store::load`], [`Store::history`], [`Store::queue`],
+//! [`Store::due_before`] (over `due_at`, set with [`Store::set_due`]),
+//! [`Store::change_calendar`], [`Store::conflicts`]. System paths take a
+//! tenant: [`Store::stream_events`] / [`Store::events_page`] (keyset pages,
+//! bounded memory), [`Store::verify_chain`], and the outbox.
 //!
 //! Migrations are embedded per backend; a database whose schema is newer than
 //! the library is refused with [`StoreError::SchemaTooNew`].

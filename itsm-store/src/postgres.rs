@@ -2,7 +2,8 @@
 //! on the tenant's chain head row (`SELECT ... FOR UPDATE`) taken first by
 //! every command, which serializes a tenant's appends (the audit chain needs
 //! it) and makes the version check race-free. Outbox claims use
-//! `FOR UPDATE SKIP LOCKED`. Instants are `TIMESTAMPTZ`.
+//! `FOR UPDATE SKIP LOCKED`. Instants are `TIMESTAMPTZ`. Connections set
+//! `lock_timeout = 5s`.
 
 use std::collections::BTreeMap;
 
@@ -155,6 +156,9 @@ impl PgStore {
     pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
         let options: PgConnectOptions =
             url.parse().map_err(|e: sqlx::Error| StoreError::validation("url", e.to_string()))?;
+        // Like SQLite's busy timeout: a lock held elsewhere for more than 5 s
+        // fails the attempt (55P03, retried) instead of hanging.
+        let options = options.options([("lock_timeout", "5s")]);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
