@@ -590,7 +590,7 @@ where
     }
 }
 
-/// The kinds whose commands may reference others: used to parse stored kinds.
+/// Parses a stored aggregate kind.
 pub(crate) fn parse_kind(text: &str) -> Result<AggregateKind, StoreError> {
     AggregateKind::parse(text).ok_or_else(|| StoreError::corrupt("kind", text, "unknown aggregate kind"))
 }

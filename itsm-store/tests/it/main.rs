@@ -11,3 +11,4 @@ mod kill;
 mod outbox;
 mod props;
 mod ticket;
+mod tidy;
