@@ -40,9 +40,6 @@ mod sql {
     pub const EXISTS: &str = "SELECT 1 FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
     pub const HEAD_GET: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1";
     pub const HEAD_LOCK: &str = "SELECT position, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE";
-    pub const LOCK_HEAD_STATE: &str = "SELECT h.position, h.hash, a.version, a.state FROM chain_heads h \
-        LEFT JOIN aggregates a ON a.tenant = h.tenant AND a.kind = $2 AND a.id = $3 \
-        WHERE h.tenant = $1 FOR UPDATE OF h";
     pub const HEAD_INIT: &str =
         "INSERT INTO chain_heads (tenant, position, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING";
     pub const HEAD_PUT: &str = "UPDATE chain_heads SET position = $2, hash = $3 WHERE tenant = $1";
@@ -186,7 +183,10 @@ impl PgStore {
         let kind = A::KIND.as_str();
         let id = req.aggregate_id;
         let mut tx = self.begin().await?;
-        let (current, (mut chain_position, mut chain_hash)) = lock_head_and_state::<A>(&mut tx, tenant, id).await?;
+        // Lock first, then read: under READ COMMITTED a statement that waits
+        // for the lock would read the aggregate from its earlier snapshot.
+        let (mut chain_position, mut chain_hash) = lock_head(&mut tx, tenant).await?;
+        let current = state_in::<A>(&mut tx, tenant, id).await?;
         if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
             let row: Option<(String, String, String, String)> =
                 query_as(sql::IDEM_GET).bind(tenant).bind(key).fetch_optional(&mut *tx).await.map_err(err)?;
@@ -659,35 +659,22 @@ async fn lock_head(conn: &mut PgConnection, tenant: &str) -> Result<(i64, String
     query_as(sql::HEAD_LOCK).bind(tenant).fetch_one(&mut *conn).await.map_err(err)
 }
 
-/// Locks the tenant's chain head row (creating it first if needed) and reads
-/// the aggregate's state and version, in one query in the common case.
-async fn lock_head_and_state<A: Aggregate>(
+async fn state_in<A: Aggregate>(
     conn: &mut PgConnection,
     tenant: &str,
     id: &str,
-) -> Result<(Option<(A, u64)>, (i64, String)), StoreError> {
-    type Row = (i64, String, Option<i64>, Option<String>);
-    let mut row: Option<Row> = None;
-    for attempt in 0..2 {
-        row = query_as(sql::LOCK_HEAD_STATE)
-            .bind(tenant)
-            .bind(A::KIND.as_str())
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(err)?;
-        if row.is_some() || attempt == 1 {
-            break;
-        }
-        query(sql::HEAD_INIT).bind(tenant).bind(GENESIS).execute(&mut *conn).await.map_err(err)?;
+) -> Result<Option<(A, u64)>, StoreError> {
+    let row: Option<(i64, String, Utc64)> = query_as(sql::STATE_GET)
+        .bind(tenant)
+        .bind(A::KIND.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    match row {
+        Some((version, state, _)) => Ok(Some((decode_state::<A>(id, &state)?, plan::from_db_version(version)))),
+        None => Ok(None),
     }
-    let row = row.ok_or_else(|| StoreError::corrupt("chain head", tenant, "missing after creation"))?;
-    let (position, hash, version, state) = row;
-    let current = match (version, state) {
-        (Some(version), Some(state)) => Some((decode_state::<A>(id, &state)?, plan::from_db_version(version))),
-        _ => None,
-    };
-    Ok((current, (position, hash)))
 }
 
 async fn exists_in(
