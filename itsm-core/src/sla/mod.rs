@@ -49,7 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use clock::{ClockState, TargetClock, ThresholdStatus, clocks};
 pub use escalation::{
-    DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, RulesError, due_escalations,
+    DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, MAX_RULE_PERCENT, RulesError,
+    due_escalations,
 };
 pub use policy::{PolicyError, ReopenPolicy, SlaPolicy, TargetEntry, TargetKind, TargetSet};
 
