@@ -32,6 +32,9 @@
 //!   a different request is [`StoreError::IdempotencyKeyReused`].
 //! * **Outbox**: [`Store::claim`] leases messages, [`Store::ack`] delivers
 //!   them once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//! * **Alerts**: [`Store::ingest_alerts`] correlates monitoring alerts into
+//!   incidents (table `alert_correlators`: each tenant's correlator state and
+//!   the chain position it has observed), one transaction per batch.
 //! * **Audit chain**: `h_n = SHA-256(h_{n-1} || row n)` per tenant, checked by
 //!   [`Store::verify_chain`].
 //!
@@ -79,6 +82,7 @@
 compile_error!("enable at least one of the `sqlite` and `postgres` features");
 
 mod error;
+mod ingest;
 mod model;
 mod plan;
 #[cfg(feature = "postgres")]
@@ -94,6 +98,7 @@ use itsm_core::id::{ServiceId, TenantId};
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
 pub use error::{ExecError, StoreError};
+pub use ingest::{IngestReport, RefusedCommand};
 pub use model::{
     BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, EventCursor,
     ExpectedVersion, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter, Recorded,
@@ -215,6 +220,39 @@ impl Store {
             return Ok(ImportReport { committed: 0, events: 0, rejected: Vec::new() });
         }
         plan::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) }).await
+    }
+
+    /// Ingests a batch of monitoring alerts for the actor's tenant (the actor
+    /// should hold the automation role) in one write transaction: loads the
+    /// tenant's [`Correlator`](itsm_core::alert::Correlator) (serializing
+    /// concurrent batches on it), feeds it the incident events other paths
+    /// wrote since its last batch (a person resolving or closing an alert
+    /// incident), then for each alert in order decides it under `policy` at
+    /// `now`, runs the decision's incident commands through the write path of
+    /// [`Store::import_batch`] (events, audit chain, projection, outbox: an
+    /// alert incident's `alert.clear` messages are written when it is
+    /// resolved or closed), observes their events and applies the decision;
+    /// saves the correlator and commits. Retries transient failures as a whole.
+    ///
+    /// Idempotent per alert: a firing `(source, alert_id)` already ingested
+    /// (in this batch, an earlier one or a concurrent one) is a duplicate and
+    /// writes nothing. A command the domain refuses is reported in
+    /// [`IngestReport::refused`]; it does not abort the batch.
+    #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, alerts = alerts.len()))]
+    pub async fn ingest_alerts(
+        &self,
+        actor: &Actor,
+        config: &DomainConfig,
+        policy: &itsm_core::alert::GroupingPolicy,
+        alerts: &[itsm_core::alert::Alert],
+        now: Timestamp,
+    ) -> Result<IngestReport, StoreError> {
+        check_time("now", now)?;
+        if alerts.is_empty() {
+            return Ok(IngestReport::default());
+        }
+        plan::retry(|| async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) })
+            .await
     }
 
     /// The current state and version of an aggregate of the actor's tenant.

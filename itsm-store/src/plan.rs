@@ -332,14 +332,25 @@ impl<A: Aggregate> Batch<A> {
         }
     }
 
-    /// Decides one command against the batch's current state.
+    /// Whether the batch holds a state for the aggregate.
+    pub(crate) fn has_state(&self, tenant: &str, id: &str) -> bool {
+        self.states.contains_key(&(tenant.to_owned(), id.to_owned()))
+    }
+
+    /// The refusal of the last command skipped, if any.
+    pub(crate) fn last_rejection(&self) -> Option<&A::Error> {
+        self.rejected.last().map(|r| &r.1)
+    }
+
+    /// Decides one command against the batch's current state: its events, or
+    /// `None` when the domain refused it and `on_reject` skips it.
     pub(crate) fn decide(
         &mut self,
         index: usize,
         c: &ImportCommand<'_, A>,
         config: &DomainConfig,
         on_reject: OnReject,
-    ) -> Result<(), ExecError<A::Error>> {
+    ) -> Result<Option<Vec<A::Event>>, ExecError<A::Error>> {
         check_text("aggregate id", c.aggregate_id)?;
         check_time("now", c.now)?;
         let tenant = c.actor.tenant.as_str();
@@ -353,7 +364,7 @@ impl<A: Aggregate> Batch<A> {
                     self.states.insert(key, current);
                 }
                 self.rejected.push((index, e));
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => return Err(e),
         };
@@ -403,7 +414,7 @@ impl<A: Aggregate> Batch<A> {
         }
         self.states.insert(key, (state, last));
         self.committed += 1;
-        Ok(())
+        Ok(Some(events))
     }
 
     /// Hands the decided events over for writing.

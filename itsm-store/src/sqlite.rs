@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use itsm_core::{Aggregate, AggregateKind, DomainConfig, Timestamp};
+use itsm_core::alert::{Alert, GroupingPolicy};
+use itsm_core::incident::Incident;
+use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -21,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, query, query_as, query_scalar};
 
 use crate::error::{Backend, Class, ExecError, StoreError, classify, db_error};
+use crate::ingest::{IngestReport, Run};
 use crate::model::{
     Committed, ConnectOptions, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
@@ -89,6 +92,14 @@ mod sql {
         RETURNING id, tenant, topic, dedup_key, payload, created_at, attempts, lease_until";
     pub const ACK: &str = "UPDATE outbox SET delivered_at = $3 \
         WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND lease_until > $3";
+    pub const CORRELATOR_GET: &str = "SELECT state, observed FROM alert_correlators WHERE tenant = $1";
+    pub const CORRELATOR_PUT: &str = "INSERT INTO alert_correlators (tenant, state, version, observed, updated_at) VALUES ($1, $2, 1, $3, $4) \
+        ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, version = alert_correlators.version + 1, \
+        observed = excluded.observed, updated_at = excluded.updated_at";
+    pub const CATCH_UP: &str = "SELECT aggregate_id, payload, chain_position FROM events \
+        WHERE tenant = $1 AND chain_position > $2 AND aggregate_kind = $3 ORDER BY chain_position";
+    pub const STATE_VERSION_GET: &str =
+        "SELECT version, state FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
     pub const ESCALATION_PUT: &str = "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) VALUES ($1, $2, $3, $4) \
         ON CONFLICT (tenant, escalation_id) DO NOTHING";
 }
@@ -369,65 +380,84 @@ impl SqliteStore {
             }
             batch.decide(index, c, config, on_reject)?;
         }
-        // Write.
-        let mut events = batch.take_events().into_iter().peekable();
-        while events.peek().is_some() {
-            let chunk: Vec<_> = events.by_ref().take(500).collect();
-            let text = format!("{}{}", sql::EVENT_COLUMNS, plan::anonymous_rows(10, chunk.len()));
-            let mut q = query(AssertSqlSafe(text));
-            for e in chunk {
-                let c = &commands[e.command];
-                q = q
-                    .bind(c.actor.tenant.as_str())
-                    .bind(A::KIND.as_str())
-                    .bind(c.aggregate_id)
-                    .bind(e.version)
-                    .bind(e.name)
-                    .bind(e.payload)
-                    .bind(c.actor.id.as_str())
-                    .bind(e.recorded_at)
-                    .bind(e.chain_position)
-                    .bind(e.hash);
-            }
-            q.execute(&mut *conn).await.map_err(event_insert_error)?;
-        }
-        let mut projections = batch.dirty_projections()?;
-        for chunk in projections.chunks_mut(200) {
-            let text = format!(
-                "{}{}{}",
-                sql::PROJECTION_COLUMNS,
-                plan::anonymous_rows(14, chunk.len()),
-                sql::PROJECTION_UPSERT_TAIL
-            );
-            let mut q = query(AssertSqlSafe(text));
-            for (tenant, id, p, updated_at) in chunk {
-                let s = &p.summary;
-                q = q
-                    .bind(*tenant)
-                    .bind(A::KIND.as_str())
-                    .bind(*id)
-                    .bind(p.version)
-                    .bind(s.status)
-                    .bind(s.terminal)
-                    .bind(s.service.as_ref().map(|v| v.as_str()))
-                    .bind(s.priority.map(|v| v.as_str()))
-                    .bind(s.assignee.as_ref().map(|v| v.as_str()))
-                    .bind(s.group.as_ref().map(|v| v.as_str()))
-                    .bind(opt_time(s.window.map(|w| w.0)))
-                    .bind(opt_time(s.window.map(|w| w.1)))
-                    .bind(std::mem::take(&mut p.state))
-                    .bind(updated_at.to_rfc3339());
-            }
-            q.execute(&mut *conn).await.map_err(err)?;
-        }
-        for (tenant, (position, hash)) in &batch.heads {
-            query(sql::HEAD_PUT).bind(tenant).bind(*position).bind(hash).execute(&mut *conn).await.map_err(err)?;
-        }
-        for (tenant, rows, at) in &batch.outbox {
-            put_outbox(conn, tenant, rows, &at.to_rfc3339()).await?;
-        }
+        write_batch(conn, &mut batch, |i| {
+            let c = &commands[i];
+            (c.actor.tenant.as_str(), c.aggregate_id, c.actor.id.as_str())
+        })
+        .await?;
         tx.commit().await.map_err(err)?;
         Ok(batch.report())
+    }
+
+    pub(crate) async fn ingest_alerts(
+        &self,
+        actor: &Actor,
+        config: &DomainConfig,
+        policy: &GroupingPolicy,
+        alerts: &[Alert],
+        now: Timestamp,
+    ) -> Result<IngestReport, StoreError> {
+        let tenant = actor.tenant.as_str();
+        let incident_kind = AggregateKind::Incident.as_str();
+        // BEGIN IMMEDIATE: the tenant's correlator (and everything else) is
+        // ours until commit.
+        let mut tx = self.begin().await?;
+        let conn: &mut SqliteConnection = &mut tx;
+        let row: Option<(String, i64)> =
+            query_as(sql::CORRELATOR_GET).bind(tenant).fetch_optional(&mut *conn).await.map_err(err)?;
+        let mut run = Run::new(actor, config, policy, now, row.as_ref().map(|r| r.0.as_str()))?;
+        let (head, hash) = head_in(conn, tenant).await?;
+        run.batch.chain_head(tenant, head, hash);
+        // Incident events written by other paths since the last ingestion.
+        let observed = row.map_or(head, |r| r.1);
+        if observed < head && !run.follows_nothing() {
+            let rows: Vec<(String, String, i64)> = query_as(sql::CATCH_UP)
+                .bind(tenant)
+                .bind(observed)
+                .bind(incident_kind)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err)?;
+            for (id, payload, position) in rows {
+                if run.follows(&id) {
+                    run.catch_up(&id, &payload, position)?;
+                }
+            }
+        }
+        for alert in alerts {
+            let decision = run.decide(alert);
+            for id in run.unloaded(&decision) {
+                let stored: Option<(i64, String)> = query_as(sql::STATE_VERSION_GET)
+                    .bind(tenant)
+                    .bind(incident_kind)
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(err)?;
+                let stored = match stored {
+                    Some((version, state)) => {
+                        Some((decode_state::<Incident>(&id, &state)?, plan::from_db_version(version)))
+                    }
+                    None => None,
+                };
+                run.preload(id, stored);
+            }
+            run.run(alert, &decision)?;
+        }
+        let ids = std::mem::take(&mut run.ids);
+        let actor_id = actor.id.as_str();
+        write_batch(conn, &mut run.batch, |i| (tenant, ids[i].as_str(), actor_id)).await?;
+        let head = run.batch.heads.get(tenant).map_or(head, |h| h.0);
+        query(sql::CORRELATOR_PUT)
+            .bind(tenant)
+            .bind(run.state_json()?)
+            .bind(head)
+            .bind(now.to_rfc3339())
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(run.report)
     }
 
     pub(crate) async fn load<A: Aggregate>(
@@ -630,6 +660,72 @@ impl SqliteStore {
         tx.commit().await.map_err(err)?;
         Ok(true)
     }
+}
+
+/// Writes a decided batch: events, projections, chain heads, outbox. `who`
+/// gives a command's tenant, aggregate id and actor id by index.
+async fn write_batch<'c, A: Aggregate>(
+    conn: &mut SqliteConnection,
+    batch: &mut plan::Batch<A>,
+    who: impl Fn(usize) -> (&'c str, &'c str, &'c str),
+) -> Result<(), StoreError> {
+    let mut events = batch.take_events().into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<_> = events.by_ref().take(500).collect();
+        let text = format!("{}{}", sql::EVENT_COLUMNS, plan::anonymous_rows(10, chunk.len()));
+        let mut q = query(AssertSqlSafe(text));
+        for e in chunk {
+            let (tenant, id, actor) = who(e.command);
+            q = q
+                .bind(tenant)
+                .bind(A::KIND.as_str())
+                .bind(id)
+                .bind(e.version)
+                .bind(e.name)
+                .bind(e.payload)
+                .bind(actor)
+                .bind(e.recorded_at)
+                .bind(e.chain_position)
+                .bind(e.hash);
+        }
+        q.execute(&mut *conn).await.map_err(event_insert_error)?;
+    }
+    let mut projections = batch.dirty_projections()?;
+    for chunk in projections.chunks_mut(200) {
+        let text = format!(
+            "{}{}{}",
+            sql::PROJECTION_COLUMNS,
+            plan::anonymous_rows(14, chunk.len()),
+            sql::PROJECTION_UPSERT_TAIL
+        );
+        let mut q = query(AssertSqlSafe(text));
+        for (tenant, id, p, updated_at) in chunk {
+            let s = &p.summary;
+            q = q
+                .bind(*tenant)
+                .bind(A::KIND.as_str())
+                .bind(*id)
+                .bind(p.version)
+                .bind(s.status)
+                .bind(s.terminal)
+                .bind(s.service.as_ref().map(|v| v.as_str()))
+                .bind(s.priority.map(|v| v.as_str()))
+                .bind(s.assignee.as_ref().map(|v| v.as_str()))
+                .bind(s.group.as_ref().map(|v| v.as_str()))
+                .bind(opt_time(s.window.map(|w| w.0)))
+                .bind(opt_time(s.window.map(|w| w.1)))
+                .bind(std::mem::take(&mut p.state))
+                .bind(updated_at.to_rfc3339());
+        }
+        q.execute(&mut *conn).await.map_err(err)?;
+    }
+    for (tenant, (position, hash)) in &batch.heads {
+        query(sql::HEAD_PUT).bind(tenant).bind(*position).bind(hash).execute(&mut *conn).await.map_err(err)?;
+    }
+    for (tenant, rows, at) in &batch.outbox {
+        put_outbox(conn, tenant, rows, &at.to_rfc3339()).await?;
+    }
+    Ok(())
 }
 
 /// A unique violation while inserting events means another writer took the

@@ -3,6 +3,7 @@
 //! default `postgres://postgres@127.0.0.1:5432/test`; unreachable fails under
 //! `CI=true`, else the PostgreSQL tests print a skip message and pass).
 
+mod alerts;
 mod common;
 mod conformance;
 mod contention;
