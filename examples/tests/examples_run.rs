@@ -316,3 +316,28 @@ fn import_bpic2014_when_the_data_is_present() {
     }
     assert_eq!(check_table_levels(&text), 6);
 }
+
+#[test]
+fn alert_storm_counts_incidents_merges_and_clears() {
+    let scratch = Scratch::new("alert-storm");
+    let db = scratch.path("storm.db");
+    let (text, _) = run("alert_storm", &["--input", "alert_storm.jsonl", "--db", path_str(&db)], None);
+    for line in [
+        "alerts received: 48",
+        "incidents opened: 7",
+        "alerts merged: 18",
+        "alerts annotated: 1",
+        "duplicates: 9",
+        "recoveries: 12",
+        "ignored: 1",
+        "commands refused: 0",
+        "incidents resolved: 7",
+        "clears emitted: 26",
+    ] {
+        assert_contains(&text, line);
+    }
+    // Redelivering the whole file in one batch gives the same incidents.
+    let (again, _) = run("alert_storm", &["--batch", "1000"], None);
+    assert_contains(&again, "incidents opened: 7");
+    assert_contains(&again, "clears emitted: 26");
+}
