@@ -51,6 +51,44 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Why a command on an existing aggregate is refused before its state's own
+/// rules run; each machine maps it to its typed error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Precheck {
+    /// The actor belongs to another tenant: indistinguishable from a missing aggregate.
+    OtherTenant,
+    /// No role of the actor permits the command.
+    Forbidden,
+    /// The command's time precedes the aggregate's last event.
+    TimeWentBack(String),
+}
+
+impl Context<'_> {
+    /// The checks every machine makes before its rules: same tenant, a role
+    /// that permits the command, and time that does not go backwards.
+    pub(crate) fn precheck(
+        &self,
+        kind: AggregateKind,
+        tenant: &TenantId,
+        command: &str,
+        last_event_at: Timestamp,
+    ) -> Result<(), Precheck> {
+        if &self.actor.tenant != tenant {
+            return Err(Precheck::OtherTenant);
+        }
+        if !self.config.permissions.permits(self.actor, kind, command) {
+            return Err(Precheck::Forbidden);
+        }
+        if self.now < last_event_at {
+            return Err(Precheck::TimeWentBack(format!(
+                "command time {} precedes the last event at {last_event_at}",
+                self.now
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A stored event that does not fit the state it is applied to: the history is
 /// corrupt or comes from an incompatible version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

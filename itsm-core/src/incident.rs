@@ -45,7 +45,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::AggregateKind;
-use crate::aggregate::{Aggregate, ApplyError, Context, OutboxMessage, RefKind, Reference, Summary};
+use crate::aggregate::{Aggregate, ApplyError, Context, OutboxMessage, Precheck, RefKind, Reference, Summary};
 use crate::alert::{AlertKey, AlertRef};
 use crate::classify::{
     DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency,
@@ -1105,23 +1105,18 @@ impl Incident {
         use IncidentState as S;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
-        if ctx.actor.tenant != self.tenant {
-            // Another tenant's incident is indistinguishable from a missing one.
-            return Err(IncidentError::NotFound { command: command.name() });
-        }
-        if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Incident, command.name()) {
-            return Err(IncidentError::Forbidden {
-                id: self.id.clone(),
-                state: self.status().as_str(),
-                actor: by,
-                command: command.name(),
-            });
-        }
-        if at < self.last_event_at {
-            return Err(
-                self.invalid(command, format!("command time {at} precedes the last event at {}", self.last_event_at))
-            );
-        }
+        ctx.precheck(AggregateKind::Incident, &self.tenant, command.name(), self.last_event_at).map_err(
+            |p| match p {
+                Precheck::OtherTenant => IncidentError::NotFound { command: command.name() },
+                Precheck::Forbidden => IncidentError::Forbidden {
+                    id: self.id.clone(),
+                    state: self.status().as_str(),
+                    actor: ctx.actor.id.clone(),
+                    command: command.name(),
+                },
+                Precheck::TimeWentBack(reason) => self.invalid(command, reason),
+            },
+        )?;
         let state = &self.state;
         let event = match command {
             IncidentCommand::Open(_) => {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::AggregateKind;
-use crate::aggregate::{Aggregate, ApplyError, Context, RefKind, Reference, Summary};
+use crate::aggregate::{Aggregate, ApplyError, Context, Precheck, RefKind, Reference, Summary};
 use crate::classify::{Priority, text_enum};
 use crate::id::{ActorId, ChangeId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::machine::{Transition, t};
@@ -454,23 +454,18 @@ impl Problem {
 
     fn decide_existing(&self, command: &ProblemCommand, ctx: &Context<'_>) -> Result<Vec<ProblemEvent>, ProblemError> {
         use ProblemState as S;
-        if ctx.actor.tenant != self.tenant {
-            return Err(ProblemError::NotFound { command: command.name() });
-        }
-        if !ctx.config.permissions.permits(ctx.actor, AggregateKind::Problem, command.name()) {
-            return Err(ProblemError::Forbidden {
-                id: self.id.clone(),
-                state: self.status().as_str(),
-                actor: ctx.actor.id.clone(),
-                command: command.name(),
-            });
-        }
-        if ctx.now < self.last_event_at {
-            return Err(self.invalid(
-                command,
-                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
-            ));
-        }
+        ctx.precheck(AggregateKind::Problem, &self.tenant, command.name(), self.last_event_at).map_err(
+            |p| match p {
+                Precheck::OtherTenant => ProblemError::NotFound { command: command.name() },
+                Precheck::Forbidden => ProblemError::Forbidden {
+                    id: self.id.clone(),
+                    state: self.status().as_str(),
+                    actor: ctx.actor.id.clone(),
+                    command: command.name(),
+                },
+                Precheck::TimeWentBack(reason) => self.invalid(command, reason),
+            },
+        )?;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
         let state = &self.state;

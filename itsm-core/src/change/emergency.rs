@@ -515,24 +515,15 @@ impl EmergencyChange {
         ctx: &Context<'_>,
     ) -> Result<Vec<EmergencyEvent>, ChangeError> {
         use EmergencyState as S;
-        if ctx.actor.tenant != self.tenant {
-            return Err(ChangeError::NotFound { kind: AggregateKind::EmergencyChange, command: command.name() });
-        }
-        if !ctx.config.permissions.permits(ctx.actor, AggregateKind::EmergencyChange, command.name()) {
-            return Err(ChangeError::Forbidden {
-                kind: AggregateKind::EmergencyChange,
-                id: self.spec.id.clone(),
-                state: self.status().as_str(),
-                actor: ctx.actor.id.clone(),
-                command: command.name(),
-            });
-        }
-        if ctx.now < self.last_event_at {
-            return Err(self.invalid(
-                command,
-                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
-            ));
-        }
+        super::precheck(
+            ctx,
+            AggregateKind::EmergencyChange,
+            &self.spec.id,
+            self.status().as_str(),
+            &self.tenant,
+            command.name(),
+            self.last_event_at,
+        )?;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
         let events = match command {

@@ -19,6 +19,26 @@ use crate::actor::AggregateKind;
 use crate::aggregate::OutboxMessage;
 use crate::time::Timestamp;
 
+/// The precheck every change machine makes, mapped to [`ChangeError`].
+fn precheck(
+    ctx: &crate::aggregate::Context<'_>,
+    kind: AggregateKind,
+    id: &crate::id::ChangeId,
+    state: &'static str,
+    tenant: &crate::id::TenantId,
+    command: &'static str,
+    last_event_at: Timestamp,
+) -> Result<(), ChangeError> {
+    use crate::aggregate::Precheck;
+    ctx.precheck(kind, tenant, command, last_event_at).map_err(|p| match p {
+        Precheck::OtherTenant => ChangeError::NotFound { kind, command },
+        Precheck::Forbidden => {
+            ChangeError::Forbidden { kind, id: id.clone(), state, actor: ctx.actor.id.clone(), command }
+        }
+        Precheck::TimeWentBack(reason) => ChangeError::Invalid { kind, id: id.clone(), state, command, reason },
+    })
+}
+
 /// Stakeholder notifications for change events (Table 8 levels 3-4: affected
 /// units and all stakeholders are notified automatically).
 fn notifications<'a>(

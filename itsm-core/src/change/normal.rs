@@ -608,24 +608,15 @@ impl NormalChange {
 
     fn decide_existing(&self, command: &NormalCommand, ctx: &Context<'_>) -> Result<Vec<NormalEvent>, ChangeError> {
         use NormalState as S;
-        if ctx.actor.tenant != self.tenant {
-            return Err(ChangeError::NotFound { kind: AggregateKind::NormalChange, command: command.name() });
-        }
-        if !ctx.config.permissions.permits(ctx.actor, AggregateKind::NormalChange, command.name()) {
-            return Err(ChangeError::Forbidden {
-                kind: AggregateKind::NormalChange,
-                id: self.spec.id.clone(),
-                state: self.status().as_str(),
-                actor: ctx.actor.id.clone(),
-                command: command.name(),
-            });
-        }
-        if ctx.now < self.last_event_at {
-            return Err(self.invalid(
-                command,
-                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
-            ));
-        }
+        super::precheck(
+            ctx,
+            AggregateKind::NormalChange,
+            &self.spec.id,
+            self.status().as_str(),
+            &self.tenant,
+            command.name(),
+            self.last_event_at,
+        )?;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
         let state = &self.state;

@@ -415,24 +415,15 @@ impl StandardChange {
 
     fn decide_existing(&self, command: &StandardCommand, ctx: &Context<'_>) -> Result<Vec<StandardEvent>, ChangeError> {
         use StandardState as S;
-        if ctx.actor.tenant != self.tenant {
-            return Err(ChangeError::NotFound { kind: AggregateKind::StandardChange, command: command.name() });
-        }
-        if !ctx.config.permissions.permits(ctx.actor, AggregateKind::StandardChange, command.name()) {
-            return Err(ChangeError::Forbidden {
-                kind: AggregateKind::StandardChange,
-                id: self.spec.id.clone(),
-                state: self.status().as_str(),
-                actor: ctx.actor.id.clone(),
-                command: command.name(),
-            });
-        }
-        if ctx.now < self.last_event_at {
-            return Err(self.invalid(
-                command,
-                format!("command time {} precedes the last event at {}", ctx.now, self.last_event_at),
-            ));
-        }
+        super::precheck(
+            ctx,
+            AggregateKind::StandardChange,
+            &self.spec.id,
+            self.status().as_str(),
+            &self.tenant,
+            command.name(),
+            self.last_event_at,
+        )?;
         let at = ctx.now;
         let by = ctx.actor.id.clone();
         let event = match command {
