@@ -34,12 +34,11 @@ pub enum LoadError {
 /// Folds every aggregate of a kind. The store streams events ordered by
 /// aggregate and version, so one aggregate is held at a time and memory stays
 /// bounded by the largest history plus the records produced.
-async fn fold<A: Aggregate, R>(
+async fn fold<A: Aggregate>(
     store: &Store,
     tenant: &TenantId,
-    mut emit: impl FnMut(A, &[A::Event]) -> R,
-) -> Result<Vec<R>, LoadError> {
-    let mut out = Vec::new();
+    mut emit: impl FnMut(A, &[A::Event]),
+) -> Result<(), LoadError> {
     let mut current: Option<(String, Option<A>, Vec<A::Event>)> = None;
     let mut stream = std::pin::pin!(store.stream_events(tenant, A::KIND));
     while let Some(stored) = stream.try_next().await? {
@@ -47,7 +46,7 @@ async fn fold<A: Aggregate, R>(
         if current.as_ref().is_some_and(|(id, _, _)| *id != stored.aggregate_id)
             && let Some((_, Some(state), events)) = current.take()
         {
-            out.push(emit(state, &events));
+            emit(state, &events);
         }
         let (id, state, events) = current.get_or_insert_with(|| (stored.aggregate_id.clone(), None, Vec::new()));
         let next = A::apply(state.take(), &event).map_err(|source| LoadError::Replay {
@@ -59,9 +58,9 @@ async fn fold<A: Aggregate, R>(
         events.push(event);
     }
     if let Some((_, Some(state), events)) = current {
-        out.push(emit(state, &events));
+        emit(state, &events);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Whether the incident's last resolution cycle met its target, as of `now`;
@@ -78,6 +77,24 @@ pub fn resolution_met(
     Some(!last.is_breached())
 }
 
+/// Streams every incident of a tenant as a record (with the SLA verdict), in
+/// id order, to `each`; memory stays bounded by one aggregate's history.
+pub async fn for_each_incident_record(
+    store: &Store,
+    tenant: &TenantId,
+    policy: &SlaPolicy,
+    calendar: &Calendar,
+    now: Timestamp,
+    mut each: impl FnMut(IncidentRecord),
+) -> Result<(), LoadError> {
+    fold::<Incident>(store, tenant, |incident, events| {
+        let mut record = incident.to_record();
+        record.resolution_target_met = resolution_met(events, policy, calendar, now);
+        each(record);
+    })
+    .await
+}
+
 /// Every incident of a tenant as a record (with the SLA verdict), in id order.
 pub async fn incident_records(
     store: &Store,
@@ -86,18 +103,16 @@ pub async fn incident_records(
     calendar: &Calendar,
     now: Timestamp,
 ) -> Result<Vec<IncidentRecord>, LoadError> {
-    fold::<Incident, _>(store, tenant, |incident, events| {
-        let mut record = incident.to_record();
-        record.resolution_target_met = resolution_met(events, policy, calendar, now);
-        record
-    })
-    .await
+    let mut out = Vec::new();
+    for_each_incident_record(store, tenant, policy, calendar, now, |r| out.push(r)).await?;
+    Ok(out)
 }
 
 /// Every change of a tenant (all three types) as a record.
 pub async fn change_records(store: &Store, tenant: &TenantId) -> Result<Vec<ChangeRecord>, LoadError> {
-    let mut out = fold::<StandardChange, _>(store, tenant, |c, _| c.to_record()).await?;
-    out.extend(fold::<NormalChange, _>(store, tenant, |c, _| c.to_record()).await?);
-    out.extend(fold::<EmergencyChange, _>(store, tenant, |c, _| c.to_record()).await?);
+    let mut out = Vec::new();
+    fold::<StandardChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
+    fold::<NormalChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
+    fold::<EmergencyChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
     Ok(out)
 }

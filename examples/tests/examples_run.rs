@@ -341,3 +341,17 @@ fn alert_storm_counts_incidents_merges_and_clears() {
     assert_contains(&again, "incidents opened: 7");
     assert_contains(&again, "clears emitted: 26");
 }
+
+#[test]
+fn stream_memory_fills_streams_and_collects_the_same_records() {
+    let scratch = Scratch::new("stream-memory");
+    let db = scratch.path("stream.db");
+    let db = path_str(&db);
+    let (out, _) = run("stream_memory", &["fill", "--db", db, "--incidents", "300"], None);
+    assert_contains(&out, "filled 300 incidents");
+    let (out, _) = run("stream_memory", &["stream", "--db", db], None);
+    assert_contains(&out, "scorecard over 300 incidents");
+    assert_contains(&out, "Stream: 300 records");
+    let (out, _) = run("stream_memory", &["collect", "--db", db], None);
+    assert_contains(&out, "Collect: 300 records");
+}
