@@ -277,12 +277,14 @@ impl ChangeAcc {
 struct Opened {
     /// Interned repeat key (within the service).
     key: u32,
-    month: u32,
+    /// Month index (saturating; months past `u16::MAX` are not counted per month).
+    month: u16,
+    /// Whether the incident's own resolution falls in its repeat window (then it
+    /// is among the earlier resolutions found and must not count as a repeat of
+    /// itself). Kept as a flag rather than the instant: 16 bytes per entry.
+    self_in_window: bool,
     at: i64,
-    own_resolved: i64,
 }
-
-const NOT_RESOLVED: i64 = i64::MIN;
 
 /// Repeat state of one service: entries tagged with an interned key, sorted at `finish`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -571,7 +573,9 @@ impl Accumulator {
                 }
             }
             if opened_in {
-                acc.opened.push(Opened { key, month, at: opened, own_resolved: resolved.unwrap_or(NOT_RESOLVED) });
+                let self_in_window = resolved.is_some_and(|t| opened.saturating_sub(window) <= t && t <= opened);
+                let month = u16::try_from(month).unwrap_or(u16::MAX);
+                acc.opened.push(Opened { key, month, self_in_window, at: opened });
                 if with_ids {
                     acc.opened_ids.push(id.to_owned());
                 }
@@ -851,7 +855,7 @@ fn find_repeats(
         let start = resolved.partition_point(|&e| e < lo);
         let end = resolved.partition_point(|&e| e <= hi);
         let mut count = end.saturating_sub(start);
-        if o.own_resolved != NOT_RESOLVED && lo.1 <= o.own_resolved && o.own_resolved <= hi.1 {
+        if o.self_in_window {
             count = count.saturating_sub(1);
         }
         if count == 0 {
@@ -866,8 +870,8 @@ fn find_repeats(
             // The most recent earlier resolution that is not the incident itself.
             let mut skipped_self = false;
             for idx in (start..end).rev() {
-                let Some((_, t, jid)) = slot.resolved_ids.get(idx) else { continue };
-                if !skipped_self && *t == o.own_resolved && jid == own_id {
+                let Some((_, _, jid)) = slot.resolved_ids.get(idx) else { continue };
+                if !skipped_self && o.self_in_window && jid == own_id {
                     skipped_self = true;
                     continue;
                 }
