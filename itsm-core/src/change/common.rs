@@ -81,6 +81,17 @@ impl Strategy {
         }
     }
 
+    /// The number of stages done after finishing one more, or why not: the
+    /// last stage ends with the change's completion, not with an advance.
+    pub fn next_stage(&self, stages_done: usize) -> Result<usize, String> {
+        let total = self.stage_count();
+        let next = stages_done.saturating_add(1);
+        if next >= total {
+            return Err(format!("all {total} stages but the last are done; complete the change instead"));
+        }
+        Ok(next)
+    }
+
     /// Number of stages (1 for anything but phased).
     pub fn stage_count(&self) -> usize {
         match self {
@@ -154,6 +165,18 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// A completion whose instants and outcome/remediation pair are consistent.
+    pub fn checked(
+        started_at: Timestamp,
+        completed_at: Timestamp,
+        outcome: ChangeOutcome,
+        remediation: Remediation,
+    ) -> Result<Completion, String> {
+        let completion = Completion { started_at, completed_at, outcome, remediation };
+        completion.validate()?;
+        Ok(completion)
+    }
+
     /// Checks that outcome and remediation agree and the instants are ordered.
     pub fn validate(&self) -> Result<(), String> {
         if self.completed_at < self.started_at {

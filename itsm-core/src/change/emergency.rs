@@ -576,12 +576,9 @@ impl EmergencyChange {
             },
             EmergencyCommand::AdvanceStage => match &self.state {
                 S::Implementing { stages_done, .. } => {
-                    let total = self.spec.strategy.stage_count();
-                    if stages_done.saturating_add(1) >= total {
-                        return Err(self
-                            .invalid(command, format!("all {total} stages but the last are done; complete instead")));
-                    }
-                    vec![EmergencyEvent::StageAdvanced { stages_done: stages_done + 1, at, by }]
+                    let stages_done =
+                        self.spec.strategy.next_stage(*stages_done).map_err(|reason| self.invalid(command, reason))?;
+                    vec![EmergencyEvent::StageAdvanced { stages_done, at, by }]
                 }
                 S::Submitted
                 | S::Authorized
@@ -593,13 +590,8 @@ impl EmergencyChange {
             },
             EmergencyCommand::Complete { outcome, remediation } => match &self.state {
                 S::Implementing { started_at, .. } => {
-                    let completion = Completion {
-                        started_at: *started_at,
-                        completed_at: at,
-                        outcome: *outcome,
-                        remediation: *remediation,
-                    };
-                    completion.validate().map_err(|reason| self.invalid(command, reason))?;
+                    let completion = Completion::checked(*started_at, at, *outcome, *remediation)
+                        .map_err(|reason| self.invalid(command, reason))?;
                     vec![EmergencyEvent::Completed { completion, by }]
                 }
                 S::Submitted
@@ -744,13 +736,8 @@ impl Aggregate for EmergencyChange {
                 by,
             }]),
             EmergencyCommand::RecordAfterTheFact(record) => {
-                let completion = Completion {
-                    started_at: record.started_at,
-                    completed_at: record.completed_at,
-                    outcome: record.outcome,
-                    remediation: record.remediation,
-                };
-                completion.validate().map_err(invalid)?;
+                Completion::checked(record.started_at, record.completed_at, record.outcome, record.remediation)
+                    .map_err(invalid)?;
                 if record.completed_at > at {
                     return Err(invalid(format!("completed_at {} is in the future", record.completed_at)));
                 }

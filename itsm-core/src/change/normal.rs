@@ -749,14 +749,12 @@ impl NormalChange {
             },
             NormalCommand::AdvanceStage => match state {
                 S::Implementing(implementation) => {
-                    let total = self.spec.strategy.stage_count();
-                    if implementation.stages_done.saturating_add(1) >= total {
-                        return Err(self.invalid(
-                            command,
-                            format!("all {total} stages but the last are done; complete the change instead"),
-                        ));
-                    }
-                    vec![NormalEvent::StageAdvanced { stages_done: implementation.stages_done + 1, at, by }]
+                    let stages_done = self
+                        .spec
+                        .strategy
+                        .next_stage(implementation.stages_done)
+                        .map_err(|reason| self.invalid(command, reason))?;
+                    vec![NormalEvent::StageAdvanced { stages_done, at, by }]
                 }
                 S::Draft
                 | S::Submitted
@@ -771,13 +769,8 @@ impl NormalChange {
             },
             NormalCommand::Complete { outcome, remediation } => match state {
                 S::Implementing(implementation) => {
-                    let completion = Completion {
-                        started_at: implementation.started_at,
-                        completed_at: at,
-                        outcome: *outcome,
-                        remediation: *remediation,
-                    };
-                    completion.validate().map_err(|reason| self.invalid(command, reason))?;
+                    let completion = Completion::checked(implementation.started_at, at, *outcome, *remediation)
+                        .map_err(|reason| self.invalid(command, reason))?;
                     vec![NormalEvent::Completed { completion, by }]
                 }
                 S::Draft

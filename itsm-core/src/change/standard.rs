@@ -463,12 +463,9 @@ impl StandardChange {
             },
             StandardCommand::AdvanceStage => match &self.state {
                 S::Implementing { stages_done, .. } => {
-                    let total = self.spec.strategy.stage_count();
-                    if stages_done.saturating_add(1) >= total {
-                        return Err(self
-                            .invalid(command, format!("all {total} stages but the last are done; complete instead")));
-                    }
-                    StandardEvent::StageAdvanced { stages_done: stages_done + 1, at, by }
+                    let stages_done =
+                        self.spec.strategy.next_stage(*stages_done).map_err(|reason| self.invalid(command, reason))?;
+                    StandardEvent::StageAdvanced { stages_done, at, by }
                 }
                 S::New
                 | S::Scheduled { .. }
@@ -481,13 +478,8 @@ impl StandardChange {
             },
             StandardCommand::Complete { outcome, remediation } => match &self.state {
                 S::Implementing { started_at, .. } => {
-                    let completion = Completion {
-                        started_at: *started_at,
-                        completed_at: at,
-                        outcome: *outcome,
-                        remediation: *remediation,
-                    };
-                    completion.validate().map_err(|reason| self.invalid(command, reason))?;
+                    let completion = Completion::checked(*started_at, at, *outcome, *remediation)
+                        .map_err(|reason| self.invalid(command, reason))?;
                     StandardEvent::Completed { completion, by }
                 }
                 S::New
