@@ -152,7 +152,7 @@ fn run(
     let mut accs: Vec<Accumulator> =
         (0..partitions).map(|_| Accumulator::new(config(with_ids)).expect("valid config")).collect();
     for (k, r) in data.0.iter().enumerate() {
-        accs[k % partitions].push_incident(r);
+        accs[k % partitions].push_incident(r).expect("unsettled accumulators take any order");
     }
     for (k, c) in data.1.iter().enumerate() {
         accs[k % partitions].push_change(c);

@@ -4,23 +4,31 @@
 //! [`Accumulator::push_change`] and [`Accumulator::push_outage`]; compute
 //! partitions apart and [`Accumulator::merge`] them; [`Accumulator::finish`]
 //! gives the scorecard. Merging partitions gives exactly the scorecard of the
-//! whole (property-tested), because every piece of state is a sum, a multiset
-//! or a set, and everything order-sensitive is sorted at `finish`.
+//! whole (property-tested), because every piece of state is a sum, a set, or
+//! a canonical form of a multiset (exact values or bins, chosen by count
+//! alone), and everything order-sensitive is sorted at `finish`.
 //!
 //! # Memory
 //!
 //! Counters grow with services x months (x priorities, classes and change
-//! types). Beyond those, exactness needs per-record state, kept compact:
-//! - restore and acknowledge times: one `u32` of seconds per incident
-//!   (4 bytes; a rare duration above `u32::MAX` seconds goes to a `u64` list),
-//!   because exact medians and p90 need every value;
-//! - repeat detection: per service, 16 bytes (interned key, instant) per
-//!   incident resolved in `[from - window, to)` and 24 bytes per incident
-//!   opened in W, sorted at `finish` (records may arrive in any order);
-//! - the change <-> incident link (a change failed when any incident names it):
-//!   the id of each implemented change that did not fail on its own fields, and
-//!   the set of change ids named by incidents, joined at `finish`;
-//! - unplanned outage intervals per service, coalesced as they arrive;
+//! types). What else is kept, and what bounds it ([`Accumulator::retained`]
+//! counts each):
+//! - durations (restore, acknowledge): exact values up to
+//!   [`ScorecardOptions::exact_percentiles_up_to`](crate::config::ScorecardOptions)
+//!   per sample (default 2,048), then log-linear bins (see [`crate::sketch`]):
+//!   bounded per service and failure class; medians and p90 are then within
+//!   1/256 of the exact value, and each statistic says so;
+//! - repeat detection: per key, the opening instants its resolutions cover
+//!   once and twice (see [`crate::cover`]): at most about 3 x period / window
+//!   intervals per key. The openings in W wait for their verdict until
+//!   [`Accumulator::settle_before`] (16 bytes each), so a caller reading in
+//!   opening order and settling as it goes keeps this bounded too; in any
+//!   other order they wait for `finish` (exact verdicts in any order need them);
+//! - the change <-> incident join (a change failed when any incident names
+//!   it): the id of each implemented change that did not fail on its own
+//!   fields, and the set of change ids named by incidents;
+//! - unplanned outage intervals per service, coalesced as they arrive (the
+//!   disjoint outages themselves);
 //! - with [`ScorecardOptions::with_ids`](crate::config::ScorecardOptions), the ids.
 //!
 //! Record ids are assumed unique (the importer rejects duplicates); a record
@@ -28,6 +36,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use itsm_core::Timestamp;
 use itsm_core::classify::{
     ChangeOutcome, ChangeType, DetectionSource, FailureClass, Priority, Remediation, ResolvedBy,
 };
@@ -36,6 +45,7 @@ use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::config::{RepeatKey, ScorecardConfig};
+use crate::cover::Cover;
 use crate::error::MetricsError;
 use crate::period::Months;
 use crate::rate::Rate;
@@ -44,7 +54,7 @@ use crate::scorecard::{
     IncidentKpis, InputCounts, Metrics, MonthRow, PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA, Scorecard,
     ServiceMetrics,
 };
-use crate::stats;
+use crate::sketch::{BINNED_RELATIVE_ERROR, Samples};
 use crate::thresholds::Thresholds;
 
 const CLASSES: [FailureClass; 4] = [FailureClass::Ci, FailureClass::Cd, FailureClass::Platform, FailureClass::Other];
@@ -115,61 +125,47 @@ fn rate_of(num: &Tally, den: &Tally, with_ids: bool) -> Rate {
     }
 }
 
-/// Durations in whole seconds, kept for exact percentiles.
+/// Durations in whole seconds: count, sum and extremes exact; percentiles exact
+/// up to the configured number of values, then from bins (see [`crate::sketch`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct DurationAcc {
-    short: Vec<u32>,
-    long: Vec<u64>,
-    sum: u128,
+    samples: Samples,
+    /// Counts per restore-time chart bucket (exact at every size).
+    chart: [u64; HISTOGRAM_BOUNDS.len() + 1],
     ids: Vec<String>,
     censored: Tally,
 }
 
 impl DurationAcc {
-    fn push(&mut self, seconds: u64, id: &str, with_ids: bool) {
-        match u32::try_from(seconds) {
-            Ok(s) => self.short.push(s),
-            Err(_) => self.long.push(seconds),
+    fn push(&mut self, seconds: u64, id: &str, with_ids: bool, limit: u64) {
+        self.samples.push(seconds, limit);
+        let bucket = HISTOGRAM_BOUNDS.partition_point(|&(upper, _)| upper < seconds);
+        if let Some(c) = self.chart.get_mut(bucket) {
+            *c += 1;
         }
-        self.sum += u128::from(seconds);
         if with_ids {
             self.ids.push(id.to_owned());
         }
     }
 
-    fn merge(&mut self, other: DurationAcc) {
-        self.short.extend(other.short);
-        self.long.extend(other.long);
-        self.sum += other.sum;
-        self.ids.extend(other.ids);
-        self.censored.merge(other.censored);
-    }
-
-    fn extend_from(&mut self, other: &DurationAcc) {
-        self.short.extend_from_slice(&other.short);
-        self.long.extend_from_slice(&other.long);
-        self.sum += other.sum;
+    fn extend_from(&mut self, other: &DurationAcc, limit: u64) {
+        self.samples.merge(&other.samples, limit);
+        for (a, b) in self.chart.iter_mut().zip(other.chart) {
+            *a += b;
+        }
         self.ids.extend(other.ids.iter().cloned());
         self.censored.n += other.censored.n;
         self.censored.ids.extend(other.censored.ids.iter().cloned());
     }
 
-    /// Sorts in place and computes the statistics.
+    /// Computes the statistics (sorts exact values in place).
     fn stats(&mut self, with_ids: bool) -> DurationStats {
-        // Stable sort: it merges the sorted runs that concatenated partitions leave.
-        self.short.sort();
-        self.long.sort();
-        let short = &self.short;
-        let long = &self.long;
-        let count = short.len() + long.len();
-        let at = |i: usize| -> u64 {
-            if i < short.len() { u64::from(short[i]) } else { long.get(i - short.len()).copied().unwrap_or(0) }
-        };
+        let count = self.samples.len();
         let mean = if count == 0 {
             None
         } else {
-            decimal_from_u128(self.sum)
-                .and_then(|s| s.checked_div(Decimal::from(count as u64)))
+            decimal_from_u128(self.samples.sum())
+                .and_then(|s| s.checked_div(Decimal::from(count)))
                 .map(|m| m.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven).normalize())
         };
         let ids = if with_ids {
@@ -182,24 +178,16 @@ impl DurationAcc {
             None
         };
         DurationStats {
-            n: count as u64,
-            total_seconds: u64::try_from(self.sum).unwrap_or(u64::MAX),
+            n: count,
+            total_seconds: u64::try_from(self.samples.sum()).unwrap_or(u64::MAX),
             mean_seconds: mean,
-            median_seconds: stats::percentile_type7(count, at, 1, 2),
-            p90_seconds: stats::percentile_type7(count, at, 9, 10),
-            max_seconds: if count == 0 { None } else { Some(at(count - 1)) },
+            median_seconds: self.samples.percentile(1, 2),
+            p90_seconds: self.samples.percentile(9, 10),
+            percentile_error: if self.samples.is_exact() { Decimal::ZERO } else { BINNED_RELATIVE_ERROR },
+            max_seconds: self.samples.max(),
             censored: self.censored.n,
             ids,
         }
-    }
-
-    /// Count of sorted durations `<= limit` (call after `stats`).
-    fn count_le(&self, limit: u64) -> u64 {
-        let short = match u32::try_from(limit) {
-            Ok(l) => self.short.partition_point(|&v| v <= l),
-            Err(_) => self.short.len(),
-        };
-        (short + self.long.partition_point(|&v| v <= limit)) as u64
     }
 }
 
@@ -273,47 +261,85 @@ impl ChangeAcc {
     }
 }
 
+/// An opening in W whose repeat verdict is not decided yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Opened {
-    /// Interned repeat key (within the service).
+    /// Interned repeat key.
     key: u32,
     /// Month index (saturating; months past `u16::MAX` are not counted per month).
     month: u16,
     /// Whether the incident's own resolution falls in its repeat window (then it
-    /// is among the earlier resolutions found and must not count as a repeat of
-    /// itself). Kept as a flag rather than the instant: 16 bytes per entry.
-    self_in_window: bool,
+    /// is among the resolutions covering the opening and must not count as a
+    /// repeat of itself).
+    own_covers: bool,
     at: i64,
 }
 
-/// Repeat state of one service: entries tagged with an interned key, sorted at `finish`.
+/// Repeat state of one service (see [`crate::cover`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct RepeatAcc {
-    /// (key, resolved instant) without ids.
-    resolved: Vec<(u32, i64)>,
-    /// (key, resolved instant, id) with ids.
+    /// Per interned key, the opening instants its resolutions cover.
+    covers: HashMap<u32, Cover>,
+    /// Openings not decided yet (all of them until [`Accumulator::settle_before`]).
+    pending: Vec<Opened>,
+    /// Parallel to `pending`, with ids.
+    pending_ids: Vec<String>,
+    /// (key, resolved instant, id), with ids only: to name the earlier incident of each pair.
     resolved_ids: Vec<(u32, i64, String)>,
-    opened: Vec<Opened>,
-    /// Parallel to `opened`, with ids.
-    opened_ids: Vec<String>,
+    /// Repeats decided by settling (never with ids: then everything waits for `finish`).
+    repeats: u64,
+    /// Of `repeats`, per month.
+    month_repeats: Vec<u64>,
+    /// The earliest resolution instant added to a cover (`i64::MAX` if none).
+    earliest_resolution: i64,
 }
 
 impl RepeatAcc {
+    fn new(months: usize) -> RepeatAcc {
+        RepeatAcc { month_repeats: vec![0; months], earliest_resolution: i64::MAX, ..RepeatAcc::default() }
+    }
+
     fn merge(&mut self, mut other: RepeatAcc, remap: &[u32]) {
         let map = |k: u32| remap.get(k as usize).copied().unwrap_or(k);
-        for e in &mut other.resolved {
-            e.0 = map(e.0);
+        for (k, cover) in other.covers {
+            self.covers.entry(map(k)).or_default().merge(&cover);
         }
         for e in &mut other.resolved_ids {
             e.0 = map(e.0);
         }
-        for o in &mut other.opened {
+        for o in &mut other.pending {
             o.key = map(o.key);
         }
-        self.resolved.extend(other.resolved);
+        self.pending.extend(other.pending);
+        self.pending_ids.extend(other.pending_ids);
         self.resolved_ids.extend(other.resolved_ids);
-        self.opened.extend(other.opened);
-        self.opened_ids.extend(other.opened_ids);
+        self.repeats += other.repeats;
+        for (a, b) in self.month_repeats.iter_mut().zip(other.month_repeats) {
+            *a += b;
+        }
+        self.earliest_resolution = self.earliest_resolution.min(other.earliest_resolution);
+    }
+
+    fn is_repeat(&self, o: &Opened) -> bool {
+        self.covers.get(&o.key).is_some_and(|c| c.is_repeat(o.at, o.own_covers))
+    }
+
+    /// Decides (and forgets) the pending openings before `before` (without ids).
+    fn settle(&mut self, before: i64) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.retain(|o| {
+            if o.at >= before {
+                return true;
+            }
+            if self.is_repeat(o) {
+                self.repeats += 1;
+                if let Some(m) = self.month_repeats.get_mut(o.month as usize) {
+                    *m += 1;
+                }
+            }
+            false
+        });
+        self.pending = pending;
     }
 }
 
@@ -362,13 +388,13 @@ impl ServiceAcc {
             restore: Default::default(),
             ack: DurationAcc::default(),
             months: vec![0; months],
-            repeat: RepeatAcc::default(),
+            repeat: RepeatAcc::new(months),
             changes: Default::default(),
             outages: IntervalSet::default(),
         }
     }
 
-    fn merge(&mut self, other: ServiceAcc, remap: &[u32]) {
+    fn merge(&mut self, other: ServiceAcc, remap: &[u32], limit: u64) {
         self.opened.merge(other.opened);
         self.major += other.major;
         self.resolved_by_to.merge(other.resolved_by_to);
@@ -385,10 +411,10 @@ impl ServiceAcc {
         for (a, b) in self.sla_met.iter_mut().zip(other.sla_met) {
             a.merge(b);
         }
-        for (a, b) in self.restore.iter_mut().zip(other.restore) {
-            a.merge(b);
+        for (a, b) in self.restore.iter_mut().zip(&other.restore) {
+            a.extend_from(b, limit);
         }
-        self.ack.merge(other.ack);
+        self.ack.extend_from(&other.ack, limit);
         for (a, b) in self.months.iter_mut().zip(other.months) {
             *a += b;
         }
@@ -398,6 +424,32 @@ impl ServiceAcc {
         }
         self.outages.merge(other.outages);
     }
+}
+
+/// What an accumulator holds beyond fixed counters: the entries whose number
+/// depends on the input (see [`Accumulator::retained`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Retained {
+    /// Services seen.
+    pub services: u64,
+    /// Distinct repeat keys seen.
+    pub repeat_keys: u64,
+    /// Intervals of the repeat covers (bounded by keys x period / window).
+    pub cover_intervals: u64,
+    /// Openings waiting for their repeat verdict (16 bytes each; 0 after settling up to the last one).
+    pub pending_openings: u64,
+    /// Duration values kept exactly (8 bytes each; at most `exact_percentiles_up_to` per sample).
+    pub exact_durations: u64,
+    /// Duration bins (8 bytes each; at most 7,424 per binned sample, about 2,000 for durations up to a month).
+    pub duration_bins: u64,
+    /// Implemented changes waiting for the incident join (one id each).
+    pub pending_changes: u64,
+    /// Change ids named by incidents (one id each).
+    pub linked_changes: u64,
+    /// Disjoint outage intervals (16 bytes each).
+    pub outage_intervals: u64,
+    /// Record ids kept (only with ids).
+    pub ids: u64,
 }
 
 /// The streaming accumulator (see the module docs).
@@ -415,6 +467,10 @@ pub struct Accumulator {
     linked_changes: HashSet<ChangeId>,
     inputs: InputCounts,
     anomalies: Anomalies,
+    /// Values per duration sample kept exactly.
+    exact_limit: u64,
+    /// Every incident still to come opens at or after this instant (see [`Accumulator::settle_before`]).
+    settled: Option<i64>,
 }
 
 impl Accumulator {
@@ -430,6 +486,7 @@ impl Accumulator {
             to: config.period.to.unix_micros(),
             window,
             months,
+            exact_limit: config.options.exact_percentiles_up_to,
             config,
             services: HashMap::new(),
             keys: HashMap::new(),
@@ -437,12 +494,56 @@ impl Accumulator {
             linked_changes: HashSet::new(),
             inputs: InputCounts::default(),
             anomalies: Anomalies::default(),
+            settled: None,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &ScorecardConfig {
         &self.config
+    }
+
+    /// Counts what the accumulator holds beyond fixed counters: a caller can
+    /// check that its memory follows services, keys and months rather than
+    /// records (a pass over the services).
+    pub fn retained(&self) -> Retained {
+        let mut r = Retained {
+            services: self.services.len() as u64,
+            repeat_keys: u64::from(self.key_count),
+            linked_changes: self.linked_changes.len() as u64,
+            ..Retained::default()
+        };
+        for svc in self.services.values() {
+            let rep = &svc.repeat;
+            r.cover_intervals += rep.covers.values().map(|c| c.pieces() as u64).sum::<u64>();
+            r.pending_openings += rep.pending.len() as u64;
+            r.ids += (rep.pending_ids.len() + rep.resolved_ids.len()) as u64;
+            for d in svc.restore.iter().chain(std::iter::once(&svc.ack)) {
+                let (exact, bins) = d.samples.retained();
+                r.exact_durations += exact;
+                r.duration_bins += bins;
+                r.ids += (d.ids.len() + d.censored.ids.len()) as u64;
+            }
+            r.pending_changes += svc.changes.iter().map(|c| c.pending.len() as u64).sum::<u64>();
+            r.outage_intervals += svc.outages.items.len() as u64;
+            let tallies = [
+                &svc.opened,
+                &svc.resolved_by_to,
+                &svc.proactive,
+                &svc.resolved_in_w,
+                &svc.first_line,
+                &svc.automated,
+                &svc.on_time,
+                &svc.judged,
+            ];
+            r.ids += tallies.iter().map(|t| t.ids.len() as u64).sum::<u64>();
+            r.ids += svc.sla_resolved.iter().chain(&svc.sla_met).map(|t| t.ids.len() as u64).sum::<u64>();
+            for c in &svc.changes {
+                let t = [&c.implemented, &c.own_failed, &c.rollback_attempts, &c.rollback_failed];
+                r.ids += t.iter().map(|t| t.ids.len() as u64).sum::<u64>();
+            }
+        }
+        r
     }
 
     fn service<'a>(
@@ -453,8 +554,19 @@ impl Accumulator {
         services.entry(id.clone()).or_insert_with(|| ServiceAcc::new(months))
     }
 
-    /// Adds an incident.
-    pub fn push_incident(&mut self, r: &IncidentRecord) {
+    /// Adds an incident. Fails, changing nothing, when the incident opened
+    /// before an instant the accumulator was settled at
+    /// ([`Accumulator::settle_before`]).
+    pub fn push_incident(&mut self, r: &IncidentRecord) -> Result<(), MetricsError> {
+        if let Some(settled) = self.settled
+            && r.opened_at.unix_micros() < settled
+        {
+            return Err(MetricsError::LateIncident {
+                id: r.id.as_str().to_owned(),
+                opened_at: r.opened_at,
+                settled_before: Timestamp::from_unix_micros(settled).unwrap_or(r.opened_at),
+            });
+        }
         self.inputs.incidents += 1;
         if let Some(c) = &r.caused_by_change
             && !self.linked_changes.contains(c)
@@ -462,6 +574,7 @@ impl Accumulator {
             self.linked_changes.insert(c.clone());
         }
         let with_ids = self.config.options.with_ids;
+        let limit = self.exact_limit;
         let (from, to, window) = (self.from, self.to, self.window);
         let in_w = |t: i64| from <= t && t < to;
         let month_count = self.months.len();
@@ -524,7 +637,7 @@ impl Accumulator {
             if d < 0 {
                 self.anomalies.negative_restore_times += 1;
             } else {
-                svc.restore[class].push(d as u64, id, with_ids);
+                svc.restore[class].push(d as u64, id, with_ids, limit);
             }
         }
         if impact < to && restore.is_none_or(|ri| ri.unix_micros() >= to) {
@@ -538,7 +651,7 @@ impl Accumulator {
             if d < 0 {
                 self.anomalies.negative_acknowledge_times += 1;
             } else {
-                svc.ack.push(d as u64, id, with_ids);
+                svc.ack.push(d as u64, id, with_ids, limit);
             }
         }
         // Censored: still waiting for a response at `to` (an incident resolved without a recorded
@@ -566,19 +679,50 @@ impl Accumulator {
             };
             let acc = &mut svc.repeat;
             if let Some(t) = keep_resolved {
+                // The openings in W this resolution covers: [t, t + window], clipped to W.
+                acc.covers.entry(key).or_default().add(t.max(from), t.saturating_add(window).min(to - 1));
+                acc.earliest_resolution = acc.earliest_resolution.min(t);
                 if with_ids {
                     acc.resolved_ids.push((key, t, id.to_owned()));
-                } else {
-                    acc.resolved.push((key, t));
                 }
             }
             if opened_in {
-                let self_in_window = resolved.is_some_and(|t| opened.saturating_sub(window) <= t && t <= opened);
+                let own_covers = resolved.is_some_and(|t| opened.saturating_sub(window) <= t && t <= opened);
                 let month = u16::try_from(month).unwrap_or(u16::MAX);
-                acc.opened.push(Opened { key, month, self_in_window, at: opened });
+                acc.pending.push(Opened { key, month, own_covers, at: opened });
                 if with_ids {
-                    acc.opened_ids.push(id.to_owned());
+                    acc.pending_ids.push(id.to_owned());
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Promises that every incident still to come opened at or after `at`,
+    /// and decides the repeat verdict of the incidents opened before it: every
+    /// resolution that can make them repeats is then known (an incident is
+    /// resolved after it opened). Without this, the opening of each incident in
+    /// the period waits for [`Accumulator::finish`] (16 bytes each); a caller
+    /// reading incidents in opening order settles as it goes (every few
+    /// thousand records: a call costs a pass over the services) and keeps the
+    /// repeat state bounded by keys x period / window.
+    ///
+    /// A later [`Accumulator::push_incident`] of an incident opened before `at`
+    /// is refused with [`MetricsError::LateIncident`]. Settling at an instant
+    /// before an earlier one changes nothing. With ids, the verdicts still wait
+    /// for `finish` (the pairs name the earlier incident), with the same result.
+    pub fn settle_before(&mut self, at: Timestamp) {
+        let at = at.unix_micros();
+        if self.settled.is_some_and(|s| s >= at) {
+            return;
+        }
+        self.settled = Some(at);
+        if self.config.options.with_ids {
+            return;
+        }
+        for svc in self.services.values_mut() {
+            if !svc.repeat.pending.is_empty() {
+                svc.repeat.settle(at);
             }
         }
     }
@@ -655,6 +799,28 @@ impl Accumulator {
         if let Some(field) = field {
             return Err(MetricsError::ConfigMismatch { field });
         }
+        // A side that settled has decided its openings before its watermark
+        // from its own resolutions; the other side must not hold an earlier
+        // resolution of the same service.
+        for (settled, mine, theirs) in
+            [(self.settled, &self.services, &other.services), (other.settled, &other.services, &self.services)]
+        {
+            let Some(settled) = settled else { continue };
+            let mut names: Vec<&ServiceId> = theirs.keys().filter(|k| mine.contains_key(*k)).collect();
+            names.sort();
+            for name in names {
+                let earliest = theirs.get(name).map_or(i64::MAX, |s| s.repeat.earliest_resolution);
+                if earliest < settled {
+                    return Err(MetricsError::SettledMerge {
+                        service: name.as_str().to_owned(),
+                        settled_before: Timestamp::from_unix_micros(settled).unwrap_or(self.config.period.from),
+                        resolved_at: Timestamp::from_unix_micros(earliest).unwrap_or(self.config.period.from),
+                    });
+                }
+            }
+        }
+        self.settled = self.settled.max(other.settled);
+        let limit = self.exact_limit;
         // Re-intern the other side's repeat keys.
         let mut remap = vec![0u32; other.key_count as usize];
         for (name, k) in other.keys {
@@ -673,10 +839,10 @@ impl Accumulator {
         }
         for (k, v) in other.services {
             match self.services.get_mut(&k) {
-                Some(mine) => mine.merge(v, &remap),
+                Some(mine) => mine.merge(v, &remap, limit),
                 None => {
                     let mut fresh = ServiceAcc::new(self.months.len());
-                    fresh.merge(v, &remap);
+                    fresh.merge(v, &remap, limit);
                     self.services.insert(k, fresh);
                 }
             }
@@ -694,6 +860,7 @@ impl Accumulator {
     /// Computes the scorecard, rated against `thresholds`.
     pub fn finish(self, thresholds: &Thresholds) -> Scorecard {
         let with_ids = self.config.options.with_ids;
+        let limit = self.exact_limit;
         let months_n = self.months.len();
         let period_micros = (self.to - self.from) as u64;
         let mut names: Vec<ServiceId> = self.services.keys().cloned().collect();
@@ -723,11 +890,11 @@ impl Accumulator {
             let mut overall = DurationAcc::default();
             let mut by_class = Vec::with_capacity(4);
             for (i, &class) in CLASSES.iter().enumerate() {
-                overall.extend_from(&acc.restore[i]);
-                total_restore[i].extend_from(&acc.restore[i]);
+                overall.extend_from(&acc.restore[i], limit);
+                total_restore[i].extend_from(&acc.restore[i], limit);
                 by_class.push(ClassDuration { failure_class: class, stats: acc.restore[i].stats(with_ids) });
             }
-            total_ack.extend_from(&acc.ack);
+            total_ack.extend_from(&acc.ack, limit);
             let (down, intervals) = acc.outages.union();
             let metrics = Metrics {
                 changes,
@@ -765,7 +932,7 @@ impl Accumulator {
         let mut total = sum_metrics(service_metrics.iter().map(|s| &s.metrics), with_ids);
         let mut all_restore = DurationAcc::default();
         for (i, acc) in total_restore.iter_mut().enumerate() {
-            all_restore.extend_from(acc);
+            all_restore.extend_from(acc, limit);
             if let Some(slot) = total.restore_time_by_class.get_mut(i) {
                 slot.stats = acc.stats(with_ids);
             }
@@ -833,7 +1000,8 @@ fn repeat_key(key: RepeatKey, r: &IncidentRecord) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Marks the repeats of one service.
+/// Counts the repeats of one service: those decided by settling, and the
+/// pending openings decided now; with ids, names the pairs.
 fn find_repeats(
     slot: &mut RepeatAcc,
     window: i64,
@@ -842,36 +1010,33 @@ fn find_repeats(
     month_repeats: &mut [u64],
     pairs: &mut Vec<RepeatPair>,
 ) {
+    repeats.n += slot.repeats;
+    for (m, r) in month_repeats.iter_mut().zip(&slot.month_repeats) {
+        *m += r;
+    }
     if with_ids {
         slot.resolved_ids.sort_unstable();
-        slot.resolved = slot.resolved_ids.iter().map(|(k, t, _)| (*k, *t)).collect();
-    } else {
-        slot.resolved.sort_unstable();
     }
-    let resolved = &slot.resolved;
-    for (i, o) in slot.opened.iter().enumerate() {
-        let lo = (o.key, o.at.saturating_sub(window));
-        let hi = (o.key, o.at);
-        let start = resolved.partition_point(|&e| e < lo);
-        let end = resolved.partition_point(|&e| e <= hi);
-        let mut count = end.saturating_sub(start);
-        if o.self_in_window {
-            count = count.saturating_sub(1);
-        }
-        if count == 0 {
+    for (i, o) in slot.pending.iter().enumerate() {
+        if !slot.is_repeat(o) {
             continue;
         }
-        let own_id = slot.opened_ids.get(i).map(String::as_str).unwrap_or("");
+        let own_id = slot.pending_ids.get(i).map(String::as_str).unwrap_or("");
         repeats.add(own_id, with_ids);
         if let Some(m) = month_repeats.get_mut(o.month as usize) {
             *m += 1;
         }
         if with_ids {
-            // The most recent earlier resolution that is not the incident itself.
+            // The most recent earlier resolution of the key that is not the incident itself.
+            let resolved = &slot.resolved_ids;
+            let lo = (o.key, o.at.saturating_sub(window));
+            let hi = (o.key, o.at);
+            let start = resolved.partition_point(|e| (e.0, e.1) < lo);
+            let end = resolved.partition_point(|e| (e.0, e.1) <= hi);
             let mut skipped_self = false;
             for idx in (start..end).rev() {
-                let Some((_, _, jid)) = slot.resolved_ids.get(idx) else { continue };
-                if !skipped_self && o.self_in_window && jid == own_id {
+                let Some((_, _, jid)) = resolved.get(idx) else { continue };
+                if !skipped_self && o.own_covers && jid == own_id {
                     skipped_self = true;
                     continue;
                 }
@@ -1039,14 +1204,15 @@ pub const HISTOGRAM_BOUNDS: [(u64, &str); 10] = [
 ];
 
 fn histogram(all: &DurationAcc) -> Vec<HistogramBucket> {
-    let mut out = Vec::with_capacity(HISTOGRAM_BOUNDS.len() + 1);
-    let mut below = 0u64;
-    for &(limit, label) in &HISTOGRAM_BOUNDS {
-        let upto = all.count_le(limit);
-        out.push(HistogramBucket { label: label.to_owned(), upper_seconds: Some(limit), count: upto - below });
-        below = upto;
-    }
-    let n = (all.short.len() + all.long.len()) as u64;
-    out.push(HistogramBucket { label: "> 7d".to_owned(), upper_seconds: None, count: n - below });
+    let mut out: Vec<HistogramBucket> = HISTOGRAM_BOUNDS
+        .iter()
+        .zip(&all.chart)
+        .map(|(&(limit, label), &count)| HistogramBucket { label: label.to_owned(), upper_seconds: Some(limit), count })
+        .collect();
+    out.push(HistogramBucket {
+        label: "> 7d".to_owned(),
+        upper_seconds: None,
+        count: all.chart.last().copied().unwrap_or(0),
+    });
     out
 }

@@ -43,12 +43,32 @@ impl Default for RepeatConfig {
     }
 }
 
-/// Output options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// Output and precision options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScorecardOptions {
     /// Keep the record ids behind every numerator and denominator (and the
     /// repeat pairs). Memory then grows with the records.
+    #[serde(default)]
     pub with_ids: bool,
+    /// Durations kept exactly per sample (a service's restore times of one
+    /// failure class, its acknowledge times, and the totals): up to this many,
+    /// medians and p90 are exact; beyond, they are read from log-linear bins,
+    /// within 1/256 of the exact value ([`crate::sketch::BINNED_RELATIVE_ERROR`];
+    /// each statistic states which in `percentile_error`). Count, sum, mean and
+    /// max stay exact. Default 2,048; `u64::MAX` keeps every value (memory then
+    /// grows with the records).
+    #[serde(default = "default_exact_limit")]
+    pub exact_percentiles_up_to: u64,
+}
+
+fn default_exact_limit() -> u64 {
+    crate::sketch::DEFAULT_EXACT_LIMIT
+}
+
+impl Default for ScorecardOptions {
+    fn default() -> Self {
+        ScorecardOptions { with_ids: false, exact_percentiles_up_to: crate::sketch::DEFAULT_EXACT_LIMIT }
+    }
 }
 
 /// Everything a scorecard is computed with, except the thresholds (given at `finish`).
@@ -88,6 +108,12 @@ impl ScorecardConfig {
     /// This configuration with ids kept or not.
     pub fn with_ids(mut self, with_ids: bool) -> ScorecardConfig {
         self.options.with_ids = with_ids;
+        self
+    }
+
+    /// This configuration with durations kept exactly up to `limit` values per sample.
+    pub fn with_exact_percentiles_up_to(mut self, limit: u64) -> ScorecardConfig {
+        self.options.exact_percentiles_up_to = limit;
         self
     }
 

@@ -29,6 +29,32 @@ pub enum MetricsError {
         /// The IANA zone name.
         zone: String,
     },
+    /// An incident opened before the instant the accumulator was settled at.
+    #[error(
+        "incident {id} opened at {opened_at} arrived after the accumulator was settled before {settled_before}: \
+         once settled, incidents must come in opening order"
+    )]
+    LateIncident {
+        /// The incident.
+        id: String,
+        /// When it opened.
+        opened_at: Timestamp,
+        /// The instant the accumulator was settled at.
+        settled_before: Timestamp,
+    },
+    /// A merge where one side settled its repeat verdicts before a resolution the other side holds.
+    #[error(
+        "cannot merge accumulators: service {service} has a resolution at {resolved_at} on one side, \
+         but the other side settled its repeat verdicts before {settled_before}"
+    )]
+    SettledMerge {
+        /// The service both sides hold.
+        service: String,
+        /// The settled side's instant.
+        settled_before: Timestamp,
+        /// The other side's earliest resolution of the service.
+        resolved_at: Timestamp,
+    },
     /// Two accumulators built with different configurations cannot be merged.
     #[error("cannot merge accumulators: their {field} differ")]
     ConfigMismatch {

@@ -66,6 +66,7 @@
 pub mod accumulator;
 mod bigint;
 pub mod config;
+mod cover;
 pub mod error;
 pub mod import;
 pub mod period;
@@ -74,10 +75,11 @@ pub mod rating;
 mod ratings;
 pub mod render;
 pub mod scorecard;
+pub mod sketch;
 pub mod stats;
 pub mod thresholds;
 
-pub use accumulator::Accumulator;
+pub use accumulator::{Accumulator, Retained};
 pub use config::{RepeatConfig, RepeatKey, ScorecardConfig, ScorecardOptions};
 pub use error::{MetricsError, RenderError, ThresholdError};
 pub use rate::Rate;
@@ -97,7 +99,7 @@ pub fn compute(
 ) -> Result<Scorecard, MetricsError> {
     let mut acc = Accumulator::new(config)?;
     for r in incidents {
-        acc.push_incident(r);
+        acc.push_incident(r)?;
     }
     for c in changes {
         acc.push_change(c);

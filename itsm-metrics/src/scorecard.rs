@@ -177,10 +177,14 @@ pub struct DurationStats {
     pub total_seconds: u64,
     /// Mean, rounded half-even to 6 decimal places; `None` when `n` is 0.
     pub mean_seconds: Option<Decimal>,
-    /// Median (type-7 linear interpolation), exact.
+    /// Median (type-7 linear interpolation), within `percentile_error`.
     pub median_seconds: Option<Decimal>,
-    /// 90th percentile (type-7 linear interpolation), exact.
+    /// 90th percentile (type-7 linear interpolation), within `percentile_error`.
     pub p90_seconds: Option<Decimal>,
+    /// Bound on the relative error of `median_seconds` and `p90_seconds`: 0
+    /// when they are exact (at most `exact_percentiles_up_to` values), 1/256
+    /// (0.00390625) when read from bins. Count, sum, mean and max are always exact.
+    pub percentile_error: Decimal,
     /// Largest duration.
     pub max_seconds: Option<u64>,
     /// Right-censored: started before `to` and not ended by `to`.

@@ -471,6 +471,16 @@ fn median_f64(values: &mut [f64]) -> Option<f64> {
 /// Type-7 percentile (`(n - 1) p`, linear interpolation between order statistics)
 /// of `count` sorted values read through `at`, with `p = p_num / p_den`; exact.
 pub(crate) fn percentile_type7(count: usize, at: impl Fn(usize) -> u64, p_num: u64, p_den: u64) -> Option<Decimal> {
+    percentile_type7_decimal(count, |i| Decimal::from(at(i)), p_num, p_den)
+}
+
+/// Type-7 percentile over order statistics given as decimals (estimates, for binned samples).
+pub(crate) fn percentile_type7_decimal(
+    count: usize,
+    at: impl Fn(usize) -> Decimal,
+    p_num: u64,
+    p_den: u64,
+) -> Option<Decimal> {
     if count == 0 || p_den == 0 || p_num > p_den {
         return None;
     }
@@ -478,12 +488,13 @@ pub(crate) fn percentile_type7(count: usize, at: impl Fn(usize) -> u64, p_num: u
     let h_den = u128::from(p_den);
     let lo = (h_num / h_den) as usize;
     let frac = h_num % h_den;
-    let base = Decimal::from(at(lo));
+    let base = at(lo);
     if frac == 0 || lo + 1 >= count {
         return Some(base);
     }
-    let diff = i128::from(at(lo + 1)) - i128::from(at(lo));
-    let step = Decimal::from_i128_with_scale(diff * frac as i128, 0)
+    let diff = at(lo + 1).checked_sub(base)?;
+    let step = diff
+        .checked_mul(Decimal::from_i128_with_scale(frac as i128, 0))?
         .checked_div(Decimal::from_i128_with_scale(h_den as i128, 0))?;
     base.checked_add(step)
 }

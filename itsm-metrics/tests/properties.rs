@@ -77,7 +77,7 @@ proptest! {
         let mut accs: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(config.clone()).unwrap()).collect();
         // Reverse order inside partitions too: order must not matter.
         for (k, r) in incidents.iter().enumerate().rev() {
-            accs[parts[k % parts.len()]].push_incident(r);
+            accs[parts[k % parts.len()]].push_incident(r).unwrap();
         }
         for (k, c) in changes.iter().enumerate() {
             accs[parts[(k + 7) % parts.len()]].push_change(c);
