@@ -292,11 +292,18 @@ struct RepeatAcc {
     month_repeats: Vec<u64>,
     /// The earliest resolution instant added to a cover (`i64::MAX` if none).
     earliest_resolution: i64,
+    /// The latest opening decided by settling (`i64::MIN` if none).
+    latest_decided: i64,
 }
 
 impl RepeatAcc {
     fn new(months: usize) -> RepeatAcc {
-        RepeatAcc { month_repeats: vec![0; months], earliest_resolution: i64::MAX, ..RepeatAcc::default() }
+        RepeatAcc {
+            month_repeats: vec![0; months],
+            earliest_resolution: i64::MAX,
+            latest_decided: i64::MIN,
+            ..RepeatAcc::default()
+        }
     }
 
     fn merge(&mut self, mut other: RepeatAcc, remap: &[u32]) {
@@ -318,6 +325,7 @@ impl RepeatAcc {
             *a += b;
         }
         self.earliest_resolution = self.earliest_resolution.min(other.earliest_resolution);
+        self.latest_decided = self.latest_decided.max(other.latest_decided);
     }
 
     fn is_repeat(&self, o: &Opened) -> bool {
@@ -331,6 +339,7 @@ impl RepeatAcc {
             if o.at >= before {
                 return true;
             }
+            self.latest_decided = self.latest_decided.max(o.at);
             if self.is_repeat(o) {
                 self.repeats += 1;
                 if let Some(m) = self.month_repeats.get_mut(o.month as usize) {
@@ -799,21 +808,19 @@ impl Accumulator {
         if let Some(field) = field {
             return Err(MetricsError::ConfigMismatch { field });
         }
-        // A side that settled has decided its openings before its watermark
-        // from its own resolutions; the other side must not hold an earlier
-        // resolution of the same service.
-        for (settled, mine, theirs) in
-            [(self.settled, &self.services, &other.services), (other.settled, &other.services, &self.services)]
-        {
-            let Some(settled) = settled else { continue };
-            let mut names: Vec<&ServiceId> = theirs.keys().filter(|k| mine.contains_key(*k)).collect();
+        // Settling decided openings from one side's resolutions only: the other
+        // side must not hold a resolution of the same service that could cover
+        // one of them (at or before the latest decided opening).
+        for (mine, theirs) in [(&self.services, &other.services), (&other.services, &self.services)] {
+            let mut names: Vec<&ServiceId> = mine.keys().filter(|k| theirs.contains_key(*k)).collect();
             names.sort();
             for name in names {
+                let decided = mine.get(name).map_or(i64::MIN, |s| s.repeat.latest_decided);
                 let earliest = theirs.get(name).map_or(i64::MAX, |s| s.repeat.earliest_resolution);
-                if earliest < settled {
+                if earliest <= decided {
                     return Err(MetricsError::SettledMerge {
                         service: name.as_str().to_owned(),
-                        settled_before: Timestamp::from_unix_micros(settled).unwrap_or(self.config.period.from),
+                        decided_opening: Timestamp::from_unix_micros(decided).unwrap_or(self.config.period.from),
                         resolved_at: Timestamp::from_unix_micros(earliest).unwrap_or(self.config.period.from),
                     });
                 }

@@ -42,16 +42,16 @@ pub enum MetricsError {
         /// The instant the accumulator was settled at.
         settled_before: Timestamp,
     },
-    /// A merge where one side settled its repeat verdicts before a resolution the other side holds.
+    /// A merge where one side settled a repeat verdict that a resolution on the other side could change.
     #[error(
         "cannot merge accumulators: service {service} has a resolution at {resolved_at} on one side, \
-         but the other side settled its repeat verdicts before {settled_before}"
+         but the other side already settled the repeat verdict of an opening at {decided_opening}"
     )]
     SettledMerge {
         /// The service both sides hold.
         service: String,
-        /// The settled side's instant.
-        settled_before: Timestamp,
+        /// The latest opening of the service the settled side decided.
+        decided_opening: Timestamp,
         /// The other side's earliest resolution of the service.
         resolved_at: Timestamp,
     },

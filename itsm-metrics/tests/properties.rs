@@ -68,10 +68,13 @@ proptest! {
         parts in proptest::collection::vec(0usize..4, 200),
         with_ids in any::<bool>(),
         key in 0usize..3,
+        limit in prop_oneof![Just(0u64), Just(1), Just(3), Just(2048)],
     ) {
         let key = [itsm_metrics::RepeatKey::Service, itsm_metrics::RepeatKey::ServiceCategory, itsm_metrics::RepeatKey::ServiceCategoryProblem][key];
+        // Small limits bin the durations: merged bins must equal the whole's bins.
         let config = config(W_DAYS)
             .with_ids(with_ids)
+            .with_exact_percentiles_up_to(limit)
             .with_repeat(itsm_metrics::RepeatConfig { key, ..itsm_metrics::RepeatConfig::default() });
         let expected = whole(&config, &incidents, &changes, &outages);
         let mut accs: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(config.clone()).unwrap()).collect();
@@ -196,6 +199,99 @@ proptest! {
     }
 
     #[test]
+    fn settling_in_opening_order_equals_the_whole(
+        (incidents, changes, outages) in arb_records(80),
+        window_days in 0i64..40,
+        every in 1usize..6,
+        with_ids in any::<bool>(),
+        by_service in any::<bool>(),
+    ) {
+        let mut config = config(W_DAYS).with_ids(with_ids);
+        config.repeat.window_seconds = (window_days * DAY) as u64;
+        let expected = whole(&config, &incidents, &changes, &outages);
+        let mut sorted = incidents.clone();
+        sorted.sort_by_key(|r| r.opened_at);
+        // One accumulator, or one per service (services share no repeat key), each settling as it goes.
+        let part = |r: &IncidentRecord| if by_service { usize::from(r.service.as_str().ends_with('b')) } else { 0 };
+        let mut accs: Vec<Accumulator> = (0..2).map(|_| Accumulator::new(config.clone()).unwrap()).collect();
+        let mut seen = [0usize; 2];
+        for r in &sorted {
+            let k = part(r);
+            accs[k].push_incident(r).unwrap();
+            seen[k] += 1;
+            if seen[k] % every == 0 {
+                accs[k].settle_before(r.opened_at);
+            }
+        }
+        for c in &changes {
+            accs[0].push_change(c);
+        }
+        for o in &outages {
+            accs[1].push_outage(o);
+        }
+        if !with_ids && seen[0] >= every {
+            // Settling decided (and forgot) openings before the last settle instant.
+            prop_assert!(accs[0].retained().pending_openings < seen[0] as u64);
+        }
+        let mut it = accs.into_iter();
+        let first = it.next().unwrap();
+        let merged = it.try_fold(first, |a, b| a.merge(b)).unwrap();
+        prop_assert_eq!(merged.finish(&Thresholds::maturity_model()), expected);
+    }
+
+    #[test]
+    fn a_late_incident_is_refused_and_changes_nothing(
+        (incidents, _changes, _outages) in arb_records(40),
+    ) {
+        let config = config(W_DAYS);
+        let mut sorted = incidents.clone();
+        sorted.sort_by_key(|r| r.opened_at);
+        let Some(last) = sorted.last().cloned() else { return Ok(()) };
+        let mut acc = Accumulator::new(config.clone()).unwrap();
+        for r in &sorted {
+            acc.push_incident(r).unwrap();
+        }
+        let later = ts(last.opened_at.unix_secs() + 1);
+        acc.settle_before(later);
+        let before = acc.retained();
+        let err = acc.push_incident(&sorted[0]).unwrap_err();
+        let is_late = matches!(err, itsm_metrics::MetricsError::LateIncident { .. });
+        prop_assert!(is_late);
+        prop_assert!(err.to_string().contains(sorted[0].id.as_str()), "{}", err);
+        prop_assert_eq!(acc.retained(), before);
+        // Settling earlier changes nothing; the result is the whole's.
+        acc.settle_before(sorted[0].opened_at);
+        prop_assert_eq!(acc.finish(&Thresholds::maturity_model()), whole(&config, &incidents, &[], &[]));
+    }
+
+    #[test]
+    fn binned_durations_keep_counts_exact_and_percentiles_within_the_bound(
+        (incidents, _changes, _outages) in arb_records(80),
+        limit in 0u64..4,
+    ) {
+        let exact = whole(&config(W_DAYS).with_exact_percentiles_up_to(u64::MAX), &incidents, &[], &[]);
+        let binned = whole(&config(W_DAYS).with_exact_percentiles_up_to(limit), &incidents, &[], &[]);
+        prop_assert_eq!(&exact.restore_histogram, &binned.restore_histogram);
+        prop_assert_eq!(&exact.total.incidents, &binned.total.incidents);
+        let bound = itsm_metrics::sketch::BINNED_RELATIVE_ERROR;
+        let pairs = durations(&exact.total).into_iter().zip(durations(&binned.total));
+        for ((name, e), (_, b)) in pairs {
+            prop_assert_eq!(e.n, b.n, "{}", name);
+            prop_assert_eq!(e.total_seconds, b.total_seconds, "{}", name);
+            prop_assert_eq!(e.mean_seconds, b.mean_seconds, "{}", name);
+            prop_assert_eq!(e.max_seconds, b.max_seconds, "{}", name);
+            prop_assert_eq!(e.censored, b.censored, "{}", name);
+            prop_assert_eq!(e.percentile_error, rust_decimal::Decimal::ZERO);
+            let binned_now = b.n > limit;
+            prop_assert_eq!(b.percentile_error, if binned_now { bound } else { rust_decimal::Decimal::ZERO }, "{}", name);
+            for (x, y) in [(e.median_seconds, b.median_seconds), (e.p90_seconds, b.p90_seconds)] {
+                let (x, y) = (x.unwrap_or_default(), y.unwrap_or_default());
+                prop_assert!((x - y).abs() <= x * bound, "{}: exact {} binned {}", name, x, y);
+            }
+        }
+    }
+
+    #[test]
     fn availability_is_a_proportion_and_counts_overlaps_once(
         intervals in proptest::collection::vec((0usize..2, -3_000i64..12_000, 0i64..4_000, any::<bool>(), any::<bool>()), 0..12),
     ) {
@@ -287,6 +383,80 @@ proptest! {
         prop_assert!(!html.contains("<script"));
         prop_assert!(!html.contains("src=\"http"));
     }
+}
+
+/// A synthetic stream in opening order: `n` incidents over 5 services x 10
+/// categories in the period, restore times spread over minutes to days.
+fn stream_in_opening_order(n: usize, config: &ScorecardConfig) -> Accumulator {
+    let mut acc = Accumulator::new(config.clone()).unwrap();
+    let span = W_DAYS * DAY;
+    for i in 0..n {
+        let opened = BASE + (i as i64) * span / n as i64;
+        let duration = 60 + ((i as i64 * 7_919) % (5 * DAY));
+        let mut r = incident(&format!("INC{i:08}"), ["a", "b", "c", "d", "e"][i % 5], opened, Some(opened + duration));
+        r.category = Some(format!("cat-{}", (i / 5) % 10));
+        acc.push_incident(&r).unwrap();
+        if i % 1_000 == 999 {
+            acc.settle_before(r.opened_at);
+        }
+    }
+    acc
+}
+
+#[test]
+fn settled_streams_retain_the_same_state_at_ten_times_the_records() {
+    let config = config(W_DAYS);
+    let small = stream_in_opening_order(20_000, &config).retained();
+    let large = stream_in_opening_order(200_000, &config).retained();
+    // Openings wait at most one settle interval; durations are binned per sample.
+    assert!(large.pending_openings <= 1_000, "{large:?}");
+    let samples = 5 * 5; // 5 services x (4 restore classes + acknowledge), at most
+    assert!(large.exact_durations <= samples * 2_048, "{large:?}");
+    assert!(large.duration_bins <= samples * 7_424, "{large:?}");
+    // Covers: at most 3 x (period / window + 2) pieces per key, 50 keys.
+    assert!(large.cover_intervals <= 50 * 3 * (W_DAYS as u64 / 30 + 2), "{large:?}");
+    // Ten times the records, not ten times the state.
+    let size =
+        |r: &itsm_metrics::Retained| r.pending_openings + r.exact_durations + r.duration_bins + r.cover_intervals;
+    assert!(size(&large) <= size(&small) * 2, "small {small:?} large {large:?}");
+    assert_eq!((large.ids, large.pending_changes, large.outage_intervals), (0, 0, 0));
+}
+
+#[test]
+fn unsettled_streams_keep_openings_until_finish() {
+    let mut config = config(W_DAYS);
+    config.options.exact_percentiles_up_to = u64::MAX;
+    let mut acc = Accumulator::new(config).unwrap();
+    for i in 0..3_000i64 {
+        acc.push_incident(&incident(&format!("I{i}"), "a", BASE + i * 60, Some(BASE + i * 60 + 30))).unwrap();
+    }
+    let r = acc.retained();
+    assert_eq!(r.pending_openings, 3_000);
+    assert_eq!(r.exact_durations, 3_000);
+    assert_eq!(r.duration_bins, 0);
+}
+
+#[test]
+fn merging_after_settling_refuses_an_earlier_resolution_of_the_same_service() {
+    let config = config(W_DAYS);
+    let mut early = Accumulator::new(config.clone()).unwrap();
+    early.push_incident(&incident("E1", "a", BASE + 10, Some(BASE + 5 * DAY))).unwrap();
+    let mut late = Accumulator::new(config.clone()).unwrap();
+    late.push_incident(&incident("L1", "a", BASE + 2 * DAY, Some(BASE + 3 * DAY))).unwrap();
+    late.push_incident(&incident("L2", "a", BASE + 6 * DAY, None)).unwrap();
+    late.settle_before(ts(BASE + 7 * DAY));
+    // E1's resolution (day 5) could make L2 (day 6) a repeat, but `late` decided it already.
+    let err = early.clone().merge(late.clone()).unwrap_err();
+    assert!(matches!(err, itsm_metrics::MetricsError::SettledMerge { .. }), "{err}");
+    assert!(err.to_string().contains("service a"), "{err}");
+    // Another service merges fine, and so does the unsettled pair.
+    let mut other = Accumulator::new(config.clone()).unwrap();
+    other.push_incident(&incident("O1", "b", BASE + 10, Some(BASE + 5 * DAY))).unwrap();
+    assert!(other.merge(late).is_ok());
+    let mut late2 = Accumulator::new(config).unwrap();
+    late2.push_incident(&incident("L2", "a", BASE + 6 * DAY, None)).unwrap();
+    let card = early.merge(late2).unwrap().finish(&Thresholds::maturity_model());
+    assert_eq!(card.total.incidents.repeat_rate.numerator, 1);
 }
 
 #[test]
