@@ -135,11 +135,12 @@ fn generate() -> (Vec<IncidentRecord>, Vec<ChangeRecord>, Vec<OutageRecord>) {
     (incidents, changes, outages)
 }
 
-fn config(with_ids: bool) -> ScorecardConfig {
+fn config(with_ids: bool, exact: bool) -> ScorecardConfig {
     ScorecardConfig::new(ts(FROM), ts(FROM + YEAR))
         .expect("valid period")
         .with_zone(chrono_tz::Europe::Paris)
         .with_ids(with_ids)
+        .with_exact_percentiles_up_to(if exact { u64::MAX } else { itsm_metrics::sketch::DEFAULT_EXACT_LIMIT })
 }
 
 fn run(
@@ -147,10 +148,11 @@ fn run(
     thresholds: &Thresholds,
     with_ids: bool,
     partitions: usize,
+    exact: bool,
 ) -> (Duration, Scorecard) {
     let start = Instant::now();
     let mut accs: Vec<Accumulator> =
-        (0..partitions).map(|_| Accumulator::new(config(with_ids)).expect("valid config")).collect();
+        (0..partitions).map(|_| Accumulator::new(config(with_ids, exact)).expect("valid config")).collect();
     for (k, r) in data.0.iter().enumerate() {
         accs[k % partitions].push_incident(r).expect("unsettled accumulators take any order");
     }
@@ -188,18 +190,19 @@ fn main() {
     let thresholds = Thresholds::maturity_model();
     // Best time and scorecard of the first configuration (ids off, 1 partition), for the SQL comparison.
     let mut reference: Option<(Duration, Scorecard)> = None;
-    for (label, with_ids, partitions, runs) in [
-        ("ids off, 1 partition", false, 1, 7),
-        ("ids off, 2 partitions merged", false, 2, 5),
-        ("ids on, 1 partition", true, 1, 1),
+    for (label, with_ids, partitions, runs, exact) in [
+        ("ids off, 1 partition", false, 1, 7, false),
+        ("ids off, 1 partition, every percentile exact", false, 1, 3, true),
+        ("ids off, 2 partitions merged", false, 2, 5, false),
+        ("ids on, 1 partition", true, 1, 1, false),
     ] {
-        if std::env::var_os("BENCH_QUICK").is_some() && (with_ids || partitions > 1) {
+        if std::env::var_os("BENCH_QUICK").is_some() && (with_ids || partitions > 1 || exact) {
             continue;
         }
         let mut times = Vec::new();
         let mut last = None;
         for _ in 0..runs {
-            let (t, card) = run(&data, &thresholds, with_ids, partitions);
+            let (t, card) = run(&data, &thresholds, with_ids, partitions, exact);
             times.push(t);
             last = Some(card);
         }
@@ -228,7 +231,7 @@ fn main() {
             );
         }
     }
-    let (_, card) = run(&data, &thresholds, false, 1);
+    let (_, card) = run(&data, &thresholds, false, 1, false);
     let t = Instant::now();
     let json = itsm_metrics::render::json(&card).expect("json");
     let html = itsm_metrics::render::html(&card);
@@ -787,6 +790,15 @@ mod sql_reference {
         }
     }
 
+    /// Within the accumulator's stated relative error (0 when exact), plus rounding.
+    fn within(a: Option<f64>, b: Option<f64>, bound: rust_decimal::Decimal) -> bool {
+        let bound = bound.to_f64().unwrap_or(0.0);
+        match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-6 + 1e-12 * a.abs().max(b.abs()) + bound * b.abs(),
+            (a, b) => close(a, b),
+        }
+    }
+
     fn compare_durations(label: &str, acc: &DurationStats, sql: Option<&RestoreRow>, out: &mut Vec<String>) {
         let Some(sql) = sql else {
             out.push(format!("restore time {label}: no SQL row"));
@@ -803,11 +815,16 @@ mod sql_reference {
             ),
             (
                 "median",
-                close(dec(acc.median_seconds), sql.median),
-                format!("{:?}", acc.median_seconds),
+                within(dec(acc.median_seconds), sql.median, acc.percentile_error),
+                format!("{:?} (error bound {})", acc.median_seconds, acc.percentile_error),
                 format!("{:?}", sql.median),
             ),
-            ("p90", close(dec(acc.p90_seconds), sql.p90), format!("{:?}", acc.p90_seconds), format!("{:?}", sql.p90)),
+            (
+                "p90",
+                within(dec(acc.p90_seconds), sql.p90, acc.percentile_error),
+                format!("{:?} (error bound {})", acc.p90_seconds, acc.percentile_error),
+                format!("{:?}", sql.p90),
+            ),
             (
                 "max",
                 acc.max_seconds.map(|m| m as i64) == sql.max,

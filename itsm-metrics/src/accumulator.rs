@@ -247,6 +247,9 @@ struct ChangeAcc {
     own_failed: Tally,
     /// Implemented changes that did not fail on their own fields: failed iff an incident names them.
     pending: Vec<ChangeId>,
+    /// Changes judged failed because an incident names them, once every incident was in
+    /// ([`Accumulator::no_more_incidents`]).
+    linked_failed: Tally,
     rollback_attempts: Tally,
     rollback_failed: Tally,
 }
@@ -256,6 +259,7 @@ impl ChangeAcc {
         self.implemented.merge(other.implemented);
         self.own_failed.merge(other.own_failed);
         self.pending.extend(other.pending);
+        self.linked_failed.merge(other.linked_failed);
         self.rollback_attempts.merge(other.rollback_attempts);
         self.rollback_failed.merge(other.rollback_failed);
     }
@@ -480,6 +484,10 @@ pub struct Accumulator {
     exact_limit: u64,
     /// Every incident still to come opens at or after this instant (see [`Accumulator::settle_before`]).
     settled: Option<i64>,
+    /// No incident is still to come ([`Accumulator::no_more_incidents`]).
+    incidents_complete: bool,
+    /// Changes judged on arrival or at `no_more_incidents` (not kept).
+    judged_changes: u64,
 }
 
 impl Accumulator {
@@ -504,6 +512,8 @@ impl Accumulator {
             inputs: InputCounts::default(),
             anomalies: Anomalies::default(),
             settled: None,
+            incidents_complete: false,
+            judged_changes: 0,
         })
     }
 
@@ -548,7 +558,7 @@ impl Accumulator {
             r.ids += tallies.iter().map(|t| t.ids.len() as u64).sum::<u64>();
             r.ids += svc.sla_resolved.iter().chain(&svc.sla_met).map(|t| t.ids.len() as u64).sum::<u64>();
             for c in &svc.changes {
-                let t = [&c.implemented, &c.own_failed, &c.rollback_attempts, &c.rollback_failed];
+                let t = [&c.implemented, &c.own_failed, &c.linked_failed, &c.rollback_attempts, &c.rollback_failed];
                 r.ids += t.iter().map(|t| t.ids.len() as u64).sum::<u64>();
             }
         }
@@ -567,6 +577,9 @@ impl Accumulator {
     /// before an instant the accumulator was settled at
     /// ([`Accumulator::settle_before`]).
     pub fn push_incident(&mut self, r: &IncidentRecord) -> Result<(), MetricsError> {
+        if self.incidents_complete {
+            return Err(MetricsError::IncidentsComplete { id: r.id.as_str().to_owned() });
+        }
         if let Some(settled) = self.settled
             && r.opened_at.unix_micros() < settled
         {
@@ -757,6 +770,12 @@ impl Accumulator {
         acc.implemented.add(id, with_ids);
         if outcome == ChangeOutcome::Failed || c.remediation != Remediation::None {
             acc.own_failed.add(id, with_ids);
+        } else if self.incidents_complete {
+            // Every incident is in: judge the change now instead of keeping its id.
+            self.judged_changes += 1;
+            if self.linked_changes.contains(&c.id) {
+                acc.linked_failed.add(id, with_ids);
+            }
         } else {
             acc.pending.push(c.id.clone());
         }
@@ -787,6 +806,32 @@ impl Accumulator {
             return;
         }
         svc.outages.insert(o.start.unix_micros().max(from), o.end.unix_micros().min(to));
+    }
+
+    /// Promises that no incident is still to come: settles every repeat
+    /// verdict (as [`Accumulator::settle_before`] past the last instant) and
+    /// judges the implemented changes waiting for the incident join. Changes
+    /// pushed afterwards are judged on arrival, so a caller that pushes
+    /// incidents first and changes second keeps no per-change state. A later
+    /// [`Accumulator::push_incident`] is refused with
+    /// [`MetricsError::IncidentsComplete`].
+    pub fn no_more_incidents(&mut self) {
+        let with_ids = self.config.options.with_ids;
+        self.settled = Some(i64::MAX);
+        self.incidents_complete = true;
+        for svc in self.services.values_mut() {
+            if !with_ids && !svc.repeat.pending.is_empty() {
+                svc.repeat.settle(i64::MAX);
+            }
+            for acc in &mut svc.changes {
+                for id in std::mem::take(&mut acc.pending) {
+                    self.judged_changes += 1;
+                    if self.linked_changes.contains(&id) {
+                        acc.linked_failed.add(id.as_str(), with_ids);
+                    }
+                }
+            }
+        }
     }
 
     /// Merges two partitions computed with the same configuration.
@@ -826,7 +871,20 @@ impl Accumulator {
                 }
             }
         }
+        // A side that judged changes without keeping them cannot learn of more incidents naming changes.
+        for (mine, theirs) in [(&self, &other), (&other, &self)] {
+            if mine.judged_changes > 0
+                && let Some(named) = theirs.linked_changes.iter().min()
+            {
+                return Err(MetricsError::JudgedChangesMerge {
+                    judged: mine.judged_changes,
+                    named: named.as_str().to_owned(),
+                });
+            }
+        }
         self.settled = self.settled.max(other.settled);
+        self.incidents_complete |= other.incidents_complete;
+        self.judged_changes += other.judged_changes;
         let limit = self.exact_limit;
         // Re-intern the other side's repeat keys.
         let mut remap = vec![0u32; other.key_count as usize];
@@ -1056,6 +1114,7 @@ fn find_repeats(
 
 fn change_metrics(t: ChangeType, c: &mut ChangeAcc, linked: &HashSet<ChangeId>, with_ids: bool) -> ChangeTypeMetrics {
     let mut failed = c.own_failed.clone();
+    failed.merge(c.linked_failed.clone());
     for id in &c.pending {
         if linked.contains(id) {
             failed.add(id.as_str(), with_ids);

@@ -55,6 +55,26 @@ pub enum MetricsError {
         /// The other side's earliest resolution of the service.
         resolved_at: Timestamp,
     },
+    /// An incident pushed after [`crate::Accumulator::no_more_incidents`].
+    #[error(
+        "incident {id} arrived after the accumulator was told no more incidents would come \
+         (changes were already judged against the incidents it had)"
+    )]
+    IncidentsComplete {
+        /// The incident.
+        id: String,
+    },
+    /// A merge where one side judged changes without keeping them and the other holds incidents naming changes.
+    #[error(
+        "cannot merge accumulators: one side judged {judged} changes after its last incident, \
+         and the other holds incidents naming changes (e.g. {named}) that could be among them"
+    )]
+    JudgedChangesMerge {
+        /// Changes the first side judged without keeping.
+        judged: u64,
+        /// The smallest change id the other side's incidents name.
+        named: String,
+    },
     /// Two accumulators built with different configurations cannot be merged.
     #[error("cannot merge accumulators: their {field} differ")]
     ConfigMismatch {

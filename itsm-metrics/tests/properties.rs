@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use itsm_core::classify::ChangeType;
+use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation};
 use itsm_core::id::ServiceId;
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 use itsm_metrics::scorecard::{DurationStats, Metrics, Scorecard};
@@ -240,6 +240,44 @@ proptest! {
     }
 
     #[test]
+    fn changes_after_the_last_incident_are_judged_on_arrival(
+        (incidents, changes, outages) in arb_records(60),
+        with_ids in any::<bool>(),
+        split in 0usize..60,
+    ) {
+        let config = config(W_DAYS).with_ids(with_ids);
+        let expected = whole(&config, &incidents, &changes, &outages);
+        let mut acc = Accumulator::new(config.clone()).unwrap();
+        // Some changes before the promise (kept, then judged by it), the rest after (judged on arrival).
+        let split = split.min(changes.len());
+        for c in &changes[..split] {
+            acc.push_change(c);
+        }
+        for r in incidents.iter().rev() {
+            acc.push_incident(r).unwrap();
+        }
+        acc.no_more_incidents();
+        for c in &changes[split..] {
+            acc.push_change(c);
+        }
+        for o in &outages {
+            acc.push_outage(o);
+        }
+        let retained = acc.retained();
+        prop_assert_eq!(retained.pending_changes, 0);
+        if !with_ids {
+            prop_assert_eq!(retained.pending_openings, 0);
+        }
+        if let Some(r) = incidents.first() {
+            let err = acc.push_incident(r).unwrap_err();
+            let complete = matches!(err, itsm_metrics::MetricsError::IncidentsComplete { .. });
+            prop_assert!(complete, "{}", err);
+            prop_assert_eq!(acc.retained(), retained);
+        }
+        prop_assert_eq!(acc.finish(&Thresholds::maturity_model()), expected);
+    }
+
+    #[test]
     fn a_late_incident_is_refused_and_changes_nothing(
         (incidents, _changes, _outages) in arb_records(40),
     ) {
@@ -457,6 +495,37 @@ fn merging_after_settling_refuses_an_earlier_resolution_of_the_same_service() {
     late2.push_incident(&incident("L2", "a", BASE + 6 * DAY, None)).unwrap();
     let card = early.merge(late2).unwrap().finish(&Thresholds::maturity_model());
     assert_eq!(card.total.incidents.repeat_rate.numerator, 1);
+}
+
+#[test]
+fn merging_judged_changes_with_incidents_naming_changes_is_refused() {
+    let config = config(W_DAYS);
+    let mut judged = Accumulator::new(config.clone()).unwrap();
+    judged.no_more_incidents();
+    judged.push_change(&change(
+        "C1",
+        "a",
+        ChangeType::Normal,
+        BASE + DAY,
+        ChangeOutcome::Successful,
+        Remediation::None,
+    ));
+    let mut naming = Accumulator::new(config.clone()).unwrap();
+    let mut r = incident("I1", "b", BASE + 2 * DAY, None);
+    r.caused_by_change = Some(itsm_core::id::ChangeId::new("C1").unwrap());
+    naming.push_incident(&r).unwrap();
+    let err = judged.clone().merge(naming.clone()).unwrap_err();
+    assert!(matches!(err, itsm_metrics::MetricsError::JudgedChangesMerge { judged: 1, .. }), "{err}");
+    assert!(err.to_string().contains("C1"), "{err}");
+    let err = naming.merge(judged.clone()).unwrap_err();
+    assert!(matches!(err, itsm_metrics::MetricsError::JudgedChangesMerge { .. }), "{err}");
+    // Without the promise the same records merge, and C1 counts as failed.
+    let mut kept = Accumulator::new(config.clone()).unwrap();
+    kept.push_change(&change("C1", "a", ChangeType::Normal, BASE + DAY, ChangeOutcome::Successful, Remediation::None));
+    let mut naming = Accumulator::new(config).unwrap();
+    naming.push_incident(&r).unwrap();
+    let card = kept.merge(naming).unwrap().finish(&Thresholds::maturity_model());
+    assert_eq!(card.total.changes[1].first_change_failure_rate.numerator, 1);
 }
 
 #[test]
