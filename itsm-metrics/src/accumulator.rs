@@ -25,8 +25,10 @@
 //!   opening order and settling as it goes keeps this bounded too; in any
 //!   other order they wait for `finish` (exact verdicts in any order need them);
 //! - the change <-> incident join (a change failed when any incident names
-//!   it): the id of each implemented change that did not fail on its own
-//!   fields, and the set of change ids named by incidents;
+//!   it): the set of change ids named by incidents, and the id of each
+//!   implemented change that did not fail on its own fields, until
+//!   [`Accumulator::no_more_incidents`]; a caller pushing incidents first and
+//!   changes second keeps no per-change state (changes are judged on arrival);
 //! - unplanned outage intervals per service, coalesced as they arrive (the
 //!   disjoint outages themselves);
 //! - with [`ScorecardOptions::with_ids`](crate::config::ScorecardOptions), the ids.
@@ -367,10 +369,10 @@ struct ServiceAcc {
     first_line: Tally,
     automated: Tally,
     on_time: Tally,
-    /// Resolved in W with a known verdict on the resolution target. The
-    /// on-time rate's denominator is every incident resolved in W, as
-    /// defined; when none has a known verdict (no SLA policy is in force for
-    /// any), the rate is "no data" rather than 0%.
+    /// Resolved in W with a known verdict on the resolution target: the
+    /// denominator of the on-time rate. An incident for which no target is in
+    /// force can be neither on time nor late; it is counted in
+    /// `unknown_target` instead, so "no target anywhere" is "no data", not 0%.
     judged: Tally,
     unknown_target: u64,
     sla_resolved: [Tally; 5],
@@ -575,19 +577,35 @@ impl Accumulator {
 
     /// Adds an incident. Fails, changing nothing, when the incident opened
     /// before an instant the accumulator was settled at
-    /// ([`Accumulator::settle_before`]).
+    /// ([`Accumulator::settle_before`]), when its resolution (before its own
+    /// opening) reaches back to an opening whose repeat verdict was settled, or
+    /// after [`Accumulator::no_more_incidents`].
     pub fn push_incident(&mut self, r: &IncidentRecord) -> Result<(), MetricsError> {
         if self.incidents_complete {
             return Err(MetricsError::IncidentsComplete { id: r.id.as_str().to_owned() });
         }
-        if let Some(settled) = self.settled
-            && r.opened_at.unix_micros() < settled
-        {
-            return Err(MetricsError::LateIncident {
-                id: r.id.as_str().to_owned(),
-                opened_at: r.opened_at,
-                settled_before: Timestamp::from_unix_micros(settled).unwrap_or(r.opened_at),
-            });
+        if let Some(settled) = self.settled {
+            if r.opened_at.unix_micros() < settled {
+                return Err(MetricsError::LateIncident {
+                    id: r.id.as_str().to_owned(),
+                    opened_at: r.opened_at,
+                    settled_before: Timestamp::from_unix_micros(settled).unwrap_or(r.opened_at),
+                });
+            }
+            // The same rule as merging a settled side: a resolution at or before a
+            // decided opening of the service could cover it.
+            let decided = self.services.get(&r.service).map_or(i64::MIN, |s| s.repeat.latest_decided);
+            if let Some(resolved) = r.resolved_at
+                && resolved.unix_micros() <= decided
+            {
+                return Err(MetricsError::SettledResolution {
+                    id: r.id.as_str().to_owned(),
+                    service: r.service.as_str().to_owned(),
+                    opened_at: r.opened_at,
+                    resolved_at: resolved,
+                    decided_opening: Timestamp::from_unix_micros(decided).unwrap_or(r.opened_at),
+                });
+            }
         }
         self.inputs.incidents += 1;
         if let Some(c) = &r.caused_by_change
@@ -635,11 +653,12 @@ impl Accumulator {
                 Some(ResolvedBy::Automation) => svc.automated.add(id, with_ids),
                 Some(ResolvedBy::L2 | ResolvedBy::L3 | ResolvedBy::Vendor) | None => {}
             }
+            // An incident with no resolution target in force is neither on time nor late.
             let p = priority_index(r.priority);
-            svc.sla_resolved[p].add(id, with_ids);
             match r.resolution_target_met {
                 Some(met) => {
                     svc.judged.add(id, with_ids);
+                    svc.sla_resolved[p].add(id, with_ids);
                     if met {
                         svc.on_time.add(id, with_ids);
                         svc.sla_met[p].add(id, with_ids);
@@ -928,6 +947,7 @@ impl Accumulator {
         let limit = self.exact_limit;
         let months_n = self.months.len();
         let period_micros = (self.to - self.from) as u64;
+        let outages_recorded = self.config.options.outages_recorded;
         let mut names: Vec<ServiceId> = self.services.keys().cloned().collect();
         names.sort();
         let mut services = self.services;
@@ -970,11 +990,7 @@ impl Accumulator {
                     first_line_resolution_rate: rate_of(&acc.first_line, &acc.resolved_in_w, with_ids),
                     automated_recovery_share: rate_of(&acc.automated, &acc.resolved_in_w, with_ids),
                     proactive_detection_share: rate_of(&acc.proactive, &acc.opened, with_ids),
-                    on_time_resolution_rate: if acc.judged.n == 0 {
-                        rate_of(&acc.on_time, &Tally::default(), with_ids)
-                    } else {
-                        rate_of(&acc.on_time, &acc.resolved_in_w, with_ids)
-                    },
+                    on_time_resolution_rate: rate_of(&acc.on_time, &acc.judged, with_ids),
                     resolved_with_unknown_target: acc.unknown_target,
                     repeat_rate: rate_of(&repeats, &acc.opened, with_ids),
                 },
@@ -989,7 +1005,7 @@ impl Accumulator {
                 restore_time: overall.stats(with_ids),
                 restore_time_by_class: by_class,
                 acknowledge_time: acc.ack.stats(with_ids),
-                availability: availability(down, intervals, period_micros),
+                availability: availability(down, intervals, period_micros, outages_recorded),
             };
             service_metrics.push(ServiceMetrics { service: name.clone(), metrics, ratings: Vec::new() });
         }
@@ -1048,6 +1064,13 @@ impl Accumulator {
             },
         };
         card.ratings = crate::ratings::rate(&mut card, thresholds, period_micros);
+        if !outages_recorded {
+            card.ratings.notes.push(
+                "The input records no outages (no outage source): availability and annual downtime are no data, \
+                 not 100% and 0 h."
+                    .to_owned(),
+            );
+        }
         card
     }
 }
@@ -1129,7 +1152,16 @@ fn change_metrics(t: ChangeType, c: &mut ChangeAcc, linked: &HashSet<ChangeId>, 
     }
 }
 
-fn availability(down: u64, intervals: u64, period_micros: u64) -> Availability {
+fn availability(down: u64, intervals: u64, period_micros: u64, recorded: bool) -> Availability {
+    if !recorded {
+        // No outage source: the downtime is not known (never "100% available").
+        return Availability {
+            availability: Rate::new(0, 0),
+            downtime_seconds: None,
+            annual_downtime_seconds: None,
+            outage_intervals: intervals,
+        };
+    }
     let down = down.min(period_micros);
     let annual = Decimal::try_from_i128_with_scale(i128::from(down) * i128::from(YEAR_SECONDS), 6)
         .ok()
@@ -1138,9 +1170,20 @@ fn availability(down: u64, intervals: u64, period_micros: u64) -> Availability {
         .unwrap_or(Decimal::ZERO);
     Availability {
         availability: Rate::new(period_micros - down, period_micros),
-        downtime_seconds: Decimal::try_from_i128_with_scale(i128::from(down), 6).unwrap_or(Decimal::ZERO).normalize(),
-        annual_downtime_seconds: annual,
+        downtime_seconds: Some(
+            Decimal::try_from_i128_with_scale(i128::from(down), 6).unwrap_or(Decimal::ZERO).normalize(),
+        ),
+        annual_downtime_seconds: Some(annual),
         outage_intervals: intervals,
+    }
+}
+
+/// A sum of known downtimes: unknown only when no part is known.
+fn add_seconds(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.checked_add(y).unwrap_or(x)),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 
@@ -1182,8 +1225,8 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
         acknowledge_time: empty_durations(with_ids),
         availability: Availability {
             availability: Rate::new(0, 0),
-            downtime_seconds: Decimal::ZERO,
-            annual_downtime_seconds: Decimal::ZERO,
+            downtime_seconds: None,
+            annual_downtime_seconds: None,
             outage_intervals: 0,
         },
     };
@@ -1217,9 +1260,8 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
         }
         let (a, b) = (&mut total.availability, &m.availability);
         add(&mut a.availability, &b.availability);
-        a.downtime_seconds = a.downtime_seconds.checked_add(b.downtime_seconds).unwrap_or(a.downtime_seconds);
-        a.annual_downtime_seconds =
-            a.annual_downtime_seconds.checked_add(b.annual_downtime_seconds).unwrap_or(a.annual_downtime_seconds);
+        a.downtime_seconds = add_seconds(a.downtime_seconds, b.downtime_seconds);
+        a.annual_downtime_seconds = add_seconds(a.annual_downtime_seconds, b.annual_downtime_seconds);
         a.outage_intervals += b.outage_intervals;
     }
     for r in rates_mut(&mut total) {

@@ -59,6 +59,16 @@ pub struct ScorecardOptions {
     /// grows with the records).
     #[serde(default = "default_exact_limit")]
     pub exact_percentiles_up_to: u64,
+    /// Whether the input records outages at all (an outages file, or incidents
+    /// that say whether they were outages). Default true. When false, no
+    /// outage means "not known", not "no downtime": availability and annual
+    /// downtime are "no data" instead of 100% and 0 h.
+    #[serde(default = "default_true")]
+    pub outages_recorded: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_exact_limit() -> u64 {
@@ -67,7 +77,11 @@ fn default_exact_limit() -> u64 {
 
 impl Default for ScorecardOptions {
     fn default() -> Self {
-        ScorecardOptions { with_ids: false, exact_percentiles_up_to: crate::sketch::DEFAULT_EXACT_LIMIT }
+        ScorecardOptions {
+            with_ids: false,
+            exact_percentiles_up_to: crate::sketch::DEFAULT_EXACT_LIMIT,
+            outages_recorded: true,
+        }
     }
 }
 
@@ -114,6 +128,13 @@ impl ScorecardConfig {
     /// This configuration with durations kept exactly up to `limit` values per sample.
     pub fn with_exact_percentiles_up_to(mut self, limit: u64) -> ScorecardConfig {
         self.options.exact_percentiles_up_to = limit;
+        self
+    }
+
+    /// This configuration with outages recorded in the input or not (see
+    /// [`ScorecardOptions::outages_recorded`]).
+    pub fn with_outages_recorded(mut self, recorded: bool) -> ScorecardConfig {
+        self.options.outages_recorded = recorded;
         self
     }
 

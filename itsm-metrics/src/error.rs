@@ -42,6 +42,26 @@ pub enum MetricsError {
         /// The instant the accumulator was settled at.
         settled_before: Timestamp,
     },
+    /// An incident resolved before its own opening, at or before an opening of
+    /// its service whose repeat verdict was already settled: counting it could
+    /// change that verdict (only a resolution before the incident's own opening
+    /// can reach back past the settled instant).
+    #[error(
+        "incident {id} of service {service} opened at {opened_at} but was resolved earlier, at {resolved_at}, \
+         at or before the opening at {decided_opening} whose repeat verdict was already settled"
+    )]
+    SettledResolution {
+        /// The incident.
+        id: String,
+        /// Its service.
+        service: String,
+        /// When it opened.
+        opened_at: Timestamp,
+        /// When it was resolved (before it opened).
+        resolved_at: Timestamp,
+        /// The latest opening of the service whose verdict was settled.
+        decided_opening: Timestamp,
+    },
     /// A merge where one side settled a repeat verdict that a resolution on the other side could change.
     #[error(
         "cannot merge accumulators: service {service} has a resolution at {resolved_at} on one side, \

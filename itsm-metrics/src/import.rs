@@ -343,6 +343,12 @@ impl<R: io::Read, T> Rows<R, T> {
         })
     }
 
+    /// Whether the file's header has this (known) column, e.g. `outage`:
+    /// a caller can tell "no outage recorded" from "outages not exported".
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.contains_key(name)
+    }
+
     /// The report so far (complete once the iterator is exhausted).
     pub fn report(&self) -> &ImportReport {
         &self.report

@@ -101,6 +101,8 @@ pub fn compute(
     for r in incidents {
         acc.push_incident(r)?;
     }
+    // Changes are then judged on arrival instead of waiting for the incident join.
+    acc.no_more_incidents();
     for c in changes {
         acc.push_change(c);
     }

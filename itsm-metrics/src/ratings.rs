@@ -121,6 +121,10 @@ fn service_entry(
     period_micros: u64,
 ) -> MetricRating {
     let a = &card_service.availability;
+    if a.denominator == 0 {
+        // Outages not recorded: no data, never 100%.
+        return entry(th, Some(service.to_owned()), None, None, Rating::no_data());
+    }
     let down = u128::from(a.denominator.saturating_sub(a.numerator));
     match th.metric {
         MetricKind::AnnualDowntime => {

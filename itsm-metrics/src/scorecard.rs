@@ -142,9 +142,13 @@ pub struct IncidentKpis {
     pub automated_recovery_share: Rate,
     /// Detected by `monitoring` or `automation` / opened in the period.
     pub proactive_detection_share: Rate,
-    /// Resolved in the period within the resolution target / resolved in the period.
+    /// Resolved in the period within the resolution target / resolved in the
+    /// period under a resolution target. An incident for which the SLA policy in
+    /// force sets no target can be neither on time nor late: it is left out of
+    /// both and counted in `resolved_with_unknown_target` ("no data" when no
+    /// incident had a target, never 0%).
     pub on_time_resolution_rate: Rate,
-    /// Resolved in the period with no known target (counted in the on-time denominator, not its numerator).
+    /// Resolved in the period with no known resolution target (left out of the on-time rate and SLA attainment).
     pub resolved_with_unknown_target: u64,
     /// Repeat incidents / incidents opened in the period.
     pub repeat_rate: Rate,
@@ -155,7 +159,8 @@ pub struct IncidentKpis {
 pub struct PriorityAttainment {
     /// The priority.
     pub priority: Priority,
-    /// Resolved in the period within target / resolved in the period, for this priority.
+    /// Resolved in the period within target / resolved in the period under a
+    /// target, for this priority (as the on-time resolution rate).
     pub attainment: Rate,
 }
 
@@ -208,10 +213,13 @@ pub struct DurationIds {
 pub struct Availability {
     /// Available microseconds / period microseconds (for the total: summed over services).
     pub availability: Rate,
-    /// Unplanned downtime (union of outage intervals clipped to the period), in seconds.
-    pub downtime_seconds: Decimal,
-    /// Downtime scaled to a 365-day year, in seconds (for the total: summed over services).
-    pub annual_downtime_seconds: Decimal,
+    /// Unplanned downtime (union of outage intervals clipped to the period), in
+    /// seconds; `None` when the input records no outages
+    /// ([`ScorecardOptions::outages_recorded`](crate::config::ScorecardOptions)).
+    pub downtime_seconds: Option<Decimal>,
+    /// Downtime scaled to a 365-day year, in seconds (for the total: summed over
+    /// services); `None` as `downtime_seconds`.
+    pub annual_downtime_seconds: Option<Decimal>,
     /// Disjoint outage intervals after merging overlaps.
     pub outage_intervals: u64,
 }

@@ -219,21 +219,55 @@ fn availability_merges_overlaps_and_scales_to_a_year() {
     inc.outage = true;
     let c = card(config(10), &[inc], &[], &outages);
     let a = &c.services[0].metrics.availability;
-    assert_eq!(a.downtime_seconds, dec("14400"));
+    assert_eq!(a.downtime_seconds, Some(dec("14400")));
     assert_eq!(a.outage_intervals, 2);
     assert_eq!(a.availability.denominator, 10 * 86_400 * 1_000_000);
     assert_eq!(a.availability.denominator - a.availability.numerator, 14_400 * 1_000_000);
     // 4 h in 10 days = 146 h a year.
-    assert_eq!(a.annual_downtime_seconds, dec("525600"));
+    assert_eq!(a.annual_downtime_seconds, Some(dec("525600")));
     // 98.33%: level 1 (< 99%).
     assert_eq!(rating(&c, "availability[svc]").rating.level, Level::L1);
     assert_eq!(rating(&c, "annual_downtime[svc]").rating.level, Level::L1);
     // Exactly 99% meets neither printed bound.
     let c = card(config(100), &[], &[], &[o(0, 24, false)]);
     assert_eq!(rating(&c, "availability[svc]").rating.level, Level::BelowLevel1);
-    // No outage at all: level 5 (> 99.9%).
+    // Exactly 87.6 h of downtime in a 365-day year: annual downtime meets neither
+    // "< 87.6 h" (level 2) nor "> 87.6 h" (level 1), as availability at exactly 99%.
+    let year = OutageRecord { start: ts(BASE), end: ts(BASE + 315_360), ..o(0, 1, false) };
+    let c = card(config(365), &[], &[], std::slice::from_ref(&year));
+    assert_eq!(c.services[0].metrics.availability.annual_downtime_seconds, Some(dec("315360")));
+    assert_eq!(rating(&c, "annual_downtime[svc]").rating.level, Level::BelowLevel1);
+    assert_eq!(rating(&c, "availability[svc]").rating.level, Level::BelowLevel1);
+    // One second less: level 2 on both.
+    let c = card(config(365), &[], &[], &[OutageRecord { end: ts(BASE + 315_359), ..year }]);
+    assert_eq!(rating(&c, "annual_downtime[svc]").rating.level, Level::L2);
+    assert_eq!(rating(&c, "availability[svc]").rating.level, Level::L2);
+    // No outage at all, with outages recorded: level 5 (> 99.9%).
     let c = card(config(10), &[incident("I1", "svc", BASE, None)], &[], &[]);
     assert_eq!(rating(&c, "availability[svc]").rating.level, Level::L5);
+}
+
+#[test]
+fn availability_is_no_data_when_the_input_records_no_outages() {
+    let inc = incident("I1", "svc", BASE, Some(BASE + 3600));
+    let c = card(config(10).with_outages_recorded(false), std::slice::from_ref(&inc), &[], &[]);
+    for a in [&c.services[0].metrics.availability, &c.total.availability] {
+        assert_eq!((a.availability.numerator, a.availability.denominator, a.availability.value), (0, 0, None));
+        assert_eq!((a.downtime_seconds, a.annual_downtime_seconds), (None, None));
+    }
+    for label in ["availability[svc]", "annual_downtime[svc]"] {
+        assert_eq!(rating(&c, label).rating.level, Level::NoData, "{label}");
+    }
+    let table = c.ratings.tables.iter().find(|t| t.table == 15).unwrap();
+    assert!(table.no_data.iter().any(|m| m == "availability[svc]"), "{table:?}");
+    assert!(c.ratings.notes.iter().any(|n| n.contains("records no outages")), "{:?}", c.ratings.notes);
+    let json: Value = serde_json::from_str(&render::json(&c).unwrap()).unwrap();
+    assert_eq!(json["total"]["availability"]["downtime_seconds"], Value::Null);
+    assert_eq!(json["total"]["availability"]["availability"]["value"], Value::Null);
+    // Recorded (the default), the same input is 100% available.
+    let c = card(config(10), &[inc], &[], &[]);
+    assert_eq!(c.total.availability.availability.value, Some(Decimal::ONE));
+    assert_eq!(c.total.availability.downtime_seconds, Some(Decimal::ZERO));
 }
 
 #[test]
@@ -288,12 +322,13 @@ fn incident_kpis_follow_the_definitions() {
     assert_eq!((k.first_line_resolution_rate.numerator, k.first_line_resolution_rate.denominator), (1, 3));
     assert_eq!((k.automated_recovery_share.numerator, k.automated_recovery_share.denominator), (1, 3));
     assert_eq!((k.proactive_detection_share.numerator, k.proactive_detection_share.denominator), (1, 3));
-    assert_eq!((k.on_time_resolution_rate.numerator, k.on_time_resolution_rate.denominator), (1, 3));
+    // C has no known target: neither on time nor late, so out of both rates.
+    assert_eq!((k.on_time_resolution_rate.numerator, k.on_time_resolution_rate.denominator), (1, 2));
     assert_eq!(k.resolved_with_unknown_target, 1);
     let p1 = &card.total.sla_attainment[0].attainment;
     assert_eq!((p1.numerator, p1.denominator), (0, 1));
     let p3 = &card.total.sla_attainment[2].attainment;
-    assert_eq!((p3.numerator, p3.denominator), (1, 2));
+    assert_eq!((p3.numerator, p3.denominator), (1, 1));
 }
 
 #[test]
@@ -433,11 +468,15 @@ fn renderers_show_the_essentials() {
     let html = render::html(&c);
     assert!(html.contains("<svg") && html.contains("&lt;b&gt;svc&lt;/b&gt;"));
     assert!(!html.contains("<b>svc</b>"));
-    assert!(!html.contains("http://") || !html.contains("src="));
+    // Self-contained: nothing is loaded from anywhere (the only URL is the SVG namespace).
+    for outside in ["src=", "href=", "<link", "<script", "@import", "url("] {
+        assert!(!html.contains(outside), "the page loads {outside}");
+    }
+    assert_eq!(html.matches("http").count(), html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
 }
 
 #[test]
-fn on_time_rate_is_no_data_when_no_incident_has_a_known_target() {
+fn on_time_rate_and_sla_attainment_leave_out_incidents_without_a_target() {
     let mut rs =
         vec![incident("A", "svc", BASE + 10, Some(BASE + 100)), incident("B", "svc", BASE + 20, Some(BASE + 200))];
     for r in &mut rs {
@@ -447,9 +486,19 @@ fn on_time_rate_is_no_data_when_no_incident_has_a_known_target() {
     let rate = &first.total.incidents.on_time_resolution_rate;
     assert_eq!((rate.numerator, rate.denominator, rate.value), (0, 0, None));
     assert_eq!(first.total.incidents.resolved_with_unknown_target, 2);
-    // One known verdict brings back the defined denominator: every incident resolved in W.
+    // One known verdict counts; the incident without a target stays out (not a miss).
     rs[0].resolution_target_met = Some(true);
     let second = card(config(31), &rs, &[], &[]);
     let rate = &second.total.incidents.on_time_resolution_rate;
+    assert_eq!((rate.numerator, rate.denominator), (1, 1));
+    assert_eq!(second.total.incidents.resolved_with_unknown_target, 1);
+    // The same rule in every service, so the total is the sum of the services.
+    let mut other = incident("C", "other", BASE + 30, Some(BASE + 300));
+    other.resolution_target_met = Some(false);
+    rs.push(other);
+    let third = card(config(31), &rs, &[], &[]);
+    let rate = &third.total.incidents.on_time_resolution_rate;
     assert_eq!((rate.numerator, rate.denominator), (1, 2));
+    let p3 = &third.total.sla_attainment[2].attainment;
+    assert_eq!((p3.numerator, p3.denominator), (1, 2));
 }

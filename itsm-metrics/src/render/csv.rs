@@ -101,10 +101,10 @@ fn metric_rows(service: &str, m: &Metrics, rows: &mut Vec<Row>) {
     rows.push(Row::new("acknowledge_time", service, "acknowledge_time", "all").durations(&m.acknowledge_time));
     rows.push(Row::new("availability", service, "availability", "").rate(&m.availability.availability));
     let mut d = Row::new("availability", service, "downtime_seconds", "");
-    d.cells[6] = m.availability.downtime_seconds.to_string();
+    d.cells[6] = m.availability.downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
     rows.push(d);
     let mut d = Row::new("availability", service, "annual_downtime_seconds", "");
-    d.cells[6] = m.availability.annual_downtime_seconds.to_string();
+    d.cells[6] = m.availability.annual_downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
     rows.push(d);
 }
 
