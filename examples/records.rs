@@ -108,11 +108,22 @@ pub async fn incident_records(
     Ok(out)
 }
 
+/// Streams every change of a tenant (standard, then normal, then emergency,
+/// each in id order) as a record to `each`; memory stays bounded by one
+/// aggregate's history.
+pub async fn for_each_change_record(
+    store: &Store,
+    tenant: &TenantId,
+    mut each: impl FnMut(ChangeRecord),
+) -> Result<(), LoadError> {
+    fold::<StandardChange>(store, tenant, |c, _| each(c.to_record())).await?;
+    fold::<NormalChange>(store, tenant, |c, _| each(c.to_record())).await?;
+    fold::<EmergencyChange>(store, tenant, |c, _| each(c.to_record())).await
+}
+
 /// Every change of a tenant (all three types) as a record.
 pub async fn change_records(store: &Store, tenant: &TenantId) -> Result<Vec<ChangeRecord>, LoadError> {
     let mut out = Vec::new();
-    fold::<StandardChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
-    fold::<NormalChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
-    fold::<EmergencyChange>(store, tenant, |c, _| out.push(c.to_record())).await?;
+    for_each_change_record(store, tenant, |r| out.push(r)).await?;
     Ok(out)
 }

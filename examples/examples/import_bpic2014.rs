@@ -240,7 +240,8 @@ async fn run(args: Args) -> Result<(), String> {
     );
     println!();
     let card = itsm_metrics::compute(
-        ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(ZONE),
+        // The data has no outage records: downtime is unknown, not zero.
+        ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(ZONE).with_outages_recorded(false),
         &Thresholds::maturity_model(),
         &records,
         &changes.records,
@@ -251,10 +252,12 @@ async fn run(args: Args) -> Result<(), String> {
     let i = &card.total.incidents;
     println!("BPIC 2014 reading notes:");
     println!(
-        "- on-time resolution and SLA attainment read 0% because the data has no SLA: all {} resolved incidents have an unknown target, none is known to be late",
+        "- on-time resolution and SLA attainment are no data because the data has no SLA: all {} resolved incidents have an unknown target, none is known to be on time or late",
         i.resolved_with_unknown_target
     );
-    println!("- availability reads 100% because the data has no outage records (no data, not no downtime)");
+    println!(
+        "- availability and annual downtime are no data: the data has no outage records (unknown, not no downtime)"
+    );
     println!(
         "- proactive detection is 0%: no incident in the data comes from monitoring; MTTA has no data (no acknowledgement times)"
     );

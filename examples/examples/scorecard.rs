@@ -23,10 +23,10 @@ use itsm_core::id::TenantId;
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::{DomainConfig, Timestamp};
-use itsm_examples::records::{change_records, incident_records, resolution_met};
+use itsm_examples::records::{for_each_change_record, for_each_incident_record, resolution_met};
 use itsm_examples::replay_records::{Importers, replay_change, replay_incident};
 use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
-use itsm_metrics::{ScorecardConfig, Thresholds, render};
+use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
 use itsm_store::Store;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -83,27 +83,36 @@ struct Args {
     simulate_changes: usize,
 }
 
-fn parse_instant(text: &str) -> Result<Timestamp, String> {
+/// An RFC 3339 instant, or a date meaning its first instant in `zone` (so that
+/// `--from 2026-01-01 --tz Europe/Paris` starts on a month boundary of the zone).
+fn parse_instant(text: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
     if let Ok(t) = Timestamp::parse_rfc3339(text) {
         return Ok(t);
     }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Timestamp::from_utc(t.and_utc()))
-        .ok_or_else(|| format!("`{text}` is neither RFC 3339 nor YYYY-MM-DD"))
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("`{text}` is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let midnight = date.and_hms_opt(0, 0, 0).ok_or_else(|| format!("`{text}`: no midnight"))?;
+    // The earliest instant of the date (a DST gap at midnight moves it later).
+    (0..=24 * 60)
+        .find_map(|m| (midnight + chrono::Duration::minutes(m)).and_local_timezone(zone).earliest())
+        .map(|t| Timestamp::from_utc(t.with_timezone(&chrono::Utc)))
+        .ok_or_else(|| format!("`{text}` does not exist in {zone}"))
 }
 
+/// The accepted rows of one file (rejected rows are reported, never dropped
+/// silently), and whether its header has the column `probe`.
 fn read_csv<T>(
     path: &PathBuf,
     open: impl Fn(
         &str,
         std::fs::File,
     ) -> Result<itsm_metrics::import::Rows<std::fs::File, T>, itsm_metrics::import::ImportError>,
-) -> Result<Vec<T>, String> {
+    probe: &str,
+) -> Result<(Vec<T>, bool), String> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut rows = open(&name, file).map_err(|e| e.to_string())?;
+    let has_probe = rows.has_column(probe);
     let mut out = Vec::new();
     for row in rows.by_ref() {
         match row {
@@ -120,7 +129,11 @@ fn read_csv<T>(
     for warning in &report.warnings {
         eprintln!("{name}: warning: {warning}");
     }
-    Ok(out)
+    if let Some(fatal) = report.fatal {
+        // The file could not be read to its end: a scorecard of part of it would mislead.
+        return Err(format!("{name}: reading stopped after {} rows: {fatal}", report.accepted + report.rejected));
+    }
+    Ok((out, has_probe))
 }
 
 /// The SLA policy and calendar the on-time resolution rate is judged by: the
@@ -150,7 +163,10 @@ fn replayed<T>(
     kept
 }
 
-async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>, Vec<ChangeRecord>), String> {
+/// Streams the store's records into an accumulator (filling the store first
+/// if it is empty): incidents one aggregate at a time, then changes, which are
+/// judged on arrival once every incident is in.
+async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Result<Accumulator, String> {
     let url = args.db_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.db.display()));
     let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
     let tenant = TenantId::new("demo").map_err(|e| e.to_string())?;
@@ -193,48 +209,70 @@ async fn from_store(args: &Args, now: Timestamp) -> Result<(Vec<IncidentRecord>,
         }
     }
     let (policy, calendar) = sla();
-    let incidents = incident_records(&store, &tenant, &policy, &calendar, now).await.map_err(|e| e.to_string())?;
-    let changes = change_records(&store, &tenant).await.map_err(|e| e.to_string())?;
+    let mut acc = Accumulator::new(metrics).map_err(|e| e.to_string())?;
+    let mut refused = None;
+    for_each_incident_record(&store, &tenant, &policy, &calendar, now, |r| {
+        if refused.is_none()
+            && let Err(e) = acc.push_incident(&r)
+        {
+            refused = Some(e);
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = refused {
+        return Err(e.to_string());
+    }
+    acc.no_more_incidents();
+    for_each_change_record(&store, &tenant, |c| acc.push_change(&c)).await.map_err(|e| e.to_string())?;
     store.close().await;
-    Ok((incidents, changes))
+    Ok(acc)
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let (default_from, default_to) = quarter();
-    let from = args.from.as_deref().map(parse_instant).transpose()?.unwrap_or(default_from);
-    let to = args.to.as_deref().map(parse_instant).transpose()?.unwrap_or(default_to);
+    let from = args.from.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_from);
+    let to = args.to.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_to);
     let from_csv = args.incidents.is_some() || args.changes.is_some() || args.outages.is_some();
-    let (incidents, changes, outages): (Vec<IncidentRecord>, Vec<ChangeRecord>, Vec<OutageRecord>) = if from_csv {
+    let config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(args.tz);
+    let thresholds = Thresholds::maturity_model();
+    let card = if from_csv {
         let tenant = TenantId::new("csv-import").map_err(|e| e.to_string())?;
         let who = Importers::new(&tenant);
-        let config = DomainConfig::default();
+        let domain = DomainConfig::default();
         let (policy, calendar) = sla();
-        let incidents = match &args.incidents {
-            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::incidents)?, |r| {
-                let (_, events) = replay_incident(r, &who, &config).map_err(|e| (r.id.to_string(), e))?;
-                r.resolution_target_met = resolution_met(&events, &policy, &calendar, to);
-                Ok(())
+        let (incidents, outage_column): (Vec<IncidentRecord>, bool) = match &args.incidents {
+            Some(p) => {
+                let (rows, outage_column) = read_csv(p, itsm_metrics::import::incidents, "outage")?;
+                let kept = replayed(p, rows, |r| {
+                    let (_, events) = replay_incident(r, &who, &domain).map_err(|e| (r.id.to_string(), e))?;
+                    r.resolution_target_met = resolution_met(&events, &policy, &calendar, to);
+                    Ok(())
+                });
+                (kept, outage_column)
+            }
+            None => (Vec::new(), false),
+        };
+        let changes: Vec<ChangeRecord> = match &args.changes {
+            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::changes, "id")?.0, |r: &mut ChangeRecord| {
+                replay_change(r, &who, &domain).map_err(|e| (r.id.to_string(), e))
             }),
             None => Vec::new(),
         };
-        let changes = match &args.changes {
-            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::changes)?, |r: &mut ChangeRecord| {
-                replay_change(r, &who, &config).map_err(|e| (r.id.to_string(), e))
-            }),
+        let outages: Vec<OutageRecord> = match &args.outages {
+            Some(p) => read_csv(p, itsm_metrics::import::outages, "service")?.0,
             None => Vec::new(),
         };
-        let outages = match &args.outages {
-            Some(p) => read_csv(p, itsm_metrics::import::outages)?,
-            None => Vec::new(),
-        };
-        (incidents, changes, outages)
+        // Without an outages file or an `outage` column, downtime is unknown, not zero.
+        let recorded = args.outages.is_some() || outage_column;
+        if !recorded {
+            eprintln!("no outage source (no --outages, no `outage` column): availability is reported as no data");
+        }
+        let config = config.with_outages_recorded(recorded);
+        itsm_metrics::compute(config, &thresholds, &incidents, &changes, &outages).map_err(|e| e.to_string())?
     } else {
-        let (incidents, changes) = from_store(&args, to).await?;
-        (incidents, changes, Vec::new())
+        from_store(&args, config, to).await?.finish(&thresholds)
     };
-    let config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(args.tz);
-    let card = itsm_metrics::compute(config, &Thresholds::maturity_model(), &incidents, &changes, &outages)
-        .map_err(|e| e.to_string())?;
     let output = match args.format {
         Format::Text => render::text(&card),
         Format::Json => render::json(&card).map_err(|e| e.to_string())?,

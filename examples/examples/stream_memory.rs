@@ -148,7 +148,7 @@ async fn run(args: Args) -> Result<(), String> {
                     failed = Some(e);
                 }
                 n += 1;
-                if settle && n % SETTLE_EVERY == 0 {
+                if settle && n.is_multiple_of(SETTLE_EVERY) {
                     acc.settle_before(r.opened_at);
                 }
             })
