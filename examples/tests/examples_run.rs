@@ -204,6 +204,88 @@ fn scorecard_from_csv_reports_the_bad_row() {
 }
 
 #[test]
+fn scorecard_from_the_sample_csvs_in_every_format() {
+    let scratch = Scratch::new("formats");
+    let base = [
+        "--incidents",
+        "data/incidents.csv",
+        "--changes",
+        "data/changes.csv",
+        "--outages",
+        "data/outages.csv",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-04-01",
+        "--tz",
+        "Europe/Paris",
+    ];
+    let with = |format: &str, out: &Path| {
+        let mut args = base.to_vec();
+        args.extend(["--format", format, "--out", path_str(out)]);
+        let (stdout, log) = run("scorecard", &args, None);
+        assert!(stdout.is_empty(), "--out writes the report to the file, not stdout:\n{stdout}");
+        assert!(!log.contains("no outage source"), "{log}");
+        std::fs::read_to_string(out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+    };
+    // JSON: dates are midnight in --tz; overlapping outages count once (07:58-08:50 = 3,120 s).
+    let json = with("json", &scratch.path("card.json"));
+    let card: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{json}"));
+    check_contract(&card, "$", &mut (0, 0));
+    assert_eq!(card["period"]["zone"], "Europe/Paris");
+    assert!(
+        card["period"]["from"].as_str().is_some_and(|f| f.starts_with("2025-12-31T23:00:00")),
+        "{}",
+        card["period"]
+    );
+    assert!(card["period"]["to"].as_str().is_some_and(|t| t.starts_with("2026-03-31T22:00:00")), "{}", card["period"]);
+    let months = card["months"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = months.iter().filter_map(|m| m["month"].as_str()).collect();
+    assert_eq!(names, ["2026-01", "2026-02", "2026-03"], "months of the zone");
+    assert!(months.iter().all(|m| m["partial"] == false), "whole months of the zone: {months:?}");
+    let services = card["services"].as_array().cloned().unwrap_or_default();
+    let payments = services.iter().find(|s| s["service"] == "payments").unwrap_or_else(|| panic!("{services:?}"));
+    let availability = &payments["availability"];
+    assert_eq!(availability["downtime_seconds"], "3120", "{availability}");
+    assert_eq!(availability["outage_intervals"], 1, "{availability}");
+    // CSV: the same figure in its row.
+    let csv = with("csv", &scratch.path("card.csv"));
+    assert!(csv.starts_with("section,service,metric"), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.starts_with("availability,payments,downtime_seconds,") && l.contains(",3120")),
+        "{csv}"
+    );
+    // HTML: one self-contained page with its charts.
+    let html = with("html", &scratch.path("card.html"));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.matches("<svg").count() >= 2, "{html}");
+    assert!(!html.contains("src=") && !html.contains("<link"), "the page loads nothing");
+}
+
+#[test]
+fn scorecard_without_an_outage_source_reports_availability_as_no_data() {
+    let scratch = Scratch::new("no-outages");
+    let incidents = scratch.path("incidents.csv");
+    std::fs::write(
+        &incidents,
+        "id,kind,service,opened_at,resolved_at\n\
+         INC-1,production,payments,2026-01-05T08:00:00Z,2026-01-05T10:00:00Z\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let args = ["--incidents", path_str(&incidents), "--from", "2026-01-01", "--to", "2026-04-01", "--format", "json"];
+    let (json, log) = run("scorecard", &args, None);
+    assert_contains(&log, "no outage source");
+    let card: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{json}"));
+    let total = &card["total"]["availability"];
+    assert_eq!(total["availability"]["value"], Value::Null, "{total}");
+    assert_eq!(total["downtime_seconds"], Value::Null, "{total}");
+    let rated: Vec<&Value> = card["ratings"]["metrics"]
+        .as_array()
+        .map(|m| m.iter().filter(|m| m["metric"] == "availability" || m["metric"] == "annual_downtime").collect())
+        .unwrap_or_default();
+    assert!(!rated.is_empty() && rated.iter().all(|m| m["level"] == "no_data"), "{rated:?}");
+}
+
+#[test]
 fn sla_clock_prints_json() {
     let input = manifest_dir().join("sla_clock_input.json");
     let (json, _) = run("sla_clock", &[], Some(&input));
