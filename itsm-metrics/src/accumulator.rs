@@ -19,7 +19,7 @@
 //!   bounded per service and failure class; medians and p90 are then within
 //!   1/256 of the exact value, and each statistic says so;
 //! - repeat detection: per key, the opening instants its resolutions cover
-//!   once and twice (see [`crate::cover`]): at most about 3 x period / window
+//!   once and twice (the private `cover` module): at most about 3 x period / window
 //!   intervals per key. The openings in W wait for their verdict until
 //!   [`Accumulator::settle_before`] (16 bytes each), so a caller reading in
 //!   opening order and settling as it goes keeps this bounded too; in any
