@@ -248,6 +248,28 @@ fn availability_merges_overlaps_and_scales_to_a_year() {
 }
 
 #[test]
+fn binned_percentiles_show_their_error_bound_in_every_format() {
+    // Five restore times with exact values kept only up to four: median and p90 come from bins.
+    let rs: Vec<IncidentRecord> = (0..5)
+        .map(|i| incident(&format!("I{i}"), "svc", BASE + i * 3600, Some(BASE + i * 3600 + 600 * (i + 1))))
+        .collect();
+    let binned = card(config(31).with_exact_percentiles_up_to(4), &rs, &[], &[]);
+    assert_eq!(binned.total.restore_time.percentile_error, dec("0.00390625"));
+    assert!(render::text(&binned).contains("(±0.390625%)"));
+    assert!(render::html(&binned).contains("(±0.390625%)"));
+    let csv = render::csv(&binned).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",percentile_error"));
+    let row = csv.lines().find(|l| l.starts_with("restore_time,,restore_time,all,")).unwrap();
+    assert!(row.ends_with(",0.00390625"), "{row}");
+    // Exact (the default limit): no bound shown, and 0 in the CSV column.
+    let exact = card(config(31), &rs, &[], &[]);
+    assert!(!render::text(&exact).contains("±"));
+    let csv = render::csv(&exact).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("restore_time,,restore_time,all,")).unwrap();
+    assert!(row.ends_with(",0"), "{row}");
+}
+
+#[test]
 fn availability_is_no_data_when_the_input_records_no_outages() {
     let inc = incident("I1", "svc", BASE, Some(BASE + 3600));
     let c = card(config(10).with_outages_recorded(false), std::slice::from_ref(&inc), &[], &[]);

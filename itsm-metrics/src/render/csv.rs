@@ -6,7 +6,7 @@ use crate::rate::Rate;
 use crate::scorecard::{DurationStats, Metrics, Scorecard};
 
 /// The CSV header.
-pub const CSV_HEADER: [&str; 15] = [
+pub const CSV_HEADER: [&str; 16] = [
     "section",
     "service",
     "metric",
@@ -22,6 +22,7 @@ pub const CSV_HEADER: [&str; 15] = [
     "censored",
     "level",
     "evidence",
+    "percentile_error",
 ];
 
 /// Neutralises text that a spreadsheet would read as a formula.
@@ -35,7 +36,7 @@ fn cell(text: &str) -> String {
 
 #[derive(Default)]
 struct Row {
-    cells: [String; 15],
+    cells: [String; 16],
 }
 
 impl Row {
@@ -62,6 +63,7 @@ impl Row {
         self.cells[10] = d.p90_seconds.map(|v| v.to_string()).unwrap_or_default();
         self.cells[11] = d.max_seconds.map(|v| v.to_string()).unwrap_or_default();
         self.cells[12] = d.censored.to_string();
+        self.cells[15] = d.percentile_error.to_string();
         self
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{bound_text, evidence_text, opt_dec, opt_u64, percent, rate_text, value_text};
+use super::{bound_text, evidence_text, opt_dec, opt_u64, percent, percentile_text, rate_text, value_text};
 use crate::rating::Level;
 use crate::scorecard::{DurationStats, Metrics, Scorecard};
 
@@ -168,8 +168,8 @@ fn duration_row(out: &mut String, name: &str, d: &DurationStats) {
         esc(name),
         d.n,
         esc(&opt_dec(d.mean_seconds)),
-        esc(&opt_dec(d.median_seconds)),
-        esc(&opt_dec(d.p90_seconds)),
+        esc(&percentile_text(d.median_seconds, d.percentile_error)),
+        esc(&percentile_text(d.p90_seconds, d.percentile_error)),
         esc(&opt_u64(d.max_seconds)),
         d.censored
     );

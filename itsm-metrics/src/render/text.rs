@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{bound_text, clean, evidence_text, opt_dec, opt_u64, rate_text, value_text};
+use super::{bound_text, clean, evidence_text, opt_dec, opt_u64, percentile_text, rate_text, value_text};
 use crate::scorecard::{DurationStats, Metrics, Scorecard};
 
 struct Table {
@@ -54,8 +54,8 @@ fn duration_row(name: &str, d: &DurationStats) -> Vec<String> {
         name.to_owned(),
         d.n.to_string(),
         opt_dec(d.mean_seconds),
-        opt_dec(d.median_seconds),
-        opt_dec(d.p90_seconds),
+        percentile_text(d.median_seconds, d.percentile_error),
+        percentile_text(d.p90_seconds, d.percentile_error),
         opt_u64(d.max_seconds),
         d.censored.to_string(),
     ]
