@@ -34,7 +34,11 @@ impl Intervals {
         if first < end {
             let lo = v.get(first).map_or(a, |p| p.0.min(a));
             let hi = v.get(end - 1).map_or(b, |p| p.1.max(b));
-            v.splice(first..end, [(lo, hi)]);
+            // Usually one piece grows in place; several pieces fold into the first.
+            if let Some(piece) = v.get_mut(first) {
+                *piece = (lo, hi);
+            }
+            v.drain(first + 1..end);
         } else {
             v.insert(first, (a, b));
         }
@@ -71,8 +75,8 @@ impl Cover {
         if a > b {
             return;
         }
-        let overlap: Vec<(i64, i64)> = self.once.within(a, b).collect();
-        for (s, e) in overlap {
+        // Instants already covered once are now covered twice (the fields are borrowed apart: no copy).
+        for (s, e) in self.once.within(a, b) {
             self.twice.insert(s, e);
         }
         self.once.insert(a, b);
@@ -85,8 +89,7 @@ impl Cover {
         }
         for &(a, b) in &other.once.0 {
             // Instants both sides cover are covered twice.
-            let overlap: Vec<(i64, i64)> = self.once.within(a, b).collect();
-            for (s, e) in overlap {
+            for (s, e) in self.once.within(a, b) {
                 self.twice.insert(s, e);
             }
         }
