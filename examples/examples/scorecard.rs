@@ -57,10 +57,10 @@ struct Args {
     /// Interchange CSV of outages.
     #[arg(long)]
     outages: Option<PathBuf>,
-    /// Start of the period (RFC 3339 or YYYY-MM-DD, UTC); default: the simulated quarter's start.
+    /// Start of the period (RFC 3339, or YYYY-MM-DD = midnight in --tz); default: the simulated quarter's start.
     #[arg(long)]
     from: Option<String>,
-    /// End of the period, exclusive; default: the simulated quarter's end.
+    /// End of the period, exclusive (RFC 3339, or YYYY-MM-DD = midnight in --tz); default: the simulated quarter's end.
     #[arg(long)]
     to: Option<String>,
     /// IANA zone in which monthly buckets are cut.
@@ -131,7 +131,7 @@ fn read_csv<T>(
     }
     if let Some(fatal) = report.fatal {
         // The file could not be read to its end: a scorecard of part of it would mislead.
-        return Err(format!("{name}: reading stopped after {} rows: {fatal}", report.accepted + report.rejected));
+        return Err(fatal);
     }
     Ok((out, has_probe))
 }

@@ -828,7 +828,8 @@ impl Accumulator {
     }
 
     /// Promises that no incident is still to come: settles every repeat
-    /// verdict (as [`Accumulator::settle_before`] past the last instant) and
+    /// verdict (as [`Accumulator::settle_before`] past the last instant; with
+    /// ids the verdicts still wait for `finish`, with the same result) and
     /// judges the implemented changes waiting for the incident join. Changes
     /// pushed afterwards are judged on arrival, so a caller that pushes
     /// incidents first and changes second keeps no per-change state. A later
@@ -1159,7 +1160,7 @@ fn availability(down: u64, intervals: u64, period_micros: u64, recorded: bool) -
             availability: Rate::new(0, 0),
             downtime_seconds: None,
             annual_downtime_seconds: None,
-            outage_intervals: intervals,
+            outage_intervals: 0,
         };
     }
     let down = down.min(period_micros);

@@ -50,12 +50,18 @@
 //! - availability per service: (|W| - |union of unplanned outages clipped to
 //!   W|) / |W| in microseconds; outages come from unplanned outage records and
 //!   from incidents with `outage` (an unrestored one is down until `to`);
-//!   annual downtime is the downtime scaled to 365 days;
+//!   annual downtime is the downtime scaled to 365 days. When the input records
+//!   no outages at all ([`ScorecardOptions::outages_recorded`] false), both are
+//!   "no data", never 100% and 0 h;
 //! - repeat incidents: see [`config::RepeatConfig`];
 //! - incident KPIs of Tables 5 and 6, and SLA attainment per priority. The
 //!   on-time numerator uses `IncidentRecord::resolution_target_met == Some(true)`;
-//!   its denominator is every incident resolved in W, as defined (those with an
-//!   unknown target are also counted in `resolved_with_unknown_target`);
+//!   its denominator is the incidents resolved in W with a known verdict. This
+//!   departs on purpose from the definition's "/ resolved in W": an incident
+//!   for which the SLA policy in force sets no target can be neither on time
+//!   nor late, so it is left out of both and counted in
+//!   `resolved_with_unknown_target` (a policy without targets gives "no data",
+//!   not 0%);
 //! - monthly trends of incident counts and repeat rates (complete months only
 //!   by default), Mann-Kendall and Sen's slope with at least 5 periods.
 //!

@@ -14,7 +14,7 @@ use crate::stats::MannKendall;
 use crate::thresholds::{TrendSeries, Unit};
 
 /// The schema name written in every scorecard.
-pub const SCHEMA: &str = "itsm-metrics/scorecard/v1";
+pub const SCHEMA: &str = "itsm-metrics/scorecard/v2";
 
 /// Every metric over one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

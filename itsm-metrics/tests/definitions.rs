@@ -470,7 +470,7 @@ fn json_follows_the_contract_and_round_trips() {
             card(config(31).with_ids(with_ids), &[inc.clone(), incident("I2", "web", BASE + 50, None)], &changes, &[]);
         let json = render::json(&c).unwrap();
         let v: Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v["schema"], "itsm-metrics/scorecard/v1");
+        assert_eq!(v["schema"], "itsm-metrics/scorecard/v2");
         check_contract(&v, "$");
         let back: Scorecard = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);

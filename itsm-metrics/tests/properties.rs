@@ -208,6 +208,11 @@ proptest! {
     ) {
         let mut config = config(W_DAYS).with_ids(with_ids);
         config.repeat.window_seconds = (window_days * DAY) as u64;
+        // An incident resolved before its own opening can reach back past a settled
+        // instant and is refused (`a_resolution_reaching_back_past_a_settled_opening_is_refused`);
+        // a stream in opening order of consistent records is always taken.
+        let incidents: Vec<IncidentRecord> =
+            incidents.into_iter().filter(|r| r.resolved_at.is_none_or(|t| t >= r.opened_at)).collect();
         let expected = whole(&config, &incidents, &changes, &outages);
         let mut sorted = incidents.clone();
         sorted.sort_by_key(|r| r.opened_at);
@@ -218,17 +223,8 @@ proptest! {
         let mut last_settle = [None; 2];
         for r in &sorted {
             let k = part(r);
-            let before = accs[k].retained();
-            match accs[k].push_incident(r) {
-                Ok(()) => {}
-                Err(MetricsError::SettledResolution { .. }) => {
-                    // Only a resolution before its own opening reaches back past a settled instant;
-                    // the refusal changes nothing, and the stream cannot be scored this way.
-                    prop_assert!(r.resolved_at.is_some_and(|t| t < r.opened_at), "{:?}", r);
-                    prop_assert_eq!(accs[k].retained(), before);
-                    return Ok(());
-                }
-                Err(e) => prop_assert!(false, "{}", e),
+            if let Err(e) = accs[k].push_incident(r) {
+                prop_assert!(false, "{}", e);
             }
             seen[k] += 1;
             if seen[k] % every == 0 {
