@@ -368,14 +368,15 @@ struct ServiceAcc {
     resolved_in_w: Tally,
     first_line: Tally,
     automated: Tally,
-    on_time: Tally,
-    /// Resolved in W with a known verdict on the resolution target: the
-    /// denominator of the on-time rate. An incident for which no target is in
-    /// force can be neither on time nor late; it is counted in
-    /// `unknown_target` instead, so "no target anywhere" is "no data", not 0%.
-    judged: Tally,
+    /// Resolved in W with no known verdict on the resolution target: an incident
+    /// for which no target is in force can be neither on time nor late, so it is
+    /// in neither `sla_resolved` nor `sla_met` ("no target anywhere" is "no
+    /// data", not 0%).
     unknown_target: u64,
+    /// Per priority, resolved in W with a known verdict (the on-time
+    /// denominator is their sum).
     sla_resolved: [Tally; 5],
+    /// Per priority, of those, within target (the on-time numerator is their sum).
     sla_met: [Tally; 5],
     restore: [DurationAcc; 4],
     ack: DurationAcc,
@@ -395,8 +396,6 @@ impl ServiceAcc {
             resolved_in_w: Tally::default(),
             first_line: Tally::default(),
             automated: Tally::default(),
-            on_time: Tally::default(),
-            judged: Tally::default(),
             unknown_target: 0,
             sla_resolved: Default::default(),
             sla_met: Default::default(),
@@ -417,8 +416,6 @@ impl ServiceAcc {
         self.resolved_in_w.merge(other.resolved_in_w);
         self.first_line.merge(other.first_line);
         self.automated.merge(other.automated);
-        self.on_time.merge(other.on_time);
-        self.judged.merge(other.judged);
         self.unknown_target += other.unknown_target;
         for (a, b) in self.sla_resolved.iter_mut().zip(other.sla_resolved) {
             a.merge(b);
@@ -547,16 +544,8 @@ impl Accumulator {
             }
             r.pending_changes += svc.changes.iter().map(|c| c.pending.len() as u64).sum::<u64>();
             r.outage_intervals += svc.outages.items.len() as u64;
-            let tallies = [
-                &svc.opened,
-                &svc.resolved_by_to,
-                &svc.proactive,
-                &svc.resolved_in_w,
-                &svc.first_line,
-                &svc.automated,
-                &svc.on_time,
-                &svc.judged,
-            ];
+            let tallies =
+                [&svc.opened, &svc.resolved_by_to, &svc.proactive, &svc.resolved_in_w, &svc.first_line, &svc.automated];
             r.ids += tallies.iter().map(|t| t.ids.len() as u64).sum::<u64>();
             r.ids += svc.sla_resolved.iter().chain(&svc.sla_met).map(|t| t.ids.len() as u64).sum::<u64>();
             for c in &svc.changes {
@@ -657,10 +646,8 @@ impl Accumulator {
             let p = priority_index(r.priority);
             match r.resolution_target_met {
                 Some(met) => {
-                    svc.judged.add(id, with_ids);
                     svc.sla_resolved[p].add(id, with_ids);
                     if met {
-                        svc.on_time.add(id, with_ids);
                         svc.sla_met[p].add(id, with_ids);
                     }
                 }
@@ -982,6 +969,11 @@ impl Accumulator {
             }
             total_ack.extend_from(&acc.ack, limit);
             let (down, intervals) = acc.outages.union();
+            let (mut on_time, mut judged) = (Tally::default(), Tally::default());
+            for (met, resolved) in acc.sla_met.iter().zip(&acc.sla_resolved) {
+                on_time.merge(met.clone());
+                judged.merge(resolved.clone());
+            }
             let metrics = Metrics {
                 changes,
                 incidents: IncidentKpis {
@@ -991,7 +983,7 @@ impl Accumulator {
                     first_line_resolution_rate: rate_of(&acc.first_line, &acc.resolved_in_w, with_ids),
                     automated_recovery_share: rate_of(&acc.automated, &acc.resolved_in_w, with_ids),
                     proactive_detection_share: rate_of(&acc.proactive, &acc.opened, with_ids),
-                    on_time_resolution_rate: rate_of(&acc.on_time, &acc.judged, with_ids),
+                    on_time_resolution_rate: rate_of(&on_time, &judged, with_ids),
                     resolved_with_unknown_target: acc.unknown_target,
                     repeat_rate: rate_of(&repeats, &acc.opened, with_ids),
                 },
