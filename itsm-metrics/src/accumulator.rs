@@ -36,7 +36,7 @@
 //! Record ids are assumed unique (the importer rejects duplicates); a record
 //! pushed twice is counted twice.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use itsm_core::Timestamp;
 use itsm_core::classify::{
