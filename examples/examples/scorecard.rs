@@ -99,8 +99,8 @@ fn parse_instant(text: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("`{text}` does not exist in {zone}"))
 }
 
-/// The accepted rows of one file (rejected rows are reported, never dropped
-/// silently), and whether its header has the column `probe`.
+/// The accepted rows of one file with their physical lines (rejected rows are
+/// reported, never dropped silently), and whether its header has the column `probe`.
 fn read_csv<T>(
     path: &PathBuf,
     open: impl Fn(
@@ -108,15 +108,15 @@ fn read_csv<T>(
         std::fs::File,
     ) -> Result<itsm_metrics::import::Rows<std::fs::File, T>, itsm_metrics::import::ImportError>,
     probe: &str,
-) -> Result<(Vec<T>, bool), String> {
+) -> Result<(Vec<(u64, T)>, bool), String> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut rows = open(&name, file).map_err(|e| e.to_string())?;
     let has_probe = rows.has_column(probe);
     let mut out = Vec::new();
-    for row in rows.by_ref() {
+    while let Some(row) = rows.next() {
         match row {
-            Ok(record) => out.push(record),
+            Ok(record) => out.push((rows.last_line(), record)),
             Err(rejected) => {
                 for error in &rejected.errors {
                     eprintln!("{error}");
@@ -142,19 +142,20 @@ fn sla() -> (SlaPolicy, Calendar) {
     (SlaPolicy::default(), Calendar::twenty_four_seven(chrono_tz::UTC))
 }
 
-/// Keeps the records the domain machines accept; reports the others.
+/// Keeps the records the domain machines accept; reports the others with
+/// their file and line.
 fn replayed<T>(
     path: &std::path::Path,
-    records: Vec<T>,
+    records: Vec<(u64, T)>,
     mut replay: impl FnMut(&mut T) -> Result<(), (String, String)>,
 ) -> Vec<T> {
     let before = records.len();
     let kept: Vec<T> = records
         .into_iter()
-        .filter_map(|mut r| match replay(&mut r) {
+        .filter_map(|(line, mut r)| match replay(&mut r) {
             Ok(()) => Some(r),
             Err((id, reason)) => {
-                eprintln!("{}: {id}: refused by the domain: {reason}", path.display());
+                eprintln!("{}:{line}: {id}: refused by the domain: {reason}", path.display());
                 None
             }
         })
@@ -260,7 +261,7 @@ async fn run(args: Args) -> Result<(), String> {
             None => Vec::new(),
         };
         let outages: Vec<OutageRecord> = match &args.outages {
-            Some(p) => read_csv(p, itsm_metrics::import::outages, "service")?.0,
+            Some(p) => read_csv(p, itsm_metrics::import::outages, "service")?.0.into_iter().map(|(_, o)| o).collect(),
             None => Vec::new(),
         };
         // Without an outages file or an `outage` column, downtime is unknown, not zero.

@@ -180,7 +180,8 @@ fn scorecard_from_csv_reports_the_bad_row() {
         &changes,
         "id,type,service,started_at,completed_at,outcome,remediation\n\
          CHG-1,normal,payments,2026-01-04T22:05:00Z,2026-01-04T22:40:00Z,successful,none\n\
-         CHG-2,normal,payments,2026-01-11T22:05:00Z,2026-01-11T23:40:00Z,failed,rolled_back\n",
+         CHG-2,normal,payments,2026-01-11T22:05:00Z,2026-01-11T23:40:00Z,failed,rolled_back\n\
+         CHG-3,normal,payments,,,cancelled,none\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let args = [
@@ -198,6 +199,8 @@ fn scorecard_from_csv_reports_the_bad_row() {
     let bad = format!("{}:3:", incidents.display());
     assert_contains(&log, &bad);
     assert_contains(&log, "2 rows accepted, 1 rejected");
+    // CHG-3 parses, but the change machines refuse it (no instant at all): named with its line (4).
+    assert_contains(&log, &format!("{}:4: CHG-3: refused by the domain", changes.display()));
     assert_contains(&text, "inputs: 2 incidents, 2 changes");
     assert_contains(&text, "1/2 (50%)");
     assert_eq!(check_table_levels(&text), 6);

@@ -269,6 +269,8 @@ pub struct Rows<R: io::Read, T> {
     seen_ids: HashMap<String, u64>,
     report: ImportReport,
     record: ByteRecord,
+    /// The physical line of the last row read (accepted or rejected).
+    last_line: u64,
     done: bool,
 }
 
@@ -339,6 +341,7 @@ impl<R: io::Read, T> Rows<R, T> {
             seen_ids: HashMap::new(),
             report,
             record: ByteRecord::new(),
+            last_line: 0,
             done: false,
         })
     }
@@ -347,6 +350,13 @@ impl<R: io::Read, T> Rows<R, T> {
     /// a caller can tell "no outage recorded" from "outages not exported".
     pub fn has_column(&self, name: &str) -> bool {
         self.columns.contains_key(name)
+    }
+
+    /// The physical line of the row the iterator returned last (0 before the
+    /// first): a caller that rejects an accepted record later (for example,
+    /// when replaying it through the domain) can still name its line.
+    pub fn last_line(&self) -> u64 {
+        self.last_line
     }
 
     /// The report so far (complete once the iterator is exhausted).
@@ -381,6 +391,7 @@ impl<R: io::Read, T> Iterator for Rows<R, T> {
             }
             Ok(true) => {
                 let line = self.line_at(self.record.position().map(|p| p.byte()));
+                self.last_line = line;
                 if self.record.len() != self.width {
                     let reason = format!("row has {} fields, the header has {}", self.record.len(), self.width);
                     let err = RowError { file, line, column: None, reason };

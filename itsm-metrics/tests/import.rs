@@ -211,3 +211,30 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn rows_name_the_line_of_each_record_and_the_columns_of_the_header() {
+    // A quoted cell spanning two lines (a service name may not hold a line break, so C2 is
+    // rejected), a blank line and a bad instant between the good rows.
+    let csv = "\
+id,type,service,completed_at,outcome
+C1,normal,svc,2026-01-01T00:00:00Z,successful
+C2,normal,\"two
+lines\",2026-01-02T00:00:00Z,failed
+
+C3,normal,svc,not-a-time,successful
+C4,standard,svc,2026-01-03T00:00:00Z,successful
+";
+    let mut rows = import::changes("changes.csv", csv.as_bytes()).unwrap();
+    assert_eq!(rows.last_line(), 0);
+    assert!(rows.has_column("outcome") && !rows.has_column("remediation"));
+    let mut seen = Vec::new();
+    while let Some(row) = rows.next() {
+        match row {
+            Ok(record) => seen.push((record.id.to_string(), rows.last_line())),
+            Err(rejected) => seen.push(("rejected".to_owned(), rejected.line)),
+        }
+    }
+    let expected = [("C1", 2), ("rejected", 3), ("rejected", 6), ("C4", 7)];
+    assert_eq!(seen, expected.map(|(id, line)| (id.to_owned(), line)));
+}
