@@ -257,6 +257,14 @@ struct ChangeAcc {
 }
 
 impl ChangeAcc {
+    /// Judges a change that did not fail on its own fields once every incident
+    /// is in: failed iff an incident names it.
+    fn judge(&mut self, id: &ChangeId, linked: &HashSet<ChangeId>, with_ids: bool) {
+        if linked.contains(id) {
+            self.linked_failed.add(id.as_str(), with_ids);
+        }
+    }
+
     fn merge(&mut self, other: ChangeAcc) {
         self.implemented.merge(other.implemented);
         self.own_failed.merge(other.own_failed);
@@ -779,9 +787,7 @@ impl Accumulator {
         } else if self.incidents_complete {
             // Every incident is in: judge the change now instead of keeping its id.
             self.judged_changes += 1;
-            if self.linked_changes.contains(&c.id) {
-                acc.linked_failed.add(id, with_ids);
-            }
+            acc.judge(&c.id, &self.linked_changes, with_ids);
         } else {
             acc.pending.push(c.id.clone());
         }
@@ -833,9 +839,7 @@ impl Accumulator {
             for acc in &mut svc.changes {
                 for id in std::mem::take(&mut acc.pending) {
                     self.judged_changes += 1;
-                    if self.linked_changes.contains(&id) {
-                        acc.linked_failed.add(id.as_str(), with_ids);
-                    }
+                    acc.judge(&id, &self.linked_changes, with_ids);
                 }
             }
         }

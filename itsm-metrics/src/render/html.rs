@@ -314,8 +314,8 @@ pub fn html(card: &Scorecard) -> String {
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(s.service.as_str()),
             esc(&percent(&a.availability).map(|p| format!("{p}%")).unwrap_or_else(|| "-".into())),
-            esc(&a.downtime_seconds.map_or_else(|| "-".to_owned(), |d| d.to_string())),
-            esc(&a.annual_downtime_seconds.map_or_else(|| "-".to_owned(), |d| d.to_string())),
+            esc(&opt_dec(a.downtime_seconds)),
+            esc(&opt_dec(a.annual_downtime_seconds)),
             a.outage_intervals
         );
     }

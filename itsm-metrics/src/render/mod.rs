@@ -49,13 +49,9 @@ pub(crate) fn opt_dec(d: Option<Decimal>) -> String {
 /// A median or p90: the value, with its relative error bound when it was read
 /// from bins (`1234 (±0.390625%)`), `-` when there is none.
 pub(crate) fn percentile_text(d: Option<Decimal>, error: Decimal) -> String {
-    match d {
-        Some(v) if !error.is_zero() => match error.checked_mul(Decimal::ONE_HUNDRED) {
-            Some(pct) => format!("{} (±{}%)", v.normalize(), pct.normalize()),
-            None => format!("{} (±{})", v.normalize(), error.normalize()),
-        },
-        Some(v) => v.normalize().to_string(),
-        None => "-".to_owned(),
+    match (d, error.checked_mul(Decimal::ONE_HUNDRED)) {
+        (Some(v), Some(pct)) if !error.is_zero() => format!("{} (±{}%)", v.normalize(), pct.normalize()),
+        _ => opt_dec(d),
     }
 }
 

@@ -159,8 +159,8 @@ pub fn text(card: &Scorecard) -> String {
         t.row(vec![
             s.service.as_str().to_owned(),
             rate_text(&a.availability),
-            a.downtime_seconds.map_or_else(|| "-".to_owned(), |d| d.to_string()),
-            a.annual_downtime_seconds.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+            opt_dec(a.downtime_seconds),
+            opt_dec(a.annual_downtime_seconds),
             a.outage_intervals.to_string(),
         ]);
     }
