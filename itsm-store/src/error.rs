@@ -107,8 +107,83 @@ pub enum StoreError {
     /// Migrating the schema failed.
     #[error("migration failed: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
-    /// Any other database error (I/O error, disk full, read-only file,
-    /// constraint violation).
+    /// The SQLite file cannot be opened: its directory does not exist,
+    /// permission is denied, or the file or file system is read-only.
+    /// Nothing was written.
+    #[error("cannot open SQLite database {}: {reason}", path.display())]
+    CannotOpen {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// Why, in the user's terms.
+        reason: String,
+    },
+    /// The path does not hold a database of this library (a directory, a
+    /// device, a file that is not SQLite, another application's database):
+    /// refused before anything was written to it.
+    #[error("{} is not a database of this library ({reason}); refused, nothing was written to it", path.display())]
+    ForeignDatabase {
+        /// The path.
+        path: std::path::PathBuf,
+        /// What it holds instead.
+        reason: String,
+    },
+    /// The database server could not be reached: the connection was refused
+    /// (nothing listens there), the host is unknown or unreachable, or it did
+    /// not answer within the connect timeout. `target` is the URL without
+    /// its password.
+    #[error("database {target} is unreachable: {reason}")]
+    Unreachable {
+        /// The URL, password redacted.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database server answered and refused the connection
+    /// (authentication failed, unknown database, too many connections, TLS).
+    /// `target` is the URL without its password.
+    #[error("database {target} refused the connection: {reason}")]
+    Refused {
+        /// The URL, password redacted.
+        target: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The connection to the database was lost or refused during the
+    /// operation (PostgreSQL class 08, `57P01`-`57P03`, a socket error)
+    /// before anything was committed; nothing was written. Operations retry
+    /// it; this surfaces when every attempt failed. Retry later: the pool
+    /// reconnects.
+    #[error("database connection lost{}: {source}", code.as_deref().map(|c| format!(" (code {c})")).unwrap_or_default())]
+    ConnectionLost {
+        /// The SQLSTATE, when the database gave one.
+        code: Option<String>,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The connection was lost while committing: the operation may or may
+    /// not have been applied. Retrying a command with the same idempotency key
+    /// returns its first result if it was applied ([`crate::Store::execute`]
+    /// does this itself for commands with a key).
+    #[error("database connection lost while committing: the outcome is unknown: {source}")]
+    OutcomeUnknown {
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database could not write to its storage (disk full, read-only
+    /// file or file system, I/O error); the failed operation wrote nothing.
+    #[error("storage failure ({fault}, code {code}): {source}")]
+    Storage {
+        /// What failed.
+        fault: StorageFault,
+        /// The SQLite extended code or the SQLSTATE.
+        code: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Any other database error (constraint violation, ...).
     #[error("database error{}: {source}", code.as_deref().map(|c| format!(" (code {c})")).unwrap_or_default())]
     Database {
         /// The SQLite extended code or the SQLSTATE, when the database gave one.
@@ -124,6 +199,22 @@ impl StoreError {
     /// operation for.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Transient { .. })
+    }
+
+    /// Whether the caller may retry the operation later and expect it to
+    /// succeed once the fault passes (contention, a lost connection, a pool
+    /// timeout, an unknown commit outcome: retry commands with the same
+    /// idempotency key). Nothing was written, except possibly for
+    /// [`StoreError::OutcomeUnknown`].
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Transient { .. }
+                | StoreError::Contention { .. }
+                | StoreError::PoolTimeout
+                | StoreError::ConnectionLost { .. }
+                | StoreError::OutcomeUnknown { .. }
+        )
     }
 
     pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {
@@ -148,6 +239,29 @@ impl StoreError {
     }
 }
 
+/// Which storage fault a [`StoreError::Storage`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageFault {
+    /// The disk or file system is full (`SQLITE_FULL`, `53100`).
+    Full,
+    /// The database file, its directory or its file system is read-only, or
+    /// the store was opened read-only (`SQLITE_READONLY*`, `25006`).
+    ReadOnly,
+    /// An I/O error (`SQLITE_IOERR*`, `58030`).
+    Io,
+}
+
+impl std::fmt::Display for StorageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StorageFault::Full => "disk full",
+            StorageFault::ReadOnly => "read-only database",
+            StorageFault::Io => "I/O error",
+        })
+    }
+}
+
 /// Which backend an error came from: the code spaces differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -166,6 +280,10 @@ pub(crate) enum Class {
     Unique,
     /// Text the database cannot store (PostgreSQL and NUL).
     BadText,
+    /// The connection was lost or refused (or a socket error).
+    Connection,
+    /// Disk full, read-only, I/O error.
+    Storage(StorageFault),
     /// Anything else.
     Other,
 }
@@ -173,7 +291,11 @@ pub(crate) enum Class {
 /// Classifies a driver error by code.
 pub(crate) fn classify(backend: Backend, err: &sqlx::Error) -> (Class, Option<String>) {
     let Some(db) = err.as_database_error() else {
-        return (Class::Other, None);
+        let class = match err {
+            sqlx::Error::Io(_) => Class::Connection,
+            _ => Class::Other,
+        };
+        return (class, None);
     };
     let code: Option<Cow<'_, str>> = db.code();
     let class = match (backend, code.as_deref()) {
@@ -182,10 +304,22 @@ pub(crate) fn classify(backend: Backend, err: &sqlx::Error) -> (Class, Option<St
             Ok(code) if matches!(code & 0xff, 5 | 6) => Class::Transient,
             // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY.
             Ok(2067 | 1555) => Class::Unique,
+            // SQLITE_FULL, SQLITE_READONLY*, SQLITE_IOERR* (primary code in the low byte).
+            Ok(code) if code & 0xff == 13 => Class::Storage(StorageFault::Full),
+            Ok(code) if code & 0xff == 8 => Class::Storage(StorageFault::ReadOnly),
+            Ok(code) if code & 0xff == 10 => Class::Storage(StorageFault::Io),
             _ => Class::Other,
         },
-        // Serialization failure, deadlock, lock timeout.
-        (Backend::Postgres, Some("40001" | "40P01" | "55P03")) => Class::Transient,
+        // Serialization failure, deadlock, lock timeout, statement timeout
+        // (or a cancel request).
+        (Backend::Postgres, Some("40001" | "40P01" | "55P03" | "57014")) => Class::Transient,
+        // Connection exceptions; admin shutdown, crash shutdown, cannot connect now.
+        (Backend::Postgres, Some(c)) if c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03") => {
+            Class::Connection
+        }
+        (Backend::Postgres, Some("53100")) => Class::Storage(StorageFault::Full),
+        (Backend::Postgres, Some("25006")) => Class::Storage(StorageFault::ReadOnly),
+        (Backend::Postgres, Some("58030")) => Class::Storage(StorageFault::Io),
         (Backend::Postgres, Some("23505")) => Class::Unique,
         (Backend::Postgres, Some("22021" | "22P05")) => Class::BadText,
         _ => Class::Other,
@@ -202,6 +336,8 @@ pub(crate) fn db_error(backend: Backend, err: sqlx::Error) -> StoreError {
     match class {
         Class::Transient => StoreError::Transient { code: code.unwrap_or_default(), source: err },
         Class::BadText => StoreError::validation("text", "the database cannot store this text (NUL byte)"),
+        Class::Connection => StoreError::ConnectionLost { code, source: err },
+        Class::Storage(fault) => StoreError::Storage { fault, code: code.unwrap_or_default(), source: err },
         Class::Unique | Class::Other => StoreError::Database { code, source: err },
     }
 }

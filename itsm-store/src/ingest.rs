@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use itsm_core::alert::{Alert, AlertKey, Correlator, Decision, GroupingPolicy};
+use itsm_core::alert::{Alert, AlertKey, Correlator, Decision, GroupingPolicy, IgnoreReason};
 use itsm_core::id::IncidentId;
 use itsm_core::incident::{Incident, IncidentEvent};
 use itsm_core::{Actor, DomainConfig, Timestamp};
@@ -30,8 +30,9 @@ pub struct IngestReport {
     pub annotated: usize,
     /// Recoveries recorded (no incident command).
     pub recoveries: usize,
-    /// Alerts ignored (invalid, nothing open, late, already recovered).
-    pub ignored: usize,
+    /// Alerts ignored, each with its reason (invalid, nothing open, late,
+    /// already recovered, unknown recovery), in order.
+    pub ignored: Vec<IgnoredAlert>,
     /// Incident commands the domain refused.
     pub refused: Vec<RefusedCommand>,
     /// Events written.
@@ -48,10 +49,19 @@ impl IngestReport {
         self.reopened += other.reopened;
         self.annotated += other.annotated;
         self.recoveries += other.recoveries;
-        self.ignored += other.ignored;
+        self.ignored.extend(other.ignored);
         self.refused.extend(other.refused);
         self.events += other.events;
     }
+}
+
+/// An alert that changed nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredAlert {
+    /// The alert.
+    pub alert: AlertKey,
+    /// Why it was ignored.
+    pub reason: IgnoreReason,
 }
 
 /// An incident command of an alert's decision that the domain refused. The
@@ -199,7 +209,7 @@ impl<'a> Run<'a> {
             Decision::Reopen { .. } => r.reopened += 1,
             Decision::Annotate { .. } => r.annotated += 1,
             Decision::Recovery { .. } => r.recoveries += 1,
-            Decision::Ignore { .. } => r.ignored += 1,
+            Decision::Ignore { reason } => r.ignored.push(IgnoredAlert { alert: alert.key(), reason: reason.clone() }),
         }
         Ok(())
     }

@@ -40,7 +40,11 @@
 //!
 //! ## Backends
 //!
-//! * `sqlite://path`: the file is created if missing; WAL; `synchronous =
+//! * `sqlite://path`: the file is created if missing; a path holding
+//!   anything but a database of this library (another application's
+//!   database, a file that is not SQLite, a directory, a device) is refused,
+//!   inspected read-only before anything is written to it
+//!   ([`Store::inspect_sqlite`]); WAL; `synchronous =
 //!   FULL` (an acknowledged command survives power loss, which `NORMAL` does
 //!   not promise in WAL mode); foreign keys on; busy timeout 5 s; one writer
 //!   connection per store, every write transaction `BEGIN IMMEDIATE`.
@@ -48,7 +52,9 @@
 //! * `postgres://...`: `READ COMMITTED`; a command locks its tenant's chain
 //!   head row (`FOR UPDATE`) first, which serializes a tenant's appends.
 //!   Instants are `TIMESTAMPTZ`. A schema can be chosen with
-//!   `?options[search_path]=name`.
+//!   `?options[search_path]=name`. The first connection is made at connect
+//!   (within [`ConnectOptions::connect_timeout`]): an unreachable server or
+//!   a refused login is reported at once, never with the password.
 //!
 //! ## Schema
 //!
@@ -61,6 +67,9 @@
 //! * `aggregates`: one projection row per aggregate (summary columns, state
 //!   JSON, `updated_at`, and the caller-maintained `due_at`).
 //! * `idempotency`, `outbox`, `executed_escalations`.
+//! * `fill_markers`: bulk fills claimed on an empty store and marked complete
+//!   last ([`Store::claim_fill`], [`Store::complete_fill`]), so a store
+//!   holding a fill without its completion is known to be partial.
 //!
 //! ## Queries
 //!
@@ -97,12 +106,12 @@ use futures_util::stream::{self, Stream, TryStreamExt};
 use itsm_core::id::{ServiceId, TenantId};
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
-pub use error::{ExecError, StoreError};
-pub use ingest::{IngestReport, RefusedCommand};
+pub use error::{ExecError, StorageFault, StoreError};
+pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand};
 pub use model::{
     BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, EventCursor,
-    ExpectedVersion, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter, Recorded,
-    Request, StoredEvent,
+    ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter,
+    Recorded, Request, SqliteFile, StoredEvent,
 };
 
 use crate::plan::{ChainFields, GENESIS, check_key, check_text, check_time, link};
@@ -113,6 +122,49 @@ pub const ESCALATION_TOPIC: &str = "escalation";
 
 /// Rows read per page by [`Store::stream_events`] and [`Store::verify_chain`].
 pub const PAGE_SIZE: u32 = 512;
+
+/// The URL with its password replaced by `***` (the `user:password@`
+/// part and any `password=` query parameter), for messages and logs. SQLite
+/// URLs are returned unchanged.
+///
+/// ```
+/// assert_eq!(
+///     itsm_store::redact_url("postgres://app:s3cret@db:5432/itsm?sslpassword=x"),
+///     "postgres://app:***@db:5432/itsm?sslpassword=***"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        // The user info ends at the last `@` of the part before the query.
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => head.to_owned(),
+            },
+            None => head.to_owned(),
+        },
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
 
 /// A connected store: a pool for SQLite or PostgreSQL. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -147,7 +199,21 @@ impl Store {
     }
 
     /// Opens a store with explicit pool settings.
-    #[tracing::instrument(skip_all)]
+    ///
+    /// SQLite: the path is inspected read-only first ([`Store::inspect_sqlite`]);
+    /// a path that does not hold a database of this library (a directory, a
+    /// device, a file that is not SQLite, another application's database) is
+    /// refused with [`StoreError::ForeignDatabase`] before anything is written
+    /// to it, and a file that cannot be opened with [`StoreError::CannotOpen`]
+    /// (missing directory, permission denied, read-only). A missing or empty
+    /// file is created.
+    ///
+    /// PostgreSQL: a first connection is made at once, within
+    /// [`ConnectOptions::connect_timeout`]; a closed port, an unknown host or
+    /// no answer is [`StoreError::Unreachable`], an authentication or
+    /// unknown-database failure [`StoreError::Refused`]. Messages, the span
+    /// and `Debug` show the URL without its password ([`redact_url`]).
+    #[tracing::instrument(skip_all, fields(url = %redact_url(url)))]
     pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             #[cfg(feature = "sqlite")]
@@ -163,6 +229,58 @@ impl Store {
         }
         let _ = options;
         Err(StoreError::validation("url", "expected a sqlite:// or postgres:// URL"))
+    }
+
+    /// What is at a SQLite database path, inspected read-only (no file is
+    /// created, no pragma set): [`SqliteFile::Missing`], [`SqliteFile::Empty`]
+    /// or [`SqliteFile::Ours`], which [`Store::connect`] opens; anything else
+    /// is [`StoreError::ForeignDatabase`] or [`StoreError::CannotOpen`], both
+    /// naming the path. Checks, in order: the path (a missing directory, a
+    /// directory, a device), the 16-byte SQLite header, write permission, then
+    /// `sqlite_master` and the `_sqlx_migrations` rows (versions and
+    /// checksums of this library's migrations).
+    #[cfg(feature = "sqlite")]
+    #[tracing::instrument(skip_all, fields(path = %path.display()))]
+    pub async fn inspect_sqlite(path: &std::path::Path) -> Result<SqliteFile, StoreError> {
+        sqlite::inspect(path).await
+    }
+
+    /// Whether the store holds any record at all: an event, a projection, a
+    /// chain head, an idempotency row, an outbox message, an executed
+    /// escalation, an alert correlator or a fill marker, of any tenant.
+    #[tracing::instrument(skip_all)]
+    pub async fn holds_records(&self) -> Result<bool, StoreError> {
+        plan::retry(|| async move { dispatch!(self, s => s.holds_records().await) }).await
+    }
+
+    /// Claims the store for a bulk fill named `name` that spans many
+    /// transactions (a demo or test data set), in one transaction that
+    /// serializes with every other claim: when the store holds no records
+    /// at all ([`Store::holds_records`]), writes the fill marker as started at
+    /// `now` and returns [`FillClaim::Claimed`]; the caller fills, then calls
+    /// [`Store::complete_fill`] last. Otherwise reports what is there: a
+    /// [`FillClaim::Complete`] or [`FillClaim::Incomplete`] marker of this
+    /// name, or [`FillClaim::Occupied`]. Of two processes claiming an empty
+    /// store together, exactly one gets `Claimed`; the other sees
+    /// `Incomplete` until the first completes.
+    #[tracing::instrument(skip_all, fields(fill = %name))]
+    pub async fn claim_fill(&self, name: &str, now: Timestamp) -> Result<FillClaim, StoreError> {
+        check_text("fill name", name)?;
+        check_time("now", now)?;
+        plan::retry(|| async move { dispatch!(self, s => s.claim_fill(name, now).await) }).await
+    }
+
+    /// Marks the fill `name` complete at `now` (a no-op when it already is).
+    /// [`StoreError::NotFound`] when no fill of that name was claimed.
+    #[tracing::instrument(skip_all, fields(fill = %name))]
+    pub async fn complete_fill(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        check_text("fill name", name)?;
+        check_time("now", now)?;
+        let found = plan::retry(|| async move { dispatch!(self, s => s.complete_fill(name, now).await) }).await?;
+        if !found {
+            return Err(StoreError::NotFound { kind: "fill marker", id: name.to_owned() });
+        }
+        Ok(())
     }
 
     /// Which backend this store uses.
@@ -187,7 +305,10 @@ impl Store {
     /// (stale expected version), [`StoreError::NotFound`] (a referenced
     /// aggregate is not in the actor's tenant), [`StoreError::IdempotencyKeyReused`],
     /// [`StoreError::Contention`], [`StoreError::Validation`] (NUL or empty
-    /// id or key, instant outside years 1..=9999).
+    /// id or key, instant outside years 1..=9999). Faults:
+    /// [`StoreError::ConnectionLost`] (nothing written),
+    /// [`StoreError::OutcomeUnknown`] (only without an idempotency key),
+    /// [`StoreError::Storage`], [`StoreError::PoolTimeout`].
     #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %req.aggregate_id, command = A::command_name(req.command)))]
     pub async fn execute<A: Aggregate>(&self, req: Request<'_, A>) -> Result<Committed<A>, ExecError<A::Error>> {
         check_text("aggregate id", req.aggregate_id)?;
@@ -201,7 +322,9 @@ impl Store {
         };
         let req = &req;
         let hash = hash.as_deref();
-        plan::retry(|| async move { dispatch!(self, s => s.execute(req, hash).await) }).await
+        // With a key, a re-run after a commit whose outcome was lost returns
+        // the first result: retry it too.
+        plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) }).await
     }
 
     /// Executes many commands (of many aggregates and tenants) in one

@@ -326,12 +326,67 @@ pub struct ConnectOptions {
     /// How long an operation waits for a pooled connection before
     /// [`crate::StoreError::PoolTimeout`].
     pub acquire_timeout: Duration,
+    /// PostgreSQL: how long [`crate::Store::connect_with`] waits for its first
+    /// connection (made eagerly) before [`crate::StoreError::Unreachable`]. A
+    /// closed port is refused at once, whatever this is.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { max_connections: 8, acquire_timeout: Duration::from_secs(30) }
+        ConnectOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
     }
+}
+
+/// What [`crate::Store::inspect_sqlite`] found at a path, when it is
+/// something [`crate::Store::connect`] will open. Anything else is an error:
+/// [`crate::StoreError::ForeignDatabase`] (a directory, a device, a file that
+/// is not SQLite, another application's database) or
+/// [`crate::StoreError::CannotOpen`] (missing directory, permission denied,
+/// read-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteFile {
+    /// Nothing is at the path: connecting creates the database.
+    Missing,
+    /// An empty file, or a SQLite database without any schema object (or with
+    /// only an empty `_sqlx_migrations` table): connecting creates the schema.
+    Empty,
+    /// A database of this library: its `_sqlx_migrations` rows are this
+    /// library's migrations (same versions and checksums; newer versions are
+    /// allowed and refused at connect with [`crate::StoreError::SchemaTooNew`]).
+    Ours {
+        /// The newest applied migration.
+        version: i64,
+    },
+}
+
+/// What [`crate::Store::claim_fill`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillClaim {
+    /// The store held no records at all: the marker was written as started.
+    /// Fill the store, then call [`crate::Store::complete_fill`].
+    Claimed,
+    /// The marker is complete: the store was filled before.
+    Complete {
+        /// When the fill was started.
+        started_at: Timestamp,
+        /// When the fill was marked complete.
+        completed_at: Timestamp,
+    },
+    /// The marker was started and never completed: the fill was interrupted,
+    /// or another process is filling the store now. What the store holds is
+    /// partial.
+    Incomplete {
+        /// When the fill was started.
+        started_at: Timestamp,
+    },
+    /// The store holds records (of any tenant, any kind, or another fill's
+    /// marker) and no marker of this name: it is not this fill's to write.
+    Occupied,
 }
 
 /// Which backend a store uses.

@@ -18,7 +18,8 @@ use sqlx::{AssertSqlSafe, query, query_as, query_scalar};
 use crate::error::{Backend, Class, ExecError, StoreError, classify, db_error};
 use crate::ingest::{IngestReport, Run};
 use crate::model::{
-    Committed, ConnectOptions, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
+    Committed, ConnectOptions, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded,
+    Request,
 };
 use crate::plan::{self, ChainFields, GENESIS, IdempotentResult, OutboxRow, check_expected, decode_state, link};
 use crate::rows::{RawEvent, RawHistory, RawProjection};
@@ -90,6 +91,16 @@ mod sql {
         WHERE tenant = $1 AND chain_position > $2 AND aggregate_kind = $3 ORDER BY chain_position";
     pub const STATE_VERSION_GET: &str =
         "SELECT version, state FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const HOLDS_RECORDS: &str = "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM aggregates) \
+        OR EXISTS (SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM outbox) \
+        OR EXISTS (SELECT 1 FROM executed_escalations) OR EXISTS (SELECT 1 FROM alert_correlators) \
+        OR EXISTS (SELECT 1 FROM fill_markers)";
+    /// Self-conflicting: two claims serialize; plain reads are not blocked.
+    pub const MARKER_LOCK: &str = "LOCK TABLE fill_markers IN SHARE ROW EXCLUSIVE MODE";
+    pub const MARKER_GET: &str = "SELECT started_at, completed_at FROM fill_markers WHERE name = $1";
+    pub const MARKER_PUT: &str = "INSERT INTO fill_markers (name, started_at) VALUES ($1, $2)";
+    pub const MARKER_COMPLETE: &str =
+        "UPDATE fill_markers SET completed_at = $2 WHERE name = $1 AND completed_at IS NULL";
     pub const ESCALATION_PUT: &str = "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) VALUES ($1, $2, $3, $4) \
         ON CONFLICT (tenant, escalation_id) DO NOTHING";
 }
@@ -155,10 +166,57 @@ fn opt_time(at: Option<Timestamp>) -> Option<Utc64> {
     at.map(|t| t.as_utc())
 }
 
+/// Commits; a connection lost during `COMMIT` leaves the outcome unknown
+/// ([`StoreError::OutcomeUnknown`], which only idempotent callers retry).
+async fn commit(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(|e| match classify(B, &e).0 {
+        Class::Connection => StoreError::OutcomeUnknown { source: e },
+        _ => err(e),
+    })
+}
+
 /// The PostgreSQL store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// The URL without its password, for messages and `Debug`.
+    target: String,
+}
+
+/// Shows the redacted URL only: the pool's connect options hold the password.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+/// A failed first connection, in the user's terms, without credentials.
+fn connect_error(target: &str, options: &PgConnectOptions, e: sqlx::Error) -> StoreError {
+    let unreachable = |reason: String| StoreError::Unreachable { target: target.to_owned(), reason };
+    let refused = |reason: String| StoreError::Refused { target: target.to_owned(), reason };
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    match &e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                unreachable(format!("connection refused: nothing accepts connections at {at}"))
+            }
+            std::io::ErrorKind::TimedOut => unreachable(format!("no answer from {at}")),
+            _ => unreachable(format!("cannot connect to {at}: {io}")),
+        },
+        sqlx::Error::Tls(tls) => refused(format!("TLS failed: {tls}")),
+        sqlx::Error::Database(db) => {
+            let reason = match db.code().as_deref() {
+                Some("28P01" | "28000") => format!("authentication failed for user {}", options.get_username()),
+                Some("3D000") => format!("database {} does not exist", options.get_database().unwrap_or("?")),
+                Some("53300") => "too many connections".to_owned(),
+                Some("57P03") => "the server is starting up or shutting down".to_owned(),
+                _ => db.message().to_owned(),
+            };
+            refused(reason)
+        }
+        sqlx::Error::Protocol(p) => refused(format!("protocol error: {p}")),
+        _ => unreachable(e.to_string()),
+    }
 }
 
 impl PgStore {
@@ -168,14 +226,71 @@ impl PgStore {
         // Like SQLite's busy timeout: a lock held elsewhere for more than 5 s
         // fails the attempt (55P03, retried) instead of hanging.
         let options = options.options([("lock_timeout", "5s")]);
+        let target = crate::redact_url(url);
+        // One connection first, bounded by the connect timeout: a closed port
+        // or a wrong password is reported at once, in the user's terms,
+        // instead of as a pool timeout after the acquire timeout.
+        match tokio::time::timeout(opts.connect_timeout, <PgConnection as sqlx::Connection>::connect_with(&options))
+            .await
+        {
+            Err(_) => {
+                return Err(StoreError::Unreachable {
+                    target,
+                    reason: format!("no answer within {:?}", opts.connect_timeout),
+                });
+            }
+            Ok(Err(e)) => return Err(connect_error(&target, &options, e)),
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(err)?;
+            .connect_lazy_with(options);
         plan::retry(|| migrate(&pool)).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, target })
+    }
+
+    pub(crate) async fn holds_records(&self) -> Result<bool, StoreError> {
+        query_scalar(sql::HOLDS_RECORDS).fetch_one(&self.pool).await.map_err(err)
+    }
+
+    pub(crate) async fn claim_fill(&self, name: &str, now: Timestamp) -> Result<FillClaim, StoreError> {
+        let mut tx = self.begin().await?;
+        query(sql::MARKER_LOCK).execute(&mut *tx).await.map_err(err)?;
+        let marker: Option<(Utc64, Option<Utc64>)> =
+            query_as(sql::MARKER_GET).bind(name).fetch_optional(&mut *tx).await.map_err(err)?;
+        let claim = match marker {
+            Some((started, Some(completed))) => FillClaim::Complete {
+                started_at: Timestamp::from_utc(started),
+                completed_at: Timestamp::from_utc(completed),
+            },
+            Some((started, None)) => FillClaim::Incomplete { started_at: Timestamp::from_utc(started) },
+            None if query_scalar::<_, bool>(sql::HOLDS_RECORDS).fetch_one(&mut *tx).await.map_err(err)? => {
+                FillClaim::Occupied
+            }
+            None => {
+                query(sql::MARKER_PUT).bind(name).bind(now.as_utc()).execute(&mut *tx).await.map_err(err)?;
+                FillClaim::Claimed
+            }
+        };
+        commit(tx).await?;
+        Ok(claim)
+    }
+
+    pub(crate) async fn complete_fill(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = query(sql::MARKER_COMPLETE).bind(name).bind(now.as_utc()).execute(&mut *tx).await.map_err(err)?;
+        let found = done.rows_affected() == 1
+            || query_as::<_, (Utc64, Option<Utc64>)>(sql::MARKER_GET)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?
+                .is_some();
+        commit(tx).await?;
+        Ok(found)
     }
 
     pub(crate) async fn close(&self) {
@@ -298,7 +413,7 @@ impl PgStore {
                 .map_err(err)?;
         }
         put_outbox(&mut tx, tenant, &plan.outbox, now).await?;
-        tx.commit().await.map_err(err)?;
+        commit(tx).await?;
         Ok(plan::committed(plan, id, actor, now, &positions))
     }
 
@@ -360,7 +475,7 @@ impl PgStore {
             (c.actor.tenant.as_str(), c.aggregate_id, c.actor.id.as_str(), c.now)
         })
         .await?;
-        tx.commit().await.map_err(err)?;
+        commit(tx).await?;
         Ok(batch.report())
     }
 
@@ -439,7 +554,7 @@ impl PgStore {
             .execute(&mut *conn)
             .await
             .map_err(err)?;
-        tx.commit().await.map_err(err)?;
+        commit(tx).await?;
         Ok(run.report)
     }
 
@@ -628,7 +743,7 @@ impl PgStore {
             payload: payload.to_owned(),
         };
         put_outbox(&mut tx, tenant, std::slice::from_ref(&row), now).await?;
-        tx.commit().await.map_err(err)?;
+        commit(tx).await?;
         Ok(true)
     }
 }

@@ -10,6 +10,8 @@
 //! it. Instants are RFC 3339 UTC text with microseconds.
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,12 +22,13 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, query, query_as, query_scalar};
+use sqlx::{AssertSqlSafe, Connection, query, query_as, query_scalar};
 
 use crate::error::{Backend, Class, ExecError, StoreError, classify, db_error};
 use crate::ingest::{IngestReport, Run};
 use crate::model::{
-    Committed, ConnectOptions, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
+    Committed, ConnectOptions, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded,
+    Request, SqliteFile,
 };
 use crate::plan::{self, ChainFields, GENESIS, IdempotentResult, OutboxRow, check_expected, decode_state, link};
 use crate::rows::{RawEvent, RawHistory, RawProjection, parse_time};
@@ -100,6 +103,17 @@ mod sql {
         WHERE tenant = $1 AND chain_position > $2 AND aggregate_kind = $3 ORDER BY chain_position";
     pub const STATE_VERSION_GET: &str =
         "SELECT version, state FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3";
+    pub const SCHEMA_OBJECTS: &str =
+        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+    pub const MIGRATION_ROWS: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version";
+    pub const HOLDS_RECORDS: &str = "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM aggregates) \
+        OR EXISTS (SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM outbox) \
+        OR EXISTS (SELECT 1 FROM executed_escalations) OR EXISTS (SELECT 1 FROM alert_correlators) \
+        OR EXISTS (SELECT 1 FROM fill_markers)";
+    pub const MARKER_GET: &str = "SELECT started_at, completed_at FROM fill_markers WHERE name = $1";
+    pub const MARKER_PUT: &str = "INSERT INTO fill_markers (name, started_at) VALUES ($1, $2)";
+    pub const MARKER_COMPLETE: &str =
+        "UPDATE fill_markers SET completed_at = $2 WHERE name = $1 AND completed_at IS NULL";
     pub const ESCALATION_PUT: &str = "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) VALUES ($1, $2, $3, $4) \
         ON CONFLICT (tenant, escalation_id) DO NOTHING";
 }
@@ -176,8 +190,12 @@ impl SqliteStore {
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::validation("url", "in-memory SQLite is not supported, use a file"));
         }
-        let base = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::validation("url", e.to_string()))?
+        let parsed = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::validation("url", e.to_string()))?;
+        // Read-only, before any pragma or migration: another application's
+        // file is refused untouched.
+        let path = parsed.get_filename().to_path_buf();
+        inspect(&path).await?;
+        let base = parsed
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -191,7 +209,7 @@ impl SqliteStore {
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(writer.clone())
                 .await
-                .map_err(err)
+                .map_err(|e| open_error(&path, e))
         })
         .await?;
         plan::retry(|| migrate(&write)).await?;
@@ -208,7 +226,62 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.write.begin_with("BEGIN IMMEDIATE").await.map_err(err)
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            // A COMMIT that failed with SQLITE_FULL or an I/O error is rolled
+            // back by SQLite itself; sqlx's rollback on drop then fails, it
+            // still counts the transaction as open, and refuses every later
+            // BEGIN on that connection. Replace the writer connection.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!("replacing the writer connection left in a failed transaction");
+                let conn = self.write.acquire().await.map_err(err)?;
+                let _ = conn.close().await;
+                self.write.begin_with("BEGIN IMMEDIATE").await.map_err(err)
+            }
+            other => other.map_err(err),
+        }
+    }
+
+    pub(crate) async fn holds_records(&self) -> Result<bool, StoreError> {
+        query_scalar(sql::HOLDS_RECORDS).fetch_one(&self.read).await.map_err(err)
+    }
+
+    pub(crate) async fn claim_fill(&self, name: &str, now: Timestamp) -> Result<FillClaim, StoreError> {
+        // BEGIN IMMEDIATE: no other writer until commit, so two claims of an
+        // empty store cannot both see it empty.
+        let mut tx = self.begin().await?;
+        let marker: Option<(String, Option<String>)> =
+            query_as(sql::MARKER_GET).bind(name).fetch_optional(&mut *tx).await.map_err(err)?;
+        let claim = match marker {
+            Some((started, Some(completed))) => FillClaim::Complete {
+                started_at: parse_time("fill marker time", &started)?,
+                completed_at: parse_time("fill marker time", &completed)?,
+            },
+            Some((started, None)) => FillClaim::Incomplete { started_at: parse_time("fill marker time", &started)? },
+            None if query_scalar::<_, bool>(sql::HOLDS_RECORDS).fetch_one(&mut *tx).await.map_err(err)? => {
+                FillClaim::Occupied
+            }
+            None => {
+                query(sql::MARKER_PUT).bind(name).bind(now.to_rfc3339()).execute(&mut *tx).await.map_err(err)?;
+                FillClaim::Claimed
+            }
+        };
+        tx.commit().await.map_err(err)?;
+        Ok(claim)
+    }
+
+    pub(crate) async fn complete_fill(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done =
+            query(sql::MARKER_COMPLETE).bind(name).bind(now.to_rfc3339()).execute(&mut *tx).await.map_err(err)?;
+        let found = done.rows_affected() == 1
+            || query_as::<_, (String, Option<String>)>(sql::MARKER_GET)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?
+                .is_some();
+        tx.commit().await.map_err(err)?;
+        Ok(found)
     }
 
     pub(crate) async fn execute<A: Aggregate>(
@@ -739,6 +812,146 @@ fn event_insert_error(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// What is at `path`, read-only: nothing is created, no pragma is set, no
+/// side file is written for a database in rollback-journal mode.
+pub(crate) async fn inspect(path: &Path) -> Result<SqliteFile, StoreError> {
+    let cannot = |reason: String| StoreError::CannotOpen { path: path.to_path_buf(), reason };
+    let foreign = |reason: String| StoreError::ForeignDatabase { path: path.to_path_buf(), reason };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            return match std::fs::metadata(parent) {
+                Ok(m) if m.is_dir() => Ok(SqliteFile::Missing),
+                Ok(_) => Err(cannot(format!("{} is not a directory", parent.display()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(cannot(format!("directory {} does not exist", parent.display())))
+                }
+                Err(e) => Err(cannot(io_reason(&e))),
+            };
+        }
+        Err(e) => return Err(cannot(io_reason(&e))),
+    };
+    if meta.is_dir() {
+        return Err(foreign("it is a directory".to_owned()));
+    }
+    if !meta.is_file() {
+        return Err(foreign("it is not a regular file (a device, a pipe or a socket)".to_owned()));
+    }
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut header))
+        .map_err(|e| cannot(format!("cannot read it: {}", io_reason(&e))))?;
+    if !header.is_empty() && header.as_slice() != SQLITE_MAGIC {
+        return Err(foreign("it is not a SQLite database (no SQLite header)".to_owned()));
+    }
+    // Opening for writing neither truncates nor changes the file.
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+        return Err(cannot(match e.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem => "read-only: the file system is mounted read-only".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "read-only: permission denied for writing".to_owned(),
+            _ => io_reason(&e),
+        }));
+    }
+    if header.is_empty() {
+        return Ok(SqliteFile::Empty);
+    }
+    let options = SqliteConnectOptions::new().filename(path).read_only(true).create_if_missing(false);
+    let unreadable = |e: sqlx::Error| match classify(B, &e) {
+        (_, Some(code)) if code == "26" || code == "11" => {
+            foreign(format!("it is not a readable SQLite database: {e}"))
+        }
+        _ => cannot(e.to_string()),
+    };
+    let mut conn = SqliteConnection::connect_with(&options).await.map_err(unreadable)?;
+    let found = classify_schema(&mut conn).await.map_err(unreadable);
+    let _ = conn.close().await;
+    match found? {
+        Schema::Empty => Ok(SqliteFile::Empty),
+        Schema::Ours(version) => Ok(SqliteFile::Ours { version }),
+        Schema::Foreign(reason) => Err(foreign(reason)),
+    }
+}
+
+enum Schema {
+    Empty,
+    Ours(i64),
+    Foreign(String),
+}
+
+async fn classify_schema(conn: &mut SqliteConnection) -> Result<Schema, sqlx::Error> {
+    let objects: Vec<(String, String)> = query_as(sql::SCHEMA_OBJECTS).fetch_all(&mut *conn).await?;
+    let has_migrations = objects.iter().any(|(kind, name)| kind == "table" && name == "_sqlx_migrations");
+    if !has_migrations {
+        if objects.is_empty() {
+            return Ok(Schema::Empty);
+        }
+        let names: Vec<&str> = objects.iter().take(5).map(|(_, name)| name.as_str()).collect();
+        let more = if objects.len() > 5 { ", ..." } else { "" };
+        return Ok(Schema::Foreign(format!("it holds another application's schema: {}{more}", names.join(", "))));
+    }
+    let rows: Vec<(i64, Vec<u8>)> = query_as(sql::MIGRATION_ROWS).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        // The migrations table is created before the first migration runs:
+        // an interrupted first open leaves it alone and empty.
+        return Ok(if objects.len() == 1 {
+            Schema::Empty
+        } else {
+            Schema::Foreign("it has an empty _sqlx_migrations table beside other tables".to_owned())
+        });
+    }
+    let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    for (version, checksum) in &rows {
+        if *version > supported {
+            continue;
+        }
+        match MIGRATOR.iter().find(|m| m.version == *version) {
+            Some(m) if m.checksum.as_ref() == checksum.as_slice() => {}
+            _ => {
+                return Ok(Schema::Foreign(format!(
+                    "its migration {version} is not this library's (another application's _sqlx_migrations)"
+                )));
+            }
+        }
+    }
+    if !rows.iter().any(|(v, _)| *v == 1) {
+        return Ok(Schema::Foreign("its _sqlx_migrations has no migration 1 of this library".to_owned()));
+    }
+    Ok(Schema::Ours(rows.iter().map(|(v, _)| *v).max().unwrap_or(0)))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_owned(),
+        std::io::ErrorKind::NotADirectory => "a component of the path is not a directory".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// A failure to open the writer connection, in the user's terms.
+fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    let code = classify(B, &e).1.and_then(|c| c.parse::<i32>().ok());
+    let cannot = |reason: String| StoreError::CannotOpen { path: path.to_path_buf(), reason };
+    match code.map(|c| c & 0xff) {
+        // SQLITE_CANTOPEN: for a new file, the directory refused its creation.
+        Some(14) => cannot(format!("cannot create or open the file ({e}): permission denied or read-only directory")),
+        // SQLITE_READONLY.
+        Some(8) => cannot(format!("read-only ({e})")),
+        // SQLITE_PERM, SQLITE_AUTH.
+        Some(3 | 23) => cannot(format!("permission denied ({e})")),
+        // SQLITE_NOTADB, SQLITE_CORRUPT.
+        Some(26 | 11) => StoreError::ForeignDatabase { path: path.to_path_buf(), reason: e.to_string() },
+        _ => err(e),
+    }
+}
+
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(found) = applied_version(pool).await?
@@ -746,13 +959,32 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     {
         return Err(StoreError::SchemaTooNew { found, supported });
     }
-    match MIGRATOR.run(pool).await {
-        Ok(()) => Ok(()),
-        // Another process may have applied the same migration first.
-        Err(_) if applied_version(pool).await? == Some(supported) => Ok(()),
-        Err(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => Err(err(e)),
-        Err(other) => Err(StoreError::Migration(other)),
+    // SQLite has no migration lock: a process opening a new file together
+    // with this one may apply a migration between our reading the applied
+    // list and applying it (`table events already exists`). While the
+    // applied version moves, the other process is migrating: re-read and go on.
+    let mut seen = applied_version(pool).await?;
+    for attempt in 1u32.. {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let now = applied_version(pool).await?;
+                if now == Some(supported) {
+                    return Ok(());
+                }
+                if now != seen && attempt < 50 {
+                    seen = now;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                return Err(match e {
+                    MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => err(e),
+                    other => StoreError::Migration(other),
+                });
+            }
+        }
     }
+    Ok(())
 }
 
 /// The newest applied migration, if the migrations table exists.

@@ -8,6 +8,8 @@ mod common;
 mod conformance;
 mod contention;
 mod domain;
+mod files;
+mod fill;
 mod kill;
 mod outbox;
 mod props;
