@@ -144,10 +144,9 @@ pub struct Permissions {
 impl Permissions {
     /// Whether any role of `actor` may issue `command` on an aggregate of `kind`.
     pub fn permits(&self, actor: &Actor, kind: AggregateKind, command: &str) -> bool {
-        actor
-            .roles
-            .iter()
-            .any(|role| self.grants.get(role).is_some_and(|set| set.contains(&(kind, command.to_owned()))))
+        // One key for every role (the set's keys are owned strings).
+        let key = (kind, command.to_owned());
+        actor.roles.iter().any(|role| self.grants.get(role).is_some_and(|set| set.contains(&key)))
     }
 
     fn grant(&mut self, role: Role, kind: AggregateKind, commands: &[&str]) {
@@ -172,6 +171,7 @@ impl Default for Permissions {
             "close",
             "cancel",
             "acknowledge",
+            "record_impact",
             "reprioritize",
             "escalate_tier",
             "link_problem",

@@ -87,7 +87,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::calendar::MAX_BUSINESS_DURATION;
 use crate::classify::{DetectionSource, Impact, IncidentKind, Urgency, text_enum};
-use crate::id::{IncidentId, MAX_ID_LEN, ServiceId, Text, validate_id};
+use crate::id::{IncidentId, MAX_ID_LEN, ServiceId, Text, trimmed, validate_id};
 use crate::incident::{IncidentCommand, IncidentEvent, OpenIncident};
 use crate::sla::{EscalationAction, EscalationRule, EscalationRules, EscalationTrigger};
 use crate::time::{BusinessDuration, Timestamp};
@@ -117,7 +117,15 @@ pub const MAX_ID_PREFIX_LEN: usize = 32;
 
 /// A monitoring alert as a monitoring system delivers it: a firing, or (with
 /// `resolved_at`) its recovery.
+///
+/// Its texts are ids (see [`crate::id`]): reading one from JSON, [`Alert::new`],
+/// [`Alert::with_label`] and [`Alert::with_dedup_key`] trim surrounding
+/// whitespace from the source, alert id, check, dedup key and label names and
+/// values, so `"a-1 "` and `"a-1"` are the same alert; [`Alert::validate`]
+/// refuses texts that were set untrimmed, and instants outside the supported
+/// range [`Timestamp::MIN`] ..= [`Timestamp::MAX`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "AlertWire")]
 pub struct Alert {
     /// The monitoring system's name (`prometheus`, `zabbix-eu`).
     pub source: String,
@@ -142,6 +150,35 @@ pub struct Alert {
     pub dedup_key: Option<String>,
 }
 
+/// [`Alert`] as read from JSON, before its texts are trimmed.
+#[derive(Deserialize)]
+struct AlertWire {
+    source: String,
+    alert_id: String,
+    object: ServiceId,
+    check: String,
+    severity: AlertSeverity,
+    fired_at: Timestamp,
+    #[serde(default)]
+    resolved_at: Option<Timestamp>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    dedup_key: Option<String>,
+}
+
+impl From<AlertWire> for Alert {
+    fn from(wire: AlertWire) -> Self {
+        let mut alert = Alert::new(wire.source, wire.alert_id, wire.object, wire.check, wire.severity, wire.fired_at);
+        alert.resolved_at = wire.resolved_at;
+        for (name, value) in wire.labels {
+            alert = alert.with_label(name, value);
+        }
+        alert.dedup_key = wire.dedup_key.map(trimmed);
+        alert
+    }
+}
+
 /// Why an alert was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
@@ -153,6 +190,15 @@ pub enum AlertError {
         field: String,
         /// What is wrong.
         reason: String,
+    },
+    /// `fired_at` or `resolved_at` is outside the supported range, where the
+    /// instants computed from it could not all be stored.
+    #[error("alert {field} {at} is outside the supported range {} to {}", Timestamp::MIN, Timestamp::MAX)]
+    UnsupportedInstant {
+        /// `fired_at` or `resolved_at`.
+        field: String,
+        /// The instant.
+        at: Timestamp,
     },
     /// `resolved_at` is before `fired_at`.
     #[error("alert recovered at {resolved_at}, before it fired at {fired_at}")]
@@ -168,7 +214,13 @@ fn check_field(field: &str, text: &str, allow_empty: bool) -> Result<(), AlertEr
     if allow_empty && text.is_empty() {
         return Ok(());
     }
-    validate_id("alert", text).map_err(|e| AlertError::Field { field: field.to_owned(), reason: e.to_string() })
+    if text.trim().len() != text.len() && !text.trim().is_empty() {
+        return Err(AlertError::Field {
+            field: field.to_owned(),
+            reason: "has surrounding whitespace (alert texts are trimmed when read)".to_owned(),
+        });
+    }
+    validate_id("alert", text.trim()).map_err(|e| AlertError::Field { field: field.to_owned(), reason: e.to_string() })
 }
 
 impl Alert {
@@ -182,10 +234,10 @@ impl Alert {
         fired_at: Timestamp,
     ) -> Self {
         Alert {
-            source: source.into(),
-            alert_id: alert_id.into(),
+            source: trimmed(source.into()),
+            alert_id: trimmed(alert_id.into()),
             object,
-            check: check.into(),
+            check: trimmed(check.into()),
             severity,
             fired_at,
             resolved_at: None,
@@ -194,15 +246,15 @@ impl Alert {
         }
     }
 
-    /// With a label.
+    /// With a label (name and value trimmed).
     pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.insert(name.into(), value.into());
+        self.labels.insert(trimmed(name.into()), trimmed(value.into()));
         self
     }
 
-    /// With a dedup key.
+    /// With a dedup key (trimmed).
     pub fn with_dedup_key(mut self, key: impl Into<String>) -> Self {
-        self.dedup_key = Some(key.into());
+        self.dedup_key = Some(trimmed(key.into()));
         self
     }
 
@@ -218,10 +270,19 @@ impl Alert {
     }
 
     /// Checks the texts (source, alert id, check, dedup key and label names:
-    /// 1 to 255 bytes without control characters; label values: at most 255
-    /// bytes without control characters) and that a recovery is not before
-    /// the firing.
+    /// 1 to 255 bytes without control characters or surrounding whitespace;
+    /// label values: at most 255 bytes without control characters or
+    /// surrounding whitespace), that the instants lie in the supported range
+    /// [`Timestamp::MIN`] ..= [`Timestamp::MAX`], and that a recovery is not
+    /// before the firing.
     pub fn validate(&self) -> Result<(), AlertError> {
+        for (field, at) in [("fired_at", Some(self.fired_at)), ("resolved_at", self.resolved_at)] {
+            if let Some(at) = at
+                && !at.is_supported()
+            {
+                return Err(AlertError::UnsupportedInstant { field: field.to_owned(), at });
+            }
+        }
         check_field("source", &self.source, false)?;
         check_field("alert_id", &self.alert_id, false)?;
         check_field("check", &self.check, false)?;
@@ -877,6 +938,39 @@ pub enum IgnoreReason {
     },
 }
 
+impl IgnoreReason {
+    /// The reason's stable name (as in JSON): `invalid`, `nothing_open`,
+    /// `unknown_recovery`, `already_recovered`, `late`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IgnoreReason::Invalid { .. } => "invalid",
+            IgnoreReason::NothingOpen { .. } => "nothing_open",
+            IgnoreReason::UnknownRecovery => "unknown_recovery",
+            IgnoreReason::AlreadyRecovered => "already_recovered",
+            IgnoreReason::Late { .. } => "late",
+        }
+    }
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IgnoreReason::Invalid { error } => write!(f, "invalid: {error}"),
+            IgnoreReason::NothingOpen { severity } => {
+                write!(f, "nothing_open: a {severity} alert only annotates, and its group has no incident to annotate")
+            }
+            IgnoreReason::UnknownRecovery => f.write_str("unknown_recovery: a recovery of an alert never seen firing"),
+            IgnoreReason::AlreadyRecovered => f.write_str("already_recovered: its recovery arrived before the firing"),
+            IgnoreReason::Late { incident } => {
+                write!(
+                    f,
+                    "late: fired before its group's incident {incident} was resolved, and that incident is closed"
+                )
+            }
+        }
+    }
+}
+
 /// What to do with an alert. Commands are listed in execution order; run them
 /// with an automation actor, then [`Correlator::apply`] the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1266,6 +1360,7 @@ impl Correlator {
             IncidentEvent::Opened { .. }
             | IncidentEvent::Assigned { .. }
             | IncidentEvent::Acknowledged { .. }
+            | IncidentEvent::ImpactRecorded { .. }
             | IncidentEvent::Started { .. }
             | IncidentEvent::Held { .. }
             | IncidentEvent::Resumed { .. }
@@ -1429,6 +1524,69 @@ mod tests {
         ));
         let control = alert("1", "cpu", AlertSeverity::Critical, 0).with_label("team", "a\nb");
         assert!(control.validate().is_err());
+    }
+
+    #[test]
+    fn instants_outside_the_supported_range_are_ignored_at_ingestion_with_the_reason() {
+        let c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        let late = Timestamp::parse_rfc3339("9999-12-31T23:30:00Z").unwrap();
+        let object = ServiceId::new("db-1").unwrap();
+        let fired = Alert::new("prom", "1", object.clone(), "cpu", AlertSeverity::Critical, late);
+        let decision = c.decide(&fired, &policy, late);
+        let expected = AlertError::UnsupportedInstant { field: "fired_at".to_owned(), at: late };
+        assert_eq!(decision, Decision::Ignore { reason: IgnoreReason::Invalid { error: expected } });
+        let Decision::Ignore { reason } = decision else { unreachable!() };
+        assert_eq!(reason.name(), "invalid");
+        assert_eq!(
+            reason.to_string(),
+            "invalid: alert fired_at 9999-12-31T23:30:00.000000Z is outside the supported range \
+             1000-01-01T00:00:00.000000Z to 9000-01-01T00:00:00.000000Z"
+        );
+        let recovered = alert("2", "cpu", AlertSeverity::Critical, 0).recovered(late);
+        assert!(matches!(
+            c.decide(&recovered, &policy, ts(0)),
+            Decision::Ignore { reason: IgnoreReason::Invalid { error: AlertError::UnsupportedInstant { .. } } }
+        ));
+        // The last supported instant opens as usual.
+        let edge = Alert::new("prom", "3", object, "cpu", AlertSeverity::Critical, Timestamp::MAX);
+        assert!(matches!(c.decide(&edge, &policy, Timestamp::MAX), Decision::Open { .. }));
+    }
+
+    #[test]
+    fn alert_texts_are_trimmed_when_read_and_untrimmed_ones_refused() {
+        let json = r#"{"source":" prom ","alert_id":"a-1 ","object":" db-1","check":"cpu\t",
+                       "severity":"critical","fired_at":"2026-03-02T09:00:00Z",
+                       "labels":{" team ":" dba "},"dedup_key":" k "}"#;
+        let read: Alert = serde_json::from_str(json).unwrap();
+        let built = alert("a-1", "cpu", AlertSeverity::Critical, 0);
+        assert_eq!((read.source.as_str(), read.alert_id.as_str(), read.check.as_str()), ("prom", "a-1", "cpu"));
+        assert_eq!(read.object, ServiceId::new("db-1").unwrap());
+        assert_eq!(read.labels.get("team").map(String::as_str), Some("dba"));
+        assert_eq!(read.dedup_key.as_deref(), Some("k"));
+        assert_eq!(read.key(), built.key());
+        assert_eq!(read.validate(), Ok(()));
+        // The same alert redelivered with different padding is a duplicate.
+        let mut c = Correlator::new();
+        let policy = GroupingPolicy::default();
+        assert!(matches!(
+            c.correlate(
+                &Alert::new(" prom", "a-1", ServiceId::new("db-1").unwrap(), "cpu ", AlertSeverity::Critical, ts(0)),
+                &policy,
+                ts(0)
+            ),
+            Decision::Open { .. }
+        ));
+        assert_eq!(c.decide(&read, &policy, ts(0)), Decision::Duplicate);
+        // Blank texts are refused; a text set untrimmed on the struct is refused, not silently different.
+        let blank = r#"{"source":" ","alert_id":"1","object":"db-1","check":"cpu","severity":"critical","fired_at":"2026-03-02T09:00:00Z"}"#;
+        let blank: Alert = serde_json::from_str(blank).unwrap();
+        assert!(matches!(blank.validate(), Err(AlertError::Field { field, .. }) if field == "source"));
+        let mut padded = built;
+        padded.alert_id = "a-1 ".to_owned();
+        let err = padded.validate().unwrap_err().to_string();
+        assert!(err.contains("alert_id") && err.contains("surrounding whitespace"), "{err}");
+        assert!(serde_json::from_str::<Alert>(&json.replace(" db-1", " ")).is_err());
     }
 
     #[test]

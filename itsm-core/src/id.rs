@@ -3,6 +3,16 @@
 //! Every identifier is non-empty text of at most [`MAX_ID_LEN`] bytes without
 //! control characters. Rejecting NUL here gives both storage backends the same
 //! outcome (PostgreSQL refuses NUL in text, SQLite would store it).
+//!
+//! **Ids are trimmed.** Every constructor (`new`, `FromStr`, and serde
+//! deserialization, which calls `new`) first removes leading and trailing
+//! whitespace (Unicode `White_Space`, so spaces, tabs and line breaks), then
+//! validates what is left: `" INC-1 "` and `"INC-1"` are the same id, and an id
+//! that is empty after trimming (`""`, `" "`) is refused as [`IdError::Empty`].
+//! The length limit applies to the trimmed text. Whitespace inside an id is
+//! kept (`"payments eu"`). Every input path (JSON commands, CSV import, alerts)
+//! builds ids through these constructors, so the rule is the same everywhere;
+//! `docs/limits.md` lists it with the other limits.
 
 use std::fmt;
 
@@ -14,8 +24,8 @@ pub const MAX_ID_LEN: usize = 255;
 /// Why a text is not a valid identifier or a valid free-text field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    /// The text is empty.
-    #[error("{kind} id is empty")]
+    /// The text is empty, or only whitespace (ids are trimmed first).
+    #[error("{kind} id is empty (surrounding whitespace is trimmed)")]
     Empty {
         /// Which identifier kind was being built.
         kind: &'static str,
@@ -38,6 +48,13 @@ pub enum IdError {
     },
 }
 
+/// `text` without surrounding whitespace, reusing the allocation when there is none.
+pub(crate) fn trimmed(text: String) -> String {
+    let trimmed = text.trim();
+    if trimmed.len() == text.len() { text } else { trimmed.to_owned() }
+}
+
+/// Validates an id that has already been trimmed.
 pub(crate) fn validate_id(kind: &'static str, text: &str) -> Result<(), IdError> {
     if text.is_empty() {
         return Err(IdError::Empty { kind });
@@ -59,9 +76,10 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
-            /// Validates and wraps `text`.
+            /// Trims surrounding whitespace from `text`, then validates and wraps it
+            /// (see the [module documentation](self) for the rules).
             pub fn new(text: impl Into<String>) -> Result<Self, IdError> {
-                let text = text.into();
+                let text = trimmed(text.into());
                 validate_id($kind, &text)?;
                 Ok($name(text))
             }
@@ -209,6 +227,27 @@ mod tests {
     fn ids_validate_when_deserialized() {
         assert!(serde_json::from_str::<IncidentId>("\"\"").is_err());
         assert_eq!(serde_json::from_str::<IncidentId>("\"INC1\"").unwrap().as_str(), "INC1");
+    }
+
+    #[test]
+    fn ids_are_trimmed_and_blank_ids_refused_the_same_way_everywhere() {
+        assert_eq!(IncidentId::new(" "), Err(IdError::Empty { kind: "incident" }));
+        assert_eq!(ServiceId::new("\t\r\n\u{a0}"), Err(IdError::Empty { kind: "service" }));
+        assert_eq!("  ".parse::<TenantId>(), Err(IdError::Empty { kind: "tenant" }));
+        let err = serde_json::from_str::<IncidentId>("\" \"").map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("incident id is empty"), "{err}");
+        let plain = IncidentId::new("INC-1").unwrap();
+        assert_eq!(IncidentId::new("INC-1 "), Ok(plain.clone()));
+        assert_eq!(IncidentId::new("\tINC-1\n"), Ok(plain.clone()));
+        assert_eq!(" INC-1".parse::<IncidentId>(), Ok(plain.clone()));
+        assert_eq!(serde_json::from_str::<IncidentId>("\" INC-1  \"").ok(), Some(plain));
+        assert_eq!(ServiceId::new(" payments eu ").unwrap().as_str(), "payments eu");
+        // The length limit applies to the trimmed id.
+        let long = format!(" {} ", "a".repeat(MAX_ID_LEN));
+        assert_eq!(GroupId::new(long).map(|g| g.as_str().len()), Ok(MAX_ID_LEN));
+        assert!(matches!(GroupId::new("a".repeat(MAX_ID_LEN + 1)), Err(IdError::TooLong { .. })));
+        // A control character inside the id is still refused.
+        assert_eq!(ChangeId::new(" a\u{7}b "), Err(IdError::ControlCharacter { kind: "change", at: 1 }));
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub struct Incident {
     opened_by: ActorId,
     impact_start: Timestamp,
     acknowledged_at: Option<Timestamp>,
+    /// When service was restored, once recorded (by a resolution or a
+    /// `RecordImpact`); cleared by a reopen.
+    #[serde(default)]
+    restored_at: Option<Timestamp>,
     last_event_at: Timestamp,
     major: Option<MajorDeclaration>,
     parent: Option<IncidentId>,
@@ -345,6 +349,21 @@ pub enum IncidentCommand {
         /// By whom.
         resolved_by: ResolvedBy,
         /// When service was restored, if before now.
+        #[serde(default)]
+        restored_at: Option<Timestamp>,
+    },
+    /// Record the service-impact interval as it becomes known: when impact
+    /// began (it may be after the incident was registered) and when service
+    /// was restored (a workaround in place while the incident stays open, or a
+    /// restore recorded after the resolution). Allowed until the incident is
+    /// cancelled; each instant is at or before now, the restore is not before
+    /// the impact start, and at least one of them changes. A later resolution
+    /// without its own `restored_at` keeps a recorded restore.
+    RecordImpact {
+        /// When service impact began, if it changes.
+        #[serde(default)]
+        impact_start: Option<Timestamp>,
+        /// When service was restored, if it changes.
         #[serde(default)]
         restored_at: Option<Timestamp>,
     },
@@ -489,6 +508,19 @@ pub enum IncidentEvent {
         /// Who recorded it.
         by: ActorId,
     },
+    /// The service-impact interval recorded (see [`IncidentCommand::RecordImpact`]).
+    ImpactRecorded {
+        /// When service impact began, if it changed.
+        #[serde(default)]
+        impact_start: Option<Timestamp>,
+        /// When service was restored, if it changed.
+        #[serde(default)]
+        restored_at: Option<Timestamp>,
+        /// When it was recorded.
+        at: Timestamp,
+        /// By whom.
+        by: ActorId,
+    },
     /// Reopened.
     Reopened {
         /// Why.
@@ -618,6 +650,7 @@ impl IncidentEvent {
             | IncidentEvent::Held { at, .. }
             | IncidentEvent::Resumed { at, .. }
             | IncidentEvent::Resolved { at, .. }
+            | IncidentEvent::ImpactRecorded { at, .. }
             | IncidentEvent::Reopened { at, .. }
             | IncidentEvent::Closed { at, .. }
             | IncidentEvent::Cancelled { at, .. }
@@ -643,6 +676,7 @@ impl IncidentEvent {
             IncidentEvent::Held { .. } => "held",
             IncidentEvent::Resumed { .. } => "resumed",
             IncidentEvent::Resolved { .. } => "resolved",
+            IncidentEvent::ImpactRecorded { .. } => "impact_recorded",
             IncidentEvent::Reopened { .. } => "reopened",
             IncidentEvent::Closed { .. } => "closed",
             IncidentEvent::Cancelled { .. } => "cancelled",
@@ -670,6 +704,7 @@ impl IncidentCommand {
             IncidentCommand::Hold { .. } => "hold",
             IncidentCommand::Resume => "resume",
             IncidentCommand::Resolve { .. } => "resolve",
+            IncidentCommand::RecordImpact { .. } => "record_impact",
             IncidentCommand::Reopen { .. } => "reopen",
             IncidentCommand::Close => "close",
             IncidentCommand::Cancel { .. } => "cancel",
@@ -774,6 +809,14 @@ pub const TRANSITIONS: &[Transition] = &[
     t("assigned", "acknowledge", "assigned"),
     t("in_progress", "acknowledge", "in_progress"),
     t("on_hold", "acknowledge", "on_hold"),
+    t("resolved", "acknowledge", "resolved"),
+    t("closed", "acknowledge", "closed"),
+    t("new", "record_impact", "new"),
+    t("assigned", "record_impact", "assigned"),
+    t("in_progress", "record_impact", "in_progress"),
+    t("on_hold", "record_impact", "on_hold"),
+    t("resolved", "record_impact", "resolved"),
+    t("closed", "record_impact", "closed"),
     t("new", "reprioritize", "new"),
     t("assigned", "reprioritize", "assigned"),
     t("in_progress", "reprioritize", "in_progress"),
@@ -839,6 +882,7 @@ pub fn sla_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
                 Some(E::PriorityChanged { at: *at, priority: *priority })
             }
             IncidentEvent::Resolved { at, .. } => Some(E::Resolved { at: *at }),
+            IncidentEvent::ImpactRecorded { .. } => None,
             IncidentEvent::Reopened { at, .. } => Some(E::Reopened { at: *at }),
             IncidentEvent::Closed { at, .. } => Some(E::Closed { at: *at }),
             IncidentEvent::Cancelled { at, .. } => Some(E::Cancelled { at: *at }),
@@ -873,6 +917,7 @@ fn alert_clears(state: &Incident, events: &[IncidentEvent]) -> Vec<OutboxMessage
             | IncidentEvent::Started { .. }
             | IncidentEvent::Held { .. }
             | IncidentEvent::Resumed { .. }
+            | IncidentEvent::ImpactRecorded { .. }
             | IncidentEvent::Reopened { .. }
             | IncidentEvent::Cancelled { .. }
             | IncidentEvent::Reprioritized { .. }
@@ -1026,7 +1071,7 @@ impl Incident {
             opened_at: self.opened_at,
             acknowledged_at: self.acknowledged_at,
             impact_start: self.impact_start,
-            restored_at: resolution.map(|r| r.restored_at),
+            restored_at: self.restored_at,
             resolved_at: resolution.map(|r| r.at),
             closed_at: match &self.state {
                 IncidentState::Closed(c) => Some(c.at),
@@ -1130,14 +1175,41 @@ impl Incident {
                 },
                 S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
             },
+            // A first response recorded after the resolution (an auto-resolved
+            // incident, a response logged late) is history, not a contradiction.
             IncidentCommand::Acknowledge => match state {
-                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Resolved(_) | S::Closed(_) => {
                     if self.acknowledged_at.is_some() {
                         return Err(self.invalid(command, "already acknowledged"));
                     }
                     IncidentEvent::Acknowledged { at, by }
                 }
-                S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
+                S::Cancelled(_) => return Err(self.reject(command)),
+            },
+            IncidentCommand::RecordImpact { impact_start, restored_at } => match state {
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Resolved(_) | S::Closed(_) => {
+                    for (name, instant) in [("impact_start", impact_start), ("restored_at", restored_at)] {
+                        if let Some(t) = instant
+                            && *t > at
+                        {
+                            return Err(self.invalid(command, format!("{name} {t} is after now {at}")));
+                        }
+                    }
+                    let start = impact_start.unwrap_or(self.impact_start);
+                    if let Some(restored) = restored_at.or(self.restored_at)
+                        && restored < start
+                    {
+                        return Err(self
+                            .invalid(command, format!("restored_at {restored} would be before impact start {start}")));
+                    }
+                    let changes_start = impact_start.is_some_and(|t| t != self.impact_start);
+                    let changes_restore = restored_at.is_some_and(|t| Some(t) != self.restored_at);
+                    if !changes_start && !changes_restore {
+                        return Err(self.invalid(command, "the impact interval is unchanged"));
+                    }
+                    IncidentEvent::ImpactRecorded { impact_start: *impact_start, restored_at: *restored_at, at, by }
+                }
+                S::Cancelled(_) => return Err(self.reject(command)),
             },
             IncidentCommand::Start => match state {
                 S::New | S::Assigned(_) => IncidentEvent::Started { at, by },
@@ -1163,7 +1235,7 @@ impl Incident {
             },
             IncidentCommand::Resolve { code, resolved_by, restored_at } => match state {
                 S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
-                    let restored_at = restored_at.unwrap_or(at);
+                    let restored_at = restored_at.or(self.restored_at).unwrap_or(at);
                     if restored_at > at {
                         return Err(self.invalid(command, format!("restored_at {restored_at} is after now {at}")));
                     }
@@ -1195,7 +1267,7 @@ impl Incident {
                     IncidentEvent::Resolved {
                         code: ResolutionCode::ParentResolved,
                         resolved_by: *resolved_by,
-                        restored_at: at,
+                        restored_at: self.restored_at.unwrap_or(at),
                         cascaded_from: Some(parent.clone()),
                         at,
                         by,
@@ -1393,6 +1465,7 @@ impl Incident {
             }
             IncidentEvent::Resolved { code, resolved_by, restored_at, cascaded_from, at, .. } => {
                 self.first_resolved_at.get_or_insert(*at);
+                self.restored_at = Some(*restored_at);
                 self.state = S::Resolved(Resolution {
                     at: *at,
                     code: *code,
@@ -1402,9 +1475,26 @@ impl Incident {
                     assignment: self.current_assignment(),
                 });
             }
+            IncidentEvent::ImpactRecorded { impact_start, restored_at, .. } => {
+                if matches!(self.state, S::Cancelled(_)) {
+                    return Err(fail(&self));
+                }
+                if let Some(start) = impact_start {
+                    self.impact_start = *start;
+                }
+                if let Some(restored) = restored_at {
+                    self.restored_at = Some(*restored);
+                    match &mut self.state {
+                        S::Resolved(r) => r.restored_at = *restored,
+                        S::Closed(c) => c.resolution.restored_at = *restored,
+                        S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Cancelled(_) => {}
+                    }
+                }
+            }
             IncidentEvent::Reopened { count, .. } => {
                 let S::Resolved(r) = &self.state else { return Err(fail(&self)) };
                 self.reopen_count = *count;
+                self.restored_at = None;
                 self.state = S::InProgress(Work { assignment: r.assignment.clone() });
             }
             IncidentEvent::Closed { at, .. } => {
@@ -1485,6 +1575,7 @@ impl Aggregate for Incident {
                 opened_by: by.clone(),
                 impact_start: incident.impact_start.unwrap_or(*at),
                 acknowledged_at: None,
+                restored_at: None,
                 last_event_at: *at,
                 major: None,
                 parent: None,
@@ -1550,6 +1641,7 @@ impl Aggregate for Incident {
             | IncidentCommand::Hold { .. }
             | IncidentCommand::Resume
             | IncidentCommand::Resolve { .. }
+            | IncidentCommand::RecordImpact { .. }
             | IncidentCommand::Reopen { .. }
             | IncidentCommand::Close
             | IncidentCommand::Cancel { .. }
@@ -1580,6 +1672,7 @@ impl Aggregate for Incident {
                 | IncidentEvent::Started { .. }
                 | IncidentEvent::Held { .. }
                 | IncidentEvent::Resumed { .. }
+                | IncidentEvent::ImpactRecorded { .. }
                 | IncidentEvent::Cancelled { .. }
                 | IncidentEvent::Reprioritized { .. }
                 | IncidentEvent::TierEscalated { .. }

@@ -3,7 +3,9 @@
 //!
 //! Bad JSON never panics: it is a [`JsonError`] saying where and what kind of
 //! problem it is. Input nested deeper than serde_json's limit of 128 levels is
-//! refused as [`JsonError::TooDeep`] without recursing further.
+//! refused as [`JsonError::TooDeep`] without recursing further. A leading
+//! UTF-8 byte order mark (which some Windows editors write) is skipped, as the
+//! CSV reader skips it; JSON-lines readers skip it with [`strip_bom`].
 
 use serde::de::DeserializeOwned;
 
@@ -94,8 +96,17 @@ fn nesting_depth(text: &str) -> usize {
     max
 }
 
-/// Parses `text` as a `T`; `what` names the thing in the error.
+/// `text` without a leading UTF-8 byte order mark (U+FEFF), if it has one.
+/// For a JSON-lines file, apply it to the whole text (the mark can only be at
+/// the start of the file).
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Parses `text` as a `T` (after a leading byte order mark, if any); `what`
+/// names the thing in the error.
 pub fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, JsonError> {
+    let text = strip_bom(text);
     if text.len() > MAX_JSON_LEN {
         return Err(JsonError::TooLarge { what, len: text.len() });
     }
@@ -145,6 +156,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("awaiting_godot") && err.contains("incident command"), "{err}");
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let json = "\u{feff}{\"command\":\"hold\",\"reason\":\"awaiting_vendor\"}";
+        let cmd: IncidentCommand = from_json("incident command", json).unwrap();
+        assert_eq!(cmd, IncidentCommand::Hold { reason: crate::classify::HoldReason::AwaitingVendor });
+        assert_eq!(strip_bom("\u{feff}{}\n{}"), "{}\n{}");
+        assert_eq!(strip_bom("{}"), "{}");
+        // Only one, and only at the start: a mark elsewhere is still an error.
+        assert!(matches!(
+            from_json::<IncidentCommand>("incident command", "\u{feff}\u{feff}{}"),
+            Err(JsonError::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -6,10 +6,25 @@
 //! time (time inside a calendar's working hours) in whole seconds. The two are
 //! distinct types on purpose: a deadline is an instant, elapsed SLA time is a
 //! duration, and mixing them up is the most common SLA bug in existing tools.
+//!
+//! # Range
+//!
+//! Every `Timestamp` lies in the years 0000 to 9999 UTC, what RFC 3339 text
+//! (JSON, SQLite) can hold; the parsers accept exactly that, so whatever the
+//! library writes it reads back. Instants that come from *outside* (alert times,
+//! histories, commands) must lie in the narrower supported range
+//! [`Timestamp::MIN`] to [`Timestamp::MAX`] (1000-01-01 to 9000-01-01 UTC),
+//! checked with [`Timestamp::check_supported`] where they are ingested. The
+//! thousand years left on each side exceed every span the library adds to or
+//! subtracts from an instant (alert windows, flap and reopen intervals of at
+//! most 366 days, business deadlines of at most 5 years, which calendars only
+//! compute up to 2100 anyway, store leases, an hour in the examples), so no
+//! instant computed from a supported one falls outside what can be stored.
+//! `docs/limits.md` lists this with the other limits.
 
 use std::fmt;
 
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant with microsecond precision.
@@ -25,19 +40,57 @@ impl Timestamp {
         Timestamp(at.trunc_subsecs(6))
     }
 
-    /// The instant `secs` seconds after the Unix epoch, if representable.
-    pub fn from_unix_secs(secs: i64) -> Option<Self> {
-        DateTime::from_timestamp(secs, 0).map(Timestamp)
+    /// `at` truncated to microseconds if its UTC year is 0000 to 9999 (what
+    /// RFC 3339 text, and so JSON and SQLite, can hold); `None` otherwise.
+    /// Instants read from outside input are built with this (or the parsers).
+    pub fn try_from_utc(at: DateTime<Utc>) -> Option<Self> {
+        in_range(&at).then(|| Timestamp::from_utc(at))
     }
 
-    /// The instant `micros` microseconds after the Unix epoch, if representable.
+    /// The instant `secs` seconds after the Unix epoch, if its UTC year is 0000 to 9999.
+    pub fn from_unix_secs(secs: i64) -> Option<Self> {
+        DateTime::from_timestamp(secs, 0).filter(in_range).map(Timestamp)
+    }
+
+    /// The instant `micros` microseconds after the Unix epoch, if its UTC year is 0000 to 9999.
     pub fn from_unix_micros(micros: i64) -> Option<Self> {
-        DateTime::from_timestamp_micros(micros).map(Timestamp)
+        DateTime::from_timestamp_micros(micros).filter(in_range).map(Timestamp)
+    }
+
+    /// The earliest supported input instant, 1000-01-01T00:00:00Z (see the
+    /// [module documentation](self) for why the range is narrower than RFC 3339's).
+    pub const MIN: Timestamp = Timestamp(match DateTime::from_timestamp(-30_610_224_000, 0) {
+        Some(at) => at,
+        None => DateTime::<Utc>::MIN_UTC,
+    });
+
+    /// The latest supported input instant, 9000-01-01T00:00:00Z.
+    pub const MAX: Timestamp = Timestamp(match DateTime::from_timestamp(221_845_392_000, 0) {
+        Some(at) => at,
+        None => DateTime::<Utc>::MAX_UTC,
+    });
+
+    /// Whether the instant lies in the supported range [`Timestamp::MIN`] ..= [`Timestamp::MAX`].
+    pub fn is_supported(&self) -> bool {
+        (Timestamp::MIN..=Timestamp::MAX).contains(self)
+    }
+
+    /// Checks that an instant from outside input lies in the supported range.
+    pub fn check_supported(self) -> Result<Self, TimestampError> {
+        if self.is_supported() { Ok(self) } else { Err(TimestampError::Unsupported { at: self }) }
     }
 
     /// Parses an RFC 3339 timestamp with an offset (`2026-03-08T02:30:00-05:00`).
-    pub fn parse_rfc3339(text: &str) -> Result<Self, chrono::ParseError> {
-        DateTime::parse_from_rfc3339(text).map(|t| Timestamp::from_utc(t.with_timezone(&Utc)))
+    /// An offset that moves the instant out of the years 0000 to 9999 in UTC
+    /// (`0000-01-01T00:00:00+01:00`) is refused: it could not be written back.
+    /// A date and time without an offset is refused as [`TimestampError::NoOffset`].
+    pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {
+        let at = match DateTime::parse_from_rfc3339(text) {
+            Ok(at) => at.with_timezone(&Utc),
+            Err(_) if lacks_offset(text) => return Err(TimestampError::NoOffset { text: text.to_owned() }),
+            Err(error) => return Err(error.into()),
+        };
+        Timestamp::try_from_utc(at).ok_or(TimestampError::OutOfRange)
     }
 
     /// The wrapped chrono instant.
@@ -57,7 +110,7 @@ impl Timestamp {
 
     /// This instant plus `seconds` of wall-clock (not business) time.
     pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
-        TimeDelta::try_seconds(seconds).and_then(|d| self.0.checked_add_signed(d)).map(Timestamp)
+        TimeDelta::try_seconds(seconds).and_then(|d| self.0.checked_add_signed(d)).filter(in_range).map(Timestamp)
     }
 
     /// Wall-clock seconds from `earlier` to `self` (negative when `earlier` is later),
@@ -70,6 +123,41 @@ impl Timestamp {
     pub fn to_rfc3339(&self) -> String {
         self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     }
+}
+
+/// Whether RFC 3339 can write `at` in UTC (years 0000 to 9999).
+fn in_range(at: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&at.year())
+}
+
+/// Whether `text` is a date and time that would be RFC 3339 with an offset added.
+fn lacks_offset(text: &str) -> bool {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dt%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .any(|format| chrono::NaiveDateTime::parse_from_str(text, format).is_ok())
+}
+
+/// Why a text is not a [`Timestamp`], or an instant is not supported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// A date and time without a UTC offset: which zone it means is unknown.
+    #[error("`{text}` has no UTC offset: write it as RFC 3339 with Z or ±hh:mm (`2026-03-01T09:00:00Z`)")]
+    NoOffset {
+        /// The text given.
+        text: String,
+    },
+    /// Outside the supported range [`Timestamp::MIN`] ..= [`Timestamp::MAX`].
+    #[error("instant {at} is outside the supported range {} to {}", Timestamp::MIN, Timestamp::MAX)]
+    Unsupported {
+        /// The instant.
+        at: Timestamp,
+    },
+    /// Not RFC 3339 with an offset.
+    #[error("{0}")]
+    Syntax(#[from] chrono::ParseError),
+    /// RFC 3339, but outside the years 0000 to 9999 once converted to UTC.
+    #[error("the instant is outside the years 0000 to 9999 in UTC")]
+    OutOfRange,
 }
 
 impl fmt::Display for Timestamp {
@@ -167,6 +255,66 @@ mod tests {
         let ts = Timestamp::parse_rfc3339("2026-03-08T02:30:00-05:00").unwrap();
         assert_eq!(ts.to_rfc3339(), "2026-03-08T07:30:00.000000Z");
         assert!(Timestamp::parse_rfc3339("2026-03-08 02:30").is_err());
+    }
+
+    /// Fuzzing regression (`fuzz/corpus/*/regression-timestamp-*`): an instant
+    /// outside the years 0000 to 9999 in UTC was accepted and written as
+    /// `-0001-...` or `+10000-...`, which no parser reads back.
+    #[test]
+    fn instants_rfc3339_cannot_write_are_refused() {
+        for text in ["0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"] {
+            assert_eq!(Timestamp::parse_rfc3339(text), Err(TimestampError::OutOfRange), "{text}");
+            assert!(serde_json::from_str::<Timestamp>(&format!("\"{text}\"")).is_err(), "{text}");
+        }
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let at = Timestamp::parse_rfc3339(text).unwrap();
+            let back: Timestamp = serde_json::from_str(&serde_json::to_string(&at).unwrap()).unwrap();
+            assert_eq!(back, at);
+            assert_eq!(at.plus_seconds(if text.starts_with('0') { -1 } else { 1 }), None);
+        }
+        let year_minus_13 = DateTime::from_timestamp(-62_577_000_000, 0).unwrap();
+        assert_eq!(Timestamp::try_from_utc(year_minus_13), None);
+        assert_eq!(Timestamp::from_unix_secs(-62_577_000_000), None);
+        assert_eq!(Timestamp::from_unix_micros(i64::MAX), None);
+    }
+
+    #[test]
+    fn a_date_and_time_without_offset_says_so() {
+        for text in ["2026-03-01T09:00:00", "2026-03-01 09:00:00.5", "2026-03-01T09:00"] {
+            assert_eq!(Timestamp::parse_rfc3339(text), Err(TimestampError::NoOffset { text: text.to_owned() }));
+        }
+        let err = serde_json::from_str::<Timestamp>("\"2026-03-01T09:00:00\"").map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("`2026-03-01T09:00:00` has no UTC offset: write it as RFC 3339 with Z or ±hh:mm"),
+            "{err}"
+        );
+        // Other bad texts keep chrono's description; a good one parses.
+        assert!(matches!(Timestamp::parse_rfc3339("yesterday"), Err(TimestampError::Syntax(_))));
+        assert!(matches!(Timestamp::parse_rfc3339("2026-02-30T09:00:00"), Err(TimestampError::Syntax(_))));
+        assert!(Timestamp::parse_rfc3339("2026-03-01T09:00:00+01:00").is_ok());
+    }
+
+    #[test]
+    fn the_supported_range_is_inside_what_can_be_written() {
+        assert_eq!(Timestamp::MIN.to_rfc3339(), "1000-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::MAX.to_rfc3339(), "9000-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::parse_rfc3339("1000-01-01T00:00:00Z"), Ok(Timestamp::MIN));
+        assert_eq!(Timestamp::parse_rfc3339("9000-01-01T00:00:00Z"), Ok(Timestamp::MAX));
+        assert!(Timestamp::MIN.is_supported() && Timestamp::MAX.is_supported());
+        let late = Timestamp::parse_rfc3339("9999-12-31T23:30:00Z").unwrap();
+        assert_eq!(late.check_supported(), Err(TimestampError::Unsupported { at: late }));
+        let message = TimestampError::Unsupported { at: late }.to_string();
+        assert_eq!(
+            message,
+            "instant 9999-12-31T23:30:00.000000Z is outside the supported range \
+             1000-01-01T00:00:00.000000Z to 9000-01-01T00:00:00.000000Z"
+        );
+        assert!(Timestamp::MAX.plus_seconds(1).is_some_and(|t| !t.is_supported()));
+        assert!(Timestamp::MIN.plus_seconds(-1).is_some_and(|t| !t.is_supported()));
+        // A thousand years of margin: the longest spans the library adds stay writable.
+        let ten_years = 10 * 366 * 86_400;
+        assert!(Timestamp::MAX.plus_seconds(ten_years).is_some());
+        assert!(Timestamp::MIN.plus_seconds(-ten_years).is_some());
     }
 
     #[test]

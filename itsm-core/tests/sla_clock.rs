@@ -7,7 +7,7 @@ use itsm_core::classify::{HoldReason, IncidentKind, Priority};
 use itsm_core::id::IncidentId;
 use itsm_core::sla::{
     ClockState, DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, ReopenPolicy,
-    SlaError, SlaEvent, SlaPolicy, TargetClock, TargetKind, clocks, due_escalations,
+    SlaError, SlaEvent, SlaPolicy, TargetClock, TargetKind, clocks, due_escalations, last_clock,
 };
 use itsm_core::{BusinessDuration, Timestamp};
 use proptest::prelude::*;
@@ -490,6 +490,11 @@ proptest! {
         let json = serde_json::to_string(&events).unwrap();
         let back: Vec<SlaEvent> = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(&clocks(&back, &policy, calendar, now).unwrap(), &result);
+        // The last clock of each target alone is the one `clocks` gives for its last cycle.
+        for target in [TargetKind::Response, TargetKind::Resolution, TargetKind::Update] {
+            let expected = result.iter().filter(|c| c.target == target).max_by_key(|c| c.cycle).cloned();
+            prop_assert_eq!(last_clock(&events, &policy, calendar, now, target).unwrap(), expected);
+        }
 
         // Paused time is excluded exactly: elapsed is the calendar's business time
         // over the model's counting intervals, paused the rest of the cycle.

@@ -42,6 +42,7 @@ pub struct Inc {
     problem: Option<ProblemId>,
     change: Option<ChangeId>,
     impact_start: i64,
+    restored: Option<i64>,
     hold: Option<HoldReason>,
     reopens: u32,
     alerts: BTreeSet<AlertKey>,
@@ -65,6 +66,7 @@ pub const NAMES: &[&str] = &[
     "hold",
     "resume",
     "resolve",
+    "record_impact",
     "reopen",
     "close",
     "cancel",
@@ -123,6 +125,12 @@ pub fn incident_command(name: &'static str, clock: i64) -> BoxedStrategy<Inciden
         "start" => Just(C::Start).boxed(),
         "hold" => select(HoldReason::ALL).prop_map(|reason| C::Hold { reason }).boxed(),
         "resume" => Just(C::Resume).boxed(),
+        "record_impact" => (option::of(-7_200i64..=600), option::of(-7_200i64..=600))
+            .prop_map(move |(s, r)| C::RecordImpact {
+                impact_start: s.map(|s| ts(clock + s)),
+                restored_at: r.map(|r| ts(clock + r)),
+            })
+            .boxed(),
         "resolve" => (select(ResolutionCode::ALL), select(ResolvedBy::ALL), option::of(-7_200i64..=3_600))
             .prop_map(move |(code, by, restored)| C::Resolve {
                 code,
@@ -215,6 +223,7 @@ impl Machine for IncidentMachine {
             problem: None,
             change: open.caused_by_change.clone(),
             impact_start,
+            restored: None,
             hold: None,
             reopens: 0,
             alerts: BTreeSet::new(),
@@ -245,11 +254,30 @@ impl Machine for IncidentMachine {
                 x.hold = Some(*reason);
             }
             C::Resolve { code, restored_at, .. } => {
-                let restored = restored_at.map_or(now, secs);
+                // Without its own instant, a resolution keeps a restore recorded before it.
+                let restored = restored_at.map(secs).or(x.restored).unwrap_or(now);
                 refuse(restored > now || restored < x.impact_start || *code == ResolutionCode::ParentResolved)?;
+                x.restored = Some(restored);
             }
-            C::CascadeResolve { parent, .. } => refuse(x.parent.as_ref() != Some(parent))?,
-            C::Reopen { .. } => x.reopens += 1,
+            C::RecordImpact { impact_start, restored_at } => {
+                let (start, restored) = (impact_start.map(secs), restored_at.map(secs));
+                refuse(start.is_some_and(|t| t > now) || restored.is_some_and(|t| t > now))?;
+                let new_start = start.unwrap_or(x.impact_start);
+                refuse(restored.or(x.restored).is_some_and(|r| r < new_start))?;
+                let changes =
+                    start.is_some_and(|t| t != x.impact_start) || restored.is_some_and(|r| Some(r) != x.restored);
+                refuse(!changes)?;
+                x.impact_start = new_start;
+                x.restored = restored.or(x.restored);
+            }
+            C::CascadeResolve { parent, .. } => {
+                refuse(x.parent.as_ref() != Some(parent))?;
+                x.restored = Some(x.restored.unwrap_or(now));
+            }
+            C::Reopen { .. } => {
+                x.reopens += 1;
+                x.restored = None;
+            }
             C::Reprioritize { impact, urgency } => {
                 refuse(*impact == x.impact && *urgency == x.urgency)?;
                 x.impact = *impact;
@@ -301,6 +329,8 @@ impl Machine for IncidentMachine {
         assert_eq!((agg.impact(), agg.urgency(), agg.tier()), (x.impact, x.urgency, x.tier));
         assert_eq!(agg.major().is_some(), x.major);
         assert_eq!(agg.acknowledged_at().is_some(), x.acknowledged);
+        assert_eq!(secs(agg.to_record().impact_start), x.impact_start, "impact start differs from the model");
+        assert_eq!(agg.to_record().restored_at.map(secs), x.restored, "restore instant differs from the model");
         assert_eq!(agg.parent(), x.parent.as_ref());
         assert_eq!(agg.children(), &x.children);
         assert_eq!(agg.problem(), x.problem.as_ref());

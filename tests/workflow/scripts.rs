@@ -121,6 +121,8 @@ impl Scripted for IncidentMachine {
                 ("im", C::LinkProblem { problem: ProblemId::new("PRB-1").unwrap() }),
             ],
             vec![("agent", open("INC-2")), ("agent", C::Cancel { reason: text("duplicate") })],
+            // Resolved and closed before anyone acknowledged it (an auto-resolved incident, a response logged late).
+            vec![("agent", open("INC-5")), ("agent", resolve()), ("req", C::Close)],
             // In progress and on hold without ever being acknowledged.
             vec![
                 ("agent", open("INC-4")),
@@ -149,6 +151,13 @@ impl Scripted for IncidentMachine {
             "start" => vec![C::Start],
             "hold" => HoldReason::ALL.iter().map(|&reason| C::Hold { reason }).collect(),
             "resume" => vec![C::Resume],
+            "record_impact" => {
+                let start = agg.to_record().impact_start;
+                vec![
+                    C::RecordImpact { impact_start: None, restored_at: Some(start) },
+                    C::RecordImpact { impact_start: Some(start), restored_at: None },
+                ]
+            }
             "resolve" => {
                 vec![C::Resolve { code: ResolutionCode::Workaround, resolved_by: ResolvedBy::L1, restored_at: None }]
             }

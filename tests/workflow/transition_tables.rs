@@ -167,10 +167,14 @@ fn check_terminals<M: Scripted>(expected: &[(&str, &[&str])]) {
 }
 
 /// Terminal states accept exactly their listed exits: a closed incident only
-/// links a problem or a change; every other terminal state accepts nothing.
+/// links a problem or a change and records history learnt late (a first
+/// response, the impact interval); every other terminal state accepts nothing.
 #[test]
 fn terminal_states_have_only_their_listed_exits() {
-    check_terminals::<IncidentMachine>(&[("closed", &["link_problem", "link_change"]), ("cancelled", &[])]);
+    check_terminals::<IncidentMachine>(&[
+        ("closed", &["link_problem", "link_change", "acknowledge", "record_impact"]),
+        ("cancelled", &[]),
+    ]);
     check_terminals::<ProblemMachine>(&[("closed", &[])]);
     check_terminals::<StandardMachine>(&[("closed", &[]), ("cancelled", &[])]);
     check_terminals::<NormalMachine>(&[("closed", &[]), ("rejected", &[]), ("cancelled", &[])]);

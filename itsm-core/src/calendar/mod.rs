@@ -528,6 +528,9 @@ struct Engine {
     /// Days whose business time differs from their weekday's, sorted, with prefix sums of the differences.
     delta_days: Vec<i32>,
     delta_prefix: Vec<i64>,
+    /// Every instant is business time (every weekday 00:00-24:00, no holidays,
+    /// no exceptions): business time is elapsed time.
+    always_open: bool,
 }
 
 fn weekday_index(day: i32) -> usize {
@@ -550,6 +553,11 @@ impl Engine {
             *slot = running;
         }
         let week_total = day_total.iter().sum();
+        let always_open = plan.weekly.iter().all(|day| day.as_slice() == [(0, DAY)])
+            && plan.one_off.is_empty()
+            && plan.yearly.is_empty()
+            && plan.working.is_empty()
+            && plan.closed.is_empty();
 
         // Days whose local plan differs from the weekly schedule.
         let mut days: Vec<i32> = plan.one_off.clone();
@@ -591,6 +599,7 @@ impl Engine {
             irregular,
             delta_days: Vec::new(),
             delta_prefix: vec![0],
+            always_open,
         };
 
         // Days whose business time differs: irregular days and days next to a transition.
@@ -759,6 +768,9 @@ impl Engine {
     }
 
     fn business_micros(&self, a: i64, b: i64) -> i64 {
+        if self.always_open {
+            return b - a;
+        }
         let first = self.day_of(a.div_euclid(MICROS));
         let last = self.day_of(b.div_euclid(MICROS));
         if first >= last {
@@ -774,6 +786,10 @@ impl Engine {
     fn deadline_micros(&self, a: i64, amount: i64) -> Option<i64> {
         if amount == 0 {
             return Some(a);
+        }
+        if self.always_open {
+            let t = a.checked_add(amount)?;
+            return (self.day_of(t.div_euclid(MICROS)) < LAST_DAY - 2).then_some(t);
         }
         let first = self.day_of(a.div_euclid(MICROS));
         let first_end = self.window_start(first + 1) * MICROS;

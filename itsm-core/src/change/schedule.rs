@@ -111,9 +111,9 @@ pub fn local_to_instant(zone: Tz, local: NaiveDateTime, earlier: bool) -> Option
     // Gaps are at most a few hours; step minute by minute, bounded.
     for _ in 0..=(4 * 60) {
         match zone.from_local_datetime(&probe) {
-            chrono::LocalResult::Single(t) => return Some(Timestamp::from_utc(t.to_utc())),
+            chrono::LocalResult::Single(t) => return Timestamp::try_from_utc(t.to_utc()),
             chrono::LocalResult::Ambiguous(a, b) => {
-                return Some(Timestamp::from_utc(if earlier { a.to_utc() } else { b.to_utc() }));
+                return Timestamp::try_from_utc(if earlier { a.to_utc() } else { b.to_utc() });
             }
             chrono::LocalResult::None => {
                 let next_minute = probe.date().and_hms_opt(probe.time().hour_(), probe.time().minute_(), 0)?;

@@ -288,6 +288,8 @@ impl Status {
             (Status::Absent, SlaEvent::Opened { .. }) => Ok(Status::Open(None)),
             (Status::Absent, _) => Err(SlaError::NotOpened { index, event: event.name() }),
             (_, SlaEvent::Opened { .. }) => Err(SlaError::OpenedTwice { index }),
+            // A first response recorded after the resolution (or the closure) is history; it moves no clock.
+            (Status::Resolved | Status::Closed, SlaEvent::Acknowledged { .. }) => Ok(self),
             (Status::Closed | Status::Cancelled, _) => Err(invalid()),
             (Status::Open(_), SlaEvent::Held { reason, .. }) => Ok(Status::Open(Some(*reason))),
             (Status::Open(Some(_)), SlaEvent::Resumed { .. }) => Ok(Status::Open(None)),
@@ -302,13 +304,9 @@ impl Status {
             (Status::Open(_), SlaEvent::Acknowledged { .. }) => Ok(self),
             (Status::Open(None), SlaEvent::Resumed { .. })
             | (Status::Open(_), SlaEvent::Reopened { .. })
-            | (
-                Status::Resolved,
-                SlaEvent::Acknowledged { .. }
-                | SlaEvent::Held { .. }
-                | SlaEvent::Resumed { .. }
-                | SlaEvent::Resolved { .. },
-            ) => Err(invalid()),
+            | (Status::Resolved, SlaEvent::Held { .. } | SlaEvent::Resumed { .. } | SlaEvent::Resolved { .. }) => {
+                Err(invalid())
+            }
         }
     }
 }
@@ -334,11 +332,77 @@ fn targets(policy: &SlaPolicy, kind: IncidentKind, priority: Priority) -> Result
     policy.targets_for(kind, priority).ok_or(SlaError::NoTarget { kind, priority, version: policy.version })
 }
 
+/// The tracks of one history, one list per target in cycle order.
+///
+/// A target's next cycle starts only once its previous cycle has ended (a
+/// resolution or update cycle starts at `Opened`, at an acknowledgement or
+/// update that stopped the running update cycle, at a priority change when
+/// none is running, or at a reopening, when every clock has stopped), so only
+/// the latest track of each target can still be running. Each event therefore
+/// touches at most three tracks, and replay is linear in the history.
+#[derive(Default)]
+struct Tracks {
+    response: Vec<Track>,
+    resolution: Vec<Track>,
+    update: Vec<Track>,
+}
+
+impl Tracks {
+    fn of(&mut self, target: TargetKind) -> &mut Vec<Track> {
+        match target {
+            TargetKind::Response => &mut self.response,
+            TargetKind::Resolution => &mut self.resolution,
+            TargetKind::Update => &mut self.update,
+        }
+    }
+
+    fn push(&mut self, track: Track) {
+        self.of(track.target).push(track);
+    }
+
+    /// The latest track of `target`, running or not.
+    fn latest(&mut self, target: TargetKind) -> Option<&mut Track> {
+        self.of(target).last_mut()
+    }
+
+    /// The tracks that have not ended (at most one per target).
+    fn active(&mut self) -> impl Iterator<Item = &mut Track> {
+        [self.response.last_mut(), self.resolution.last_mut(), self.update.last_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|t| t.active())
+    }
+
+    /// Starts the next update cycle at `at`, if the targets measure updates.
+    fn start_update(
+        &mut self,
+        cycles: &mut u32,
+        set: Option<TargetSet>,
+        kind: IncidentKind,
+        priority: Priority,
+        at: Timestamp,
+    ) {
+        if let Some(goal) = set.and_then(|s| s.update) {
+            *cycles += 1;
+            self.push(Track::new(TargetKind::Update, *cycles, kind, priority, goal, at));
+        }
+    }
+
+    /// All tracks ordered by (target, cycle): each list is already in cycle order.
+    fn into_ordered(self) -> Vec<Track> {
+        let mut all = self.response;
+        all.extend(self.resolution);
+        all.extend(self.update);
+        all
+    }
+}
+
 /// Replays the history up to `now` into tracks (response, resolution cycles, update cycles).
+/// Linear in the number of events.
 pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) -> Result<Vec<Track>, SlaError> {
     policy.validate()?;
     check_history(events)?;
-    let mut tracks: Vec<Track> = Vec::new();
+    let mut tracks = Tracks::default();
     let mut status = Status::Absent;
     let mut kind = IncidentKind::Production;
     let mut priority = Priority::P3;
@@ -353,12 +417,6 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
             break;
         }
         let next = status.after(index, event)?;
-        let start_update = |tracks: &mut Vec<Track>, n: &mut u32, set: &Option<TargetSet>, priority| {
-            if let Some(goal) = set.and_then(|s| s.update) {
-                *n += 1;
-                tracks.push(Track::new(TargetKind::Update, *n, kind, priority, goal, at));
-            }
-        };
         match event {
             SlaEvent::Opened { kind: k, priority: p, .. } => {
                 kind = *k;
@@ -372,10 +430,13 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
             SlaEvent::Acknowledged { .. } => {
                 if !acknowledged {
                     acknowledged = true;
-                    for t in tracks.iter_mut().filter(|t| t.target == TargetKind::Response && t.active()) {
+                    if let Some(t) = tracks.latest(TargetKind::Response).filter(|t| t.active()) {
                         t.finish(End::Stopped(at));
                     }
-                    start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    // A late response (after the resolution) starts no update clock.
+                    if matches!(status, Status::Open(_)) {
+                        tracks.start_update(&mut update_cycles, set, kind, priority, at);
+                    }
                 }
             }
             SlaEvent::Held { .. } | SlaEvent::Resumed { .. } => {}
@@ -383,7 +444,7 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
                 priority = *p;
                 let s = targets(policy, kind, priority)?;
                 let mut update_running = false;
-                for t in tracks.iter_mut().filter(|t| t.active()) {
+                for t in tracks.active() {
                     match s.get(t.target) {
                         Some(goal) => {
                             t.goal = goal;
@@ -395,33 +456,29 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
                 }
                 set = Some(s);
                 if acknowledged && !update_running && matches!(status, Status::Open(_)) {
-                    start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    tracks.start_update(&mut update_cycles, set, kind, priority, at);
                 }
             }
             SlaEvent::Updated { .. } => {
-                let mut stopped = false;
-                for t in tracks.iter_mut().filter(|t| t.target == TargetKind::Update && t.active()) {
+                if let Some(t) = tracks.latest(TargetKind::Update).filter(|t| t.active()) {
                     t.finish(End::Stopped(at));
-                    stopped = true;
-                }
-                if stopped {
-                    start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    tracks.start_update(&mut update_cycles, set, kind, priority, at);
                 }
             }
             SlaEvent::Resolved { .. } | SlaEvent::Closed { .. } => {
-                for t in tracks.iter_mut().filter(|t| t.active()) {
+                for t in tracks.active() {
                     t.finish(End::Stopped(at));
                 }
             }
             SlaEvent::Cancelled { .. } => {
-                for t in tracks.iter_mut().filter(|t| t.active()) {
+                for t in tracks.active() {
                     t.finish(End::Cancelled(at));
                 }
             }
             SlaEvent::Reopened { .. } => {
                 match policy.reopen {
                     ReopenPolicy::ContinueCycle => {
-                        if let Some(t) = tracks.iter_mut().rev().find(|t| t.target == TargetKind::Resolution) {
+                        if let Some(t) = tracks.latest(TargetKind::Resolution) {
                             t.end = None;
                         }
                     }
@@ -439,7 +496,7 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
                     }
                 }
                 if acknowledged {
-                    start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    tracks.start_update(&mut update_cycles, set, kind, priority, at);
                 }
             }
         }
@@ -449,7 +506,7 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
             Status::Open(Some(reason)) => !policy.pauses(reason),
             Status::Absent | Status::Resolved | Status::Closed | Status::Cancelled => false,
         };
-        for t in tracks.iter_mut().filter(|t| t.active()) {
+        for t in tracks.active() {
             if counting {
                 t.resume(at);
             } else {
@@ -457,8 +514,7 @@ pub(crate) fn replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) ->
             }
         }
     }
-    tracks.sort_by_key(|t| (t.target, t.cycle));
-    Ok(tracks)
+    Ok(tracks.into_ordered())
 }
 
 /// The clocks of an incident as of `now`: one per target and cycle, response
@@ -472,4 +528,302 @@ pub fn clocks(
     now: Timestamp,
 ) -> Result<Vec<TargetClock>, SlaError> {
     replay(events, policy, now)?.iter().map(|track| track.evaluate(calendar, policy, now)).collect()
+}
+
+/// The clock of the last cycle of `target` as of `now`, exactly as
+/// [`clocks`] gives it, without evaluating the other clocks; `None` when the
+/// policy sets no such target for the incident.
+pub fn last_clock(
+    events: &[SlaEvent],
+    policy: &SlaPolicy,
+    calendar: &Calendar,
+    now: Timestamp,
+    target: TargetKind,
+) -> Result<Option<TargetClock>, SlaError> {
+    let tracks = replay(events, policy, now)?;
+    tracks
+        .iter()
+        .filter(|t| t.target == target)
+        .max_by_key(|t| t.cycle)
+        .map(|t| t.evaluate(calendar, policy, now))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sla::TargetEntry;
+
+    /// The replay as first written: every event visits every track ever started
+    /// (quadratic in updates and in `new_cycle` reopens), kept as the reference.
+    fn reference_replay(events: &[SlaEvent], policy: &SlaPolicy, now: Timestamp) -> Result<Vec<Track>, SlaError> {
+        policy.validate()?;
+        check_history(events)?;
+        let mut tracks: Vec<Track> = Vec::new();
+        let mut status = Status::Absent;
+        let mut kind = IncidentKind::Production;
+        let mut priority = Priority::P3;
+        let mut set: Option<TargetSet> = None;
+        let mut acknowledged = false;
+        let mut resolution_cycles = 0u32;
+        let mut update_cycles = 0u32;
+
+        for (index, event) in events.iter().enumerate() {
+            let at = event.at();
+            if at > now {
+                break;
+            }
+            let next = status.after(index, event)?;
+            let start_update = |tracks: &mut Vec<Track>, n: &mut u32, set: &Option<TargetSet>, priority| {
+                if let Some(goal) = set.and_then(|s| s.update) {
+                    *n += 1;
+                    tracks.push(Track::new(TargetKind::Update, *n, kind, priority, goal, at));
+                }
+            };
+            match event {
+                SlaEvent::Opened { kind: k, priority: p, .. } => {
+                    kind = *k;
+                    priority = *p;
+                    let s = targets(policy, kind, priority)?;
+                    tracks.push(Track::new(TargetKind::Response, 1, kind, priority, s.response, at));
+                    resolution_cycles = 1;
+                    tracks.push(Track::new(TargetKind::Resolution, 1, kind, priority, s.resolution, at));
+                    set = Some(s);
+                }
+                SlaEvent::Acknowledged { .. } => {
+                    if !acknowledged {
+                        acknowledged = true;
+                        for t in tracks.iter_mut().filter(|t| t.target == TargetKind::Response && t.active()) {
+                            t.finish(End::Stopped(at));
+                        }
+                        if matches!(status, Status::Open(_)) {
+                            start_update(&mut tracks, &mut update_cycles, &set, priority);
+                        }
+                    }
+                }
+                SlaEvent::Held { .. } | SlaEvent::Resumed { .. } => {}
+                SlaEvent::PriorityChanged { priority: p, .. } => {
+                    priority = *p;
+                    let s = targets(policy, kind, priority)?;
+                    let mut update_running = false;
+                    for t in tracks.iter_mut().filter(|t| t.active()) {
+                        match s.get(t.target) {
+                            Some(goal) => {
+                                t.goal = goal;
+                                t.priority = priority;
+                                update_running |= t.target == TargetKind::Update;
+                            }
+                            None => t.finish(End::Cancelled(at)),
+                        }
+                    }
+                    set = Some(s);
+                    if acknowledged && !update_running && matches!(status, Status::Open(_)) {
+                        start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    }
+                }
+                SlaEvent::Updated { .. } => {
+                    let mut stopped = false;
+                    for t in tracks.iter_mut().filter(|t| t.target == TargetKind::Update && t.active()) {
+                        t.finish(End::Stopped(at));
+                        stopped = true;
+                    }
+                    if stopped {
+                        start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    }
+                }
+                SlaEvent::Resolved { .. } | SlaEvent::Closed { .. } => {
+                    for t in tracks.iter_mut().filter(|t| t.active()) {
+                        t.finish(End::Stopped(at));
+                    }
+                }
+                SlaEvent::Cancelled { .. } => {
+                    for t in tracks.iter_mut().filter(|t| t.active()) {
+                        t.finish(End::Cancelled(at));
+                    }
+                }
+                SlaEvent::Reopened { .. } => {
+                    match policy.reopen {
+                        ReopenPolicy::ContinueCycle => {
+                            if let Some(t) = tracks.iter_mut().rev().find(|t| t.target == TargetKind::Resolution) {
+                                t.end = None;
+                            }
+                        }
+                        ReopenPolicy::NewCycle => {
+                            let s = targets(policy, kind, priority)?;
+                            resolution_cycles += 1;
+                            tracks.push(Track::new(
+                                TargetKind::Resolution,
+                                resolution_cycles,
+                                kind,
+                                priority,
+                                s.resolution,
+                                at,
+                            ));
+                        }
+                    }
+                    if acknowledged {
+                        start_update(&mut tracks, &mut update_cycles, &set, priority);
+                    }
+                }
+            }
+            status = next;
+            let counting = match status {
+                Status::Open(None) => true,
+                Status::Open(Some(reason)) => !policy.pauses(reason),
+                Status::Absent | Status::Resolved | Status::Closed | Status::Cancelled => false,
+            };
+            for t in tracks.iter_mut().filter(|t| t.active()) {
+                if counting {
+                    t.resume(at);
+                } else {
+                    t.pause(at);
+                }
+            }
+        }
+        tracks.sort_by_key(|t| (t.target, t.cycle));
+        Ok(tracks)
+    }
+
+    const PRIORITIES: [Priority; 5] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4, Priority::P5];
+    const REASONS: [HoldReason; 5] = [
+        HoldReason::AwaitingCaller,
+        HoldReason::AwaitingVendor,
+        HoldReason::AwaitingProblem,
+        HoldReason::AwaitingChange,
+        HoldReason::AwaitingEvidence,
+    ];
+
+    fn t0() -> Timestamp {
+        Timestamp::from_unix_secs(1_772_438_400).unwrap_or_else(|| unreachable!())
+    }
+
+    /// A history from raw steps: mostly valid, with updates and reopens frequent;
+    /// `wild` steps append an event regardless of state (the check then refuses it
+    /// the same way in both replays).
+    fn history(priority: usize, steps: &[(u8, u16, u8)]) -> Vec<SlaEvent> {
+        let mut events =
+            vec![SlaEvent::Opened { at: t0(), kind: IncidentKind::Production, priority: PRIORITIES[priority % 5] }];
+        let mut resolved = false;
+        let mut held = false;
+        let mut t = t0();
+        for &(action, seconds, arg) in steps {
+            t = t.plus_seconds(i64::from(seconds)).unwrap_or(t);
+            let event = match action % 16 {
+                0 | 1 => SlaEvent::Acknowledged { at: t },
+                2 => SlaEvent::Held { at: t, reason: REASONS[usize::from(arg) % 5] },
+                3 => SlaEvent::Resumed { at: t },
+                4 => SlaEvent::PriorityChanged { at: t, priority: PRIORITIES[usize::from(arg) % 5] },
+                5..=9 => SlaEvent::Updated { at: t },
+                10 | 11 => SlaEvent::Resolved { at: t },
+                12 | 13 => SlaEvent::Reopened { at: t },
+                14 => SlaEvent::Closed { at: t },
+                _ => SlaEvent::Cancelled { at: t },
+            };
+            let valid = match &event {
+                SlaEvent::Acknowledged { .. } | SlaEvent::Held { .. } => !resolved,
+                SlaEvent::Resumed { .. } => !resolved && held,
+                SlaEvent::Resolved { .. } => !resolved,
+                SlaEvent::Reopened { .. } => resolved,
+                SlaEvent::Closed { .. } | SlaEvent::Cancelled { .. } => arg % 8 == 0,
+                SlaEvent::Opened { .. } | SlaEvent::PriorityChanged { .. } | SlaEvent::Updated { .. } => true,
+            };
+            let wild = arg == 255;
+            if !valid && !wild {
+                continue;
+            }
+            match &event {
+                SlaEvent::Held { .. } => held = true,
+                SlaEvent::Resumed { .. } => held = false,
+                SlaEvent::Resolved { .. } => (resolved, held) = (true, false),
+                SlaEvent::Reopened { .. } => resolved = false,
+                SlaEvent::Opened { .. }
+                | SlaEvent::Acknowledged { .. }
+                | SlaEvent::PriorityChanged { .. }
+                | SlaEvent::Updated { .. }
+                | SlaEvent::Closed { .. }
+                | SlaEvent::Cancelled { .. } => {}
+            }
+            events.push(event);
+        }
+        events
+    }
+
+    /// A policy with update targets for the priorities in `with_update`, no
+    /// targets at all for P5 when `gap`, the pausing holds in `pausing`.
+    fn policy(new_cycle: bool, with_update: u8, gap: bool, pausing: u8) -> SlaPolicy {
+        let targets = PRIORITIES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(gap && *i == 4))
+            .map(|(i, &priority)| TargetEntry {
+                kind: None,
+                priority,
+                response: BusinessDuration::from_secs(600 * (i as u64 + 1)),
+                resolution: BusinessDuration::from_secs(3_600 * (i as u64 + 1)),
+                update: (with_update & (1 << i) != 0).then(|| BusinessDuration::from_secs(900 * (i as u64 + 1))),
+            })
+            .collect();
+        let pausing_holds: BTreeSet<HoldReason> =
+            REASONS.iter().enumerate().filter(|(i, _)| pausing & (1 << i) != 0).map(|(_, r)| *r).collect();
+        SlaPolicy {
+            targets,
+            pausing_holds,
+            reopen: if new_cycle { ReopenPolicy::NewCycle } else { ReopenPolicy::ContinueCycle },
+            ..SlaPolicy::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// The linear replay gives exactly the reference's tracks (or its error), cut at any `now`.
+        #[test]
+        fn replay_equals_the_reference(
+            priority in 0usize..5,
+            steps in prop::collection::vec((any::<u8>(), 0u16..=7_200, any::<u8>()), 0..80),
+            new_cycle in any::<bool>(),
+            with_update in any::<u8>(),
+            gap in any::<bool>(),
+            pausing in any::<u8>(),
+            cut in 0u32..=400_000,
+        ) {
+            let events = history(priority, &steps);
+            let policy = policy(new_cycle, with_update, gap, pausing);
+            let now = t0().plus_seconds(i64::from(cut)).unwrap_or_else(t0);
+            prop_assert_eq!(replay(&events, &policy, now), reference_replay(&events, &policy, now));
+            let end = events.last().map_or_else(t0, SlaEvent::at);
+            prop_assert_eq!(replay(&events, &policy, end), reference_replay(&events, &policy, end));
+        }
+    }
+
+    /// Scaling check without timing: 200,000 updates and 200,000 `new_cycle`
+    /// reopens replay and evaluate (the quadratic replay would visit 2*10^10 tracks).
+    /// Timings are in BENCHMARKS.md.
+    #[test]
+    fn two_hundred_thousand_updates_and_reopens() {
+        let n = 200_000;
+        let calendar = Calendar::twenty_four_seven(chrono_tz::UTC);
+        let start = |priority| SlaEvent::Opened { at: t0(), kind: IncidentKind::Production, priority };
+        let mut updates = vec![start(Priority::P1), SlaEvent::Acknowledged { at: t0() }];
+        updates.extend((1..=n).map(|i| SlaEvent::Updated { at: t0().plus_seconds(i).unwrap_or_else(t0) }));
+        let now = t0().plus_seconds(n + 1).unwrap_or_else(t0);
+        let result = clocks(&updates, &SlaPolicy::default(), &calendar, now);
+        let update_cycles = result.map(|c| c.iter().filter(|c| c.target == TargetKind::Update).count());
+        assert_eq!(update_cycles, Ok(200_001));
+
+        let mut reopens = vec![start(Priority::P3)];
+        for i in 0..n {
+            let at = |k| t0().plus_seconds(2 * i + k).unwrap_or_else(t0);
+            reopens.push(SlaEvent::Resolved { at: at(1) });
+            reopens.push(SlaEvent::Reopened { at: at(2) });
+        }
+        let policy = SlaPolicy { reopen: ReopenPolicy::NewCycle, ..SlaPolicy::default() };
+        let result = clocks(&reopens, &policy, &calendar, now.plus_seconds(n).unwrap_or(now));
+        let resolution_cycles = result.map(|c| c.iter().filter(|c| c.target == TargetKind::Resolution).count());
+        assert_eq!(resolution_cycles, Ok(200_001));
+    }
 }

@@ -47,7 +47,7 @@ mod policy;
 
 use serde::{Deserialize, Serialize};
 
-pub use clock::{ClockState, TargetClock, ThresholdStatus, clocks};
+pub use clock::{ClockState, TargetClock, ThresholdStatus, clocks, last_clock};
 pub use escalation::{
     DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, MAX_RULE_PERCENT, RulesError,
     due_escalations,
