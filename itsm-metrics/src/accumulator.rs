@@ -53,8 +53,8 @@ use crate::period::Months;
 use crate::rate::Rate;
 use crate::scorecard::{
     Anomalies, Availability, ChangeTypeMetrics, ClassDuration, DurationIds, DurationStats, HistogramBucket,
-    IncidentKpis, InputCounts, Metrics, MonthRow, PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA, Scorecard,
-    ServiceMetrics,
+    IncidentKpis, InputCounts, Metrics, MonthRow, OpenOutage, PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA,
+    Scorecard, ServiceMetrics,
 };
 use crate::sketch::{BINNED_RELATIVE_ERROR, Samples};
 use crate::thresholds::Thresholds;
@@ -468,6 +468,8 @@ pub struct Retained {
     pub linked_changes: u64,
     /// Disjoint outage intervals (16 bytes each).
     pub outage_intervals: u64,
+    /// Outage incidents still unrestored at the end of the period (named in the report).
+    pub open_outages: u64,
     /// Record ids kept (only with ids).
     pub ids: u64,
 }
@@ -495,6 +497,8 @@ pub struct Accumulator {
     incidents_complete: bool,
     /// Changes judged on arrival or at `no_more_incidents` (not kept).
     judged_changes: u64,
+    /// Outage incidents unrestored at `to`, named in the report.
+    open_outages: Vec<OpenOutage>,
 }
 
 impl Accumulator {
@@ -521,6 +525,7 @@ impl Accumulator {
             settled: None,
             incidents_complete: false,
             judged_changes: 0,
+            open_outages: Vec::new(),
         })
     }
 
@@ -537,6 +542,7 @@ impl Accumulator {
             services: self.services.len() as u64,
             repeat_keys: u64::from(self.key_count),
             linked_changes: self.linked_changes.len() as u64,
+            open_outages: self.open_outages.len() as u64,
             ..Retained::default()
         };
         for svc in self.services.values() {
@@ -699,6 +705,14 @@ impl Accumulator {
         if r.outage {
             let end = restore.map(|t| t.unix_micros()).unwrap_or(to);
             svc.outages.insert(impact.max(from), end.min(to));
+            // Still unrestored at `to`: downtime until `to`, and named in the report.
+            if impact < to && end >= to {
+                self.open_outages.push(OpenOutage {
+                    service: r.service.as_str().to_owned(),
+                    since: r.impact_start,
+                    incident: id.to_owned(),
+                });
+            }
         }
         // Repeat state.
         let keep_resolved = resolved.filter(|&t| t >= from.saturating_sub(window) && t < to);
@@ -924,6 +938,7 @@ impl Accumulator {
             }
         }
         self.linked_changes.extend(other.linked_changes);
+        self.open_outages.extend(other.open_outages);
         self.inputs.incidents += other.inputs.incidents;
         self.inputs.changes += other.inputs.changes;
         self.inputs.outages += other.inputs.outages;
@@ -940,6 +955,8 @@ impl Accumulator {
         let months_n = self.months.len();
         let period_micros = (self.to - self.from) as u64;
         let outages_recorded = self.config.options.outages_recorded;
+        let mut open_outages = self.open_outages;
+        open_outages.sort();
         let mut names: Vec<ServiceId> = self.services.keys().cloned().collect();
         names.sort();
         let mut services = self.services;
@@ -1052,6 +1069,7 @@ impl Accumulator {
             months,
             trends,
             repeat_pairs: if with_ids { Some(pairs) } else { None },
+            open_outages,
             restore_histogram,
             ratings: crate::scorecard::Ratings {
                 thresholds: String::new(),

@@ -42,6 +42,11 @@ pub struct Scorecard {
     pub repeat_pairs: Option<Vec<RepeatPair>>,
     /// Distribution of restore times (all incidents restored in the period).
     pub restore_histogram: Vec<HistogramBucket>,
+    /// Outage incidents still unrestored at the end of the period (their
+    /// downtime runs to `to`), sorted by service, start and incident, so that
+    /// a reader can tell a real long outage from a record nobody closed.
+    #[serde(default)]
+    pub open_outages: Vec<OpenOutage>,
     /// Levels per metric and per table.
     pub ratings: Ratings,
 }
@@ -206,6 +211,17 @@ pub struct DurationIds {
     pub samples: Vec<String>,
     /// Records censored.
     pub censored: Vec<String>,
+}
+
+/// An outage incident still unrestored at the end of the period.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OpenOutage {
+    /// The service.
+    pub service: String,
+    /// Since when: the incident's impact start.
+    pub since: Timestamp,
+    /// The incident.
+    pub incident: String,
 }
 
 /// Availability over the period.

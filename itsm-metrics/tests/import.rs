@@ -238,3 +238,60 @@ C4,standard,svc,2026-01-03T00:00:00Z,successful
     let expected = [("C1", 2), ("rejected", 3), ("rejected", 6), ("C4", 7)];
     assert_eq!(seen, expected.map(|(id, line)| (id.to_owned(), line)));
 }
+
+/// Reading in parallel with tiny chunks gives the sequential verdicts: the
+/// same rows accepted, the same rows rejected (repeated ids across chunks
+/// among them, naming the first line), reported in file order.
+#[test]
+fn parallel_reading_with_tiny_chunks_gives_the_sequential_verdicts() {
+    let mut csv = String::from("id,kind,service,opened_at\r\n");
+    for i in 0..400 {
+        // Every seventh row repeats an earlier id; every eleventh has a bad instant;
+        // every thirteenth has a quoted field over two lines.
+        let id = if i % 7 == 6 { format!("I{}", i / 2) } else { format!("I{i}") };
+        let opened = if i % 11 == 10 { "soon".to_owned() } else { format!("2026-01-0{}T10:00:00Z", i % 9 + 1) };
+        let service = if i % 13 == 12 { "\"svc\nx\"".to_owned() } else { "svc".to_owned() };
+        csv.push_str(&format!("{id},production,{service},{opened}\r\n"));
+    }
+    let (records, report) = import::read_incidents("i.csv", csv.as_bytes()).unwrap();
+    let mut sequential: Vec<(u64, String)> = Vec::new();
+    let mut rows = import::incidents("i.csv", csv.as_bytes()).unwrap();
+    while let Some(row) = rows.next() {
+        match row {
+            Ok(r) => sequential.push((rows.last_line(), r.id.as_str().to_owned())),
+            Err(rejected) => sequential.push((rejected.line, format!("rejected: {}", rejected.errors[0].reason))),
+        }
+    }
+    assert_eq!(records.len() as u64, report.accepted);
+    assert!(report.rejected > 40, "{report:?}");
+    for threads in [1, 2, 3] {
+        for chunk in [16, 64, 333] {
+            let rows = import::incidents("i.csv", csv.as_bytes()).unwrap().with_chunk_bytes(chunk);
+            let rejected = std::sync::Mutex::new(Vec::new());
+            let batches = std::sync::atomic::AtomicUsize::new(0);
+            let outcome = rows.par_for_each(
+                vec![Vec::new(); threads],
+                |seen: &mut Vec<(u64, String)>, batch| {
+                    batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    seen.extend(batch.into_iter().map(|(line, r)| (line, r.id.as_str().to_owned())));
+                },
+                |row: &import::RejectedRow| {
+                    rejected.lock().unwrap().push((row.line, format!("rejected: {}", row.errors[0].reason)));
+                },
+            );
+            assert_eq!((outcome.report.accepted, outcome.report.rejected), (report.accepted, report.rejected));
+            // The file really was split: about one chunk per `chunk` bytes.
+            let batches = batches.into_inner();
+            // (a chunk holds whole rows of about 40 bytes, so at least one row)
+            let expected = csv.len() / (chunk + 80) / 2;
+            assert!(batches > 1 && batches >= expected, "{batches} chunks of {chunk} bytes for {} bytes", csv.len());
+            let rejected = rejected.into_inner().unwrap();
+            let lines: Vec<u64> = rejected.iter().map(|r| r.0).collect();
+            let in_order = lines.windows(2).all(|w| w[0] < w[1]);
+            assert!(in_order, "rejected rows reported out of file order with {threads} threads, {chunk}-byte chunks");
+            let mut all: Vec<(u64, String)> = outcome.states.into_iter().flatten().chain(rejected).collect();
+            all.sort();
+            assert_eq!(all, sequential, "{threads} threads, {chunk}-byte chunks");
+        }
+    }
+}

@@ -131,6 +131,11 @@ pub fn csv(card: &Scorecard) -> Result<String, RenderError> {
     for s in &card.services {
         metric_rows(s.service.as_str(), &s.metrics, &mut rows);
     }
+    for o in &card.open_outages {
+        let mut r = Row::new("open_outage", &o.service, "open_outage_since", &o.incident);
+        r.cells[6] = o.since.to_string();
+        rows.push(r);
+    }
     for m in &card.months {
         rows.push(Row::new("month", "", "repeat_rate", &m.month).rate(&m.repeat_rate));
     }

@@ -319,7 +319,25 @@ pub fn html(card: &Scorecard) -> String {
             a.outage_intervals
         );
     }
-    out.push_str("</table><h2>Per service</h2>");
+    out.push_str("</table>");
+    if !card.open_outages.is_empty() {
+        let _ = write!(
+            out,
+            "<h2>Open outages</h2><p>{} outage incident(s) still unrestored at the end of the period count as downtime until then.</p><table><tr><th>service</th><th>incident</th><th>since</th></tr>",
+            card.open_outages.len()
+        );
+        for o in &card.open_outages {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&o.service),
+                esc(&o.incident),
+                esc(&o.since.to_string())
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("<h2>Per service</h2>");
     for s in &card.services {
         let _ = write!(out, "<h3>{}</h3>", esc(s.service.as_str()));
         metrics_html(&mut out, &s.metrics);

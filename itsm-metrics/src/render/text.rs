@@ -165,6 +165,18 @@ pub fn text(card: &Scorecard) -> String {
         ]);
     }
     t.render(&mut out);
+    if !card.open_outages.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} outage incident(s) still unrestored at the end of the period count as downtime until then:",
+            card.open_outages.len()
+        );
+        let mut t = Table::new(&["service", "incident", "since"]);
+        for o in &card.open_outages {
+            t.row(vec![o.service.clone(), o.incident.clone(), o.since.to_string()]);
+        }
+        t.render(&mut out);
+    }
     let mut t = Table::new(&["month", "partial", "incidents", "repeats", "repeat rate"]);
     for m in &card.months {
         t.row(vec![
