@@ -239,7 +239,9 @@ fn value(text: &str) -> Option<&str> {
 fn local_time(text: &str, format: &str, dst_adjusted: &mut u64) -> Result<Timestamp, String> {
     let naive = NaiveDateTime::parse_from_str(text, format).map_err(|e| format!("`{text}` is not a time ({e})"))?;
     match ZONE.from_local_datetime(&naive) {
-        chrono::LocalResult::Single(t) => Ok(Timestamp::from_utc(t.to_utc())),
+        chrono::LocalResult::Single(t) => {
+            Timestamp::try_from_utc(t.to_utc()).ok_or_else(|| format!("`{text}` is outside the years 0000 to 9999"))
+        }
         chrono::LocalResult::Ambiguous(_, _) | chrono::LocalResult::None => {
             *dst_adjusted += 1;
             itsm_core::change::schedule::local_to_instant(ZONE, naive, true)
@@ -785,6 +787,19 @@ mod tests {
     }
 
     const CHANGE_HEADER: &str = "CI Name (aff);CI Type (aff);CI Subtype (aff);Service Component WBS (aff);Change ID;Change Type;Risk Assessment;Emergency Change;CAB-approval needed;Planned Start;Planned End;Scheduled Downtime Start;Scheduled Downtime End;Actual Start;Actual End;Requested End Date;Change record Open Time;Change record Close Time;Originated from;# Related Interactions;# Related Incidents";
+
+    /// Fuzzing regression (`fuzz/corpus/bpic2014_changes/regression-negative-year.csv`): a
+    /// year `-13` was read as an instant no JSON or SQLite text can hold.
+    #[test]
+    fn times_outside_the_years_0000_to_9999_are_refused() {
+        let mut dst = 0;
+        let err = local_time("1-10--13 9:00", CHANGE_TIME, &mut dst).unwrap_err();
+        assert_eq!(err, "`1-10--13 9:00` is outside the years 0000 to 9999");
+        let mut s = format!("{CHANGE_HEADER}\r\n");
+        s += "A1;application;Web;WBS1;C1;Standard Change Type 01;Minor Change;N;N;1-10--13 7:00;1-10-2013 9:00;;;;;;30-9-2013 12:00;2-10-2013 9:00;Problem;;\r\n";
+        let r = read_changes("Detail_Change.csv", s.as_bytes()).expect("read");
+        assert!(r.records.is_empty() && r.rejected.len() == 1, "{:?}", r.records);
+    }
 
     #[test]
     fn changes_group_by_id_and_related_incidents_mean_failed() {

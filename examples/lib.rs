@@ -3,6 +3,8 @@
 //! replays, kept here so tests can run them on small inputs.
 
 pub mod bpic2014;
+pub mod db;
+pub mod interchange;
 pub mod records;
 pub mod replay_records;
 pub mod servicenow;

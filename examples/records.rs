@@ -9,7 +9,7 @@ use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
 use itsm_core::id::TenantId;
 use itsm_core::incident::{Incident, IncidentEvent, sla_events};
 use itsm_core::records::{ChangeRecord, IncidentRecord};
-use itsm_core::sla::{SlaPolicy, TargetKind, clocks};
+use itsm_core::sla::{SlaPolicy, TargetKind, last_clock};
 use itsm_core::{Aggregate, AggregateKind, Timestamp};
 use itsm_store::{Store, StoreError};
 
@@ -71,8 +71,7 @@ pub fn resolution_met(
     calendar: &Calendar,
     now: Timestamp,
 ) -> Option<bool> {
-    let clocks = clocks(&sla_events(events), policy, calendar, now).ok()?;
-    let last = clocks.iter().filter(|c| c.target == TargetKind::Resolution).max_by_key(|c| c.cycle)?;
+    let last = last_clock(&sla_events(events), policy, calendar, now, TargetKind::Resolution).ok()??;
     last.ended_at?;
     Some(!last.is_breached())
 }

@@ -117,13 +117,21 @@ pub enum ReplayError {
     /// The CSV is unreadable (I/O or a header problem).
     #[error("cannot read the event log: {0}")]
     Csv(#[from] csv::Error),
+    /// The log could not be read to its end (a truncated or corrupt compressed file).
+    #[error("cannot read the event log after {after_rows} rows: {reason}; nothing was replayed or stored")]
+    Read {
+        /// Rows read before the error.
+        after_rows: u64,
+        /// The read error.
+        reason: String,
+    },
     /// A required column is missing from the header.
     #[error("the event log has no `{0}` column")]
     MissingColumn(&'static str),
 }
 
 fn parse_time(text: &str) -> Option<Timestamp> {
-    NaiveDateTime::parse_from_str(text, "%d/%m/%Y %H:%M").ok().map(|t| Timestamp::from_utc(t.and_utc()))
+    NaiveDateTime::parse_from_str(text, "%d/%m/%Y %H:%M").ok().and_then(|t| Timestamp::try_from_utc(t.and_utc()))
 }
 
 fn level(text: &str) -> Option<u8> {
@@ -158,7 +166,8 @@ pub fn actor() -> Actor {
     )
 }
 
-/// Reads and replays the whole log (plain CSV; wrap a `.gz` in a decoder).
+/// Reads and replays the whole log (open it with `itsm_metrics::import::input::open`, which reads
+/// plain and gzip files alike). A read error ends the replay with [`ReplayError::Read`].
 pub fn replay(reader: impl Read, config: &DomainConfig) -> Result<Replay, ReplayError> {
     let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
     let headers = csv.headers()?.clone();
@@ -171,6 +180,11 @@ pub fn replay(reader: impl Read, config: &DomainConfig) -> Result<Replay, Replay
         out.rows += 1;
         let record = match record {
             Ok(r) => r,
+            // A read error (a truncated or corrupt compressed file) ends the replay: nothing
+            // is replayed or stored from part of a log.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(ReplayError::Read { after_rows: out.rows - 1, reason: e.to_string() });
+            }
             Err(e) => {
                 *out.quarantined_rows.entry(format!("unreadable row: {e}")).or_default() += 1;
                 continue;

@@ -10,6 +10,11 @@
 //! seen so far. Grouping uses the default policy (fingerprint source, object,
 //! check; 30-minute window, 10-minute flap interval).
 //!
+//! `--db PATH` creates a new database at PATH and never deletes what is there: a database
+//! of this library already at PATH is refused unless `--replace` is given,
+//! and anything else (an input file, a directory, a device, another
+//! application's database) is refused, `--replace` or not.
+//!
 //! ```sh
 //! cargo run -p itsm-examples --example alert_storm
 //! cargo run -p itsm-examples --example alert_storm -- --input examples/alert_storm.jsonl --db storm.db
@@ -25,26 +30,38 @@ use itsm_core::classify::ResolvedBy;
 use itsm_core::id::{ActorId, TenantId};
 use itsm_core::incident::{Incident, IncidentCommand, ResolutionCode};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
+use itsm_examples::db;
 use itsm_store::{IngestReport, Request, Store};
 
 /// Replays an alert burst into incidents and clears them on resolution.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// JSON-lines file of alert deliveries.
-    #[arg(long, default_value = "alert_storm.jsonl")]
-    input: PathBuf,
-    /// SQLite file to use (replaced if it exists); default: a temporary file, removed at the end.
+    /// JSON-lines file of alert deliveries; default: the bundled examples/alert_storm.jsonl
+    /// (found from any working directory).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// SQLite file to write (created; a database of this library already there is refused unless --replace);
+    /// default: a temporary file, removed at the end.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
     /// Alerts per ingested batch.
     #[arg(long, default_value_t = 8)]
     batch: usize,
 }
 
+/// The bundled alert burst, wherever the example is run from.
+fn bundled_input() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alert_storm.jsonl")
+}
+
 fn read_alerts(path: &PathBuf) -> Result<Vec<Alert>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
+    itsm_core::json::strip_bom(&text)
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)))
@@ -52,21 +69,16 @@ fn read_alerts(path: &PathBuf) -> Result<Vec<Alert>, String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let alerts = read_alerts(&args.input)?;
+    let alerts = read_alerts(&args.input.unwrap_or_else(bundled_input))?;
     let (path, temporary) = match &args.db {
         Some(path) => (path.clone(), false),
-        None => (std::env::temp_dir().join(format!("itsm-alert-storm-{}.db", std::process::id())), true),
+        None => (db::temporary("alert-storm"), true),
     };
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let store = Store::connect(&format!("sqlite://{}", path.display())).await.map_err(|e| e.to_string())?;
+    let store = db::open(&path, args.replace, db::Existing::Refuse).await?;
     let result = replay(&store, &alerts, args.batch.max(1)).await;
     store.close().await;
     if temporary {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        db::remove_temporary(&path);
     }
     result
 }
@@ -78,9 +90,12 @@ async fn replay(store: &Store, alerts: &[Alert], batch: usize) -> Result<(), Str
     let config = DomainConfig::default();
     let policy = GroupingPolicy::default();
     let mut total = IngestReport::default();
-    let mut now = alerts.first().map(|a| a.fired_at).ok_or("no alerts in the input")?;
+    // Invalid alerts (ignored, with their reason) do not move the clock: an
+    // instant outside the supported range would make `now` unusable.
+    let first = alerts.iter().find(|a| a.validate().is_ok()).or(alerts.first()).ok_or("no alerts in the input")?;
+    let mut now = first.fired_at.clamp(Timestamp::MIN, Timestamp::MAX);
     for chunk in alerts.chunks(batch) {
-        for alert in chunk {
+        for alert in chunk.iter().filter(|a| a.validate().is_ok()) {
             now = now.max(alert.resolved_at.unwrap_or(alert.fired_at));
         }
         let report = store.ingest_alerts(&bot, &config, &policy, chunk, now).await.map_err(|e| e.to_string())?;
@@ -92,7 +107,17 @@ async fn replay(store: &Store, alerts: &[Alert], batch: usize) -> Result<(), Str
     println!("alerts annotated: {}", total.annotated);
     println!("duplicates: {}", total.duplicates);
     println!("recoveries: {}", total.recoveries);
-    println!("ignored: {}", total.ignored);
+    println!("ignored: {}", total.ignored.len());
+    let mut by_reason: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for ignored in &total.ignored {
+        *by_reason.entry(ignored.reason.name()).or_default() += 1;
+    }
+    for (reason, count) in &by_reason {
+        println!("  ignored as {reason}: {count}");
+    }
+    for ignored in &total.ignored {
+        println!("  ignored {}: {}", ignored.alert, ignored.reason);
+    }
     println!("commands refused: {}", total.refused.len());
     for refused in &total.refused {
         println!("  refused {} on {} for {}: {}", refused.command, refused.incident, refused.alert, refused.reason);

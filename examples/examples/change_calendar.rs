@@ -14,6 +14,12 @@
 //!
 //! Times are simulated and passed in; nothing reads the system clock.
 //!
+//! `--db PATH` creates a new database at PATH and never deletes what is there: a database
+//! of this library already at PATH is refused unless `--replace` is given (the
+//! narrated ids need a new database), and anything else (a directory, a
+//! device, another application's database, any other file) is refused,
+//! `--replace` or not.
+//!
 //! ```sh
 //! cargo run -p itsm-examples --example change_calendar
 //! cargo run -p itsm-examples --example change_calendar -- --db changes.db
@@ -37,15 +43,20 @@ use itsm_core::change::{
 use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId, Text};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
+use itsm_examples::db;
 use itsm_store::{ExecError, Request, Store};
 
 /// Walks changes through CAB approval, windows, blackouts and conflicts.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// SQLite file to use (replaced if it exists); default: a temporary file, removed at the end.
+    /// SQLite file to write (created; a database of this library already there is refused unless --replace);
+    /// default: a temporary file, removed at the end.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
 }
 
 const ZONE: Tz = chrono_tz::Europe::Amsterdam;
@@ -211,20 +222,13 @@ impl Demo {
 async fn run(args: Args) -> Result<(), String> {
     let (path, temporary) = match &args.db {
         Some(path) => (path.clone(), false),
-        None => (std::env::temp_dir().join(format!("itsm-change-calendar-{}.db", std::process::id())), true),
+        None => (db::temporary("change-calendar"), true),
     };
-    let remove = |path: &PathBuf| {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    };
-    remove(&path);
-    let url = format!("sqlite://{}", path.display());
-    let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
+    let store = db::open(&path, args.replace, db::Existing::Refuse).await?;
     let result = narrate(Demo { store: store.clone(), config: DomainConfig::default() }).await;
     store.close().await;
     if temporary {
-        remove(&path);
+        db::remove_temporary(&path);
     }
     result
 }

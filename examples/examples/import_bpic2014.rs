@@ -12,8 +12,13 @@
 //! it is and never copied. How each column maps to the domain (failed changes
 //! from `# Related Incidents`, no rollback data, the repeat key from the
 //! affected CI, the `Europe/Amsterdam` time zone...) is documented in the
-//! `itsm_examples::bpic2014` module. The store defaults to a fresh SQLite file
-//! (`--db`, replaced), or `--db-url postgres://...`; `--no-store` skips it.
+//! `itsm_examples::bpic2014` module. The store defaults to a new SQLite file
+//! (`--db`, default `bpic2014-replay.db`), or `--db-url postgres://...`;
+//! `--no-store` skips it. `--db PATH` never deletes what is there: a database
+//! of this library already at PATH is refused unless `--replace` is given
+//! (the replayed incident ids need a new database), and anything else (an
+//! input file, a directory, a device, another application's database) is
+//! refused, `--replace` or not.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,12 +26,12 @@ use std::process::ExitCode;
 
 use chrono::{Datelike, NaiveDate};
 use clap::Parser;
-use flate2::read::GzDecoder;
 use itsm_core::classify::{ChangeOutcome, Remediation};
 use itsm_core::incident::Incident;
 use itsm_core::records::{ChangeRecord, IncidentRecord};
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::bpic2014::{self, RowRejection, ZONE};
+use itsm_examples::db;
 use itsm_metrics::{ScorecardConfig, Thresholds, render};
 use itsm_store::{ImportCommand, OnReject, Store};
 
@@ -36,9 +41,13 @@ use itsm_store::{ImportCommand, OnReject, Store};
 struct Args {
     /// Directory holding Detail_Incident.csv(.gz) and Detail_Change.csv(.gz).
     dir: PathBuf,
-    /// SQLite file to write the replayed incidents to (replaced if it exists).
+    /// SQLite file to write the replayed incidents to (created; a database of this library already there is
+    /// refused unless --replace).
     #[arg(long, default_value = "bpic2014-replay.db")]
     db: PathBuf,
+    /// Replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
     /// A store URL instead of --db.
     #[arg(long)]
     db_url: Option<String>,
@@ -57,16 +66,14 @@ struct Args {
     show_rejected: usize,
 }
 
+/// Opens `name.csv.gz`, or else `name.csv`, through the importers' shared
+/// reader (gzip told by its first bytes; a damaged stream is a read error).
 fn open(dir: &Path, name: &str) -> Result<(String, Box<dyn Read>), String> {
     let gz = dir.join(format!("{name}.csv.gz"));
     let plain = dir.join(format!("{name}.csv"));
-    if let Ok(file) = std::fs::File::open(&gz) {
-        return Ok((gz.display().to_string(), Box::new(GzDecoder::new(file))));
-    }
-    match std::fs::File::open(&plain) {
-        Ok(file) => Ok((plain.display().to_string(), Box::new(file))),
-        Err(e) => Err(format!("{}: {e} (nor {})", plain.display(), gz.display())),
-    }
+    let path = if gz.exists() { gz } else { plain };
+    let input = itsm_metrics::import::input::open(&path).map_err(|e| e.to_string())?;
+    Ok((path.display().to_string(), Box::new(input)))
 }
 
 fn local_midnight(date: NaiveDate) -> Result<Timestamp, String> {
@@ -103,8 +110,7 @@ fn print_rejections(rejected: &[RowRejection], show: usize) {
     }
 }
 
-async fn store_incidents(url: &str, incidents: &bpic2014::IncidentImport) -> Result<(usize, usize), String> {
-    let store = Store::connect(url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
+async fn store_incidents(store: Store, incidents: &bpic2014::IncidentImport) -> Result<(usize, usize), String> {
     let config = DomainConfig::default();
     let importer = bpic2014::actor();
     let (mut events, mut refused) = (0usize, 0usize);
@@ -203,16 +209,13 @@ async fn run(args: Args) -> Result<(), String> {
     if args.no_store {
         println!("store: skipped (--no-store)");
     } else {
-        let url = match &args.db_url {
-            Some(url) => url.clone(),
-            None => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", args.db.display()));
-                }
-                format!("sqlite://{}", args.db.display())
-            }
+        // Shown without a password.
+        let url = args.db_url.as_deref().map_or_else(|| db::sqlite_url(&args.db), itsm_store::redact_url);
+        let store = match &args.db_url {
+            Some(url) => db::open_url(url).await?,
+            None => db::open(&args.db, args.replace, db::Existing::Refuse).await?,
         };
-        let (events, refused) = store_incidents(&url, &incidents).await?;
+        let (events, refused) = store_incidents(store, &incidents).await?;
         println!("stored in {url}: {events} incident events ({refused} commands refused by the store)");
     }
 

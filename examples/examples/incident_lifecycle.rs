@@ -12,6 +12,12 @@
 //!
 //! Times are simulated and passed in; nothing reads the system clock.
 //!
+//! `--db PATH` creates a new database at PATH and never deletes what is there: a database
+//! of this library already at PATH is refused unless `--replace` is given (the
+//! narrated ids need a new database), and anything else (a directory, a
+//! device, another application's database, any other file) is refused,
+//! `--replace` or not.
+//!
 //! ```sh
 //! cargo run -p itsm-examples --example incident_lifecycle
 //! cargo run -p itsm-examples --example incident_lifecycle -- --db lifecycle.db
@@ -28,15 +34,20 @@ use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode, sla_events};
 use itsm_core::sla::{ClockState, EscalationRules, SlaPolicy, TargetClock, TargetKind, clocks, due_escalations};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
+use itsm_examples::db;
 use itsm_store::{Committed, ExecError, ExpectedVersion, QueueFilter, Request, Store};
 
 /// Narrates an incident's lifecycle through the domain and the store.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// SQLite file to use (replaced if it exists); default: a temporary file, removed at the end.
+    /// SQLite file to write (created; a database of this library already there is refused unless --replace);
+    /// default: a temporary file, removed at the end.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
 }
 
 const INCIDENT: &str = "INC-1001";
@@ -193,20 +204,13 @@ impl Demo {
 async fn run(args: Args) -> Result<(), String> {
     let (path, temporary) = match &args.db {
         Some(path) => (path.clone(), false),
-        None => (std::env::temp_dir().join(format!("itsm-incident-lifecycle-{}.db", std::process::id())), true),
+        None => (db::temporary("incident-lifecycle"), true),
     };
-    let remove = |path: &PathBuf| {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    };
-    remove(&path);
-    let url = format!("sqlite://{}", path.display());
-    let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
+    let store = db::open(&path, args.replace, db::Existing::Refuse).await?;
     let result = narrate(store.clone()).await;
     store.close().await;
     if temporary {
-        remove(&path);
+        db::remove_temporary(&path);
     }
     result
 }

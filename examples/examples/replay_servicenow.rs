@@ -7,25 +7,29 @@
 //! ```
 //!
 //! The path may be the `.csv.gz` or a plain `.csv` (such as the excerpt in
-//! `examples/fixtures/`). The store defaults to a fresh SQLite file
-//! (`--db`), or `--db-url postgres://...`.
+//! `examples/fixtures/`). The store defaults to a new SQLite file
+//! (`--db`, default `servicenow-replay.db`), or `--db-url postgres://...`.
+//! `--db PATH` never deletes what is there: a database of this library
+//! already at PATH is refused unless `--replace` is given (the replay's
+//! incident ids need a new database), and anything else (the input log
+//! itself, a directory, a device, another application's database) is
+//! refused, `--replace` or not.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use flate2::read::GzDecoder;
 use itsm_core::classify::Priority;
 use itsm_core::id::{ProblemId, ServiceId, Text};
 use itsm_core::incident::{Incident, IncidentCommand};
 use itsm_core::problem::{Problem, ProblemCommand};
 use itsm_core::records::IncidentRecord;
 use itsm_core::{DomainConfig, Timestamp};
+use itsm_examples::db;
 use itsm_examples::servicenow::{actor, replay};
 use itsm_metrics::{ScorecardConfig, Thresholds};
-use itsm_store::{ImportCommand, OnReject, Store};
+use itsm_store::{ImportCommand, OnReject};
 
 /// Replay the ServiceNow incident event log through the incident machine.
 #[derive(Debug, Parser)]
@@ -33,9 +37,12 @@ use itsm_store::{ImportCommand, OnReject, Store};
 struct Args {
     /// The event log (`incident_event_log.csv.gz` or a plain CSV).
     path: PathBuf,
-    /// SQLite file to write to (replaced if it exists).
+    /// SQLite file to write to (created; a database of this library already there is refused unless --replace).
     #[arg(long, default_value = "servicenow-replay.db")]
     db: PathBuf,
+    /// Replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
     /// A store URL instead of --db.
     #[arg(long)]
     db_url: Option<String>,
@@ -46,22 +53,17 @@ fn hours(seconds: Option<rust_decimal::Decimal>) -> String {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let file = std::fs::File::open(&args.path).map_err(|e| format!("{}: {e}", args.path.display()))?;
-    let reader: Box<dyn Read> =
-        if args.path.extension().is_some_and(|e| e == "gz") { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
+    // Plain or gzip (told by the first bytes); a damaged gzip is a read error, fatal before the store is opened.
+    let reader = itsm_metrics::import::input::open(&args.path).map_err(|e| e.to_string())?;
     let config = DomainConfig::default();
-    let r = replay(std::io::BufReader::new(reader), &config).map_err(|e| e.to_string())?;
+    let r = replay(std::io::BufReader::new(reader), &config).map_err(|e| format!("{}: {e}", args.path.display()))?;
 
-    let url = match &args.db_url {
-        Some(url) => url.clone(),
-        None => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", args.db.display()));
-            }
-            format!("sqlite://{}", args.db.display())
-        }
+    // Shown without a password.
+    let url = args.db_url.as_deref().map_or_else(|| db::sqlite_url(&args.db), itsm_store::redact_url);
+    let store = match &args.db_url {
+        Some(url) => db::open_url(url).await?,
+        None => db::open(&args.db, args.replace, db::Existing::Refuse).await?,
     };
-    let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
     let importer = actor();
     let mut stored_events = 0usize;
     let mut refused_by_store = 0usize;

@@ -2,7 +2,12 @@
 //!
 //! With no arguments it opens (or creates) `./itsm-demo.db`; on first run it
 //! fills it by simulating a realistic quarter through the domain machines and
-//! the store, then prints the text scorecard. With `--incidents`,
+//! the store, then prints the text scorecard. The fill goes only into a store
+//! that holds no records at all and is marked complete last: a store holding
+//! other records (a replay, another tenant), an interrupted fill, or a fill
+//! another run is making now is refused with an error, never scored. `--db`
+//! is opened, never deleted; anything but a database of this library is
+//! refused. With `--incidents`,
 //! `--changes` and `--outages` it computes the scorecard from interchange CSV
 //! files instead (rows are validated, and every rejected row is reported with
 //! file, line, column and reason).
@@ -18,16 +23,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use itsm_core::calendar::Calendar;
 use itsm_core::id::TenantId;
-use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
-use itsm_core::sla::SlaPolicy;
 use itsm_core::{DomainConfig, Timestamp};
-use itsm_examples::records::{for_each_change_record, for_each_incident_record, resolution_met};
-use itsm_examples::replay_records::{Importers, replay_change, replay_incident};
+use itsm_examples::db;
+use itsm_examples::interchange::{CsvInputs, CsvRun, score_csv};
+use itsm_examples::records::{for_each_change_record, for_each_incident_record};
 use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
-use itsm_store::Store;
+use itsm_store::{FillClaim, Store};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -81,6 +84,12 @@ struct Args {
     /// Changes to simulate on first run.
     #[arg(long, default_value_t = 600)]
     simulate_changes: usize,
+    /// Threads reading CSV inputs (default: the available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the time spent per stage (read, parse, replay, accumulate, render) to stderr.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// An RFC 3339 instant, or a date meaning its first instant in `zone` (so that
@@ -99,86 +108,95 @@ fn parse_instant(text: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("`{text}` does not exist in {zone}"))
 }
 
-/// The accepted rows of one file with their physical lines (rejected rows are
-/// reported, never dropped silently), and whether its header has the column `probe`.
-fn read_csv<T>(
-    path: &PathBuf,
-    open: impl Fn(
-        &str,
-        std::fs::File,
-    ) -> Result<itsm_metrics::import::Rows<std::fs::File, T>, itsm_metrics::import::ImportError>,
-    probe: &str,
-) -> Result<(Vec<(u64, T)>, bool), String> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
-    let mut rows = open(&name, file).map_err(|e| e.to_string())?;
-    let has_probe = rows.has_column(probe);
-    let mut out = Vec::new();
-    while let Some(row) = rows.next() {
-        match row {
-            Ok(record) => out.push((rows.last_line(), record)),
-            Err(rejected) => {
-                for error in &rejected.errors {
-                    eprintln!("{error}");
-                }
-            }
+/// How a CSV run reads: the counts per file, and the time per stage with `--timings`.
+fn report_files(run: &CsvRun, timings: bool) {
+    for f in &run.files {
+        for w in &f.warnings {
+            eprintln!("{}: warning: {w}", f.file);
         }
-    }
-    let report = rows.into_report();
-    eprintln!("{name}: {} rows accepted, {} rejected", report.accepted, report.rejected);
-    for warning in &report.warnings {
-        eprintln!("{name}: warning: {warning}");
-    }
-    if let Some(fatal) = report.fatal {
-        // The file could not be read to its end: a scorecard of part of it would mislead.
-        return Err(fatal);
-    }
-    Ok((out, has_probe))
-}
-
-/// The SLA policy and calendar the on-time resolution rate is judged by: the
-/// default policy on a 24x7 UTC calendar.
-fn sla() -> (SlaPolicy, Calendar) {
-    (SlaPolicy::default(), Calendar::twenty_four_seven(chrono_tz::UTC))
-}
-
-/// Keeps the records the domain machines accept; reports the others with
-/// their file and line.
-fn replayed<T>(
-    path: &std::path::Path,
-    records: Vec<(u64, T)>,
-    mut replay: impl FnMut(&mut T) -> Result<(), (String, String)>,
-) -> Vec<T> {
-    let before = records.len();
-    let kept: Vec<T> = records
-        .into_iter()
-        .filter_map(|(line, mut r)| match replay(&mut r) {
-            Ok(()) => Some(r),
-            Err((id, reason)) => {
-                eprintln!("{}:{line}: {id}: refused by the domain: {reason}", path.display());
-                None
+        eprintln!(
+            "{}: {} rows read: {} accepted, {} rejected; {} replayed through the domain machines and counted{}",
+            f.file,
+            f.read(),
+            f.accepted,
+            f.rejected,
+            f.replayed,
+            if f.refused > 0 {
+                format!(", {} refused by the domain (a replay-mapping bug)", f.refused)
+            } else {
+                String::new()
             }
-        })
-        .collect();
-    eprintln!("{}: {} of {before} records replayed through the domain machines", path.display(), kept.len());
-    kept
+        );
+    }
+    if !run.outages_recorded {
+        eprintln!("no outage source (no --outages, no `outage` column): availability is reported as no data");
+    }
+    if timings {
+        let s = run.stages;
+        eprintln!(
+            "timings: wall {:.3} s; read {:.3} s (reading thread); parse {:.3} s, file order {:.3} s, replay {:.3} s, accumulate {:.3} s (summed over threads)",
+            s.wall.as_secs_f64(),
+            s.read.as_secs_f64(),
+            s.parse.as_secs_f64(),
+            s.order.as_secs_f64(),
+            s.replay.as_secs_f64(),
+            s.accumulate.as_secs_f64()
+        );
+    }
+}
+
+/// The fill marker of the simulated quarter ([`Store::claim_fill`]).
+const DEMO_FILL: &str = "scorecard-demo";
+
+/// The wall clock, for the fill marker only (the scorecard itself is computed
+/// at `--to`).
+fn wall_clock() -> Timestamp {
+    Timestamp::from_utc(chrono::Utc::now())
+}
+
+/// Claims the store for the demo fill: true when this run must fill it,
+/// false when a complete fill is there; an error (nothing written) for a
+/// store holding an interrupted or running fill, or any other records.
+async fn claim_demo_fill(store: &Store, shown: &str) -> Result<bool, String> {
+    match store.claim_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{shown}: {e}"))? {
+        FillClaim::Claimed => Ok(true),
+        FillClaim::Complete { .. } => Ok(false),
+        FillClaim::Incomplete { started_at } => Err(format!(
+            "{shown} holds an incomplete demo fill (started at {started_at}, never marked complete): it was \
+             interrupted, or another scorecard run is filling it now; it is not scored. Wait for that run to \
+             finish, or use a new --db"
+        )),
+        FillClaim::Occupied => Err(format!(
+            "{shown} holds records that are not a scorecard demo fill (of some tenant or kind): the simulated \
+             quarter is only written into a store that holds no records at all, and only a complete demo fill is \
+             scored. Use a new --db, or score exported records with --incidents/--changes"
+        )),
+    }
 }
 
 /// Streams the store's records into an accumulator (filling the store first
-/// if it is empty): incidents one aggregate at a time, then changes, which are
-/// judged on arrival once every incident is in.
+/// if it holds no records at all): incidents one aggregate at a time, then
+/// changes, which are judged on arrival once every incident is in. The fill
+/// spans many transactions, so it is claimed with a marker first and marked
+/// complete last ([`Store::claim_fill`]): a store holding an interrupted fill,
+/// a fill running in another process, or other records is refused, never
+/// scored or added to. An existing `--db` is opened (never deleted);
+/// anything but a database of this library is refused.
 async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Result<Accumulator, String> {
-    let url = args.db_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.db.display()));
-    let store = Store::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
+    // Shown without a password.
+    let url = args.db_url.as_deref().map_or_else(|| db::sqlite_url(&args.db), itsm_store::redact_url);
+    let store = match &args.db_url {
+        Some(db_url) => db::open_url(db_url).await?,
+        None => db::open(&args.db, false, db::Existing::Append).await?,
+    };
     let tenant = TenantId::new("demo").map_err(|e| e.to_string())?;
     let config = DomainConfig::default();
     let cast = Cast::new(&tenant);
-    let empty = store
-        .events_page(&tenant, itsm_core::AggregateKind::Incident, None, 1)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_empty();
-    if empty {
+    let claimed = claim_demo_fill(&store, &url).await;
+    if claimed.is_err() {
+        store.close().await;
+    }
+    if claimed? {
         let sim = simulate(args.seed, &cast, args.simulate_incidents, args.simulate_changes);
         let total = sim.commands();
         let tty = std::io::stderr().is_terminal();
@@ -208,8 +226,9 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         for reason in report.refused.iter().take(10) {
             eprintln!("  refused: {reason}");
         }
+        store.complete_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{url}: {e}"))?;
     }
-    let (policy, calendar) = sla();
+    let (policy, calendar) = itsm_examples::interchange::sla();
     let mut acc = Accumulator::new(metrics).map_err(|e| e.to_string())?;
     let mut refused = None;
     for_each_incident_record(&store, &tenant, &policy, &calendar, now, |r| {
@@ -230,50 +249,43 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
     Ok(acc)
 }
 
-async fn run(args: Args) -> Result<(), String> {
+/// Whether the report covers all of its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coverage {
+    /// Every row read counts.
+    Complete,
+    /// Rows were rejected (or refused); the report covers the rest.
+    Partial,
+}
+
+/// Exit status when the report was written but rows were rejected.
+const EXIT_PARTIAL: u8 = 3;
+
+async fn run(args: Args) -> Result<Coverage, String> {
     let (default_from, default_to) = quarter();
     let from = args.from.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_from);
     let to = args.to.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_to);
     let from_csv = args.incidents.is_some() || args.changes.is_some() || args.outages.is_some();
     let config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(args.tz);
     let thresholds = Thresholds::maturity_model();
-    let card = if from_csv {
-        let tenant = TenantId::new("csv-import").map_err(|e| e.to_string())?;
-        let who = Importers::new(&tenant);
-        let domain = DomainConfig::default();
-        let (policy, calendar) = sla();
-        let (incidents, outage_column): (Vec<IncidentRecord>, bool) = match &args.incidents {
-            Some(p) => {
-                let (rows, outage_column) = read_csv(p, itsm_metrics::import::incidents, "outage")?;
-                let kept = replayed(p, rows, |r| {
-                    let (_, events) = replay_incident(r, &who, &domain).map_err(|e| (r.id.to_string(), e))?;
-                    r.resolution_target_met = resolution_met(&events, &policy, &calendar, to);
-                    Ok(())
-                });
-                (kept, outage_column)
-            }
-            None => (Vec::new(), false),
+    let started = std::time::Instant::now();
+    let (card, coverage) = if from_csv {
+        let inputs = CsvInputs {
+            incidents: args.incidents.clone(),
+            changes: args.changes.clone(),
+            outages: args.outages.clone(),
+            chunk_bytes: None,
         };
-        let changes: Vec<ChangeRecord> = match &args.changes {
-            Some(p) => replayed(p, read_csv(p, itsm_metrics::import::changes, "id")?.0, |r: &mut ChangeRecord| {
-                replay_change(r, &who, &domain).map_err(|e| (r.id.to_string(), e))
-            }),
-            None => Vec::new(),
-        };
-        let outages: Vec<OutageRecord> = match &args.outages {
-            Some(p) => read_csv(p, itsm_metrics::import::outages, "service")?.0.into_iter().map(|(_, o)| o).collect(),
-            None => Vec::new(),
-        };
-        // Without an outages file or an `outage` column, downtime is unknown, not zero.
-        let recorded = args.outages.is_some() || outage_column;
-        if !recorded {
-            eprintln!("no outage source (no --outages, no `outage` column): availability is reported as no data");
-        }
-        let config = config.with_outages_recorded(recorded);
-        itsm_metrics::compute(config, &thresholds, &incidents, &changes, &outages).map_err(|e| e.to_string())?
+        let threads = args.threads.unwrap_or_else(itsm_metrics::import::parallel::available_threads);
+        let mut say = |line: &str| eprintln!("{line}");
+        let run = score_csv(&inputs, config, to, threads, &mut say)?;
+        report_files(&run, args.timings);
+        let coverage = if run.complete() { Coverage::Complete } else { Coverage::Partial };
+        (run.accumulator.finish(&thresholds), coverage)
     } else {
-        from_store(&args, config, to).await?.finish(&thresholds)
+        (from_store(&args, config, to).await?.finish(&thresholds), Coverage::Complete)
     };
+    let rendering = std::time::Instant::now();
     let output = match args.format {
         Format::Text => render::text(&card),
         Format::Json => render::json(&card).map_err(|e| e.to_string())?,
@@ -284,9 +296,30 @@ async fn run(args: Args) -> Result<(), String> {
         Some(path) => std::fs::write(path, output).map_err(|e| format!("{}: {e}", path.display()))?,
         None => print!("{output}"),
     }
-    Ok(())
+    if args.timings {
+        eprintln!(
+            "timings: finish and render {:.3} s; total {:.3} s",
+            rendering.elapsed().as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if coverage == Coverage::Partial {
+        eprintln!(
+            "the report covers the rows that were accepted: some rows were rejected (exit status {EXIT_PARTIAL})"
+        );
+    }
+    Ok(coverage)
 }
 
 fn main() -> ExitCode {
-    itsm_examples::run_main("scorecard", run(Args::parse()))
+    let coverage = std::cell::Cell::new(Coverage::Complete);
+    let args = Args::parse();
+    let code = itsm_examples::run_main("scorecard", async {
+        coverage.set(run(args).await?);
+        Ok(())
+    });
+    match coverage.get() {
+        Coverage::Partial => ExitCode::from(EXIT_PARTIAL),
+        Coverage::Complete => code,
+    }
 }

@@ -13,6 +13,12 @@
 //! collects every record into a `Vec` (what a caller without streaming would
 //! do). Each phase runs in its own process and prints its peak resident set
 //! (`VmHWM` from `/proc/self/status`, Linux).
+//!
+//! `--db PATH` is never deleted: `fill` creates a new database there and
+//! refuses a database of this library already at PATH unless `--replace` is
+//! given; `stream` and `collect` open an existing one. Anything else at PATH
+//! (a directory, a device, another application's database, any other file)
+//! is refused, `--replace` or not.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,9 +46,12 @@ enum Phase {
 struct Args {
     /// Which phase to run.
     phase: Phase,
-    /// The SQLite file.
+    /// The SQLite file (fill: created; stream, collect: read).
     #[arg(long)]
     db: PathBuf,
+    /// fill: replace the --db file if it holds a database of this library (anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
     /// Incidents to create (fill).
     #[arg(long, default_value_t = 1_000_000)]
     incidents: usize,
@@ -114,7 +123,11 @@ async fn fill(store: &Store, actor: &Actor, n: usize) -> Result<(), String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let store = Store::connect(&format!("sqlite://{}", args.db.display())).await.map_err(|e| e.to_string())?;
+    let existing = match args.phase {
+        Phase::Fill => itsm_examples::db::Existing::Refuse,
+        Phase::Stream | Phase::Collect => itsm_examples::db::Existing::Read,
+    };
+    let store = itsm_examples::db::open(&args.db, args.replace, existing).await?;
     let tenant = TenantId::new("bench").map_err(|e| e.to_string())?;
     let actor =
         Actor::new(itsm_core::id::ActorId::new("bench").map_err(|e| e.to_string())?, tenant.clone(), [Role::Agent]);

@@ -6,57 +6,22 @@
 //! import runs only when `../shared/data/bpic2014-rabobank-itil` exists beside
 //! the workspace (its licence keeps it out of the repository).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-/// A scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
+mod common;
 
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("itsm-examples-run-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The example binary `name`, found by walking up from this test binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot locate the test binary: {e}"));
-    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    for dir in exe.ancestors().skip(1) {
-        let candidate = dir.join("examples").join(&file);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "example binary `{file}` not found in an `examples/` directory above {}; build it with `cargo test -p itsm-examples` \
-         (which builds the examples) or `cargo build -p itsm-examples --examples`",
-        exe.display()
-    );
-}
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{Scratch, example, manifest_dir};
 
 /// Runs an example to completion; panics with its output unless it succeeds.
 fn run(name: &str, args: &[&str], stdin: Option<&Path>) -> (String, String) {
+    run_with_status(name, args, stdin, 0)
+}
+
+/// Runs an example to completion; panics with its output unless it exits with `code`.
+fn run_with_status(name: &str, args: &[&str], stdin: Option<&Path>, code: i32) -> (String, String) {
     let mut command = Command::new(example(name));
     command.args(args).current_dir(manifest_dir()).stdout(Stdio::piped()).stderr(Stdio::piped());
     match stdin {
@@ -72,7 +37,10 @@ fn run(name: &str, args: &[&str], stdin: Option<&Path>) -> (String, String) {
         command.output().unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
     let (stdout, stderr) =
         (String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned());
-    assert!(status.success(), "{name} {args:?} exited with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        status.code() == Some(code),
+        "{name} {args:?} exited with {status}, not {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     (stdout, stderr)
 }
 
@@ -194,14 +162,16 @@ fn scorecard_from_csv_reports_the_bad_row() {
         "--to",
         "2026-04-01",
     ];
-    let (text, log) = run("scorecard", &args, None);
+    // A rejected row: the report is written and the exit status (3) says it is partial.
+    let (text, log) = run_with_status("scorecard", &args, None, 3);
     // INC-2 was resolved before it was opened: reported with its file and line (3).
     let bad = format!("{}:3:", incidents.display());
     assert_contains(&log, &bad);
-    assert_contains(&log, "2 rows accepted, 1 rejected");
-    // CHG-3 parses, but the change machines refuse it (no instant at all): named with its line (4).
-    assert_contains(&log, &format!("{}:4: CHG-3: refused by the domain", changes.display()));
-    assert_contains(&text, "inputs: 2 incidents, 2 changes");
+    assert_contains(&log, "3 rows read: 2 accepted, 1 rejected; 2 replayed");
+    // CHG-3, cancelled without a single instant, is replayed and counted too (in no rate).
+    assert_contains(&log, "3 rows read: 3 accepted, 0 rejected; 3 replayed");
+    assert!(!log.contains("refused by the domain"), "{log}");
+    assert_contains(&text, "inputs: 2 incidents, 3 changes");
     assert_contains(&text, "1/2 (50%)");
     assert_eq!(check_table_levels(&text), 6);
 }
@@ -226,7 +196,8 @@ fn scorecard_from_the_sample_csvs_in_every_format() {
     let with = |format: &str, out: &Path| {
         let mut args = base.to_vec();
         args.extend(["--format", format, "--out", path_str(out)]);
-        let (stdout, log) = run("scorecard", &args, None);
+        // INC-9 is deliberately bad: the report is written, the exit status is 3.
+        let (stdout, log) = run_with_status("scorecard", &args, None, 3);
         assert!(stdout.is_empty(), "--out writes the report to the file, not stdout:\n{stdout}");
         assert!(!log.contains("no outage source"), "{log}");
         std::fs::read_to_string(out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
