@@ -4,8 +4,8 @@
 //!
 //! ```sh
 //! cargo run --release -p itsm-store --all-features --example writers_bench -- \
-//!     [--writers 1,4,16,64] [--seconds 6] [--warmup 0.5] [--rounds 3] \
-//!     [--incidents 4] [--sqlite-only | --pg-only] [--dir PATH]
+//!     [--writers 1,4,16,64] [--seconds 6] [--warmup 0.3] [--rounds 6] \
+//!     [--incidents 4] [--sqlite-only | --pg-only] [--dir PATH] [--verbose]
 //! ```
 //!
 //! Written against the public `itsm-store` API only (`Store::connect_with`,
@@ -44,13 +44,17 @@
 //!
 //! **Measurement.** Per level, `--rounds` rounds alternate a store segment
 //! and a baseline segment (so load changes on the shared machine hit both
-//! alike); each segment connects its pool, warms up (every writer runs for
-//! `--warmup` seconds and at least two commands; connections are made, caches
-//! filled), waits for all writers on a barrier, then counts the commands
+//! alike: on a shared virtual disk the commit fsync latency, which bounds a
+//! single writer on both sides, swings several-fold from one second to the
+//! next, so segments are short and many); each segment connects its pool,
+//! warms up (every writer runs for `--warmup` seconds and at least two
+//! commands; connections are made, caches filled), waits for all writers on
+//! a barrier, then counts the commands
 //! completed in `--seconds / --rounds` seconds, and closes its pool. The rate
 //! is commands over the time from the first writer's start to the last
-//! writer's finish. Defaults: 1, 4, 16, 64 writers, 6 s per level and side
-//! in 3 rounds, about 2 minutes in all.
+//! writer's finish, summed over the rounds. Defaults: 1, 4, 16, 64 writers,
+//! 6 s per level and side in 6 rounds of 1 s, 0.3 s warm-up per segment,
+//! about 2.5 minutes in all.
 //!
 //! PostgreSQL: `ITSM_PG_URL` or `postgres://postgres@127.0.0.1:5432/test`; a
 //! fresh schema `itsm_writers_bench_<pid>` per run (via
@@ -59,6 +63,7 @@
 //! (under `--dir`, default the system temp dir; use a directory on a real
 //! disk, `synchronous = FULL` makes fsync part of every commit), removed at
 //! the end. Any failed command is reported and makes the exit status 1.
+//! `--verbose` prints every segment's rate (to see the spread).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -102,18 +107,20 @@ struct Args {
     sqlite: bool,
     postgres: bool,
     dir: Option<std::path::PathBuf>,
+    verbose: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         writers: vec![1, 4, 16, 64],
         seconds: 6.0,
-        warmup: 0.5,
-        rounds: 3,
+        warmup: 0.3,
+        rounds: 6,
         incidents: 4,
         sqlite: true,
         postgres: true,
         dir: None,
+        verbose: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -157,9 +164,10 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => args.dir = Some(value("--dir")?.into()),
             "--sqlite-only" => args.postgres = false,
             "--pg-only" => args.sqlite = false,
+            "--verbose" => args.verbose = true,
             "-h" | "--help" => {
                 println!(
-                    "writers_bench [--writers 1,4,16,64] [--seconds 6] [--warmup 0.5] [--rounds 3] [--incidents 4] [--sqlite-only | --pg-only] [--dir PATH]"
+                    "writers_bench [--writers 1,4,16,64] [--seconds 6] [--warmup 0.3] [--rounds 6] [--incidents 4] [--sqlite-only | --pg-only] [--dir PATH] [--verbose]"
                 );
                 std::process::exit(0);
             }
@@ -181,14 +189,15 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(level: usize, n: usize, incidents: usize) -> Writer {
+    /// Writer `n` of the `step`-th level in the list (a level may repeat).
+    fn new(step: usize, n: usize, incidents: usize) -> Writer {
         let name = format!("writer-{n}");
         let actor = Actor::new(
             ActorId::new(name.as_str()).unwrap_or_else(|e| unreachable!("{e}")),
             TenantId::new(TENANT).unwrap_or_else(|e| unreachable!("{e}")),
             [Role::Agent],
         );
-        let ids = (0..incidents).map(|k| format!("INC-W{level}-{n}-{k}")).collect();
+        let ids = (0..incidents).map(|k| format!("INC-L{step}-{n}-{k}")).collect();
         Writer { actor, ids, versions: vec![0; incidents], next: 0 }
     }
 
@@ -265,6 +274,12 @@ async fn step(target: &Target, w: &mut Writer, shared: &Shared) -> Result<(), St
 struct Tally {
     ops: u64,
     elapsed: Duration,
+}
+
+impl Tally {
+    fn rate(self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
 }
 
 /// Runs every writer on `target`: warm-up, barrier, `measure`; the writers
@@ -384,8 +399,7 @@ struct Row {
 
 impl Row {
     fn rates(&self) -> (f64, f64) {
-        let rate = |t: Tally| t.ops as f64 / t.elapsed.as_secs_f64().max(1e-9);
-        (rate(self.store), rate(self.baseline))
+        (self.store.rate(), self.baseline.rate())
     }
 }
 
@@ -433,12 +447,12 @@ async fn run_backend(
     let warmup = Duration::from_secs_f64(args.warmup);
     let measure = Duration::from_secs_f64(args.seconds / args.rounds as f64);
     let mut rows = Vec::new();
-    for &level in &args.writers {
+    for (step, &level) in args.writers.iter().enumerate() {
         let setup = Store::connect_with(store_url, &store_options(level)).await.map_err(|e| format!("store: {e}"))?;
-        let writers = (0..level).map(|n| Writer::new(level, n, args.incidents)).collect();
+        let writers = (0..level).map(|n| Writer::new(step, n, args.incidents)).collect();
         let mut writers = prepare(&setup, writers, shared).await?;
         setup.close().await;
-        let mut raw: Vec<Writer> = (0..level).map(|n| Writer::new(level, n, args.incidents)).collect();
+        let mut raw: Vec<Writer> = (0..level).map(|n| Writer::new(step, n, args.incidents)).collect();
         let (mut store_total, mut base_total) = (Tally::default(), Tally::default());
         for _ in 0..args.rounds {
             let store =
@@ -448,6 +462,9 @@ async fn run_backend(
             close(target).await;
             let (t, w) = result.map_err(|e| format!("{backend}, {level} writers, store: {e}"))?;
             writers = w;
+            if args.verbose {
+                eprintln!("    {backend} {level} writers, store segment: {:.0}/s", t.rate());
+            }
             store_total.ops += t.ops;
             store_total.elapsed += t.elapsed;
 
@@ -456,6 +473,9 @@ async fn run_backend(
             close(target).await;
             let (t, w) = result.map_err(|e| format!("{backend}, {level} writers, baseline: {e}"))?;
             raw = w;
+            if args.verbose {
+                eprintln!("    {backend} {level} writers, baseline segment: {:.0}/s", t.rate());
+            }
             base_total.ops += t.ops;
             base_total.elapsed += t.elapsed;
         }

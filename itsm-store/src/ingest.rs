@@ -157,10 +157,11 @@ impl<'a> Run<'a> {
         out
     }
 
-    /// Records a stored incident's state (`None`: it does not exist).
-    pub(crate) fn preload(&mut self, id: String, stored: Option<(Incident, u64)>) {
-        if let Some((state, version)) = stored {
-            self.batch.preload(self.actor.tenant.as_str(), id.clone(), state, version);
+    /// Records a stored incident's state, version and chain head (`None`:
+    /// it does not exist).
+    pub(crate) fn preload(&mut self, id: String, stored: Option<(Incident, u64, String)>) {
+        if let Some((state, version, head)) = stored {
+            self.batch.preload(self.actor.tenant.as_str(), id.clone(), state, version, head);
         }
         self.looked_up.insert(id);
     }

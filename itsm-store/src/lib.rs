@@ -90,6 +90,8 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("enable at least one of the `sqlite` and `postgres` features");
 
+mod core;
+mod dialect;
 mod error;
 mod ingest;
 mod model;
@@ -97,8 +99,10 @@ mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod verify;
 
 use std::time::Duration;
 
@@ -109,12 +113,12 @@ use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 pub use error::{ExecError, StorageFault, StoreError};
 pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand};
 pub use model::{
-    BackendKind, BreakReason, ChainBreak, ChainReport, ChangeConflict, Committed, ConnectOptions, EventCursor,
-    ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow, QueueFilter,
-    Recorded, Request, SqliteFile, StoredEvent,
+    BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,
+    EventCursor, ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow,
+    QueueFilter, Recorded, Request, SqliteFile, StoredEvent,
 };
 
-use crate::plan::{ChainFields, GENESIS, check_key, check_text, check_time, link};
+use crate::plan::{check_key, check_text, check_time};
 use crate::rows::{RawEvent, RawProjection};
 
 /// The outbox topic of executed escalations ([`Store::record_escalation`]).
@@ -175,9 +179,9 @@ pub struct Store {
 #[derive(Debug, Clone)]
 enum Inner {
     #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteStore),
+    Sqlite(core::Core<sqlx::Sqlite>),
     #[cfg(feature = "postgres")]
-    Postgres(postgres::PgStore),
+    Postgres(core::Core<sqlx::Postgres>),
 }
 
 macro_rules! dispatch {
@@ -217,13 +221,13 @@ impl Store {
     pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             #[cfg(feature = "sqlite")]
-            return Ok(Store { inner: Inner::Sqlite(sqlite::SqliteStore::connect(url, options).await?) });
+            return Ok(Store { inner: Inner::Sqlite(sqlite::connect(url, options).await?) });
             #[cfg(not(feature = "sqlite"))]
             return Err(StoreError::BackendDisabled("sqlite"));
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             #[cfg(feature = "postgres")]
-            return Ok(Store { inner: Inner::Postgres(postgres::PgStore::connect(url, options).await?) });
+            return Ok(Store { inner: Inner::Postgres(postgres::connect(url, options).await?) });
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::BackendDisabled("postgres"));
         }
@@ -559,70 +563,66 @@ impl Store {
         .try_flatten()
     }
 
-    /// Re-computes a tenant's audit chain from its first event and names the
-    /// first position that does not verify. Reads page by page.
+    /// Writes the tenant's next checkpoint (see the crate docs): the chain
+    /// heads of the aggregates that changed since the previous checkpoint,
+    /// and a Merkle root over every aggregate's head, linked to the previous
+    /// checkpoint's hash. `None` when nothing changed (nothing is written).
+    /// Run it periodically (a scheduled job); it serializes with other
+    /// checkpoints of the tenant, not with commands.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn checkpoint(&self, tenant: &TenantId, now: Timestamp) -> Result<Option<Checkpoint>, StoreError> {
+        check_time("now", now)?;
+        let tenant = tenant.as_str();
+        let row = plan::retry(|| async move { dispatch!(self, s => s.checkpoint(tenant, now).await) }).await?;
+        Ok(row.map(|c| Checkpoint {
+            seq: plan::from_db_version(c.seq),
+            taken_at: c.taken_at.0,
+            aggregates: plan::from_db_version(c.aggregates),
+            events: plan::from_db_version(c.events),
+            root: c.root,
+            hash: c.hash,
+        }))
+    }
+
+    /// Verifies a tenant's audit evidence and names the first break: the
+    /// tenant chain of events written before store design 2, the chain of
+    /// checkpoints and the latest checkpoint's Merkle root, then every
+    /// aggregate's chain, its projection head, and the heads the checkpoints
+    /// recorded. Reads events page by page; holds one kind's aggregate heads
+    /// and the checkpointed heads in memory.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn verify_chain(&self, tenant: &TenantId) -> Result<ChainReport, StoreError> {
-        let tenant = tenant.as_str();
-        let head = plan::retry(|| async move { dispatch!(self, s => s.chain_head(tenant).await) }).await?;
-        let (head_position, head_hash) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
-        let mut report = ChainReport { tenant: tenant.to_owned(), events: 0, broken: None };
-        let mut prev = GENESIS.to_owned();
-        let mut expected: i64 = 1;
-        'pages: while expected <= head_position {
-            let after = expected - 1;
-            let limit = i64::from(PAGE_SIZE);
-            let page =
-                plan::retry(|| async move { dispatch!(self, s => s.chain_page(tenant, after, limit).await) }).await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in page {
-                if row.chain_position > head_position {
-                    break 'pages;
-                }
-                if row.chain_position != expected {
-                    report.broken = Some(ChainBreak {
-                        position: plan::from_db_version(expected),
-                        reason: BreakReason::Gap { found: plan::from_db_version(row.chain_position) },
-                    });
-                    return Ok(report);
-                }
-                let recorded_at = row.recorded_at.to_rfc3339();
-                let computed = link(
-                    &prev,
-                    &ChainFields {
-                        tenant: &row.tenant,
-                        kind: &row.kind,
-                        aggregate_id: &row.aggregate_id,
-                        version: row.version,
-                        event_name: &row.event_name,
-                        payload: &row.payload,
-                        actor: &row.actor,
-                        recorded_at: &recorded_at,
-                        chain_position: row.chain_position,
-                    },
-                );
-                if computed != row.hash {
-                    report.broken = Some(ChainBreak {
-                        position: plan::from_db_version(expected),
-                        reason: BreakReason::HashMismatch,
-                    });
-                    return Ok(report);
-                }
-                prev = row.hash;
-                report.events += 1;
-                expected += 1;
-            }
-        }
-        let verified = expected - 1;
-        if verified != head_position || prev != head_hash {
-            report.broken = Some(ChainBreak {
-                position: plan::from_db_version(verified + 1),
-                reason: BreakReason::HeadMismatch { head_position: plan::from_db_version(head_position) },
-            });
-        }
-        Ok(report)
+        verify::run(self, tenant.as_str()).await
+    }
+
+    /// The tenant chain head of events written before store design 2.
+    pub(crate) async fn legacy_head(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        plan::retry(|| async move { dispatch!(self, s => s.legacy_head(tenant).await) }).await
+    }
+
+    /// A page of that tenant chain, after a chain position.
+    pub(crate) async fn legacy_chain_page(&self, tenant: &str, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let limit = i64::from(PAGE_SIZE);
+        let rows = plan::retry(|| async move { dispatch!(self, s => s.legacy_chain_page(tenant, after, limit).await) })
+            .await?;
+        rows.into_iter().map(RawEvent::into_stored).collect()
+    }
+
+    /// Every checkpoint of a tenant and the heads they recorded.
+    pub(crate) async fn checkpoint_rows(
+        &self,
+        tenant: &str,
+    ) -> Result<(Vec<core::CheckpointRow>, Vec<core::CheckpointHeadRow>), StoreError> {
+        plan::retry(|| async move { dispatch!(self, s => s.checkpoints(tenant).await) }).await
+    }
+
+    /// Every aggregate head of a tenant of one kind, by id.
+    pub(crate) async fn aggregate_heads(
+        &self,
+        tenant: &str,
+        kind: AggregateKind,
+    ) -> Result<Vec<core::HeadRow>, StoreError> {
+        plan::retry(|| async move { dispatch!(self, s => s.aggregate_heads(tenant, kind).await) }).await
     }
 
     /// Leases up to `limit` undelivered outbox messages (of every tenant) whose

@@ -188,8 +188,9 @@ pub struct StoredEvent {
     pub actor: String,
     /// When it was recorded.
     pub recorded_at: Timestamp,
-    /// Position in the tenant's audit chain.
-    pub chain_position: u64,
+    /// Position in the tenant's audit chain, for an event written before
+    /// store design 2 (newer events are chained per aggregate).
+    pub chain_position: Option<u64>,
     /// The chain hash after this event (hex).
     pub hash: String,
 }
@@ -244,43 +245,150 @@ pub struct ChainReport {
     pub tenant: String,
     /// How many events were checked.
     pub events: u64,
-    /// The first broken link, if any.
+    /// How many aggregates were checked.
+    pub aggregates: u64,
+    /// How many checkpoints were checked.
+    pub checkpoints: u64,
+    /// The first break found, if any.
     pub broken: Option<ChainBreak>,
 }
 
 impl ChainReport {
-    /// Whether the chain verified end to end.
+    /// Whether every chain, head and checkpoint verified.
     pub fn is_intact(&self) -> bool {
         self.broken.is_none()
     }
 }
 
-/// Where and how an audit chain is broken.
+/// Where and how the audit evidence is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {
-    /// The first chain position that does not verify.
-    pub position: u64,
+    /// Where.
+    pub at: BreakAt,
     /// What is wrong there.
     pub reason: BreakReason,
 }
 
-/// What is wrong at a broken chain position.
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.reason)
+    }
+}
+
+/// Where a break is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakAt {
+    /// A position of the tenant chain of events written before store design 2.
+    TenantChain {
+        /// The chain position.
+        position: u64,
+    },
+    /// One event of an aggregate.
+    Event {
+        /// The aggregate kind.
+        kind: AggregateKind,
+        /// The aggregate id.
+        id: String,
+        /// The event's version.
+        version: u64,
+    },
+    /// An aggregate's chain as a whole (its head).
+    Aggregate {
+        /// The aggregate kind.
+        kind: AggregateKind,
+        /// The aggregate id.
+        id: String,
+    },
+    /// A tenant checkpoint.
+    Checkpoint {
+        /// Its sequence number.
+        seq: u64,
+    },
+}
+
+impl std::fmt::Display for BreakAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BreakAt::TenantChain { position } => write!(f, "tenant chain position {position}"),
+            BreakAt::Event { kind, id, version } => write!(f, "{kind} {id} version {version}"),
+            BreakAt::Aggregate { kind, id } => write!(f, "{kind} {id}"),
+            BreakAt::Checkpoint { seq } => write!(f, "checkpoint {seq}"),
+        }
+    }
+}
+
+/// What is wrong where the evidence breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BreakReason {
     /// The row's content or predecessor does not hash to its stored hash
-    /// (edited, swapped, or re-ordered rows).
+    /// (an edited, swapped or inserted row).
     HashMismatch,
-    /// The position is missing: the next row found has this position.
+    /// A position or version is missing: the next row found has this one
+    /// (a deleted row).
     Gap {
-        /// The chain position found instead.
+        /// The position or version found instead.
         found: u64,
     },
-    /// The chain head records more events (or another hash) than the log holds:
-    /// trailing rows were deleted.
+    /// The tenant chain head records more events (or another hash) than the
+    /// log holds: trailing rows were deleted.
     HeadMismatch {
         /// The head's recorded position.
         head_position: u64,
     },
+    /// The aggregate's events end at another version or hash than its
+    /// projection's chain head (trailing events deleted or appended, or the
+    /// projection edited).
+    ProjectionMismatch {
+        /// The last version its events reach (0: none).
+        events: u64,
+        /// The version its projection records (0: no projection row).
+        projection: u64,
+    },
+    /// A checkpoint recorded this event with another hash, or the event is
+    /// gone: the aggregate's history was rewritten after the checkpoint.
+    CheckpointMismatch,
+    /// The checkpoint's hash does not cover its own fields and its
+    /// predecessor's hash: the checkpoint was rewritten.
+    CheckpointHash,
+    /// The Merkle root over the heads the checkpoints recorded differs from
+    /// the latest checkpoint's root: a recorded head was rewritten.
+    RootMismatch,
+}
+
+impl std::fmt::Display for BreakReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BreakReason::HashMismatch => f.write_str("the stored hash does not match the row and its predecessor"),
+            BreakReason::Gap { found } => write!(f, "missing, the next row found is {found}"),
+            BreakReason::HeadMismatch { head_position } => {
+                write!(f, "the tenant chain head records position {head_position}")
+            }
+            BreakReason::ProjectionMismatch { events, projection } => {
+                write!(f, "the events reach version {events} but the projection records version {projection}")
+            }
+            BreakReason::CheckpointMismatch => f.write_str("a checkpoint recorded another hash for this event"),
+            BreakReason::CheckpointHash => f.write_str("the checkpoint's hash does not cover its fields"),
+            BreakReason::RootMismatch => f.write_str("the checkpoint's root does not match the recorded heads"),
+        }
+    }
+}
+
+/// A tenant checkpoint written by [`crate::Store::checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Its sequence number in the tenant (1 for the first).
+    pub seq: u64,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+    /// Aggregates it covers.
+    pub aggregates: u64,
+    /// Events it covers (the sum of the covered versions).
+    pub events: u64,
+    /// The Merkle root over every aggregate's chain head (hex).
+    pub root: String,
+    /// Its hash, covering the previous checkpoint's (hex): publish it outside
+    /// the database to anchor the log.
+    pub hash: String,
 }
 
 /// One command of [`crate::Store::import_batch`].

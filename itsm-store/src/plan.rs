@@ -1,7 +1,7 @@
 //! Backend-independent parts of a write: deciding and applying a command,
 //! the rows it produces, request hashes, the audit chain, and the retry loop.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -199,65 +199,6 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
     Ok(ProjectionValues { version, summary, state })
 }
 
-/// `$start, $start+1, ...` for `n` values.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    let mut out = String::with_capacity(n * 6);
-    for i in 0..n {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push('$');
-        out.push_str(&(start + i).to_string());
-    }
-    out
-}
-
-/// `($1, ..., $cols), ($cols+1, ...)` for `rows` rows.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn value_rows(cols: usize, rows: usize) -> String {
-    value_rows_from(1, cols, rows)
-}
-
-/// `($start, ...), (...)`: `rows` rows of `cols` numbered values from `$start`.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn value_rows_from(start: usize, cols: usize, rows: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 6);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        out.push_str(&placeholders(start + r * cols, cols));
-        out.push(')');
-    }
-    out
-}
-
-/// `?, ?, ...` for `n` values (SQLite bulk statements).
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn anonymous(n: usize) -> String {
-    let mut out = String::with_capacity(n * 3);
-    for i in 0..n {
-        out.push_str(if i == 0 { "?" } else { ", ?" });
-    }
-    out
-}
-
-/// `(?, ..., ?), (...)`: `rows` rows of `cols` anonymous values.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn anonymous_rows(cols: usize, rows: usize) -> String {
-    let row = format!("({})", anonymous(cols));
-    let mut out = String::with_capacity(rows * (row.len() + 2));
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&row);
-    }
-    out
-}
-
 /// An event decided during an import, ready to insert.
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
@@ -266,21 +207,18 @@ pub(crate) struct PendingEvent {
     pub version: i64,
     pub name: &'static str,
     pub payload: String,
-    /// RFC 3339 text of the command's instant.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub recorded_at: String,
-    pub chain_position: i64,
     pub hash: String,
 }
 
-/// The in-memory side of an import: current states, chain heads, and the
-/// rows to write, all decided before anything is written.
+/// The in-memory side of an import: current states, each aggregate's chain
+/// head, and the rows to write, all decided before anything is written.
 pub(crate) struct Batch<A: Aggregate> {
     states: HashMap<(String, String), (A, u64)>,
+    /// Each aggregate's chain head (the hash of its last event).
+    heads: HashMap<(String, String), String>,
     known: HashSet<(String, AggregateKind, String)>,
     touched: HashMap<(String, String), Timestamp>,
     order: Vec<(String, String)>,
-    pub heads: BTreeMap<String, (i64, String)>,
     pub events: Vec<PendingEvent>,
     written: usize,
     pub outbox: Vec<(String, Vec<OutboxRow>, Timestamp)>,
@@ -292,10 +230,10 @@ impl<A: Aggregate> Default for Batch<A> {
     fn default() -> Self {
         Batch {
             states: HashMap::new(),
+            heads: HashMap::new(),
             known: HashSet::new(),
             touched: HashMap::new(),
             order: Vec::new(),
-            heads: BTreeMap::new(),
             events: Vec::new(),
             written: 0,
             outbox: Vec::new(),
@@ -306,14 +244,11 @@ impl<A: Aggregate> Default for Batch<A> {
 }
 
 impl<A: Aggregate> Batch<A> {
-    /// Records a stored aggregate's state.
-    pub(crate) fn preload(&mut self, tenant: &str, id: String, state: A, version: u64) {
-        self.states.insert((tenant.to_owned(), id), (state, version));
-    }
-
-    /// Records a tenant's chain head.
-    pub(crate) fn chain_head(&mut self, tenant: &str, position: i64, hash: String) {
-        self.heads.insert(tenant.to_owned(), (position, hash));
+    /// Records a stored aggregate's state, version and chain head.
+    pub(crate) fn preload(&mut self, tenant: &str, id: String, state: A, version: u64, head: String) {
+        let key = (tenant.to_owned(), id);
+        self.heads.insert(key.clone(), head);
+        self.states.insert(key, (state, version));
     }
 
     /// Whether a referenced aggregate is known to exist.
@@ -378,13 +313,12 @@ impl<A: Aggregate> Batch<A> {
             self.outbox.push((tenant.to_owned(), outbox, c.now));
         }
         let recorded_at = c.now.to_rfc3339();
-        let head = self.heads.entry(tenant.to_owned()).or_insert_with(|| (0, GENESIS.to_owned()));
+        let head = self.heads.entry(key.clone()).or_insert_with(|| GENESIS.to_owned());
         let actor = c.actor.id.as_str();
         let mut last = version;
         for row in rows {
-            head.0 += 1;
             let hash = link(
-                &head.1,
+                head,
                 &ChainFields {
                     tenant,
                     kind: A::KIND.as_str(),
@@ -394,18 +328,16 @@ impl<A: Aggregate> Batch<A> {
                     payload: &row.payload,
                     actor,
                     recorded_at: &recorded_at,
-                    chain_position: head.0,
+                    chain_position: None,
                 },
             );
-            head.1.clone_from(&hash);
+            head.clone_from(&hash);
             last = from_db_version(row.version);
             self.events.push(PendingEvent {
                 command: index,
                 version: row.version,
                 name: row.name,
                 payload: row.payload,
-                recorded_at: recorded_at.clone(),
-                chain_position: head.0,
                 hash,
             });
         }
@@ -423,13 +355,20 @@ impl<A: Aggregate> Batch<A> {
         std::mem::take(&mut self.events)
     }
 
-    /// The projection rows of every aggregate the batch changed.
-    pub(crate) fn dirty_projections(&self) -> Result<Vec<(&str, &str, ProjectionValues, Timestamp)>, StoreError> {
+    /// The projection rows of every aggregate the batch changed: tenant, id,
+    /// values, instant of its last command, chain head.
+    pub(crate) fn dirty_projections(&self) -> Result<Vec<DirtyProjection<'_>>, StoreError> {
         self.order
             .iter()
-            .filter_map(|key| Some((key, self.states.get(key)?, self.touched.get(key)?)))
-            .map(|((tenant, id), (state, version), at)| {
-                Ok((tenant.as_str(), id.as_str(), projection_values(state, to_db_version(*version)?)?, *at))
+            .filter_map(|key| Some((key, self.states.get(key)?, self.touched.get(key)?, self.heads.get(key)?)))
+            .map(|((tenant, id), (state, version), at, head)| {
+                Ok(DirtyProjection {
+                    tenant,
+                    id,
+                    values: projection_values(state, to_db_version(*version)?)?,
+                    at: *at,
+                    chain_hash: head,
+                })
             })
             .collect()
     }
@@ -438,6 +377,15 @@ impl<A: Aggregate> Batch<A> {
     pub(crate) fn report(self) -> ImportReport<A::Error> {
         ImportReport { committed: self.committed, events: self.written, rejected: self.rejected }
     }
+}
+
+/// A projection row an import writes.
+pub(crate) struct DirtyProjection<'a> {
+    pub tenant: &'a str,
+    pub id: &'a str,
+    pub values: ProjectionValues,
+    pub at: Timestamp,
+    pub chain_hash: &'a str,
 }
 
 /// Serializes outbox messages, refusing NUL in topic or key.
@@ -475,20 +423,26 @@ pub(crate) struct ChainFields<'a> {
     pub actor: &'a str,
     /// RFC 3339 with microseconds, as [`Timestamp::to_rfc3339`] gives it.
     pub recorded_at: &'a str,
-    pub chain_position: i64,
+    /// The tenant chain position of an event written before store design 2
+    /// (linked in tenant order); `None` for an event linked to the previous
+    /// event of its aggregate.
+    pub chain_position: Option<i64>,
 }
 
 /// `h_n = SHA-256(h_{n-1} || canonical bytes of row n)`, hex. The canonical
 /// bytes are a domain tag and each field as a big-endian u64 length followed
-/// by its UTF-8 bytes; integers as decimal text. An undecodable `prev` (a
-/// tampered head) hashes as its text, so it never verifies.
+/// by its UTF-8 bytes; integers as decimal text. `h_{n-1}` is the previous
+/// event of the same aggregate (tag `itsm-event-v2`), or for an event written
+/// before store design 2 the previous event of the tenant (tag
+/// `itsm-event-v1`, which also covers the chain position). An undecodable
+/// `prev` (a tampered head) hashes as its text, so it never verifies.
 pub(crate) fn link(prev: &str, row: &ChainFields<'_>) -> String {
     let mut h = Sha256::new();
     match hex::decode(prev) {
         Ok(bytes) => h.update(bytes),
         Err(_) => h.update(prev.as_bytes()),
     }
-    field(&mut h, b"itsm-event-v1");
+    field(&mut h, if row.chain_position.is_some() { b"itsm-event-v1" } else { b"itsm-event-v2" });
     field(&mut h, row.tenant.as_bytes());
     field(&mut h, row.kind.as_bytes());
     field(&mut h, row.aggregate_id.as_bytes());
@@ -497,8 +451,70 @@ pub(crate) fn link(prev: &str, row: &ChainFields<'_>) -> String {
     field(&mut h, row.payload.as_bytes());
     field(&mut h, row.actor.as_bytes());
     field(&mut h, row.recorded_at.as_bytes());
-    field(&mut h, row.chain_position.to_string().as_bytes());
+    if let Some(position) = row.chain_position {
+        field(&mut h, position.to_string().as_bytes());
+    }
     hex::encode(h.finalize())
+}
+
+/// A leaf of a checkpoint's Merkle tree: one aggregate's chain head.
+pub(crate) fn leaf(kind: &str, id: &str, version: i64, hash: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    field(&mut h, b"itsm-leaf-v1");
+    field(&mut h, kind.as_bytes());
+    field(&mut h, id.as_bytes());
+    field(&mut h, version.to_string().as_bytes());
+    field(&mut h, hash.as_bytes());
+    h.finalize().into()
+}
+
+/// The Merkle root (RFC 6962 shape: interior nodes `SHA-256(0x01 || l || r)`,
+/// an odd node promoted unchanged) of leaves in (kind, id) order, hex; the
+/// empty tree hashes to [`GENESIS`].
+pub(crate) fn merkle_root(mut level: Vec<[u8; 32]>) -> String {
+    if level.is_empty() {
+        return GENESIS.to_owned();
+    }
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut pairs = level.chunks_exact(2);
+        for pair in &mut pairs {
+            let mut h = Sha256::new();
+            h.update([1u8]);
+            h.update(pair[0]);
+            h.update(pair[1]);
+            next.push(h.finalize().into());
+        }
+        next.extend_from_slice(pairs.remainder());
+        level = next;
+    }
+    hex::encode(level[0])
+}
+
+/// The hash of a checkpoint: its predecessor's hash, tenant, sequence number,
+/// instant, counts and root.
+pub(crate) fn checkpoint_hash(prev: &str, c: &CheckpointFields<'_>) -> String {
+    let mut h = Sha256::new();
+    field(&mut h, b"itsm-checkpoint-v1");
+    field(&mut h, prev.as_bytes());
+    field(&mut h, c.tenant.as_bytes());
+    field(&mut h, c.seq.to_string().as_bytes());
+    field(&mut h, c.taken_at.as_bytes());
+    field(&mut h, c.aggregates.to_string().as_bytes());
+    field(&mut h, c.events.to_string().as_bytes());
+    field(&mut h, c.root.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// What a checkpoint's hash covers.
+pub(crate) struct CheckpointFields<'a> {
+    pub tenant: &'a str,
+    pub seq: i64,
+    /// RFC 3339 with microseconds.
+    pub taken_at: &'a str,
+    pub aggregates: i64,
+    pub events: i64,
+    pub root: &'a str,
 }
 
 fn field(h: &mut Sha256, bytes: &[u8]) {
@@ -656,7 +672,7 @@ mod tests {
             payload,
             actor: "a",
             recorded_at: "2026-01-01T00:00:00.000000Z",
-            chain_position: 1,
+            chain_position: None,
         }
     }
 

@@ -1,17 +1,17 @@
-//! Backend-independent row conversions: a backend decodes its columns into
-//! these raw shapes (instants already converted), and they become the public
-//! values here.
+//! Rows as read ([`sqlx::FromRow`] on both backends; instants as [`DbTime`]),
+//! and their conversion into the public values.
 
+use itsm_core::Aggregate;
 use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
-use itsm_core::{Aggregate, Timestamp};
 
+use crate::dialect::DbTime;
 use crate::error::StoreError;
 use crate::model::{ProjectionRow, Recorded, StoredEvent};
 use crate::plan::{from_db_version, parse_kind};
 
 /// Projection columns as read.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RawProjection {
     pub kind: String,
     pub id: String,
@@ -21,11 +21,12 @@ pub(crate) struct RawProjection {
     pub service: Option<String>,
     pub priority: Option<String>,
     pub assignee: Option<String>,
+    #[sqlx(rename = "grp")]
     pub group: Option<String>,
-    pub window_start: Option<Timestamp>,
-    pub window_end: Option<Timestamp>,
-    pub due_at: Option<Timestamp>,
-    pub updated_at: Timestamp,
+    pub window_start: Option<DbTime>,
+    pub window_end: Option<DbTime>,
+    pub due_at: Option<DbTime>,
+    pub updated_at: DbTime,
 }
 
 impl RawProjection {
@@ -41,7 +42,7 @@ impl RawProjection {
             None => None,
         };
         let window = match (self.window_start, self.window_end) {
-            (Some(start), Some(end)) => Some((start, end)),
+            (Some(start), Some(end)) => Some((start.0, end.0)),
             _ => None,
         };
         Ok(ProjectionRow {
@@ -55,20 +56,20 @@ impl RawProjection {
             assignee,
             group,
             window,
-            due_at: self.due_at,
-            updated_at: self.updated_at,
+            due_at: self.due_at.map(|t| t.0),
+            updated_at: self.updated_at.0,
         })
     }
 }
 
 /// One event of one aggregate as read.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RawHistory {
     pub position: i64,
     pub version: i64,
     pub payload: String,
     pub actor: String,
-    pub recorded_at: Timestamp,
+    pub recorded_at: DbTime,
 }
 
 impl RawHistory {
@@ -79,24 +80,26 @@ impl RawHistory {
             version: from_db_version(self.version),
             event,
             actor: self.actor,
-            recorded_at: self.recorded_at,
+            recorded_at: self.recorded_at.0,
         })
     }
 }
 
 /// A full event row as read.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RawEvent {
     pub position: i64,
     pub tenant: String,
-    pub kind: String,
     pub aggregate_id: String,
     pub version: i64,
     pub event_name: String,
     pub payload: String,
+    #[sqlx(rename = "aggregate_kind")]
+    pub kind: String,
     pub actor: String,
-    pub recorded_at: Timestamp,
-    pub chain_position: i64,
+    pub recorded_at: DbTime,
+    /// The tenant chain position of an event written before store design 2.
+    pub chain_position: Option<i64>,
     pub hash: String,
 }
 
@@ -111,15 +114,9 @@ impl RawEvent {
             event_name: self.event_name,
             payload: self.payload,
             actor: self.actor,
-            recorded_at: self.recorded_at,
-            chain_position: from_db_version(self.chain_position),
+            recorded_at: self.recorded_at.0,
+            chain_position: self.chain_position.map(from_db_version),
             hash: self.hash,
         })
     }
-}
-
-/// Parses stored RFC 3339 text (SQLite).
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn parse_time(what: &'static str, text: &str) -> Result<Timestamp, StoreError> {
-    Timestamp::parse_rfc3339(text).map_err(|e| StoreError::corrupt(what, text, e))
 }

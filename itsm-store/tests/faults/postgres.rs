@@ -185,22 +185,22 @@ fn pg_server_restarted_under_load() {
 fn pg_statement_timeout() {
     serial(async {
         // Each of the store's sessions times statements out at 300 ms (below
-        // its own 5 s lock timeout); another session holds the tenant's chain
-        // head row, which every command locks first.
+        // its own 5 s lock timeout); another session holds the rows of the
+        // tenant's aggregates, which every command locks first.
         let extra = "&options[statement_timeout]=300ms";
         let Some(pg) = Pg::new("pg_statement_timeout", extra).await else { return };
         let load = Load::new(pg.store.clone(), 2, 64).await;
         let mut holder = PgConnection::connect(&pg_url()).await.unwrap();
         sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
         let locked: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT tenant FROM {}.chain_heads WHERE tenant = $1 FOR UPDATE",
+            "SELECT tenant FROM {}.aggregates WHERE tenant = $1 FOR UPDATE",
             pg.schema
         )))
         .bind(load.actor.tenant.as_str())
         .fetch_all(&mut holder)
         .await
         .unwrap();
-        assert_eq!(locked.len(), 1, "the chain head row exists after the tickets were opened");
+        assert!(!locked.is_empty(), "the tickets' rows exist after they were opened");
         let stop = Arc::new(AtomicBool::new(false));
         let writers = load.writers(2, &stop);
         tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -417,73 +417,134 @@ async fn check_stream(db: &TestDb) {
     assert_eq!(first, events[..3].to_vec());
 }
 
-async fn check_audit_chain_detects_tampering(db: &TestDb) {
-    let store = &db.store;
-    let a = actor("t1", "alice");
+/// Writes tickets T-0..T-3 (open, "note a", "note b"), checkpoint 1, a
+/// third note on T-0 and a new T-4, checkpoint 2, then a note on T-1 that no
+/// checkpoint covers.
+async fn audited(store: &Store, t: &str) {
+    let a = actor(t, "alice");
     for i in 0..4 {
         let id = format!("T-{i}");
         exec(store, &a, i, &id, ExpectedVersion::Absent, open(&id, "x")).await.unwrap();
-        exec(store, &a, i, &id, ExpectedVersion::Any, TicketCommand::Note { text: format!("note {i}") }).await.unwrap();
+        for text in ["note a", "note b"] {
+            exec(store, &a, i, &id, ExpectedVersion::Any, TicketCommand::Note { text: text.into() }).await.unwrap();
+        }
     }
-    exec(store, &actor("t2", "bob"), 0, "T-0", ExpectedVersion::Absent, open("T-0", "x")).await.unwrap();
-    let t = tenant("t1");
-    let report = store.verify_chain(&t).await.unwrap();
+    assert_eq!(
+        store.checkpoint(&tenant(t), ts(10)).await.unwrap().map(|c| (c.seq, c.aggregates, c.events)),
+        Some((1, 4, 12))
+    );
+    exec(store, &a, 11, "T-0", ExpectedVersion::Any, TicketCommand::Note { text: "note c".into() }).await.unwrap();
+    exec(store, &a, 11, "T-4", ExpectedVersion::Absent, open("T-4", "x")).await.unwrap();
+    assert_eq!(
+        store.checkpoint(&tenant(t), ts(12)).await.unwrap().map(|c| (c.seq, c.aggregates, c.events)),
+        Some((2, 5, 14))
+    );
+    assert_eq!(store.checkpoint(&tenant(t), ts(13)).await.unwrap(), None, "nothing moved");
+    exec(store, &a, 14, "T-1", ExpectedVersion::Any, TicketCommand::Note { text: "note d".into() }).await.unwrap();
+}
+
+async fn check_audit_chain_detects_tampering(db: &TestDb) {
+    use itsm_store::BreakAt;
+    let store = &db.store;
+    for t in ["edit", "swap", "insert", "delete", "tail", "cp", "leaf"] {
+        audited(store, t).await;
+    }
+    let report = store.verify_chain(&tenant("edit")).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.events, 8);
+    assert_eq!((report.events, report.aggregates, report.checkpoints), (15, 5, 2));
     assert!(store.verify_chain(&tenant("nobody")).await.unwrap().is_intact());
     // The attacker drops the append-only triggers.
     let drop = match db.backend() {
-        itsm_store::BackendKind::Sqlite => {
-            vec!["DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete"]
-        }
-        itsm_store::BackendKind::Postgres => {
-            vec!["DROP TRIGGER events_no_update ON events", "DROP TRIGGER events_no_truncate ON events"]
-        }
+        itsm_store::BackendKind::Sqlite => vec![
+            "DROP TRIGGER events_no_update",
+            "DROP TRIGGER events_no_delete",
+            "DROP TRIGGER checkpoints_no_update",
+            "DROP TRIGGER checkpoint_heads_no_update",
+        ],
+        itsm_store::BackendKind::Postgres => vec![
+            "DROP TRIGGER events_no_update ON events",
+            "DROP TRIGGER checkpoints_append_only ON checkpoints",
+            "DROP TRIGGER checkpoint_heads_append_only ON checkpoint_heads",
+        ],
     };
     db.raw(&drop).await.unwrap();
-    // 1. A one-byte edit of a payload at chain position 3.
+    let event = |id: &str, version: u64| itsm_store::ChainBreak {
+        at: BreakAt::Event { kind: AggregateKind::Incident, id: id.into(), version },
+        reason: BreakReason::HashMismatch,
+    };
+    let broken = |t: &'static str| async move { store.verify_chain(&tenant(t)).await.unwrap().broken };
+    // 1. A one-byte edit of a payload.
+    db.raw(&["UPDATE events SET payload = replace(payload, 'note a', 'note z') WHERE tenant = 'edit' AND aggregate_id = 'T-2' AND version = 2"])
+        .await
+        .unwrap();
+    assert_eq!(broken("edit").await, Some(event("T-2", 2)));
+    // 2. Two events of an aggregate trade places.
     db.raw(&[
-        "UPDATE events SET payload = replace(payload, 'note 1', 'note 7') WHERE tenant = 't1' AND chain_position = 4",
+        "UPDATE events SET version = 1000 WHERE tenant = 'swap' AND aggregate_id = 'T-3' AND version = 2",
+        "UPDATE events SET version = 2 WHERE tenant = 'swap' AND aggregate_id = 'T-3' AND version = 3",
+        "UPDATE events SET version = 3 WHERE tenant = 'swap' AND aggregate_id = 'T-3' AND version = 1000",
     ])
     .await
     .unwrap();
-    let r = store.verify_chain(&t).await.unwrap();
-    assert_eq!(r.broken.as_ref().map(|b| (b.position, b.reason.clone())), Some((4, BreakReason::HashMismatch)));
+    assert_eq!(broken("swap").await, Some(event("T-3", 2)));
+    // 3. An event inserted into an aggregate's history: a copy of T-0's
+    //    second event inserted as T-0 version 2 after shifting the rest up.
     db.raw(&[
-        "UPDATE events SET payload = replace(payload, 'note 7', 'note 1') WHERE tenant = 't1' AND chain_position = 4",
+        "UPDATE events SET version = version + 100 WHERE tenant = 'insert' AND aggregate_id = 'T-0' AND version >= 2",
+        "UPDATE events SET version = version - 99 WHERE tenant = 'insert' AND aggregate_id = 'T-0' AND version >= 102",
+        "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, hash) \
+         SELECT tenant, aggregate_kind, 'T-0', 2, event_name, replace(payload, 'note a', 'forged'), actor, recorded_at, hash \
+         FROM events WHERE tenant = 'insert' AND aggregate_id = 'T-1' AND version = 2",
     ])
     .await
     .unwrap();
-    assert!(store.verify_chain(&t).await.unwrap().is_intact(), "restored");
-    // 2. Swapped rows: positions 5 and 6 trade places.
-    db.raw(&[
-        "UPDATE events SET chain_position = 1000005 WHERE tenant = 't1' AND chain_position = 5",
-        "UPDATE events SET chain_position = 5 WHERE tenant = 't1' AND chain_position = 6",
-        "UPDATE events SET chain_position = 6 WHERE tenant = 't1' AND chain_position = 1000005",
-    ])
-    .await
-    .unwrap();
-    let r = store.verify_chain(&t).await.unwrap();
-    assert_eq!(r.broken.as_ref().map(|b| (b.position, b.reason.clone())), Some((5, BreakReason::HashMismatch)));
-    db.raw(&[
-        "UPDATE events SET chain_position = 1000005 WHERE tenant = 't1' AND chain_position = 5",
-        "UPDATE events SET chain_position = 5 WHERE tenant = 't1' AND chain_position = 6",
-        "UPDATE events SET chain_position = 6 WHERE tenant = 't1' AND chain_position = 1000005",
-    ])
-    .await
-    .unwrap();
-    assert!(store.verify_chain(&t).await.unwrap().is_intact(), "restored");
-    // 3. A deleted row in the middle, then the last row.
-    db.raw(&["DELETE FROM events WHERE tenant = 't1' AND chain_position = 3"]).await.unwrap();
-    let r = store.verify_chain(&t).await.unwrap();
-    assert_eq!(r.broken.as_ref().map(|b| (b.position, b.reason.clone())), Some((3, BreakReason::Gap { found: 4 })));
-    db.raw(&["DELETE FROM events WHERE tenant = 't1' AND chain_position >= 3"]).await.unwrap();
-    let r = store.verify_chain(&t).await.unwrap();
+    assert_eq!(broken("insert").await, Some(event("T-0", 2)));
+    // 4. A deleted event in the middle.
+    db.raw(&["DELETE FROM events WHERE tenant = 'delete' AND aggregate_id = 'T-1' AND version = 2"]).await.unwrap();
     assert_eq!(
-        r.broken.as_ref().map(|b| (b.position, b.reason.clone())),
-        Some((3, BreakReason::HeadMismatch { head_position: 8 }))
+        broken("delete").await,
+        Some(itsm_store::ChainBreak {
+            at: BreakAt::Event { kind: AggregateKind::Incident, id: "T-1".into(), version: 2 },
+            reason: BreakReason::Gap { found: 3 },
+        })
     );
-    assert!(store.verify_chain(&tenant("t2")).await.unwrap().is_intact(), "other tenants unaffected");
+    //    A deleted last event (checkpointed), the projection left as it was.
+    db.raw(&["DELETE FROM events WHERE tenant = 'tail' AND aggregate_id = 'T-3' AND version = 3"]).await.unwrap();
+    assert_eq!(
+        broken("tail").await,
+        Some(itsm_store::ChainBreak {
+            at: BreakAt::Aggregate { kind: AggregateKind::Incident, id: "T-3".into() },
+            reason: BreakReason::ProjectionMismatch { events: 2, projection: 3 },
+        })
+    );
+    //    ...and with the projection rolled back too: the checkpoint recorded it.
+    db.raw(&["UPDATE aggregates SET version = 2, chain_hash = (SELECT hash FROM events e WHERE e.tenant = 'tail' \
+              AND e.aggregate_id = 'T-3' AND e.version = 2) WHERE tenant = 'tail' AND id = 'T-3'"])
+        .await
+        .unwrap();
+    assert_eq!(
+        broken("tail").await,
+        Some(itsm_store::ChainBreak {
+            at: BreakAt::Event { kind: AggregateKind::Incident, id: "T-3".into(), version: 3 },
+            reason: BreakReason::CheckpointMismatch,
+        })
+    );
+    // 5. A rewritten checkpoint: its root, then a recorded head.
+    db.raw(&["UPDATE checkpoints SET root = replace(root, substr(root, 1, 1), 'x') WHERE tenant = 'cp' AND seq = 1"])
+        .await
+        .unwrap();
+    assert_eq!(
+        broken("cp").await,
+        Some(itsm_store::ChainBreak { at: BreakAt::Checkpoint { seq: 1 }, reason: BreakReason::CheckpointHash })
+    );
+    db.raw(&["UPDATE checkpoint_heads SET hash = replace(hash, substr(hash, 1, 1), 'x') WHERE tenant = 'leaf' AND seq = 2 AND id = 'T-4'"])
+        .await
+        .unwrap();
+    assert_eq!(
+        broken("leaf").await,
+        Some(itsm_store::ChainBreak { at: BreakAt::Checkpoint { seq: 2 }, reason: BreakReason::RootMismatch })
+    );
+    assert!(store.verify_chain(&tenant("nobody")).await.unwrap().is_intact(), "other tenants unaffected");
 }
 
 async fn check_append_only(db: &TestDb) {
@@ -614,7 +675,7 @@ async fn check_schema_too_new(db: &TestDb) {
     };
     db.raw(&[insert]).await.unwrap();
     match Store::connect(&db.url).await {
-        Err(StoreError::SchemaTooNew { found: 9999, supported: 3 }) => {}
+        Err(StoreError::SchemaTooNew { found: 9999, supported: 4 }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }
@@ -650,7 +711,7 @@ async fn check_external_writer(db: &TestDb) {
                 {
                     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
                     let mut tx = conn.begin().await.unwrap();
-                    sqlx::query("SELECT 1 FROM chain_heads WHERE tenant = 't1' FOR UPDATE")
+                    sqlx::query("SELECT 1 FROM aggregates WHERE tenant = 't1' AND id = 'T-1' FOR UPDATE")
                         .execute(&mut *tx)
                         .await
                         .unwrap();

@@ -1,0 +1,181 @@
+//! The dialect seam: everything that differs between SQLite and PostgreSQL
+//! and that the one transactional core ([`crate::core`]) needs to know.
+//!
+//! * how a write transaction begins (SQLite: `BEGIN IMMEDIATE` on the single
+//!   writer connection; PostgreSQL: `BEGIN` on the pool),
+//! * row locks (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED`; SQLite has one
+//!   writer and needs none), and a lock serializing fill claims,
+//! * how an instant is stored ([`DbTime`]: RFC 3339 text with microseconds on
+//!   SQLite, `TIMESTAMPTZ` on PostgreSQL),
+//! * the "not terminal" predicate (spelled as each backend's partial indexes
+//!   are, so the planner uses them),
+//! * the error code space ([`Backend`]).
+//!
+//! Placeholders need no seam: fixed statements use `$N`, which both accept,
+//! and generated ones are built with sqlx's `QueryBuilder`, which writes each
+//! backend's own.
+
+use std::sync::LazyLock;
+
+use itsm_core::Timestamp;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+
+use crate::error::{Backend, StoreError, db_error};
+use crate::sql::Sql;
+
+/// An instant as a column value: RFC 3339 UTC text with microseconds (fixed
+/// width, so text order is time order) on SQLite, `TIMESTAMPTZ` on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DbTime(pub Timestamp);
+
+impl From<Timestamp> for DbTime {
+    fn from(t: Timestamp) -> Self {
+        DbTime(t)
+    }
+}
+
+/// The pools of a store: SQLite writes through one connection and reads
+/// through a `query_only` pool; PostgreSQL uses one pool for both.
+pub(crate) struct Pools<DB: Database> {
+    pub write: Pool<DB>,
+    pub read: Pool<DB>,
+}
+
+/// What differs between the backends (see the module docs).
+pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
+    /// The error code space.
+    const BACKEND: Backend;
+    /// Appended to a read of the aggregate row a command will update.
+    const LOCK_ROW: &'static str;
+    /// Appended to the outbox claim's row selection.
+    const SKIP_LOCKED: &'static str;
+    /// Run first by a fill claim so that claims serialize (`None`: the write
+    /// transaction already excludes every other writer).
+    const CLAIM_LOCK: Option<&'static str>;
+    /// The predicate "not terminal" as the partial indexes spell it.
+    const OPEN: &'static str;
+    /// Whether the migrations table exists (one boolean).
+    const MIGRATIONS_TABLE: &'static str;
+
+    /// Every statement, built once with this dialect's fragments.
+    fn sql() -> &'static Sql;
+
+    /// Begins a write transaction.
+    fn begin_write(pools: &Pools<Self>) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
+
+    /// Converts a driver error by this backend's codes.
+    fn error(e: sqlx::Error) -> StoreError {
+        db_error(Self::BACKEND, e)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use sqlx::Sqlite;
+
+    static SQL: LazyLock<Sql> = LazyLock::new(Sql::new::<Sqlite>);
+
+    impl Dialect for Sqlite {
+        const BACKEND: Backend = Backend::Sqlite;
+        const LOCK_ROW: &'static str = "";
+        const SKIP_LOCKED: &'static str = "";
+        const CLAIM_LOCK: Option<&'static str> = None;
+        const OPEN: &'static str = "terminal = 0";
+        const MIGRATIONS_TABLE: &'static str =
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
+
+        fn sql() -> &'static Sql {
+            &SQL
+        }
+
+        async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {
+            match pools.write.begin_with("BEGIN IMMEDIATE").await {
+                // A COMMIT that failed with SQLITE_FULL or an I/O error is
+                // rolled back by SQLite itself; sqlx's rollback on drop then
+                // fails, it still counts the transaction as open, and refuses
+                // every later BEGIN on that connection. Replace the writer
+                // connection.
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    tracing::warn!("replacing the writer connection left in a failed transaction");
+                    let conn = pools.write.acquire().await.map_err(Self::error)?;
+                    let _ = sqlx::Connection::close(conn.detach()).await;
+                    pools.write.begin_with("BEGIN IMMEDIATE").await.map_err(Self::error)
+                }
+                other => other.map_err(Self::error),
+            }
+        }
+    }
+
+    impl Type<Sqlite> for DbTime {
+        fn type_info() -> <Sqlite as Database>::TypeInfo {
+            <String as Type<Sqlite>>::type_info()
+        }
+        fn compatible(ty: &<Sqlite as Database>::TypeInfo) -> bool {
+            <String as Type<Sqlite>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Sqlite> for DbTime {
+        fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            <String as Encode<'q, Sqlite>>::encode(self.0.to_rfc3339(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Sqlite> for DbTime {
+        fn decode(value: <Sqlite as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+            let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            Ok(DbTime(Timestamp::parse_rfc3339(text).map_err(|e| format!("stored instant {text:?}: {e}"))?))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use sqlx::Postgres;
+
+    static SQL: LazyLock<Sql> = LazyLock::new(Sql::new::<Postgres>);
+
+    impl Dialect for Postgres {
+        const BACKEND: Backend = Backend::Postgres;
+        const LOCK_ROW: &'static str = " FOR UPDATE";
+        const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+        /// Self-conflicting: two claims serialize; plain reads are not blocked.
+        const CLAIM_LOCK: Option<&'static str> = Some("LOCK TABLE fill_markers IN SHARE ROW EXCLUSIVE MODE");
+        const OPEN: &'static str = "NOT terminal";
+        const MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+
+        fn sql() -> &'static Sql {
+            &SQL
+        }
+
+        async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {
+            pools.write.begin().await.map_err(Self::error)
+        }
+    }
+
+    impl Type<Postgres> for DbTime {
+        fn type_info() -> <Postgres as Database>::TypeInfo {
+            <DateTime<Utc> as Type<Postgres>>::type_info()
+        }
+        fn compatible(ty: &<Postgres as Database>::TypeInfo) -> bool {
+            <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Postgres> for DbTime {
+        fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            <DateTime<Utc> as Encode<'q, Postgres>>::encode(self.0.as_utc(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Postgres> for DbTime {
+        fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+            Ok(DbTime(Timestamp::from_utc(<DateTime<Utc> as Decode<'r, Postgres>>::decode(value)?)))
+        }
+    }
+}

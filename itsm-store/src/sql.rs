@@ -1,0 +1,162 @@
+//! Every SQL statement of the store, in one place for both backends. The few
+//! fragments that differ come from the [`Dialect`]; everything else is the
+//! same text on SQLite and PostgreSQL (`$N` placeholders, `ON CONFLICT`,
+//! `RETURNING`, row values).
+
+use crate::dialect::Dialect;
+
+/// Projection columns, in [`crate::core::ProjectionRecord`] order.
+const PROJECTION: &str = "kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at";
+
+/// Event columns, in [`crate::core::EventRecord`] order.
+const EVENT: &str = "position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash";
+
+/// The columns a projection write sets, in bind order.
+pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at, chain_hash) ";
+
+/// The update of a projection write whose row exists.
+pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
+    status = excluded.status, terminal = excluded.terminal, service = excluded.service, priority = excluded.priority, \
+    assignee = excluded.assignee, grp = excluded.grp, window_start = excluded.window_start, window_end = excluded.window_end, \
+    state = excluded.state, updated_at = excluded.updated_at, chain_hash = excluded.chain_hash \
+    WHERE aggregates.version < excluded.version";
+
+/// The columns an event write sets, in bind order.
+pub(crate) const EVENT_WRITE: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, hash) ";
+
+/// The start of a bulk state read (`id IN (...)` is appended).
+pub(crate) const PRELOAD: &str = "SELECT id, version, state, chain_hash FROM aggregates WHERE tenant = ";
+
+/// Statements built with one dialect's fragments (see [`Dialect::sql`]).
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub migrations_table: &'static str,
+    pub schema_version: &'static str,
+    pub idem_get: &'static str,
+    pub idem_put: &'static str,
+    pub state_for_write: String,
+    pub state_get: &'static str,
+    pub exists: &'static str,
+    pub outbox_put: &'static str,
+    pub history: &'static str,
+    pub queue_assignee: String,
+    pub queue_group: String,
+    pub due_before: String,
+    pub set_due: &'static str,
+    pub calendar: String,
+    pub events_page: String,
+    pub legacy_chain_page: String,
+    pub legacy_head: &'static str,
+    pub aggregate_heads: &'static str,
+    pub claim: String,
+    pub ack: &'static str,
+    pub correlator_init: &'static str,
+    pub correlator_get: String,
+    pub correlator_put: &'static str,
+    pub catch_up: &'static str,
+    pub max_position: &'static str,
+    pub holds_records: &'static str,
+    pub marker_get: &'static str,
+    pub marker_put: &'static str,
+    pub marker_complete: &'static str,
+    pub escalation_put: &'static str,
+    pub tip_get: String,
+    pub checkpoint_take: &'static str,
+    pub checkpoint_head_put: &'static str,
+    pub checkpoint_leaves: &'static str,
+    pub checkpoint_put: &'static str,
+    pub checkpoints: &'static str,
+    pub checkpoint_heads: &'static str,
+}
+
+impl Sql {
+    pub(crate) fn new<D: Dialect>() -> Sql {
+        let open = D::OPEN;
+        Sql {
+            migrations_table: D::MIGRATIONS_TABLE,
+            schema_version: "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+            idem_get: "SELECT request_hash, aggregate_kind, aggregate_id, result FROM idempotency WHERE tenant = $1 AND key = $2",
+            idem_put: "INSERT INTO idempotency (tenant, key, request_hash, aggregate_kind, aggregate_id, result, created_at) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            state_for_write: format!(
+                "SELECT version, state, chain_hash FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3{}",
+                D::LOCK_ROW
+            ),
+            state_get: "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
+            exists: "SELECT count(*) FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
+            outbox_put: "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
+                ON CONFLICT (tenant, topic, dedup_key) DO NOTHING",
+            history: "SELECT position, version, payload, actor, recorded_at FROM events \
+                WHERE tenant = $1 AND aggregate_kind = $2 AND aggregate_id = $3 AND version <= $4 ORDER BY version",
+            queue_assignee: format!(
+                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND assignee = $2 \
+                 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3"
+            ),
+            queue_group: format!(
+                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND grp = $2 \
+                 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3"
+            ),
+            due_before: format!(
+                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND due_at IS NOT NULL AND due_at < $2 \
+                 ORDER BY due_at, kind, id LIMIT $3"
+            ),
+            set_due: "UPDATE aggregates SET due_at = $4 WHERE tenant = $1 AND kind = $2 AND id = $3 RETURNING version",
+            calendar: format!(
+                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND service = $2 AND window_start IS NOT NULL \
+                 AND window_start < $4 AND window_end > $3 ORDER BY window_start, kind, id"
+            ),
+            events_page: format!(
+                "SELECT {EVENT} FROM events WHERE tenant = $1 AND aggregate_kind = $2 AND (aggregate_id, version) > ($3, $4) \
+                 ORDER BY aggregate_id, version LIMIT $5"
+            ),
+            legacy_chain_page: format!(
+                "SELECT {EVENT} FROM events WHERE tenant = $1 AND chain_position > $2 ORDER BY chain_position LIMIT $3"
+            ),
+            legacy_head: "SELECT position, hash FROM chain_heads WHERE tenant = $1",
+            aggregate_heads: "SELECT id, version, chain_hash FROM aggregates WHERE tenant = $1 AND kind = $2 ORDER BY id",
+            claim: format!(
+                "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY id LIMIT $4{}) \
+                 RETURNING id, tenant, topic, dedup_key, payload, created_at, CAST(attempts AS BIGINT) AS attempts, lease_until",
+                D::SKIP_LOCKED
+            ),
+            ack: "UPDATE outbox SET delivered_at = $3 WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND lease_until > $3 \
+                RETURNING id",
+            correlator_init: "INSERT INTO alert_correlators (tenant, state, version, observed, updated_at) \
+                VALUES ($1, $2, 0, 0, $3) ON CONFLICT (tenant) DO NOTHING",
+            correlator_get: format!(
+                "SELECT state, version, observed FROM alert_correlators WHERE tenant = $1{}",
+                D::LOCK_ROW
+            ),
+            correlator_put: "UPDATE alert_correlators SET state = $2, version = version + 1, observed = $3, updated_at = $4 \
+                WHERE tenant = $1",
+            catch_up: "SELECT aggregate_id, payload, position FROM events \
+                WHERE tenant = $1 AND position > $2 AND aggregate_kind = $3 ORDER BY position",
+            max_position: "SELECT COALESCE(MAX(position), 0) FROM events WHERE tenant = $1",
+            holds_records: "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM aggregates) \
+                OR EXISTS (SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM outbox) \
+                OR EXISTS (SELECT 1 FROM executed_escalations) OR EXISTS (SELECT 1 FROM alert_correlators) \
+                OR EXISTS (SELECT 1 FROM fill_markers) OR EXISTS (SELECT 1 FROM checkpoints)",
+            marker_get: "SELECT started_at, completed_at FROM fill_markers WHERE name = $1",
+            marker_put: "INSERT INTO fill_markers (name, started_at) VALUES ($1, $2)",
+            marker_complete: "UPDATE fill_markers SET completed_at = $2 WHERE name = $1 AND completed_at IS NULL",
+            escalation_put: "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) \
+                VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, escalation_id) DO NOTHING RETURNING escalation_id",
+            tip_get: format!(
+                "SELECT seq, hash FROM checkpoints WHERE tenant = $1 ORDER BY seq DESC LIMIT 1{}",
+                D::LOCK_ROW
+            ),
+            checkpoint_take: "UPDATE aggregates SET checkpointed_version = version, checkpointed_hash = chain_hash \
+                WHERE tenant = $1 AND version > checkpointed_version RETURNING kind, id, version, chain_hash",
+            checkpoint_head_put: "INSERT INTO checkpoint_heads (tenant, seq, kind, id, version, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            checkpoint_leaves: "SELECT kind, id, checkpointed_version, checkpointed_hash FROM aggregates \
+                WHERE tenant = $1 AND checkpointed_version > 0 ORDER BY kind, id",
+            checkpoint_put: "INSERT INTO checkpoints (tenant, seq, taken_at, aggregates, events, root, prev_hash, hash) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            checkpoints: "SELECT seq, taken_at, aggregates, events, root, prev_hash, hash FROM checkpoints \
+                WHERE tenant = $1 ORDER BY seq",
+            checkpoint_heads: "SELECT seq, kind, id, version, hash FROM checkpoint_heads WHERE tenant = $1 ORDER BY seq, kind, id",
+        }
+    }
+}
