@@ -22,6 +22,7 @@ pub mod machine;
 pub mod problem;
 pub mod records;
 pub mod sla;
+pub mod versioned;
 
 /// Generated Mermaid diagrams of every state machine (see `docs/state-machines.md`).
 #[doc = include_str!("../../docs/state-machines.md")]

@@ -42,12 +42,14 @@
 //!   error.
 
 mod clock;
+pub mod due;
 mod escalation;
 mod policy;
 
 use serde::{Deserialize, Serialize};
 
 pub use clock::{ClockState, TargetClock, ThresholdStatus, clocks, last_clock};
+pub use due::{DueBasis, DueInstant, DueMark, due_instants, next_due, next_due_after};
 pub use escalation::{
     DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, MAX_RULE_PERCENT, RulesError,
     due_escalations,
