@@ -79,6 +79,46 @@
 //! Alert times (`fired_at`, `resolved_at`) come from the monitoring system;
 //! incident times (resolution, closure) from the incident history. `now` is
 //! only the instant the commands are decided at.
+//!
+//! # Keyed state
+//!
+//! The correlator's state is two keyed tables, so a store can keep it as rows
+//! updated in place instead of one document rewritten per batch:
+//!
+//! * **groups**, keyed by group key ([`GroupingPolicy::group_key`]), each
+//!   naming its current incident ([`Group::incident`], the column a store
+//!   indexes to find the group of an incident);
+//! * **seen alerts**, keyed by the alert's [`AlertKey::clear_key`].
+//!
+//! Every decision and every update reads and writes at most one row of each
+//! table: the alert's seen row and one group row ([`Correlator::needs`],
+//! [`Needs::group_for`]); an incident event reads and writes the group whose
+//! current incident it is. So a caller can load only those rows into a
+//! partial correlator ([`Correlator::from_parts`]), decide and apply as with
+//! the whole state, and write back exactly the rows that changed
+//! ([`Correlator::take_changes`]); the decisions are those of the whole
+//! state.
+//!
+//! **Expiry.** A group row is never forgotten: its [`Group::seq`] numbers the
+//! group's incidents, and a forgotten group would reuse incident ids. Groups
+//! grow with distinct group keys, not with alerts. A seen row is read only by
+//! messages about its own alert, and once the alert's recovery is recorded
+//! it never changes again. It may be deleted after
+//! [`GroupingPolicy::seen_expires_at`]: the policy's longest window
+//! ([`GroupingPolicy::seen_retention_seconds`]) after the ingestion that
+//! recorded the recovery. Deleting it changes no decision about any other
+//! alert, nor about this alert as long as its messages (redeliveries of the
+//! firing or of the recovery) are decided no later than that instant. A
+//! message decided later finds no row and is decided as the alert's first
+//! message: a recovery is ignored as [`IgnoreReason::UnknownRecovery`] (and
+//! remembered again, as recovered); a firing is decided as a new alert that
+//! fired at its `fired_at`, so by the rules above it can be recorded on its
+//! group's incident a second time (the incident machine refuses a second
+//! `CorrelateAlert` of one alert on one incident: nothing is recorded), on a later
+//! incident of its group, reopen a resolved incident, open the group's next
+//! incident, or be ignored as [`IgnoreReason::Late`]; recorded, it counts as
+//! firing in its group again until a recovery of it arrives. A seen row whose
+//! recovery never arrives is kept for ever.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -706,6 +746,41 @@ impl GroupingPolicy {
             .map_err(|e| AlertError::Field { field: "incident id".to_owned(), reason: e.to_string() })
     }
 
+    /// How long a recovered alert's seen row is kept after the ingestion that
+    /// recorded its recovery, in seconds: the policy's longest window, the
+    /// largest of [`GroupingPolicy::window_seconds`],
+    /// [`GroupingPolicy::flap_seconds`] and
+    /// [`GroupingPolicy::reopen_seconds`].
+    ///
+    /// This is the delivery tolerance the policy promises: every redelivery of
+    /// an alert's firing or recovery must be decided within this long after its
+    /// recovery was recorded. See the module's *Keyed state* section for what
+    /// a later redelivery does.
+    pub fn seen_retention_seconds(&self) -> u64 {
+        self.window_seconds.max(self.flap_seconds).max(self.reopen_seconds)
+    }
+
+    /// When the seen row `seen`, written by an ingestion decided at
+    /// `recorded_at`, may be deleted: for a recovered alert,
+    /// `recorded_at + seen_retention_seconds()` (delete when the ingestion
+    /// instant is after it); `None` (keep it) for an alert not recovered, or
+    /// when that instant would lie past [`Timestamp::MAX`].
+    ///
+    /// A recovered row never changes again, so the instant computed when its
+    /// recovery is written (or when it is created recovered, for a recovery
+    /// that arrived first) is final: store it with the row. Deleting the row
+    /// once the ingestion instant is past it changes no decision about other
+    /// alerts, nor about its own alert's messages decided at or before it; a
+    /// message about the alert decided later is decided as its first message
+    /// (the module's *Keyed state* section lists what that does).
+    pub fn seen_expires_at(&self, seen: &Seen, recorded_at: Timestamp) -> Option<Timestamp> {
+        if !seen.recovered {
+            return None;
+        }
+        let seconds = i64::try_from(self.seen_retention_seconds()).ok()?;
+        recorded_at.plus_seconds(seconds)
+    }
+
     /// Escalation rules for alert incidents: not acknowledged within
     /// `backup_after` -> notify the backup person (rule
     /// `alert-unaccepted-backup`); within `upward_after` -> escalate upward
@@ -1077,12 +1152,76 @@ impl Decision {
 
 /// The correlator's state: groups by key and alerts seen. A pure fold over the
 /// alert stream and the incident events it is told about.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// It may hold the whole state or only the rows some alerts need (see the
+/// module's *Keyed state* section, [`Correlator::from_parts`]). It records
+/// which rows its updates changed until [`Correlator::take_changes`]; that
+/// record is not part of its JSON form nor of its equality.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Correlator {
     groups: BTreeMap<String, Group>,
     /// Current incident -> its group key (an index over `groups`).
     current: BTreeMap<IncidentId, String>,
     seen: BTreeMap<String, Seen>,
+    /// Rows changed since the last `take_changes`, with their earlier value.
+    #[serde(skip)]
+    before: Before,
+}
+
+/// The value of each row an update touched since the last
+/// [`Correlator::take_changes`], as it was before the first touch.
+#[derive(Debug, Clone, Default)]
+struct Before {
+    groups: BTreeMap<String, Option<Group>>,
+    seen: BTreeMap<String, Option<Seen>>,
+}
+
+impl PartialEq for Correlator {
+    /// Equal state (groups, index, seen alerts); the change record is ignored.
+    fn eq(&self, other: &Self) -> bool {
+        self.groups == other.groups && self.current == other.current && self.seen == other.seen
+    }
+}
+
+impl Eq for Correlator {}
+
+/// The rows one alert reads and writes (see [`Correlator::needs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// The key of the alert's seen row: its [`AlertKey::clear_key`].
+    pub seen: String,
+    /// The key of the group a first message of the alert reads and writes:
+    /// [`GroupingPolicy::group_key`]. A message about an alert already seen
+    /// uses the group recorded in its seen row instead ([`Needs::group_for`]).
+    pub group: String,
+}
+
+impl Needs {
+    /// The one group row the alert's decision and update read and write,
+    /// given its seen row as stored (`None` when there is none): the seen
+    /// row's group when there is one (a recovery updates the group its firing
+    /// joined, whatever its labels say now), else [`Needs::group`].
+    pub fn group_for<'a>(&'a self, seen: Option<&'a Seen>) -> &'a str {
+        seen.map_or(self.group.as_str(), |s| s.group.as_str())
+    }
+}
+
+/// The rows that changed since the last [`Correlator::take_changes`]: each
+/// with its new value, to insert or overwrite. Rows are never deleted by the
+/// correlator (see [`GroupingPolicy::seen_expires_at`] for expiry).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// Changed groups by group key.
+    pub groups: BTreeMap<String, Group>,
+    /// Changed seen alerts by [`AlertKey::clear_key`].
+    pub seen: BTreeMap<String, Seen>,
+}
+
+impl Changes {
+    /// Whether no row changed.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.seen.is_empty()
+    }
 }
 
 impl Correlator {
@@ -1091,9 +1230,88 @@ impl Correlator {
         Correlator::default()
     }
 
+    /// A correlator holding only the given rows (the rows some alerts or
+    /// incident events need), with the index of current incidents rebuilt
+    /// from the groups. Nothing is recorded as changed.
+    ///
+    /// For a batch of alerts load, for each alert, its seen row as stored and
+    /// the group row [`Needs::group_for`] names for it (each when the store has
+    /// it); for an incident event, the group whose [`Group::incident`] it is.
+    /// Rows an earlier alert of the batch creates are then already in the
+    /// correlator. Deciding, applying and observing in stream order then give
+    /// the decisions and rows of the whole state.
+    pub fn from_parts(
+        groups: impl IntoIterator<Item = (String, Group)>,
+        seen: impl IntoIterator<Item = (String, Seen)>,
+    ) -> Self {
+        let groups: BTreeMap<String, Group> = groups.into_iter().collect();
+        let current = groups.iter().map(|(key, group)| (group.incident.clone(), key.clone())).collect();
+        Correlator { groups, current, seen: seen.into_iter().collect(), before: Before::default() }
+    }
+
+    /// The groups and seen alerts (for instance to turn a whole state into
+    /// rows).
+    pub fn into_parts(self) -> (BTreeMap<String, Group>, BTreeMap<String, Seen>) {
+        (self.groups, self.seen)
+    }
+
+    /// The rows `alert` reads and writes under `policy`: its seen row, and
+    /// the group [`Needs::group_for`] names once the seen row is known. An
+    /// incident event needs the group whose [`Group::incident`] it is.
+    pub fn needs(alert: &Alert, policy: &GroupingPolicy) -> Needs {
+        Needs { seen: alert.key().clear_key(), group: policy.group_key(alert) }
+    }
+
+    /// The rows changed since the last call (or since [`Correlator::from_parts`]),
+    /// with their new values; a row changed and changed back is not listed.
+    /// Clears the record.
+    pub fn take_changes(&mut self) -> Changes {
+        let before = std::mem::take(&mut self.before);
+        let groups = before
+            .groups
+            .into_iter()
+            .filter_map(|(key, old)| {
+                let new = self.groups.get(&key)?;
+                (old.as_ref() != Some(new)).then(|| (key, new.clone()))
+            })
+            .collect();
+        let seen = before
+            .seen
+            .into_iter()
+            .filter_map(|(key, old)| {
+                let new = self.seen.get(&key)?;
+                (old.as_ref() != Some(new)).then(|| (key, new.clone()))
+            })
+            .collect();
+        Changes { groups, seen }
+    }
+
+    /// Records the group row's value before its first change since the last
+    /// `take_changes`.
+    fn touch_group(&mut self, key: &str) {
+        if !self.before.groups.contains_key(key) {
+            let old = self.groups.get(key).cloned();
+            self.before.groups.insert(key.to_owned(), old);
+        }
+    }
+
+    /// Records the seen row's value before its first change since the last
+    /// `take_changes`.
+    fn touch_seen(&mut self, key: &str) {
+        if !self.before.seen.contains_key(key) {
+            let old = self.seen.get(key).cloned();
+            self.before.seen.insert(key.to_owned(), old);
+        }
+    }
+
     /// The groups by key.
     pub fn groups(&self) -> &BTreeMap<String, Group> {
         &self.groups
+    }
+
+    /// The alerts seen, by [`AlertKey::clear_key`].
+    pub fn seen_entries(&self) -> &BTreeMap<String, Seen> {
+        &self.seen
     }
 
     /// The group of `incident` if it is the group's current incident.
@@ -1102,9 +1320,41 @@ impl Correlator {
         self.groups.get(key).map(|g| (key.as_str(), g))
     }
 
-    fn current_mut(&mut self, incident: &IncidentId) -> Option<&mut Group> {
-        let key = self.current.get(incident)?;
-        self.groups.get_mut(key)
+    /// The group whose current incident is `incident`, its row recorded as
+    /// touched when `update` is set (`None` for an event that changes no group).
+    fn current_for_update(&mut self, incident: &IncidentId, update: bool) -> Option<&mut Group> {
+        if !update {
+            return None;
+        }
+        let key = self.current.get(incident)?.clone();
+        self.touch_group(&key);
+        self.groups.get_mut(&key)
+    }
+
+    /// Whether [`Correlator::observe`] may change a group for `event`.
+    fn may_change(event: &IncidentEvent) -> bool {
+        match event {
+            IncidentEvent::Resolved { .. }
+            | IncidentEvent::Reopened { .. }
+            | IncidentEvent::Closed { .. }
+            | IncidentEvent::Cancelled { .. }
+            | IncidentEvent::Reprioritized { .. } => true,
+            IncidentEvent::Opened { .. }
+            | IncidentEvent::Assigned { .. }
+            | IncidentEvent::Acknowledged { .. }
+            | IncidentEvent::ImpactRecorded { .. }
+            | IncidentEvent::Started { .. }
+            | IncidentEvent::Held { .. }
+            | IncidentEvent::Resumed { .. }
+            | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ProblemLinked { .. }
+            | IncidentEvent::ChangeLinked { .. }
+            | IncidentEvent::ParentSet { .. }
+            | IncidentEvent::ChildLinked { .. }
+            | IncidentEvent::NoteAdded { .. }
+            | IncidentEvent::AlertCorrelated { .. } => false,
+        }
     }
 
     /// What the correlator remembers of an alert.
@@ -1251,6 +1501,7 @@ impl Correlator {
             Decision::Duplicate => {}
             Decision::Ignore { reason } => match reason {
                 IgnoreReason::UnknownRecovery => {
+                    self.touch_seen(&key);
                     self.seen.insert(key, Seen { group: group_key.clone(), incident: None, recovered: true });
                 }
                 IgnoreReason::Invalid { .. }
@@ -1268,6 +1519,8 @@ impl Correlator {
                 if let Some(earlier) = self.groups.get(&group_key) {
                     self.current.remove(&earlier.incident);
                 }
+                self.touch_group(&group_key);
+                self.touch_seen(&key);
                 self.current.insert(incident.clone(), group_key.clone());
                 self.groups.insert(
                     group_key.clone(),
@@ -1287,6 +1540,10 @@ impl Correlator {
                 self.seen.insert(key, seen(Some(incident)));
             }
             Decision::Merge { incident, .. } => {
+                if self.groups.get(&group_key).is_some_and(|g| g.status == GroupStatus::Open) {
+                    self.touch_group(&group_key);
+                }
+                self.touch_seen(&key);
                 if let Some(g) = self.groups.get_mut(&group_key)
                     && g.status == GroupStatus::Open
                 {
@@ -1298,6 +1555,8 @@ impl Correlator {
                 self.seen.insert(key, seen(Some(incident)));
             }
             Decision::Reopen { incident, .. } => {
+                self.touch_group(&group_key);
+                self.touch_seen(&key);
                 if let Some(g) = self.groups.get_mut(&group_key) {
                     g.status = GroupStatus::Open;
                     g.last_fired_at = g.last_fired_at.max(alert.fired_at);
@@ -1309,10 +1568,16 @@ impl Correlator {
                 self.seen.insert(key, seen(Some(incident)));
             }
             Decision::Annotate { incident, .. } => {
+                self.touch_seen(&key);
                 self.seen.insert(key, seen(Some(incident)));
             }
             Decision::Recovery { .. } => {
                 let resolved_at = alert.resolved_at.unwrap_or(alert.fired_at);
+                let Some(group) = self.seen.get(&key).map(|s| s.group.clone()) else { return };
+                self.touch_seen(&key);
+                if self.groups.get(&group).is_some_and(|g| g.firing.contains(&key)) {
+                    self.touch_group(&group);
+                }
                 if let Some(s) = self.seen.get_mut(&key) {
                     s.recovered = true;
                     if let Some(g) = self.groups.get_mut(&s.group)
@@ -1330,7 +1595,7 @@ impl Correlator {
     /// is not its group's current one change nothing; repeating an event
     /// changes nothing more.
     pub fn observe(&mut self, incident: &IncidentId, event: &IncidentEvent) {
-        let Some(group) = self.current_mut(incident) else {
+        let Some(group) = self.current_for_update(incident, Self::may_change(event)) else {
             return;
         };
         match event {
@@ -1377,14 +1642,14 @@ impl Correlator {
 
     /// The incident was resolved at `at` (by anyone).
     pub fn incident_resolved(&mut self, incident: &IncidentId, at: Timestamp) {
-        if let Some(group) = self.current_mut(incident) {
+        if let Some(group) = self.current_for_update(incident, true) {
             group.status = GroupStatus::Resolved { at };
         }
     }
 
     /// The incident was closed at `at`.
     pub fn incident_closed(&mut self, incident: &IncidentId, at: Timestamp) {
-        if let Some(group) = self.current_mut(incident) {
+        if let Some(group) = self.current_for_update(incident, true) {
             let resolved_at = match group.status {
                 GroupStatus::Resolved { at: resolved } | GroupStatus::Closed { resolved_at: resolved, .. } => resolved,
                 GroupStatus::Open | GroupStatus::Cancelled { .. } => at,
