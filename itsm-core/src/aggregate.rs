@@ -51,6 +51,30 @@ impl<'a> Context<'a> {
     }
 }
 
+/// What kind of refusal a domain error is: what a caller (a web handler,
+/// say) needs to answer it without matching messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// The aggregate does not exist (or belongs to another tenant).
+    NotFound,
+    /// No role of the actor permits the command.
+    Forbidden,
+    /// The aggregate already exists.
+    AlreadyExists,
+    /// The command's data is invalid (a bad field, time going backwards).
+    Invalid,
+    /// The rules refuse the command in the aggregate's state (a transition
+    /// that does not exist, an approval rule).
+    Rules,
+}
+
+/// A domain error that says what kind of refusal it is.
+pub trait Refusal {
+    /// The kind of refusal.
+    fn refusal(&self) -> RefusalKind;
+}
+
 /// Why a command on an existing aggregate is refused before its state's own
 /// rules run; each machine maps it to its typed error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +201,7 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
     /// The events it records.
     type Event: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
     /// Why a command was refused.
-    type Error: std::error::Error + Clone + PartialEq + Send + Sync + 'static;
+    type Error: std::error::Error + Refusal + Clone + PartialEq + Send + Sync + 'static;
 
     /// Decides a command against the current state (`None` before creation):
     /// the events to record, or a typed refusal. Pure.

@@ -1701,3 +1701,16 @@ impl Aggregate for Incident {
         out
     }
 }
+
+impl crate::aggregate::Refusal for IncidentError {
+    fn refusal(&self) -> crate::aggregate::RefusalKind {
+        use crate::aggregate::RefusalKind;
+        match self {
+            IncidentError::InvalidTransition { .. } => RefusalKind::Rules,
+            IncidentError::Invalid { .. } => RefusalKind::Invalid,
+            IncidentError::Forbidden { .. } => RefusalKind::Forbidden,
+            IncidentError::NotFound { .. } => RefusalKind::NotFound,
+            IncidentError::AlreadyExists { .. } => RefusalKind::AlreadyExists,
+        }
+    }
+}

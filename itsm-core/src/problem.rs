@@ -706,3 +706,16 @@ impl Aggregate for Problem {
         }
     }
 }
+
+impl crate::aggregate::Refusal for ProblemError {
+    fn refusal(&self) -> crate::aggregate::RefusalKind {
+        use crate::aggregate::RefusalKind;
+        match self {
+            ProblemError::InvalidTransition { .. } => RefusalKind::Rules,
+            ProblemError::Invalid { .. } => RefusalKind::Invalid,
+            ProblemError::Forbidden { .. } => RefusalKind::Forbidden,
+            ProblemError::NotFound { .. } => RefusalKind::NotFound,
+            ProblemError::AlreadyExists { .. } => RefusalKind::AlreadyExists,
+        }
+    }
+}

@@ -288,7 +288,7 @@ where
             None => (None, GENESIS.to_owned()),
         };
         let actual = current.as_ref().map_or(0, |c| c.1);
-        check_expected(req.expected, actual)?;
+        check_expected(A::KIND, id, req.expected, actual)?;
         for r in A::references(req.command) {
             if !Self::exists_in(&mut tx, tenant, r.kind.aggregate_kinds(), &r.id).await? {
                 return Err(StoreError::missing_reference(&r).into());
@@ -355,11 +355,17 @@ where
         projection.push(" RETURNING version");
         let updated: Option<i64> = projection.build_query_scalar().fetch_optional(&mut *tx).await.map_err(DB::error)?;
         if updated.is_none() {
-            return Err(StoreError::Conflict { expected: req.expected, actual }.into());
+            return Err(
+                StoreError::Conflict { kind: A::KIND, id: id.to_owned(), expected: req.expected, actual }.into()
+            );
         }
         if let (Some(key), Some(hash)) = (req.idempotency_key, request_hash) {
             let result = IdempotentResult { first_version: actual + 1, version: plan::from_db_version(p.version) };
-            let result = serde_json::to_string(&result).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+            let result = serde_json::to_string(&result).map_err(|source| StoreError::Serialize {
+                what: "idempotency result",
+                id: id.to_owned(),
+                source,
+            })?;
             query(sql.idem_put)
                 .bind(tenant)
                 .bind(key)
@@ -453,7 +459,11 @@ where
         let mut tx = self.begin().await?;
         // The tenant's correlator row, created if missing and locked
         // (PostgreSQL): concurrent batches of a tenant serialize on it.
-        let empty = serde_json::to_string(&Correlator::new()).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+        let empty = serde_json::to_string(&Correlator::new()).map_err(|source| StoreError::Serialize {
+            what: "alert correlator",
+            id: tenant.to_owned(),
+            source,
+        })?;
         query(sql.correlator_init)
             .bind(tenant)
             .bind(empty.as_str())

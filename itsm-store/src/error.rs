@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use itsm_core::aggregate::RefKind;
-use itsm_core::{AggregateKind, ApplyError, Reference};
+use itsm_core::{AggregateKind, ApplyError, Reference, Refusal, RefusalKind};
 
 use crate::model::ExpectedVersion;
 
@@ -26,8 +26,12 @@ pub enum StoreError {
         id: String,
     },
     /// The expected version did not match the stored one; nothing was written.
-    #[error("version conflict: expected {expected}, found {actual}")]
+    #[error("version conflict on {kind} {id}: expected {expected}, found {actual}")]
     Conflict {
+        /// The aggregate's kind.
+        kind: AggregateKind,
+        /// The aggregate's id.
+        id: String,
         /// What the caller expected.
         expected: ExpectedVersion,
         /// The stored version (0 when the aggregate does not exist).
@@ -46,9 +50,16 @@ pub enum StoreError {
         /// The key.
         key: String,
     },
-    /// A domain refusal, as text (see [`ExecError::into_store`]).
-    #[error("command rejected: {0}")]
-    Rejected(String),
+    /// A domain refusal (see [`ExecError::into_store`]): its kind, and the
+    /// aggregate's typed error as the source (downcast it to the aggregate's
+    /// error type to match on it).
+    #[error("command rejected: {source}")]
+    Rejected {
+        /// What kind of refusal it is.
+        refusal: RefusalKind,
+        /// The aggregate's error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// The database schema is newer than this library.
     #[error("database schema version {found} is newer than the {supported} this library supports")]
     SchemaTooNew {
@@ -69,10 +80,37 @@ pub enum StoreError {
     /// A version would not fit the database's signed 64-bit column.
     #[error("version overflow")]
     Overflow,
-    /// A decided event did not apply, or a command produced no event: a bug in
-    /// the aggregate, reported instead of a panic.
-    #[error("aggregate bug: {0}")]
-    Aggregate(String),
+    /// A command was accepted but produced no event: a bug in the aggregate,
+    /// reported instead of a panic; nothing was written.
+    #[error("aggregate bug: {command} on {kind} {id} produced no event")]
+    NoEvent {
+        /// The aggregate's kind.
+        kind: AggregateKind,
+        /// The aggregate's id.
+        id: String,
+        /// The command's name.
+        command: &'static str,
+    },
+    /// An event the aggregate decided does not apply to its state: a bug in
+    /// the aggregate, reported instead of a panic; nothing was written.
+    #[error("aggregate bug on {id}: a decided event does not apply: {source}")]
+    DecidedEventRefused {
+        /// The aggregate's id.
+        id: String,
+        /// Why it does not apply.
+        source: ApplyError,
+    },
+    /// A value could not be serialized to JSON (a state, an event, an outbox
+    /// payload): a bug in its type; nothing was written.
+    #[error("cannot serialize {what} of {id}: {source}")]
+    Serialize {
+        /// What was being serialized.
+        what: &'static str,
+        /// Which aggregate or row.
+        id: String,
+        /// The serializer's error.
+        source: serde_json::Error,
+    },
     /// A stored row could not be decoded (unknown event, newer payload shape,
     /// malformed column).
     #[error("corrupt {what} {key}: {reason}")]
@@ -194,7 +232,79 @@ pub enum StoreError {
     },
 }
 
+/// What kind of failure an error is, for a caller that answers it (a web
+/// handler choosing a status) without matching messages or variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The aggregate (or another named record) does not exist in the actor's
+    /// tenant (HTTP 404).
+    NotFound,
+    /// No role of the actor permits the command (HTTP 403).
+    Forbidden,
+    /// A stale expected version, an aggregate that already exists, or an
+    /// idempotency key reused for another request (HTTP 409).
+    Conflict,
+    /// The input is invalid: a bad argument, field or instant (HTTP 400/422).
+    Invalid,
+    /// The domain rules refuse the command in the aggregate's state
+    /// (HTTP 409 or 422).
+    Rules,
+    /// The database stayed busy through every retry; retry later (HTTP 503
+    /// with Retry-After, or 429).
+    Contention,
+    /// The database is unreachable, refused the connection, lost it, or
+    /// cannot write (disk full, read-only); retry later (HTTP 503).
+    Unavailable,
+    /// Anything else: a corrupt row, a schema from a newer library, a bug
+    /// (HTTP 500).
+    Internal,
+}
+
+impl From<RefusalKind> for ErrorKind {
+    fn from(refusal: RefusalKind) -> Self {
+        match refusal {
+            RefusalKind::NotFound => ErrorKind::NotFound,
+            RefusalKind::Forbidden => ErrorKind::Forbidden,
+            RefusalKind::AlreadyExists => ErrorKind::Conflict,
+            RefusalKind::Invalid => ErrorKind::Invalid,
+            RefusalKind::Rules => ErrorKind::Rules,
+            // A refusal kind added later: the rules refused.
+            _ => ErrorKind::Rules,
+        }
+    }
+}
+
 impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::Conflict { .. } | StoreError::IdempotencyKeyReused { .. } => ErrorKind::Conflict,
+            StoreError::Rejected { refusal, .. } => ErrorKind::from(*refusal),
+            StoreError::Validation { .. }
+            | StoreError::BackendDisabled(_)
+            | StoreError::CannotOpen { .. }
+            | StoreError::ForeignDatabase { .. } => ErrorKind::Invalid,
+            StoreError::Contention { .. } | StoreError::Transient { .. } => ErrorKind::Contention,
+            StoreError::PoolTimeout
+            | StoreError::Unreachable { .. }
+            | StoreError::Refused { .. }
+            | StoreError::ConnectionLost { .. }
+            | StoreError::OutcomeUnknown { .. }
+            | StoreError::Storage { .. } => ErrorKind::Unavailable,
+            StoreError::SchemaTooNew { .. }
+            | StoreError::Overflow
+            | StoreError::NoEvent { .. }
+            | StoreError::DecidedEventRefused { .. }
+            | StoreError::Serialize { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::History(_)
+            | StoreError::Migration(_)
+            | StoreError::Database { .. } => ErrorKind::Internal,
+        }
+    }
+
     /// Whether this is a transient error worth re-running the whole
     /// operation for.
     pub fn is_transient(&self) -> bool {
@@ -356,11 +466,26 @@ pub enum ExecError<E: std::error::Error + 'static> {
 
 impl<E: std::error::Error + 'static> ExecError<E> {
     /// Flattens into a [`StoreError`], turning a domain refusal into
-    /// [`StoreError::Rejected`] with its message.
-    pub fn into_store(self) -> StoreError {
+    /// [`StoreError::Rejected`] (its kind, and the typed error as its source).
+    pub fn into_store(self) -> StoreError
+    where
+        E: Refusal + Send + Sync,
+    {
         match self {
-            ExecError::Domain(e) => StoreError::Rejected(e.to_string()),
+            ExecError::Domain(e) => StoreError::Rejected { refusal: e.refusal(), source: Box::new(e) },
             ExecError::Store(e) => e,
+        }
+    }
+
+    /// What kind of failure this is: a domain refusal by its
+    /// [`Refusal::refusal`], a store error by [`StoreError::kind`].
+    pub fn kind(&self) -> ErrorKind
+    where
+        E: Refusal,
+    {
+        match self {
+            ExecError::Domain(e) => ErrorKind::from(e.refusal()),
+            ExecError::Store(e) => e.kind(),
         }
     }
 
@@ -378,5 +503,68 @@ impl<E: std::error::Error + 'static> ExecError<E> {
             ExecError::Domain(_) => None,
             ExecError::Store(e) => Some(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant a caller can meet maps to the kind a web handler needs,
+    /// by its meaning (written out here, not derived from `kind()`).
+    #[test]
+    fn kinds_follow_meaning() {
+        let driver = || sqlx::Error::PoolClosed;
+        let cases: Vec<(StoreError, ErrorKind)> = vec![
+            (StoreError::NotFound { kind: "incident", id: "I-1".into() }, ErrorKind::NotFound),
+            (
+                StoreError::Conflict {
+                    kind: AggregateKind::Problem,
+                    id: "P-1".into(),
+                    expected: ExpectedVersion::Exact(3),
+                    actual: 4,
+                },
+                ErrorKind::Conflict,
+            ),
+            (StoreError::IdempotencyKeyReused { key: "k".into() }, ErrorKind::Conflict),
+            (StoreError::validation("aggregate id", "empty"), ErrorKind::Invalid),
+            (StoreError::Contention { attempts: 5 }, ErrorKind::Contention),
+            (StoreError::Transient { code: "5".into(), source: driver() }, ErrorKind::Contention),
+            (StoreError::PoolTimeout, ErrorKind::Unavailable),
+            (StoreError::Unreachable { target: "t".into(), reason: "r".into() }, ErrorKind::Unavailable),
+            (StoreError::Refused { target: "t".into(), reason: "r".into() }, ErrorKind::Unavailable),
+            (StoreError::ConnectionLost { code: None, source: driver() }, ErrorKind::Unavailable),
+            (StoreError::OutcomeUnknown { source: driver() }, ErrorKind::Unavailable),
+            (
+                StoreError::Storage { fault: StorageFault::Full, code: "13".into(), source: driver() },
+                ErrorKind::Unavailable,
+            ),
+            (StoreError::corrupt("event", 7, "bad"), ErrorKind::Internal),
+            (StoreError::SchemaTooNew { found: 9, supported: 4 }, ErrorKind::Internal),
+            (
+                StoreError::NoEvent { kind: AggregateKind::Incident, id: "I-1".into(), command: "open" },
+                ErrorKind::Internal,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+        let rejected = |refusal| StoreError::Rejected { refusal, source: "no".into() };
+        assert_eq!(rejected(RefusalKind::Forbidden).kind(), ErrorKind::Forbidden);
+        assert_eq!(rejected(RefusalKind::NotFound).kind(), ErrorKind::NotFound);
+        assert_eq!(rejected(RefusalKind::AlreadyExists).kind(), ErrorKind::Conflict);
+        assert_eq!(rejected(RefusalKind::Invalid).kind(), ErrorKind::Invalid);
+        assert_eq!(rejected(RefusalKind::Rules).kind(), ErrorKind::Rules);
+    }
+
+    #[test]
+    fn conflict_names_kind_id_and_versions() {
+        let e = StoreError::Conflict {
+            kind: AggregateKind::NormalChange,
+            id: "CHG-9".into(),
+            expected: ExpectedVersion::Absent,
+            actual: 2,
+        };
+        assert_eq!(e.to_string(), "version conflict on normal_change CHG-9: expected no aggregate, found 2");
     }
 }

@@ -217,6 +217,10 @@ impl<'a> Run<'a> {
 
     /// The correlator's state as JSON.
     pub(crate) fn state_json(&self) -> Result<String, StoreError> {
-        serde_json::to_string(&self.correlator).map_err(|e| StoreError::Aggregate(e.to_string()))
+        serde_json::to_string(&self.correlator).map_err(|source| StoreError::Serialize {
+            what: "alert correlator",
+            id: self.actor.tenant.as_str().to_owned(),
+            source,
+        })
     }
 }

@@ -110,7 +110,7 @@ use futures_util::stream::{self, Stream, TryStreamExt};
 use itsm_core::id::{ServiceId, TenantId};
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
-pub use error::{ExecError, StorageFault, StoreError};
+pub use error::{ErrorKind, ExecError, StorageFault, StoreError};
 pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand};
 pub use model::{
     BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,

@@ -104,11 +104,16 @@ pub(crate) fn from_db_version(version: i64) -> u64 {
 }
 
 /// Checks the expected version against the stored one.
-pub(crate) fn check_expected(expected: ExpectedVersion, actual: u64) -> Result<(), StoreError> {
+pub(crate) fn check_expected(
+    kind: AggregateKind,
+    id: &str,
+    expected: ExpectedVersion,
+    actual: u64,
+) -> Result<(), StoreError> {
     if expected.admits(actual) {
         return Ok(());
     }
-    Err(StoreError::Conflict { expected, actual })
+    Err(StoreError::Conflict { kind, id: id.to_owned(), expected, actual })
 }
 
 /// Decodes a stored state.
@@ -145,11 +150,11 @@ pub(crate) fn decide_events<A: Aggregate>(
 ) -> Result<Vec<A::Event>, ExecError<A::Error>> {
     let events = A::decide(state, command, ctx).map_err(ExecError::Domain)?;
     if events.is_empty() {
-        return Err(StoreError::Aggregate(format!(
-            "{} on {} {aggregate_id} produced no event",
-            A::command_name(command),
-            A::KIND
-        ))
+        return Err(StoreError::NoEvent {
+            kind: A::KIND,
+            id: aggregate_id.to_owned(),
+            command: A::command_name(command),
+        }
         .into());
     }
     Ok(events)
@@ -168,13 +173,20 @@ pub(crate) fn apply_events<A: Aggregate>(
     let mut rows = Vec::with_capacity(events.len());
     let mut v = version;
     for event in events {
-        next = Some(A::apply(next, event).map_err(|e| StoreError::Aggregate(e.to_string()))?);
+        next = Some(
+            A::apply(next, event)
+                .map_err(|source| StoreError::DecidedEventRefused { id: aggregate_id.to_owned(), source })?,
+        );
         v = v.checked_add(1).ok_or(StoreError::Overflow)?;
-        let payload = serde_json::to_string(event).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+        let payload = serde_json::to_string(event).map_err(|source| StoreError::Serialize {
+            what: "event",
+            id: aggregate_id.to_owned(),
+            source,
+        })?;
         rows.push(EventRow { version: to_db_version(v)?, name: A::event_name(event), payload });
     }
     let Some(state) = next else {
-        return Err(StoreError::Aggregate("no state after applying events".into()));
+        return Err(StoreError::NoEvent { kind: A::KIND, id: aggregate_id.to_owned(), command: "(none)" });
     };
     if state.id() != aggregate_id {
         return Err(StoreError::validation(
@@ -195,7 +207,11 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
         check_time("window start", start)?;
         check_time("window end", end)?;
     }
-    let state = serde_json::to_string(state).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+    let state = serde_json::to_string(state).map_err(|source| StoreError::Serialize {
+        what: "state",
+        id: state.id().to_owned(),
+        source,
+    })?;
     Ok(ProjectionValues { version, summary, state })
 }
 
@@ -395,7 +411,11 @@ pub(crate) fn outbox_rows(messages: Vec<OutboxMessage>) -> Result<Vec<OutboxRow>
         .map(|m| {
             check_text("outbox topic", &m.topic)?;
             check_text("outbox dedup key", &m.dedup_key)?;
-            let payload = serde_json::to_string(&m.payload).map_err(|e| StoreError::Aggregate(e.to_string()))?;
+            let payload = serde_json::to_string(&m.payload).map_err(|source| StoreError::Serialize {
+                what: "outbox payload",
+                id: m.dedup_key.clone(),
+                source,
+            })?;
             Ok(OutboxRow { topic: m.topic, dedup_key: m.dedup_key, payload })
         })
         .collect()

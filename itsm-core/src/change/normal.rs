@@ -1013,3 +1013,16 @@ impl Aggregate for NormalChange {
         super::notifications(AggregateKind::NormalChange, &state.spec, events.iter().map(|e| (e.name(), e.at())))
     }
 }
+
+impl crate::aggregate::Refusal for ChangeError {
+    fn refusal(&self) -> crate::aggregate::RefusalKind {
+        use crate::aggregate::RefusalKind;
+        match self {
+            ChangeError::InvalidTransition { .. } | ChangeError::Approval { .. } => RefusalKind::Rules,
+            ChangeError::Invalid { .. } => RefusalKind::Invalid,
+            ChangeError::Forbidden { .. } => RefusalKind::Forbidden,
+            ChangeError::NotFound { .. } => RefusalKind::NotFound,
+            ChangeError::AlreadyExists { .. } => RefusalKind::AlreadyExists,
+        }
+    }
+}

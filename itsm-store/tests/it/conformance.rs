@@ -95,11 +95,21 @@ async fn check_conflicts(db: &TestDb) {
     let r2 = exec(store, &a, 1, "T-1", ExpectedVersion::Exact(1), TicketCommand::Close).await;
     assert!(r1.is_ok());
     match r2 {
-        Err(ExecError::Store(StoreError::Conflict { expected: ExpectedVersion::Exact(1), actual: 2 })) => {}
+        Err(ExecError::Store(
+            ref e @ StoreError::Conflict {
+                kind: AggregateKind::Incident,
+                ref id,
+                expected: ExpectedVersion::Exact(1),
+                actual: 2,
+            },
+        )) if id == "T-1" => {
+            assert_eq!(e.kind(), itsm_store::ErrorKind::Conflict);
+            assert_eq!(e.to_string(), "version conflict on incident T-1: expected version 1, found 2");
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     match exec(store, &a, 2, "T-1", ExpectedVersion::Absent, open("T-1", "again")).await {
-        Err(ExecError::Store(StoreError::Conflict { expected: ExpectedVersion::Absent, actual: 2 })) => {}
+        Err(ExecError::Store(StoreError::Conflict { expected: ExpectedVersion::Absent, actual: 2, .. })) => {}
         other => panic!("expected a conflict, got {other:?}"),
     }
     match exec(store, &a, 2, "T-2", ExpectedVersion::Exact(3), TicketCommand::Bump).await {
@@ -122,9 +132,21 @@ async fn check_rejection_writes_nothing(db: &TestDb) {
     exec(store, &a, 1, "T-1", ExpectedVersion::Any, TicketCommand::Close).await.unwrap();
     let err = exec(store, &a, 2, "T-1", ExpectedVersion::Any, TicketCommand::Bump).await.unwrap_err();
     assert_eq!(err.domain(), Some(&TicketError::Closed));
-    assert!(matches!(err.into_store(), StoreError::Rejected(m) if m == "ticket is closed"));
+    assert_eq!(err.kind(), itsm_store::ErrorKind::Rules);
+    match err.into_store() {
+        e @ StoreError::Rejected { refusal: itsm_core::RefusalKind::Rules, .. } => {
+            assert_eq!(e.kind(), itsm_store::ErrorKind::Rules);
+            assert_eq!(e.to_string(), "command rejected: ticket is closed");
+            let StoreError::Rejected { source, .. } = e else { unreachable!() };
+            assert_eq!(source.downcast_ref::<TicketError>(), Some(&TicketError::Closed), "the typed error is kept");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
     let err = exec(store, &a, 2, "T-9", ExpectedVersion::Any, TicketCommand::Bump).await.unwrap_err();
     assert_eq!(err.domain(), Some(&TicketError::Absent));
+    assert_eq!(err.kind(), itsm_store::ErrorKind::NotFound);
+    let err = exec(store, &a, 2, "T-1", ExpectedVersion::Absent, open("T-1", "again")).await.unwrap_err();
+    assert_eq!(err.kind(), itsm_store::ErrorKind::Conflict, "{err}");
     assert_eq!(store.history::<Ticket>(&a, "T-1").await.unwrap().len(), 2);
     assert!(store.history::<Ticket>(&a, "T-9").await.is_err());
     assert!(store.verify_chain(&tenant("t1")).await.unwrap().is_intact());

@@ -76,6 +76,17 @@ pub enum TicketError {
     BadWindow,
 }
 
+impl itsm_core::Refusal for TicketError {
+    fn refusal(&self) -> itsm_core::RefusalKind {
+        match self {
+            TicketError::AlreadyExists => itsm_core::RefusalKind::AlreadyExists,
+            TicketError::Absent => itsm_core::RefusalKind::NotFound,
+            TicketError::Closed => itsm_core::RefusalKind::Rules,
+            TicketError::BadWindow => itsm_core::RefusalKind::Invalid,
+        }
+    }
+}
+
 impl Aggregate for Ticket {
     const KIND: AggregateKind = AggregateKind::Incident;
     type Command = TicketCommand;
