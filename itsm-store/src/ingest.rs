@@ -1,10 +1,12 @@
-//! Backend-independent part of [`crate::Store::ingest_alerts`]: the tenant's
-//! correlator, folded over a batch of alerts, its incident commands decided
-//! into a [`Batch`] (the write path of `import_batch`), and the report.
+//! Backend-independent part of [`crate::Store::ingest_alerts`]: a partial
+//! correlator holding the tenant's group and seen rows the batch needs,
+//! folded over a batch of alerts, its incident commands decided into a
+//! [`Batch`] (the write path of `import_batch`), the rows it changed, and the
+//! report.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use itsm_core::alert::{Alert, AlertKey, Correlator, Decision, GroupingPolicy, IgnoreReason};
+use itsm_core::alert::{Alert, AlertKey, Correlator, Decision, Group, GroupingPolicy, IgnoreReason, Seen};
 use itsm_core::id::IncidentId;
 use itsm_core::incident::{Incident, IncidentEvent};
 use itsm_core::{Actor, DomainConfig, Timestamp};
@@ -37,6 +39,40 @@ pub struct IngestReport {
     pub refused: Vec<RefusedCommand>,
     /// Events written.
     pub events: usize,
+    /// Correlation state the batch read and wrote (see [`StateIo`]).
+    pub state: StateIo,
+}
+
+/// The correlation state rows an ingestion read and wrote: what the cost of a
+/// batch depends on besides its own alerts. Each alert reads at most its seen
+/// row and one group row, whatever was ingested before; the incidents of the
+/// groups a person acted on add that person's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateIo {
+    /// Seen rows read.
+    pub seen_read: usize,
+    /// Group rows read.
+    pub groups_read: usize,
+    /// Incident rows read (the groups' current and next incidents).
+    pub incidents_read: usize,
+    /// Incident events caught up (written by other paths since a group row
+    /// last observed its incident).
+    pub events_caught_up: usize,
+    /// Seen rows written.
+    pub seen_written: usize,
+    /// Group rows written.
+    pub groups_written: usize,
+}
+
+impl StateIo {
+    fn absorb(&mut self, other: StateIo) {
+        self.seen_read += other.seen_read;
+        self.groups_read += other.groups_read;
+        self.incidents_read += other.incidents_read;
+        self.events_caught_up += other.events_caught_up;
+        self.seen_written += other.seen_written;
+        self.groups_written += other.groups_written;
+    }
 }
 
 impl IngestReport {
@@ -52,6 +88,7 @@ impl IngestReport {
         self.ignored.extend(other.ignored);
         self.refused.extend(other.refused);
         self.events += other.events;
+        self.state.absorb(other.state);
     }
 }
 
@@ -79,7 +116,9 @@ pub struct RefusedCommand {
     pub reason: String,
 }
 
-/// One ingestion in progress (inside the backend's transaction).
+/// One ingestion in progress (inside the backend's transaction), over a
+/// partial correlator holding only the rows the batch needs (see the *Keyed
+/// state* section of [`itsm_core::alert`]).
 pub(crate) struct Run<'a> {
     pub actor: &'a Actor,
     config: &'a DomainConfig,
@@ -90,53 +129,118 @@ pub(crate) struct Run<'a> {
     /// Aggregate id of each decided command, by index.
     pub ids: Vec<String>,
     looked_up: HashSet<String>,
+    /// Each incident's version as stored (when looked up) plus the events the
+    /// batch decided for it: its version after the batch.
+    versions: HashMap<String, u64>,
+    /// The incident version each loaded group row has observed, by group key.
+    observed: HashMap<String, u64>,
     pub report: IngestReport,
 }
 
+/// The rows an ingested batch writes back.
+pub(crate) struct RowChanges {
+    /// Group key, current incident, state JSON, incident version observed.
+    pub groups: Vec<(String, String, String, i64)>,
+    /// Clear key, state JSON, expiry instant.
+    pub seen: Vec<(String, String, Option<Timestamp>)>,
+}
+
+/// The JSON text of a correlator row.
+fn row_json<T: serde::Serialize>(row: &T, key: &str) -> Result<String, StoreError> {
+    serde_json::to_string(row).map_err(|source| StoreError::Serialize {
+        what: "alert correlator row",
+        id: key.to_owned(),
+        source,
+    })
+}
+
+/// A correlator row read back from its JSON text.
+pub(crate) fn parse_row<T: serde::de::DeserializeOwned>(text: &str, key: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt("alert correlator row", key, e))
+}
+
+/// A whole correlator as stored before the keyed rows (`alert_correlators`).
+pub(crate) fn parse_document(text: &str, tenant: &str) -> Result<Correlator, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt("alert correlator", tenant, e))
+}
+
 impl<'a> Run<'a> {
+    /// An ingestion over the partial correlator `groups` and `seen` make;
+    /// `groups` carries with each row the incident version it has observed.
     pub(crate) fn new(
         actor: &'a Actor,
         config: &'a DomainConfig,
         policy: &'a GroupingPolicy,
         now: Timestamp,
-        state: Option<&str>,
-    ) -> Result<Self, StoreError> {
-        let correlator = match state {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::corrupt("alert correlator", actor.tenant.as_str(), e))?,
-            None => Correlator::new(),
-        };
-        Ok(Run {
+        groups: Vec<(String, Group, u64)>,
+        seen: Vec<(String, Seen)>,
+    ) -> Self {
+        let mut observed = HashMap::with_capacity(groups.len());
+        let mut rows = Vec::with_capacity(groups.len());
+        for (key, group, version) in groups {
+            observed.insert(key.clone(), version);
+            rows.push((key, group));
+        }
+        Run {
             actor,
             config,
             policy,
             now,
-            correlator,
+            correlator: Correlator::from_parts(rows, seen),
             batch: Batch::default(),
             ids: Vec::new(),
             looked_up: HashSet::new(),
+            versions: HashMap::new(),
+            observed,
             report: IngestReport::default(),
-        })
+        }
     }
 
-    /// Whether events of `incident` matter to the correlator.
-    pub(crate) fn follows(&self, incident: &str) -> bool {
-        IncidentId::new(incident).is_ok_and(|id| self.correlator.group_of(&id).is_some())
+    /// The incidents whose stored state the batch may need, sorted: each
+    /// loaded group's current incident (whose events since the row's
+    /// observed version are caught up), and the next incident of each needed
+    /// group (the one an alert would open).
+    pub(crate) fn candidates(&self, needed_groups: &BTreeSet<String>) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for key in needed_groups {
+            let next = match self.correlator.groups().get(key) {
+                Some(group) => {
+                    out.insert(group.incident.as_str().to_owned());
+                    group.seq.saturating_add(1)
+                }
+                None => 1,
+            };
+            if let Ok(id) = self.policy.incident_id(key, next) {
+                out.insert(id.as_str().to_owned());
+            }
+        }
+        out.into_iter().collect()
     }
 
-    /// Feeds a stored incident event (written by another path since the last
-    /// ingestion) to the correlator.
-    pub(crate) fn catch_up(&mut self, incident: &str, payload: &str, position: i64) -> Result<(), StoreError> {
+    /// The loaded groups whose current incident moved past the version their
+    /// row observed (a person acted on it), with that version: their events
+    /// after it are to be observed. `stored` gives an incident's stored version.
+    pub(crate) fn behind(&self, stored: impl Fn(&str) -> Option<u64>) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for (key, group) in self.correlator.groups() {
+            let seen = self.observed.get(key).copied().unwrap_or(0);
+            if stored(group.incident.as_str()).is_some_and(|v| v > seen) {
+                out.push((group.incident.as_str().to_owned(), seen));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Feeds a stored incident event (written by another path since the
+    /// group row last observed its incident) to the correlator.
+    pub(crate) fn catch_up(&mut self, incident: &str, payload: &str, version: i64) -> Result<(), StoreError> {
         let Ok(id) = IncidentId::new(incident) else { return Ok(()) };
-        let event: IncidentEvent =
-            serde_json::from_str(payload).map_err(|e| StoreError::corrupt("event", position, e))?;
+        let event: IncidentEvent = serde_json::from_str(payload)
+            .map_err(|e| StoreError::corrupt("event", format!("incident {incident} version {version}"), e))?;
         self.correlator.observe(&id, &event);
+        self.report.state.events_caught_up += 1;
         Ok(())
-    }
-
-    /// Whether the correlator follows no incident (nothing to catch up on).
-    pub(crate) fn follows_nothing(&self) -> bool {
-        self.correlator.groups().is_empty()
     }
 
     /// Decides an alert.
@@ -157,10 +261,17 @@ impl<'a> Run<'a> {
         out
     }
 
+    /// Records a stored incident's version (its state is read only if a
+    /// decision needs it, through [`Run::preload`]).
+    pub(crate) fn stored(&mut self, id: &str, version: u64) {
+        self.versions.insert(id.to_owned(), version);
+    }
+
     /// Records a stored incident's state, version and chain head (`None`:
     /// it does not exist).
     pub(crate) fn preload(&mut self, id: String, stored: Option<(Incident, u64, String)>) {
         if let Some((state, version, head)) = stored {
+            self.versions.insert(id.clone(), version);
             self.batch.preload(self.actor.tenant.as_str(), id.clone(), state, version, head);
         }
         self.looked_up.insert(id);
@@ -181,6 +292,8 @@ impl<'a> Run<'a> {
             match decided {
                 Some(events) => {
                     self.report.events += events.len();
+                    let version = self.versions.entry(id.as_str().to_owned()).or_insert(0);
+                    *version = version.saturating_add(u64::try_from(events.len()).unwrap_or(u64::MAX));
                     for event in &events {
                         self.correlator.observe(&id, event);
                     }
@@ -215,12 +328,27 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The correlator's state as JSON.
-    pub(crate) fn state_json(&self) -> Result<String, StoreError> {
-        serde_json::to_string(&self.correlator).map_err(|source| StoreError::Serialize {
-            what: "alert correlator",
-            id: self.actor.tenant.as_str().to_owned(),
-            source,
-        })
+    /// The rows to write back: every group or seen row the batch changed,
+    /// and every loaded group whose incident moved (its observed version with
+    /// it), each group with the version of its current incident after the
+    /// batch; each seen row with its expiry instant.
+    pub(crate) fn changes(&mut self) -> Result<RowChanges, StoreError> {
+        let changes = self.correlator.take_changes();
+        let mut groups = Vec::new();
+        for (key, group) in self.correlator.groups() {
+            let before = self.observed.get(key).copied();
+            let version = self.versions.get(group.incident.as_str()).copied().or(before).unwrap_or(0);
+            if changes.groups.contains_key(key) || before != Some(version) {
+                let version = i64::try_from(version).map_err(|_| StoreError::Overflow)?;
+                groups.push((key.clone(), group.incident.as_str().to_owned(), row_json(group, key)?, version));
+            }
+        }
+        let mut seen = Vec::with_capacity(changes.seen.len());
+        for (key, row) in changes.seen {
+            let expires = self.policy.seen_expires_at(&row, self.now);
+            let text = row_json(&row, &key)?;
+            seen.push((key, text, expires));
+        }
+        Ok(RowChanges { groups, seen })
     }
 }
