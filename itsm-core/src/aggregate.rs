@@ -243,6 +243,14 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         Vec::new()
     }
 
+    /// The SLA clock's view of these events (see [`crate::incident::sla_events`]):
+    /// what starts, pauses, re-targets or stops the aggregate's clocks. Kinds
+    /// without SLA clocks return nothing; the store keeps the clock of an
+    /// aggregate that has one, and its next due instant, with every command.
+    fn clock_events(_events: &[Self::Event]) -> Vec<crate::sla::SlaEvent> {
+        Vec::new()
+    }
+
     /// Folds a whole history from nothing.
     fn replay<'e>(events: impl IntoIterator<Item = &'e Self::Event>) -> Result<Option<Self>, ApplyError>
     where

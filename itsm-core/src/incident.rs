@@ -1658,6 +1658,10 @@ impl Aggregate for Incident {
     /// resolved incident. The dedup key is the alert's
     /// ([`AlertKey::clear_key`]), so each alert is cleared once however many
     /// resolutions and closures follow.
+    fn clock_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
+        sla_events(events)
+    }
+
     fn outbox(state: &Self, events: &[IncidentEvent]) -> Vec<OutboxMessage> {
         let mut out = Vec::new();
         for event in events {

@@ -4,15 +4,18 @@
 //! audit evidence, idempotency row) lives here and nowhere else; the backend
 //! files only connect, migrate and inspect.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
 use itsm_core::incident::Incident;
+use itsm_core::versioned::DomainConfigHistory;
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, Pool, QueryBuilder, Transaction, Type};
 use sqlx::{query, query_as, query_scalar};
 
+use crate::config::{self, ClockState, ConfigRow};
 use crate::dialect::{DbTime, Dialect, Pools};
 use crate::error::{Class, ExecError, StoreError, classify};
 use crate::ingest::{IngestReport, Run};
@@ -79,6 +82,28 @@ pub(crate) struct Core<DB: Dialect> {
     pub pools: Pools<DB>,
     /// The URL without its password, for `Debug`.
     pub target: String,
+    /// Each tenant's configuration history, with the generation it was
+    /// read at (`config_heads`): re-read when the generation moved.
+    configs: ConfigCache,
+}
+
+/// Each tenant's configuration history and the generation it was read at.
+type ConfigCache = Arc<Mutex<HashMap<String, (i64, Arc<DomainConfigHistory>)>>>;
+
+/// A configuration version to store (see [`Core::add_config`]).
+pub(crate) struct NewConfig<'a> {
+    /// The configuration's stable name.
+    pub name: &'a str,
+    pub version: i64,
+    pub effective_from: Timestamp,
+    /// The value as JSON.
+    pub value: &'a str,
+}
+
+impl<DB: Dialect> Core<DB> {
+    pub(crate) fn new(pools: Pools<DB>, target: String) -> Self {
+        Core { pools, target, configs: Arc::default() }
+    }
 }
 
 impl<DB: Dialect> Clone for Core<DB> {
@@ -86,6 +111,7 @@ impl<DB: Dialect> Clone for Core<DB> {
         Core {
             pools: Pools { write: self.pools.write.clone(), read: self.pools.read.clone() },
             target: self.target.clone(),
+            configs: Arc::clone(&self.configs),
         }
     }
 }
@@ -116,6 +142,21 @@ fn taken<DB: Dialect>(e: sqlx::Error) -> StoreError {
         (Class::Unique, code) => StoreError::Transient { code: code.unwrap_or_default(), source: e },
         _ => DB::error(e),
     }
+}
+
+/// Binds a projection's clock, due instant and handled instant (all `NULL`
+/// when the command did not move the clock: the stored ones stay).
+fn push_clock<DB>(b: &mut sqlx::query_builder::Separated<'_, DB, &'static str>, clock: Option<&ClockState>)
+where
+    DB: Dialect,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    str: Type<DB>,
+    Option<DbTime>: for<'q> Encode<'q, DB>,
+    DbTime: Type<DB>,
+{
+    b.push_bind(clock.map(|c| c.clock.as_str()))
+        .push_bind(clock.and_then(|c| c.due).map(DbTime))
+        .push_bind(clock.map(|c| DbTime(c.handled)));
 }
 
 /// Migrates the schema, refusing a database newer than this library.
@@ -198,6 +239,7 @@ where
     for<'r> CheckpointRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointHeadRow: FromRow<'r, DB::Row>,
     for<'r> HeadRow: FromRow<'r, DB::Row>,
+    for<'r> ConfigRow: FromRow<'r, DB::Row>,
 {
     pub(crate) async fn close(&self) {
         self.pools.read.close().await;
@@ -260,7 +302,8 @@ where
         // The aggregate's row first (locked on PostgreSQL: a concurrent writer
         // of the same aggregate waits here and then reads what this one wrote;
         // writers of other aggregates do not wait at all).
-        let row: Option<(i64, String, Option<String>)> = query_as(sql.state_for_write.as_str())
+        type StateRow = (i64, String, Option<String>, Option<String>, Option<DbTime>);
+        let row: Option<StateRow> = query_as(sql.state_for_write.as_str())
             .bind(tenant)
             .bind(kind)
             .bind(id)
@@ -280,12 +323,13 @@ where
                 return Ok(plan::replayed::<A>(id, &result, history)?);
             }
         }
-        let (current, mut head) = match row {
-            Some((version, state, head)) => (
+        let (current, mut head, stored_clock) = match row {
+            Some((version, state, head, clock, handled)) => (
                 Some((decode_state::<A>(id, &state)?, plan::from_db_version(version))),
                 head.unwrap_or_else(|| GENESIS.to_owned()),
+                Some((clock, handled.map(|h| h.0))),
             ),
-            None => (None, GENESIS.to_owned()),
+            None => (None, GENESIS.to_owned(), None),
         };
         let actual = current.as_ref().map_or(0, |c| c.1);
         check_expected(A::KIND, id, req.expected, actual)?;
@@ -316,6 +360,25 @@ where
             );
             hashes.push(head.clone());
         }
+        // The SLA clock and the next due instant, when these events move it.
+        let new_clock = A::clock_events(&plan.events);
+        let clock = if new_clock.is_empty() {
+            None
+        } else {
+            let (events, handled) = match stored_clock {
+                Some((Some(text), handled)) => (config::parse_clock(A::KIND, id, &text)?, handled),
+                // An aggregate written before clocks were kept: its clock
+                // from its whole history.
+                Some((None, handled)) => {
+                    let history = Self::history_in::<A>(&mut tx, tenant, id, i64::MAX).await?;
+                    let events: Vec<A::Event> = history.into_iter().map(|r| r.event).collect();
+                    (A::clock_events(&events), handled)
+                }
+                None => (Vec::new(), None),
+            };
+            let config = self.config_in(&mut tx, tenant).await?;
+            Some(config::advance(&config, A::KIND, id, events, new_clock, handled, now)?)
+        };
         let mut events = QueryBuilder::<DB>::new(sql::EVENT_WRITE);
         events.push_values(plan.rows.iter().zip(&hashes), |mut b, (row, hash)| {
             b.push_bind(tenant)
@@ -350,6 +413,7 @@ where
                 .push_bind(p.state.as_str())
                 .push_bind(DbTime(now))
                 .push_bind(head.as_str());
+            push_clock(&mut b, clock.as_ref());
         });
         projection.push(sql::PROJECTION_UPSERT);
         projection.push(" RETURNING version");
@@ -436,7 +500,7 @@ where
             }
             batch.decide(index, c, config, on_reject)?;
         }
-        Self::write_batch(&mut tx, &mut batch, |i| {
+        self.write_batch(&mut tx, &mut batch, |i| {
             let c = &commands[i];
             (c.actor.tenant.as_str(), c.aggregate_id, c.actor.id.as_str(), c.now)
         })
@@ -453,54 +517,175 @@ where
         alerts: &[Alert],
         now: Timestamp,
     ) -> Result<IngestReport, StoreError> {
+        use std::collections::{BTreeMap as Map, BTreeSet, HashMap};
+        /// Keys per `IN (...)` read, rows per multi-row upsert, incidents per
+        /// catch-up read.
+        const KEYS: usize = 1000;
+        const ROWS: usize = 500;
+        const BEHIND: usize = 200;
         let sql = DB::sql();
         let tenant = actor.tenant.as_str();
         let incident_kind = AggregateKind::Incident.as_str();
         let mut tx = self.begin().await?;
-        // The tenant's correlator row, created if missing and locked
-        // (PostgreSQL): concurrent batches of a tenant serialize on it.
-        let empty = serde_json::to_string(&Correlator::new()).map_err(|source| StoreError::Serialize {
-            what: "alert correlator",
-            id: tenant.to_owned(),
-            source,
-        })?;
-        query(sql.correlator_init)
-            .bind(tenant)
-            .bind(empty.as_str())
-            .bind(DbTime(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(DB::error)?;
-        let (state, version, observed): (String, i64, i64) =
+        // The tenant's ingestion lock (its `alert_correlators` row, created if
+        // missing, locked on PostgreSQL): batches of a tenant serialize on it.
+        query(sql.correlator_init).bind(tenant).bind(DbTime(now)).execute(&mut *tx).await.map_err(DB::error)?;
+        let (document, observed): (Option<String>, i64) =
             query_as(sql.correlator_get.as_str()).bind(tenant).fetch_one(&mut *tx).await.map_err(DB::error)?;
-        let mut run = Run::new(actor, config, policy, now, Some(&state))?;
-        // Incident events written by other paths since the last ingestion
-        // (none to read for a new correlator: it follows no incident).
-        let last: i64 = query_scalar(sql.max_position).bind(tenant).fetch_one(&mut *tx).await.map_err(DB::error)?;
-        if version > 0 && observed < last && !run.follows_nothing() {
-            let rows: Vec<(String, String, i64)> = query_as(sql.catch_up)
+        // Rows to write besides the batch's changes: a document written
+        // before the keyed rows, converted once (each group with the version
+        // of its incident at the log position the document had observed).
+        let mut pending_groups: Map<String, (String, String, i64)> = Map::new();
+        let mut pending_seen: Map<String, (String, Option<Timestamp>)> = Map::new();
+        let converted = document.is_some();
+        if let Some(text) = document {
+            let whole: Correlator = crate::ingest::parse_document(&text, tenant)?;
+            let (groups, seen) = whole.into_parts();
+            let versions: Vec<(String, i64)> = query_as(sql.max_position)
                 .bind(tenant)
-                .bind(observed)
                 .bind(incident_kind)
+                .bind(observed)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(DB::error)?;
-            for (id, payload, position) in rows {
-                if run.follows(&id) {
-                    run.catch_up(&id, &payload, position)?;
+            let versions: HashMap<String, i64> = versions.into_iter().collect();
+            for (key, group) in groups {
+                let json = serde_json::to_string(&group).map_err(|source| StoreError::Serialize {
+                    what: "alert correlator row",
+                    id: key.clone(),
+                    source,
+                })?;
+                let version = versions.get(group.incident.as_str()).copied().unwrap_or(0);
+                pending_groups.insert(key, (group.incident.as_str().to_owned(), json, version));
+            }
+            for (key, row) in seen {
+                let json = serde_json::to_string(&row).map_err(|source| StoreError::Serialize {
+                    what: "alert correlator row",
+                    id: key.clone(),
+                    source,
+                })?;
+                pending_seen.insert(key, (json, policy.seen_expires_at(&row, now)));
+            }
+        }
+        // Seen rows of recovered alerts past their retention.
+        query(sql.correlator_expire).bind(tenant).bind(DbTime(now)).execute(&mut *tx).await.map_err(DB::error)?;
+        // The batch's seen rows, then the groups they name.
+        let needs: Vec<_> = alerts.iter().map(|a| Correlator::needs(a, policy)).collect();
+        let seen_keys: BTreeSet<&str> = needs.iter().map(|n| n.seen.as_str()).collect();
+        let mut seen: Map<String, itsm_core::alert::Seen> = Map::new();
+        let mut io = crate::ingest::StateIo::default();
+        let seen_keys: Vec<&str> = seen_keys.into_iter().collect();
+        for chunk in seen_keys.chunks(KEYS) {
+            let mut q = QueryBuilder::<DB>::new(sql.correlator_seen_get);
+            q.push_bind(tenant).push(" AND alert_key IN (");
+            let mut list = q.separated(", ");
+            for key in chunk {
+                list.push_bind(*key);
+            }
+            q.push(")");
+            let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            io.seen_read += rows.len();
+            for (key, text) in rows {
+                let row = crate::ingest::parse_row(&text, &key)?;
+                seen.insert(key, row);
+            }
+        }
+        for key in &seen_keys {
+            if let Some((text, _)) = pending_seen.get(*key) {
+                seen.insert((*key).to_owned(), crate::ingest::parse_row(text, key)?);
+            }
+        }
+        let group_keys: BTreeSet<String> = needs.iter().map(|n| n.group_for(seen.get(&n.seen)).to_owned()).collect();
+        let mut groups: Map<String, (itsm_core::alert::Group, u64)> = Map::new();
+        let group_list: Vec<&str> = group_keys.iter().map(String::as_str).collect();
+        for chunk in group_list.chunks(KEYS) {
+            let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_get);
+            q.push_bind(tenant).push(" AND group_key IN (");
+            let mut list = q.separated(", ");
+            for key in chunk {
+                list.push_bind(*key);
+            }
+            q.push(")");
+            let rows: Vec<(String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            io.groups_read += rows.len();
+            for (key, text, version) in rows {
+                let row = crate::ingest::parse_row(&text, &key)?;
+                groups.insert(key, (row, plan::from_db_version(version)));
+            }
+        }
+        for key in &group_list {
+            if let Some((_, text, version)) = pending_groups.get(*key) {
+                groups
+                    .insert((*key).to_owned(), (crate::ingest::parse_row(text, key)?, plan::from_db_version(*version)));
+            }
+        }
+        let mut run = Run::new(
+            actor,
+            config,
+            policy,
+            now,
+            groups.into_iter().map(|(k, (g, v))| (k, g, v)).collect(),
+            seen.into_iter().collect(),
+        );
+        // The incidents the batch may need, read at once (and locked on
+        // PostgreSQL, so no other writer moves a group's incident until the
+        // batch commits): each group's current incident, and the next one.
+        let mut stored: HashMap<String, (i64, String, Option<String>)> = HashMap::new();
+        let candidates = run.candidates(&group_keys);
+        for chunk in candidates.chunks(KEYS) {
+            let mut q = QueryBuilder::<DB>::new(sql::PRELOAD);
+            q.push_bind(tenant).push(" AND kind = ").push_bind(incident_kind).push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            q.push(")").push(DB::LOCK_ROW);
+            let rows: Vec<(String, i64, String, Option<String>)> =
+                q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            io.incidents_read += rows.len();
+            for (id, version, state, head) in rows {
+                run.stored(&id, plan::from_db_version(version));
+                stored.insert(id, (version, state, head));
+            }
+        }
+        for id in candidates {
+            if !stored.contains_key(&id) {
+                run.preload(id, None);
+            }
+        }
+        // Incident events the groups' rows have not observed (written by
+        // `Store::execute`: a person resolved, closed, reopened,
+        // re-prioritised), each group's from the version it observed.
+        let behind = run.behind(|id| stored.get(id).map(|s| plan::from_db_version(s.0)));
+        for chunk in behind.chunks(BEHIND) {
+            let mut q = QueryBuilder::<DB>::new(sql.catch_up);
+            q.push_bind(tenant).push(" AND aggregate_kind = ").push_bind(incident_kind).push(" AND (");
+            for (i, (id, after)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
                 }
+                let after = i64::try_from(*after).map_err(|_| StoreError::Overflow)?;
+                q.push("(aggregate_id = ").push_bind(id.as_str()).push(" AND version > ").push_bind(after).push(")");
+            }
+            q.push(") ORDER BY aggregate_id, version");
+            let rows: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            for (id, version, payload) in rows {
+                run.catch_up(&id, &payload, version)?;
             }
         }
         for alert in alerts {
             let decision = run.decide(alert);
             for id in run.unloaded(&decision) {
-                let row: Option<(i64, String, Option<String>)> = query_as(sql.state_for_write.as_str())
-                    .bind(tenant)
-                    .bind(incident_kind)
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(DB::error)?;
+                let row = match stored.remove(&id) {
+                    Some(row) => Some(row),
+                    None => query_as(sql.state_for_write.as_str())
+                        .bind(tenant)
+                        .bind(incident_kind)
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(DB::error)?,
+                };
                 let stored = match row {
                     Some((version, state, head)) => Some((
                         decode_state::<Incident>(&id, &state)?,
@@ -515,15 +700,45 @@ where
         }
         let ids = std::mem::take(&mut run.ids);
         let actor_id = actor.id.as_str();
-        let written = Self::write_batch(&mut tx, &mut run.batch, |i| (tenant, ids[i].as_str(), actor_id, now)).await?;
-        query(sql.correlator_put)
-            .bind(tenant)
-            .bind(run.state_json()?)
-            .bind(written.unwrap_or(last).max(last))
-            .bind(DbTime(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(DB::error)?;
+        self.write_batch(&mut tx, &mut run.batch, |i| (tenant, ids[i].as_str(), actor_id, now)).await?;
+        // The rows the batch changed (over the converted document's).
+        let changes = run.changes()?;
+        for (key, incident, json, version) in changes.groups {
+            pending_groups.insert(key, (incident, json, version));
+        }
+        for (key, json, expires) in changes.seen {
+            pending_seen.insert(key, (json, expires));
+        }
+        let pending_groups: Vec<_> = pending_groups.into_iter().collect();
+        let pending_seen: Vec<_> = pending_seen.into_iter().collect();
+        io.groups_written = pending_groups.len();
+        io.seen_written = pending_seen.len();
+        io.events_caught_up = run.report.state.events_caught_up;
+        run.report.state = io;
+        for chunk in pending_groups.chunks(ROWS) {
+            let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_put);
+            q.push_values(chunk, |mut b, (key, (incident, json, version))| {
+                b.push_bind(tenant)
+                    .push_bind(key.as_str())
+                    .push_bind(incident.as_str())
+                    .push_bind(json.as_str())
+                    .push_bind(*version)
+                    .push_bind(DbTime(now));
+            });
+            q.push(sql.correlator_groups_upsert);
+            q.build().execute(&mut *tx).await.map_err(DB::error)?;
+        }
+        for chunk in pending_seen.chunks(ROWS) {
+            let mut q = QueryBuilder::<DB>::new(sql.correlator_seen_put);
+            q.push_values(chunk, |mut b, (key, (json, expires))| {
+                b.push_bind(tenant).push_bind(key.as_str()).push_bind(json.as_str()).push_bind(expires.map(DbTime));
+            });
+            q.push(sql.correlator_seen_upsert);
+            q.build().execute(&mut *tx).await.map_err(DB::error)?;
+        }
+        if converted {
+            query(sql.correlator_put).bind(tenant).bind(DbTime(now)).execute(&mut *tx).await.map_err(DB::error)?;
+        }
         commit(tx).await?;
         Ok(run.report)
     }
@@ -580,26 +795,6 @@ where
             .fetch_all(&self.pools.read)
             .await
             .map_err(DB::error)
-    }
-
-    pub(crate) async fn set_due(
-        &self,
-        tenant: &str,
-        kind: AggregateKind,
-        id: &str,
-        due: Option<Timestamp>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let done: Option<i64> = query_scalar(DB::sql().set_due)
-            .bind(tenant)
-            .bind(kind.as_str())
-            .bind(id)
-            .bind(due.map(DbTime))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(DB::error)?;
-        commit(tx).await?;
-        Ok(done.is_some())
     }
 
     pub(crate) async fn change_calendar(
@@ -822,10 +1017,185 @@ where
         Ok(true)
     }
 
+    /// A tenant's configuration history as of this transaction: the cached
+    /// copy when `config_heads` says it is current, else read again.
+    async fn config_in(&self, conn: &mut DB::Connection, tenant: &str) -> Result<Arc<DomainConfigHistory>, StoreError> {
+        let sql = DB::sql();
+        let generation: Option<i64> =
+            query_scalar(sql.config_generation).bind(tenant).fetch_optional(&mut *conn).await.map_err(DB::error)?;
+        let generation = generation.unwrap_or(0);
+        if let Ok(cache) = self.configs.lock()
+            && let Some((cached, config)) = cache.get(tenant)
+            && *cached == generation
+        {
+            return Ok(Arc::clone(config));
+        }
+        let rows: Vec<ConfigRow> =
+            query_as(sql.config_rows).bind(tenant).fetch_all(&mut *conn).await.map_err(DB::error)?;
+        let config = Arc::new(config::history(&rows)?);
+        if let Ok(mut cache) = self.configs.lock() {
+            cache.insert(tenant.to_owned(), (generation, Arc::clone(&config)));
+        }
+        Ok(config)
+    }
+
+    /// A tenant's configuration history.
+    pub(crate) async fn config_history(&self, tenant: &str) -> Result<Arc<DomainConfigHistory>, StoreError> {
+        let mut conn = self.pools.read.acquire().await.map_err(DB::error)?;
+        self.config_in(&mut conn, tenant).await
+    }
+
+    /// Adds a configuration version (validated against the tenant's history
+    /// by `add`), then recomputes the due instant of every open aggregate
+    /// with a clock under the new history, in one transaction.
+    pub(crate) async fn add_config(
+        &self,
+        tenant: &str,
+        new: &NewConfig<'_>,
+        add: &(dyn Fn(&mut DomainConfigHistory) -> Result<(), StoreError> + Sync),
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sql = DB::sql();
+        let mut tx = self.begin().await?;
+        // The generation first: concurrent additions serialize on its row.
+        let generation: i64 =
+            query_scalar(sql.config_bump).bind(tenant).fetch_one(&mut *tx).await.map_err(DB::error)?;
+        let rows: Vec<ConfigRow> =
+            query_as(sql.config_rows).bind(tenant).fetch_all(&mut *tx).await.map_err(DB::error)?;
+        let mut history = config::history(&rows)?;
+        add(&mut history)?;
+        query(sql.config_put)
+            .bind(tenant)
+            .bind(new.name)
+            .bind(new.version)
+            .bind(DbTime(new.effective_from))
+            .bind(new.value)
+            .bind(DbTime(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(taken::<DB>)?;
+        let open: Vec<(String, String, String, Option<DbTime>)> =
+            query_as(sql.clocks_open.as_str()).bind(tenant).fetch_all(&mut *tx).await.map_err(DB::error)?;
+        for (kind_name, id, clock, handled) in open {
+            let kind = plan::parse_kind(&kind_name)?;
+            let events = config::parse_clock(kind, &id, &clock)?;
+            let handled = handled.map(|h| h.0).or_else(|| events.first().map(itsm_core::SlaEvent::at)).unwrap_or(now);
+            let due = config::due(&history, kind, &id, &events, now, handled)?;
+            query(sql.due_put)
+                .bind(tenant)
+                .bind(kind_name.as_str())
+                .bind(id.as_str())
+                .bind(due.map(DbTime))
+                .bind(DbTime(handled))
+                .execute(&mut *tx)
+                .await
+                .map_err(DB::error)?;
+        }
+        commit(tx).await?;
+        if let Ok(mut cache) = self.configs.lock() {
+            cache.insert(tenant.to_owned(), (generation, Arc::new(history)));
+        }
+        Ok(())
+    }
+
+    /// Records that the escalation runner handled everything due up to
+    /// `up_to` on an aggregate, and moves its due instant past it. The new
+    /// due instant, or `None` (nothing due); [`StoreError::NotFound`] for an
+    /// aggregate without a clock or of another tenant.
+    pub(crate) async fn mark_handled(
+        &self,
+        tenant: &str,
+        kind: AggregateKind,
+        id: &str,
+        up_to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let sql = DB::sql();
+        let mut tx = self.begin().await?;
+        let row: Option<(Option<String>, Option<DbTime>)> = query_as(sql.clock_get.as_str())
+            .bind(tenant)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(DB::error)?;
+        let Some((Some(clock), handled)) = row else {
+            return Err(StoreError::not_found(kind, id));
+        };
+        let events = config::parse_clock(kind, id, &clock)?;
+        let handled = handled.map(|h| h.0).map_or(up_to, |h| h.max(up_to));
+        let config = self.config_in(&mut tx, tenant).await?;
+        let due = config::due(&config, kind, id, &events, now, handled)?;
+        query(sql.due_put)
+            .bind(tenant)
+            .bind(kind.as_str())
+            .bind(id)
+            .bind(due.map(DbTime))
+            .bind(DbTime(handled))
+            .execute(&mut *tx)
+            .await
+            .map_err(DB::error)?;
+        commit(tx).await?;
+        Ok(due)
+    }
+
+    /// Fills in the clock of every projection whose events moved it: the
+    /// stored clocks read in bulk per tenant, extended, and their due
+    /// instants recomputed.
+    async fn advance_clocks<A: Aggregate>(
+        &self,
+        conn: &mut DB::Connection,
+        projections: &mut [plan::DirtyProjection<'_>],
+    ) -> Result<(), StoreError> {
+        let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, p) in projections.iter().enumerate() {
+            if p.new_clock.is_some_and(|c| !c.is_empty()) {
+                by_tenant.entry(p.tenant).or_default().push(i);
+            }
+        }
+        for (tenant, indices) in by_tenant {
+            let mut stored: HashMap<String, (Option<String>, Option<Timestamp>)> = HashMap::new();
+            for chunk in indices.chunks(IDS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<DB>::new(sql::CLOCKS);
+                q.push_bind(tenant).push(" AND kind = ").push_bind(A::KIND.as_str()).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for &i in chunk {
+                    list.push_bind(projections[i].id);
+                }
+                q.push(")");
+                let rows: Vec<(String, Option<String>, Option<DbTime>)> =
+                    q.build_query_as().fetch_all(&mut *conn).await.map_err(DB::error)?;
+                for (id, clock, handled) in rows {
+                    stored.insert(id, (clock, handled.map(|h| h.0)));
+                }
+            }
+            let config = self.config_in(conn, tenant).await?;
+            for i in indices {
+                let p = &projections[i];
+                let (events, handled) = match stored.remove(p.id) {
+                    Some((Some(text), handled)) => (config::parse_clock(A::KIND, p.id, &text)?, handled),
+                    Some((None, handled)) => {
+                        // Written before clocks were kept: from its whole
+                        // stored history (the batch's own events follow).
+                        let history = Self::history_in::<A>(conn, tenant, p.id, i64::MAX).await?;
+                        let events: Vec<A::Event> = history.into_iter().map(|r| r.event).collect();
+                        (A::clock_events(&events), handled)
+                    }
+                    None => (Vec::new(), None),
+                };
+                let new = p.new_clock.cloned().unwrap_or_default();
+                let clock = config::advance(&config, A::KIND, p.id, events, new, handled, p.at)?;
+                projections[i].clock = Some(clock);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a decided batch: events, projections (with their chain heads),
     /// outbox. `who` gives a command's tenant, aggregate id, actor id and
     /// instant by index. Returns the last event position written.
     async fn write_batch<'c, A: Aggregate>(
+        &self,
         conn: &mut DB::Connection,
         batch: &mut plan::Batch<A>,
         who: impl Fn(usize) -> (&'c str, &'c str, &'c str, Timestamp),
@@ -851,7 +1221,8 @@ where
             let positions: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await.map_err(taken::<DB>)?;
             last = positions.into_iter().max().max(last);
         }
-        let projections = batch.dirty_projections()?;
+        let mut projections = batch.dirty_projections()?;
+        self.advance_clocks::<A>(conn, &mut projections).await?;
         for chunk in projections.chunks(PROJECTIONS_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new(sql::PROJECTION_WRITE);
             q.push_values(chunk, |mut b, d| {
@@ -872,6 +1243,7 @@ where
                     .push_bind(p.state.as_str())
                     .push_bind(DbTime(d.at))
                     .push_bind(d.chain_hash);
+                push_clock(&mut b, d.clock.as_ref());
             });
             q.push(sql::PROJECTION_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;

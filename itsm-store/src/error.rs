@@ -122,6 +122,22 @@ pub enum StoreError {
         /// Why it could not be decoded.
         reason: String,
     },
+    /// An aggregate's SLA clock could not be evaluated (an inconsistent
+    /// clock history, a calendar failure); nothing was written.
+    #[error("the SLA clock of {kind} {id} cannot be evaluated: {source}")]
+    Clock {
+        /// The aggregate's kind.
+        kind: AggregateKind,
+        /// The aggregate's id.
+        id: String,
+        /// The clock's error.
+        source: itsm_core::SlaError,
+    },
+    /// A configuration version was refused (a duplicate or lower version
+    /// number, a version stated inside the value that differs); nothing was
+    /// written.
+    #[error("configuration version refused: {0}")]
+    ConfigVersion(#[from] itsm_core::versioned::VersionError),
     /// A stored history does not fold (see [`ApplyError`]).
     #[error("stored history does not apply: {0}")]
     History(#[from] ApplyError),
@@ -283,6 +299,7 @@ impl StoreError {
             StoreError::Conflict { .. } | StoreError::IdempotencyKeyReused { .. } => ErrorKind::Conflict,
             StoreError::Rejected { refusal, .. } => ErrorKind::from(*refusal),
             StoreError::Validation { .. }
+            | StoreError::ConfigVersion(_)
             | StoreError::BackendDisabled(_)
             | StoreError::CannotOpen { .. }
             | StoreError::ForeignDatabase { .. } => ErrorKind::Invalid,
@@ -298,6 +315,7 @@ impl StoreError {
             | StoreError::NoEvent { .. }
             | StoreError::DecidedEventRefused { .. }
             | StoreError::Serialize { .. }
+            | StoreError::Clock { .. }
             | StoreError::Corrupt { .. }
             | StoreError::History(_)
             | StoreError::Migration(_)

@@ -33,8 +33,10 @@
 //! * **Outbox**: [`Store::claim`] leases messages, [`Store::ack`] delivers
 //!   them once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 //! * **Alerts**: [`Store::ingest_alerts`] correlates monitoring alerts into
-//!   incidents (table `alert_correlators`: each tenant's correlator state and
-//!   the chain position it has observed), one transaction per batch.
+//!   incidents, one transaction per batch. The correlation state is keyed
+//!   rows (`alert_groups`, `alert_seen`) read and written per alert, seen
+//!   rows expiring by the policy's window; a tenant's `alert_correlators` row
+//!   is its ingestion lock.
 //! * **Audit chain**: `h_n = SHA-256(h_{n-1} || row n)` per tenant, checked by
 //!   [`Store::verify_chain`].
 //!
@@ -90,6 +92,7 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("enable at least one of the `sqlite` and `postgres` features");
 
+mod config;
 mod core;
 mod dialect;
 mod error;
@@ -110,8 +113,9 @@ use futures_util::stream::{self, Stream, TryStreamExt};
 use itsm_core::id::{ServiceId, TenantId};
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
+pub use config::Storable;
 pub use error::{ErrorKind, ExecError, StorageFault, StoreError};
-pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand};
+pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand, StateIo};
 pub use model::{
     BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,
     EventCursor, ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow,
@@ -423,30 +427,72 @@ impl Store {
         rows.into_iter().map(RawProjection::into_row).collect()
     }
 
-    /// Sets (or clears) the due instant of an aggregate's projection row: the
-    /// caller computes it (from an SLA clock, say) after a command. Events are
-    /// not involved; a later command keeps it.
+    /// Adds a version of a piece of the tenant's configuration (SLA policy,
+    /// calendar, escalation rules, priority matrix, approval policy,
+    /// standard catalogue, service schedules) with the instant it takes
+    /// effect, and recomputes the due instant of every open aggregate with a
+    /// clock, in one transaction. Versions of one configuration are numbered
+    /// upwards; a clock uses the versions in force when its cycle started
+    /// ([`DomainConfigHistory`](itsm_core::versioned::DomainConfigHistory)).
+    /// Refused with [`StoreError::ConfigVersion`] (a duplicate or lower
+    /// number, a value stating another version); nothing is written then.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, config = T::KIND.as_str(), version = version.version))]
+    pub async fn add_config_version<T: Storable>(
+        &self,
+        tenant: &TenantId,
+        version: itsm_core::versioned::Versioned<T>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        check_time("now", now)?;
+        check_time("effective_from", version.effective_from)?;
+        let value = serde_json::to_string(&version.value).map_err(|source| StoreError::Serialize {
+            what: "configuration",
+            id: T::KIND.as_str().to_owned(),
+            source,
+        })?;
+        let tenant = tenant.as_str();
+        let number = i64::from(version.version);
+        let effective_from = version.effective_from;
+        let add = move |h: &mut itsm_core::versioned::DomainConfigHistory| -> Result<(), StoreError> {
+            Ok(T::add_to(h, version.clone())?)
+        };
+        let new = core::NewConfig { name: T::KIND.as_str(), version: number, effective_from, value: value.as_str() };
+        let (new, add) = (&new, &add);
+        plan::retry(|| async move { dispatch!(self, s => s.add_config(tenant, new, add, now).await) }).await
+    }
+
+    /// The tenant's configuration history (every version of every piece).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn config_history(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<itsm_core::versioned::DomainConfigHistory, StoreError> {
+        let tenant = tenant.as_str();
+        let config = plan::retry(|| async move { dispatch!(self, s => s.config_history(tenant).await) }).await?;
+        Ok((*config).clone())
+    }
+
+    /// Records that everything due on an aggregate up to `up_to` was handled
+    /// (the escalation runner executed it), and moves its due instant to the
+    /// next deadline, threshold or escalation level after that. Returns the
+    /// new due instant. [`StoreError::NotFound`] for an aggregate of another
+    /// tenant or without an SLA clock.
     #[tracing::instrument(skip_all, fields(kind = %kind, id = %id))]
-    pub async fn set_due(
+    pub async fn mark_due_handled(
         &self,
         actor: &Actor,
         kind: AggregateKind,
         id: &str,
-        due_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
+        up_to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
         if check_text("aggregate id", id).is_err() {
             return Err(StoreError::not_found(kind, id));
         }
-        if let Some(due) = due_at {
-            check_time("due_at", due)?;
-        }
+        check_time("up_to", up_to)?;
+        check_time("now", now)?;
         let tenant = actor.tenant.as_str();
-        let found =
-            plan::retry(|| async move { dispatch!(self, s => s.set_due(tenant, kind, id, due_at).await) }).await?;
-        if !found {
-            return Err(StoreError::not_found(kind, id));
-        }
-        Ok(())
+        plan::retry(|| async move { dispatch!(self, s => s.mark_handled(tenant, kind, id, up_to, now).await) }).await
     }
 
     /// Open aggregates of the actor's tenant whose due instant is before

@@ -232,6 +232,8 @@ pub(crate) struct Batch<A: Aggregate> {
     states: HashMap<(String, String), (A, u64)>,
     /// Each aggregate's chain head (the hash of its last event).
     heads: HashMap<(String, String), String>,
+    /// The SLA clock events each aggregate's commands added in the batch.
+    clocks: HashMap<(String, String), Vec<itsm_core::SlaEvent>>,
     known: HashSet<(String, AggregateKind, String)>,
     touched: HashMap<(String, String), Timestamp>,
     order: Vec<(String, String)>,
@@ -247,6 +249,7 @@ impl<A: Aggregate> Default for Batch<A> {
         Batch {
             states: HashMap::new(),
             heads: HashMap::new(),
+            clocks: HashMap::new(),
             known: HashSet::new(),
             touched: HashMap::new(),
             order: Vec::new(),
@@ -357,6 +360,10 @@ impl<A: Aggregate> Batch<A> {
                 hash,
             });
         }
+        let clock = A::clock_events(&events);
+        if !clock.is_empty() {
+            self.clocks.entry(key.clone()).or_default().extend(clock);
+        }
         if self.touched.insert(key.clone(), c.now).is_none() {
             self.order.push(key.clone());
         }
@@ -384,6 +391,8 @@ impl<A: Aggregate> Batch<A> {
                     values: projection_values(state, to_db_version(*version)?)?,
                     at: *at,
                     chain_hash: head,
+                    new_clock: self.clocks.get(&(tenant.clone(), id.clone())),
+                    clock: None,
                 })
             })
             .collect()
@@ -402,6 +411,10 @@ pub(crate) struct DirtyProjection<'a> {
     pub values: ProjectionValues,
     pub at: Timestamp,
     pub chain_hash: &'a str,
+    /// SLA clock events the batch added (none: the clock is unchanged).
+    pub new_clock: Option<&'a Vec<itsm_core::SlaEvent>>,
+    /// The clock after them, filled in before writing.
+    pub clock: Option<crate::config::ClockState>,
 }
 
 /// Serializes outbox messages, refusing NUL in topic or key.

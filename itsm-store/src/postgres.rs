@@ -77,5 +77,5 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Pos
         .acquire_timeout(opts.acquire_timeout)
         .connect_lazy_with(options);
     plan::retry(|| migrate(&pool, &MIGRATOR)).await?;
-    Ok(Core { pools: Pools { write: pool.clone(), read: pool }, target })
+    Ok(Core::new(Pools { write: pool.clone(), read: pool }, target))
 }

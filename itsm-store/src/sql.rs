@@ -12,13 +12,16 @@ const PROJECTION: &str = "kind, id, version, status, terminal, service, priority
 const EVENT: &str = "position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash";
 
 /// The columns a projection write sets, in bind order.
-pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at, chain_hash) ";
+pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at, chain_hash, clock, due_at, due_handled) ";
 
 /// The update of a projection write whose row exists.
 pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
     status = excluded.status, terminal = excluded.terminal, service = excluded.service, priority = excluded.priority, \
     assignee = excluded.assignee, grp = excluded.grp, window_start = excluded.window_start, window_end = excluded.window_end, \
-    state = excluded.state, updated_at = excluded.updated_at, chain_hash = excluded.chain_hash \
+    state = excluded.state, updated_at = excluded.updated_at, chain_hash = excluded.chain_hash, \
+    clock = COALESCE(excluded.clock, aggregates.clock), \
+    due_at = CASE WHEN excluded.clock IS NULL THEN aggregates.due_at ELSE excluded.due_at END, \
+    due_handled = COALESCE(aggregates.due_handled, excluded.due_handled) \
     WHERE aggregates.version < excluded.version";
 
 /// The columns an event write sets, in bind order.
@@ -26,6 +29,9 @@ pub(crate) const EVENT_WRITE: &str = "INSERT INTO events (tenant, aggregate_kind
 
 /// The start of a bulk state read (`id IN (...)` is appended).
 pub(crate) const PRELOAD: &str = "SELECT id, version, state, chain_hash FROM aggregates WHERE tenant = ";
+
+/// The start of a bulk clock read (`id IN (...)` is appended).
+pub(crate) const CLOCKS: &str = "SELECT id, clock, due_handled FROM aggregates WHERE tenant = ";
 
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
 #[derive(Debug)]
@@ -35,6 +41,13 @@ pub(crate) struct Sql {
     pub idem_get: &'static str,
     pub idem_put: &'static str,
     pub state_for_write: String,
+    pub config_generation: &'static str,
+    pub config_rows: &'static str,
+    pub config_put: &'static str,
+    pub config_bump: &'static str,
+    pub clocks_open: String,
+    pub clock_get: String,
+    pub due_put: &'static str,
     pub state_get: &'static str,
     pub exists: &'static str,
     pub outbox_put: &'static str,
@@ -42,7 +55,6 @@ pub(crate) struct Sql {
     pub queue_assignee: String,
     pub queue_group: String,
     pub due_before: String,
-    pub set_due: &'static str,
     pub calendar: String,
     pub events_page: String,
     pub legacy_chain_page: String,
@@ -53,6 +65,13 @@ pub(crate) struct Sql {
     pub correlator_init: &'static str,
     pub correlator_get: String,
     pub correlator_put: &'static str,
+    pub correlator_expire: &'static str,
+    pub correlator_seen_get: &'static str,
+    pub correlator_seen_put: &'static str,
+    pub correlator_seen_upsert: &'static str,
+    pub correlator_groups_get: &'static str,
+    pub correlator_groups_put: &'static str,
+    pub correlator_groups_upsert: &'static str,
     pub catch_up: &'static str,
     pub max_position: &'static str,
     pub holds_records: &'static str,
@@ -79,9 +98,27 @@ impl Sql {
             idem_put: "INSERT INTO idempotency (tenant, key, request_hash, aggregate_kind, aggregate_id, result, created_at) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             state_for_write: format!(
-                "SELECT version, state, chain_hash FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3{}",
+                "SELECT version, state, chain_hash, clock, due_handled FROM aggregates \
+                 WHERE tenant = $1 AND kind = $2 AND id = $3{}",
                 D::LOCK_ROW
             ),
+            config_generation: "SELECT generation FROM config_heads WHERE tenant = $1",
+            config_rows: "SELECT config, version, effective_from, value FROM config_versions WHERE tenant = $1 \
+                ORDER BY config, version",
+            config_put: "INSERT INTO config_versions (tenant, config, version, effective_from, value, recorded_at) \
+                VALUES ($1, $2, $3, $4, $5, $6)",
+            config_bump: "INSERT INTO config_heads (tenant, generation) VALUES ($1, 1) \
+                ON CONFLICT (tenant) DO UPDATE SET generation = config_heads.generation + 1 RETURNING generation",
+            clocks_open: format!(
+                "SELECT kind, id, clock, due_handled FROM aggregates WHERE tenant = $1 AND clock IS NOT NULL AND {open} \
+                 ORDER BY kind, id{}",
+                D::LOCK_ROW
+            ),
+            clock_get: format!(
+                "SELECT clock, due_handled FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3{}",
+                D::LOCK_ROW
+            ),
+            due_put: "UPDATE aggregates SET due_at = $4, due_handled = $5 WHERE tenant = $1 AND kind = $2 AND id = $3",
             state_get: "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
             exists: "SELECT count(*) FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
             outbox_put: "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -100,7 +137,6 @@ impl Sql {
                 "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND due_at IS NOT NULL AND due_at < $2 \
                  ORDER BY due_at, kind, id LIMIT $3"
             ),
-            set_due: "UPDATE aggregates SET due_at = $4 WHERE tenant = $1 AND kind = $2 AND id = $3 RETURNING version",
             calendar: format!(
                 "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND service = $2 AND window_start IS NOT NULL \
                  AND window_start < $4 AND window_end > $3 ORDER BY window_start, kind, id"
@@ -123,21 +159,37 @@ impl Sql {
             ),
             ack: "UPDATE outbox SET delivered_at = $3 WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND lease_until > $3 \
                 RETURNING id",
+            // The tenant's `alert_correlators` row is its ingestion lock
+            // (PostgreSQL); its document is read once, to convert it into
+            // rows (store design 2), and blanked.
             correlator_init: "INSERT INTO alert_correlators (tenant, state, version, observed, updated_at) \
-                VALUES ($1, $2, 0, 0, $3) ON CONFLICT (tenant) DO NOTHING",
+                VALUES ($1, '', 0, 0, $2) ON CONFLICT (tenant) DO NOTHING",
             correlator_get: format!(
-                "SELECT state, version, observed FROM alert_correlators WHERE tenant = $1{}",
+                "SELECT CASE WHEN state = '' THEN NULL ELSE state END, observed FROM alert_correlators WHERE tenant = $1{}",
                 D::LOCK_ROW
             ),
-            correlator_put: "UPDATE alert_correlators SET state = $2, version = version + 1, observed = $3, updated_at = $4 \
-                WHERE tenant = $1",
-            catch_up: "SELECT aggregate_id, payload, position FROM events \
-                WHERE tenant = $1 AND position > $2 AND aggregate_kind = $3 ORDER BY position",
-            max_position: "SELECT COALESCE(MAX(position), 0) FROM events WHERE tenant = $1",
+            correlator_put: "UPDATE alert_correlators SET state = '', version = version + 1, updated_at = $2 WHERE tenant = $1",
+            correlator_expire: "DELETE FROM alert_seen WHERE tenant = $1 AND expires_at IS NOT NULL AND expires_at < $2",
+            correlator_seen_get: "SELECT alert_key, state FROM alert_seen WHERE tenant = ",
+            correlator_seen_put: "INSERT INTO alert_seen (tenant, alert_key, state, expires_at) ",
+            correlator_seen_upsert: " ON CONFLICT (tenant, alert_key) DO UPDATE SET state = excluded.state, \
+                expires_at = excluded.expires_at",
+            correlator_groups_get: "SELECT group_key, state, incident_version FROM alert_groups WHERE tenant = ",
+            correlator_groups_put: "INSERT INTO alert_groups (tenant, group_key, incident, state, incident_version, updated_at) ",
+            correlator_groups_upsert: " ON CONFLICT (tenant, group_key) DO UPDATE SET incident = excluded.incident, \
+                state = excluded.state, incident_version = excluded.incident_version, updated_at = excluded.updated_at",
+            // Events of a few incidents, each after its own version: the
+            // start (tenant, kind, then `(aggregate_id = .. AND version > ..) OR ..`).
+            catch_up: "SELECT aggregate_id, version, payload FROM events WHERE tenant = ",
+            // A document's incidents at the log position it had observed.
+            max_position: "SELECT aggregate_id, MAX(version) FROM events WHERE tenant = $1 AND aggregate_kind = $2 \
+                AND position <= $3 GROUP BY aggregate_id",
             holds_records: "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM aggregates) \
                 OR EXISTS (SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM outbox) \
                 OR EXISTS (SELECT 1 FROM executed_escalations) OR EXISTS (SELECT 1 FROM alert_correlators) \
-                OR EXISTS (SELECT 1 FROM fill_markers) OR EXISTS (SELECT 1 FROM checkpoints)",
+                OR EXISTS (SELECT 1 FROM alert_groups) OR EXISTS (SELECT 1 FROM alert_seen) \
+                OR EXISTS (SELECT 1 FROM fill_markers) OR EXISTS (SELECT 1 FROM checkpoints) \
+                OR EXISTS (SELECT 1 FROM config_versions)",
             marker_get: "SELECT started_at, completed_at FROM fill_markers WHERE name = $1",
             marker_put: "INSERT INTO fill_markers (name, started_at) VALUES ($1, $2)",
             marker_complete: "UPDATE fill_markers SET completed_at = $2 WHERE name = $1 AND completed_at IS NULL",

@@ -67,7 +67,7 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Sql
         .max_connections(opts.max_connections.max(1))
         .acquire_timeout(opts.acquire_timeout)
         .connect_lazy_with(base.pragma("query_only", "ON"));
-    Ok(Core { pools: Pools { write, read }, target: url.to_owned() })
+    Ok(Core::new(Pools { write, read }, url.to_owned()))
 }
 
 /// The first 16 bytes of every SQLite database file.

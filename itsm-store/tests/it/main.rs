@@ -8,6 +8,7 @@ mod common;
 mod conformance;
 mod contention;
 mod domain;
+mod due;
 mod files;
 mod fill;
 mod kill;

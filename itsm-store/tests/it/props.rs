@@ -165,7 +165,6 @@ async fn isolation_case(store: &Store, id: String, key: String) -> Result<(), Te
     store.execute::<Ticket>(Request::new(at(1), &theirs, &assign)).await.unwrap();
     let sched = TicketCommand::Schedule { start: ts(10), end: ts(20) };
     store.execute::<Ticket>(Request::new(at(2), &theirs, &sched)).await.unwrap();
-    store.set_due(&b, AggregateKind::Incident, &theirs, Some(ts(5))).await.unwrap();
     let before = store.load::<Ticket>(&b, &theirs).await.unwrap();
     // Tenant A has its own record.
     let ctx_a = Context::new(&a, ts(3), &cfg);
@@ -175,7 +174,8 @@ async fn isolation_case(store: &Store, id: String, key: String) -> Result<(), Te
     let not_found = |r: Result<(), StoreError>| matches!(r, Err(StoreError::NotFound { .. }));
     prop_assert!(not_found(store.load::<Ticket>(&a, &theirs).await.map(|_| ())), "load");
     prop_assert!(not_found(store.history::<Ticket>(&a, &theirs).await.map(|_| ())), "history");
-    prop_assert!(not_found(store.set_due(&a, AggregateKind::Incident, &theirs, None).await), "set_due");
+    let handled = store.mark_due_handled(&a, AggregateKind::Incident, &theirs, ts(4), ts(4)).await;
+    prop_assert!(not_found(handled.map(|_| ())), "mark_due_handled");
     // Commands on B's id behave exactly as on an id nobody uses.
     for (expected, command) in [
         (ExpectedVersion::Any, TicketCommand::Bump),

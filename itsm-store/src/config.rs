@@ -1,0 +1,134 @@
+//! Versioned configuration rows and due instants: the pure half of what the
+//! store keeps with every command (the SQL half is in [`crate::core`]).
+
+use itsm_core::sla::SlaEvent;
+use itsm_core::versioned::{Configuration, DomainConfigHistory, Versioned};
+use itsm_core::{AggregateKind, Timestamp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::StoreError;
+
+/// One stored configuration version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ConfigRow {
+    pub config: String,
+    pub version: i64,
+    pub effective_from: crate::dialect::DbTime,
+    pub value: String,
+}
+
+fn add<T: Configuration + DeserializeOwned>(
+    history: &mut itsm_core::versioned::ConfigHistory<T>,
+    row: &ConfigRow,
+) -> Result<(), StoreError> {
+    let key = format!("{} version {}", row.config, row.version);
+    let value: T = serde_json::from_str(&row.value).map_err(|e| StoreError::corrupt("configuration", &key, e))?;
+    let version = u32::try_from(row.version).map_err(|e| StoreError::corrupt("configuration", &key, e))?;
+    history
+        .add(Versioned::new(version, row.effective_from.0, value))
+        .map_err(|e| StoreError::corrupt("configuration", &key, e))
+}
+
+/// Rebuilds a tenant's configuration history from its rows (any order of
+/// configurations, versions ascending within each).
+pub(crate) fn history(rows: &[ConfigRow]) -> Result<DomainConfigHistory, StoreError> {
+    let mut h = DomainConfigHistory::default();
+    for row in rows {
+        match row.config.as_str() {
+            "sla_policy" => add(&mut h.sla_policies, row)?,
+            "calendar" => add(&mut h.calendars, row)?,
+            "escalation_rules" => add(&mut h.escalation_rules, row)?,
+            "priority_matrix" => add(&mut h.priority_matrices, row)?,
+            "approval_policy" => add(&mut h.approval_policies, row)?,
+            "standard_catalog" => add(&mut h.standard_catalogs, row)?,
+            "service_schedules" => add(&mut h.service_schedules, row)?,
+            other => return Err(StoreError::corrupt("configuration", other, "unknown configuration")),
+        }
+    }
+    Ok(h)
+}
+
+/// A configuration value that can be stored as a version.
+pub trait Storable: Configuration + Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// Adds `version` to its history in `h` (validated: see
+    /// [`itsm_core::versioned::ConfigHistory::add`]).
+    fn add_to(h: &mut DomainConfigHistory, version: Versioned<Self>) -> Result<(), itsm_core::versioned::VersionError>;
+}
+
+macro_rules! storable {
+    ($t:ty, $field:ident) => {
+        impl Storable for $t {
+            fn add_to(
+                h: &mut DomainConfigHistory,
+                version: Versioned<Self>,
+            ) -> Result<(), itsm_core::versioned::VersionError> {
+                h.$field.add(version)
+            }
+        }
+    };
+}
+
+storable!(itsm_core::SlaPolicy, sla_policies);
+storable!(itsm_core::Calendar, calendars);
+storable!(itsm_core::sla::EscalationRules, escalation_rules);
+storable!(itsm_core::classify::PriorityMatrix, priority_matrices);
+storable!(itsm_core::change::ApprovalPolicy, approval_policies);
+storable!(itsm_core::change::StandardCatalog, standard_catalogs);
+storable!(Vec<itsm_core::change::schedule::ServiceSchedule>, service_schedules);
+
+/// The clock of an aggregate as stored: its SLA events as JSON.
+pub(crate) fn parse_clock(kind: AggregateKind, id: &str, text: &str) -> Result<Vec<SlaEvent>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt("clock", format!("{kind} {id}"), e))
+}
+
+/// What a command leaves of an aggregate's clock: the events, the instant
+/// up to which due marks are handled, and the next due instant.
+#[derive(Debug, Clone)]
+pub(crate) struct ClockState {
+    /// The clock's events as JSON.
+    pub clock: String,
+    /// Handled up to (the opening until the runner marks more).
+    pub handled: Timestamp,
+    /// The earliest deadline, threshold or escalation level after `handled`.
+    pub due: Option<Timestamp>,
+}
+
+/// The next due instant of a clock: the earliest deadline, warning threshold
+/// or escalation level strictly after `handled`, as of `now`, under the
+/// configuration versions in force when the clock's current cycle started
+/// ([`DomainConfigHistory::next_due_after`]). `None` when nothing is due or
+/// no SLA applies.
+pub(crate) fn due(
+    config: &DomainConfigHistory,
+    kind: AggregateKind,
+    id: &str,
+    events: &[SlaEvent],
+    now: Timestamp,
+    handled: Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    config.next_due_after(events, now, handled).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
+}
+
+/// The clock after `new` events: the stored events (if any) extended, the
+/// handled instant kept (a new clock starts handled at its first event), the
+/// due instant recomputed.
+pub(crate) fn advance(
+    config: &DomainConfigHistory,
+    kind: AggregateKind,
+    id: &str,
+    mut events: Vec<SlaEvent>,
+    new: Vec<SlaEvent>,
+    handled: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<ClockState, StoreError> {
+    events.extend(new);
+    let handled = handled.or_else(|| events.first().map(SlaEvent::at)).unwrap_or(now);
+    let due = due(config, kind, id, &events, now, handled)?;
+    let clock = serde_json::to_string(&events).map_err(|source| StoreError::Serialize {
+        what: "clock",
+        id: id.to_owned(),
+        source,
+    })?;
+    Ok(ClockState { clock, handled, due })
+}
