@@ -4,6 +4,10 @@
 -- their tenant chain (`chain_position`, verified against `chain_heads`, which
 -- is no longer written); new events have no chain position.
 ALTER TABLE events ALTER COLUMN chain_position DROP NOT NULL;
+-- The tenant chain positions stay unique; new events (no position) cost the
+-- index nothing.
+ALTER TABLE events DROP CONSTRAINT events_chain;
+CREATE UNIQUE INDEX events_chain ON events (tenant, chain_position) WHERE chain_position IS NOT NULL;
 
 -- Each aggregate's chain head (the hash of its last event), and what the
 -- last tenant checkpoint recorded of it.

@@ -19,13 +19,15 @@ CREATE TABLE events_v4 (
     recorded_at     TEXT    NOT NULL,
     chain_position  INTEGER CHECK (chain_position >= 1),
     hash            TEXT    NOT NULL,
-    CONSTRAINT events_stream_version UNIQUE (tenant, aggregate_kind, aggregate_id, version),
-    CONSTRAINT events_chain UNIQUE (tenant, chain_position)
+    CONSTRAINT events_stream_version UNIQUE (tenant, aggregate_kind, aggregate_id, version)
 );
 INSERT INTO events_v4 SELECT position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor,
     recorded_at, chain_position, hash FROM events;
 DROP TABLE events;
 ALTER TABLE events_v4 RENAME TO events;
+-- The tenant chain positions stay unique; new events (no position) cost the
+-- index nothing.
+CREATE UNIQUE INDEX events_chain ON events (tenant, chain_position) WHERE chain_position IS NOT NULL;
 
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN
