@@ -12,11 +12,14 @@
 //! ## Overview
 //!
 //! Every command is one transaction ([`Store::execute`]): read the current
-//! state (tenant-scoped), check the expected version and every referenced
-//! aggregate, run the aggregate's pure `decide` and `apply`, append the
-//! events with their versions, extend the tenant's audit hash chain, upsert
-//! the projection row, write the idempotency row and the outbox messages,
-//! commit. Any failure rolls everything back.
+//! state (tenant-scoped; PostgreSQL locks only this aggregate's row), check
+//! the expected version and every referenced aggregate, run the aggregate's
+//! pure `decide` and `apply`, append the events with their versions, each
+//! linked to the aggregate's previous event, upsert the projection row (with
+//! the chain head, the SLA clock and the next due instant), write the
+//! idempotency row and the outbox messages, commit. Any failure rolls
+//! everything back. The pipeline is written once for both backends
+//! (`core.rs`); what differs lives in `dialect.rs`.
 //!
 //! * **Append-only log**: `events` (unique per tenant, kind, id, version);
 //!   the database refuses `UPDATE`/`DELETE` on it (triggers on both backends).
@@ -25,7 +28,9 @@
 //! * **Retries**: transient errors (SQLite `SQLITE_BUSY*`/`SQLITE_LOCKED`,
 //!   PostgreSQL `40001`/`40P01`/`55P03`) re-run the whole operation, at most 5
 //!   attempts with full-jitter backoff (10 ms doubling, capped at 1 s), then
-//!   [`StoreError::Contention`]. Errors are classified by code only.
+//!   [`StoreError::Contention`]. Errors are classified by code only, and
+//!   [`StoreError::kind`] / [`ExecError::kind`] give a caller (a web
+//!   handler) the [`ErrorKind`] to answer with.
 //! * **Tenancy**: every read and write is keyed by the actor's tenant; another
 //!   tenant's aggregate is [`StoreError::NotFound`], exactly like a missing one.
 //! * **Idempotency keys**: the same key and request return the first result;
@@ -37,8 +42,15 @@
 //!   rows (`alert_groups`, `alert_seen`) read and written per alert, seen
 //!   rows expiring by the policy's window; a tenant's `alert_correlators` row
 //!   is its ingestion lock.
-//! * **Audit chain**: `h_n = SHA-256(h_{n-1} || row n)` per tenant, checked by
-//!   [`Store::verify_chain`].
+//! * **Audit evidence**: `h_v = SHA-256(h_{v-1} || row v)` per aggregate,
+//!   the head kept in its projection row; [`Store::checkpoint`] writes a
+//!   tenant checkpoint (a Merkle root over every head, chained to the
+//!   previous checkpoint); [`Store::verify_chain`] names the first break.
+//! * **Due instants**: kept by the store with every command from the
+//!   aggregate's SLA clock and the configuration versions in force when its
+//!   cycle started ([`Store::add_config_version`]); the escalation runner
+//!   finds work with [`Store::due_before`] and records it with
+//!   [`Store::mark_due_handled`].
 //!
 //! ## Backends
 //!
@@ -51,8 +63,8 @@
 //!   not promise in WAL mode); foreign keys on; busy timeout 5 s; one writer
 //!   connection per store, every write transaction `BEGIN IMMEDIATE`.
 //!   Instants are RFC 3339 UTC text with microseconds.
-//! * `postgres://...`: `READ COMMITTED`; a command locks its tenant's chain
-//!   head row (`FOR UPDATE`) first, which serializes a tenant's appends.
+//! * `postgres://...`: `READ COMMITTED`; a command locks its aggregate's row
+//!   (`FOR UPDATE`) first, so writers of different aggregates run in parallel.
 //!   Instants are `TIMESTAMPTZ`. A schema can be chosen with
 //!   `?options[search_path]=name`. The first connection is made at connect
 //!   (within [`ConnectOptions::connect_timeout`]): an unreachable server or
@@ -62,12 +74,16 @@
 //!
 //! * `events`: the append-only log (global `position`, tenant, kind, id,
 //!   version, event name, payload JSON text, actor, `recorded_at`,
-//!   `chain_position`, `hash`), unique per (tenant, kind, id, version) and per
-//!   (tenant, chain position); `UPDATE`, `DELETE` (and `TRUNCATE` on
-//!   PostgreSQL) are refused by triggers.
-//! * `chain_heads`: each tenant's last chain position and hash.
+//!   `chain_position` for events written before store design 2, `hash`),
+//!   unique per (tenant, kind, id, version); `UPDATE`, `DELETE` (and
+//!   `TRUNCATE` on PostgreSQL) are refused by triggers.
 //! * `aggregates`: one projection row per aggregate (summary columns, state
-//!   JSON, `updated_at`, and the caller-maintained `due_at`).
+//!   JSON, `updated_at`, chain head, what the last checkpoint recorded of
+//!   it, SLA clock events, `due_handled` and `due_at`).
+//! * `checkpoints`, `checkpoint_heads`: tenant checkpoints (append-only).
+//! * `config_versions`, `config_heads`: versioned configuration.
+//! * `alert_groups`, `alert_seen`, `alert_correlators`: alert correlation.
+//! * `chain_heads`: the tenant chains of events written before design 2.
 //! * `idempotency`, `outbox`, `executed_escalations`.
 //! * `fill_markers`: bulk fills claimed on an empty store and marked complete
 //!   last ([`Store::claim_fill`], [`Store::complete_fill`]), so a store
@@ -76,7 +92,7 @@
 //! ## Queries
 //!
 //! All actor-scoped: [`Store::load`], [`Store::history`], [`Store::queue`],
-//! [`Store::due_before`] (over `due_at`, set with [`Store::set_due`]),
+//! [`Store::due_before`] (over `due_at`, kept by the store),
 //! [`Store::change_calendar`], [`Store::conflicts`]. System paths take a
 //! tenant: [`Store::stream_events`] / [`Store::events_page`] (keyset pages,
 //! bounded memory), [`Store::verify_chain`], and the outbox.

@@ -142,7 +142,9 @@ pub struct ProjectionRow {
     pub group: Option<GroupId>,
     /// The change window.
     pub window: Option<(Timestamp, Timestamp)>,
-    /// The caller-maintained due instant (see [`crate::Store::set_due`]).
+    /// The next due instant kept by the store: the earliest deadline, warning
+    /// threshold or escalation level not yet handled (see
+    /// [`crate::Store::mark_due_handled`]); `None` without an SLA clock.
     pub due_at: Option<Timestamp>,
     /// When it last changed.
     pub updated_at: Timestamp,
