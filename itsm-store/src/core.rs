@@ -379,46 +379,68 @@ where
             let config = self.config_in(&mut tx, tenant).await?;
             Some(config::advance(&config, A::KIND, id, events, new_clock, handled, now)?)
         };
-        let mut events = QueryBuilder::<DB>::new(sql::EVENT_WRITE);
-        events.push_values(plan.rows.iter().zip(&hashes), |mut b, (row, hash)| {
-            b.push_bind(tenant)
-                .push_bind(kind)
-                .push_bind(id)
-                .push_bind(row.version)
-                .push_bind(row.name)
-                .push_bind(row.payload.as_str())
-                .push_bind(actor)
-                .push_bind(DbTime(now))
-                .push_bind(hash.as_str());
-        });
-        events.push(" RETURNING position, version");
-        let mut written: Vec<(i64, i64)> = events.build_query_as().fetch_all(&mut *tx).await.map_err(taken::<DB>)?;
-        written.sort_unstable_by_key(|w| w.1);
         let p = &plan.projection;
-        let mut projection = QueryBuilder::<DB>::new(sql::PROJECTION_WRITE);
-        projection.push_values([()], |mut b, ()| {
-            let s = &p.summary;
-            b.push_bind(tenant)
-                .push_bind(kind)
-                .push_bind(id)
-                .push_bind(p.version)
-                .push_bind(s.status)
-                .push_bind(s.terminal)
-                .push_bind(s.service.as_ref().map(|v| v.as_str()))
-                .push_bind(s.priority.map(|v| v.as_str()))
-                .push_bind(s.assignee.as_ref().map(|v| v.as_str()))
-                .push_bind(s.group.as_ref().map(|v| v.as_str()))
-                .push_bind(s.window.map(|w| DbTime(w.0)))
-                .push_bind(s.window.map(|w| DbTime(w.1)))
-                .push_bind(p.state.as_str())
-                .push_bind(DbTime(now))
-                .push_bind(head.as_str());
-            push_clock(&mut b, clock.as_ref());
-        });
-        projection.push(sql::PROJECTION_UPSERT);
-        projection.push(" RETURNING version");
-        let updated: Option<i64> = projection.build_query_scalar().fetch_optional(&mut *tx).await.map_err(DB::error)?;
-        if updated.is_none() {
+        let push_events = |q: &mut QueryBuilder<DB>| {
+            q.push(sql::EVENT_WRITE);
+            q.push_values(plan.rows.iter().zip(&hashes), |mut b, (row, hash)| {
+                b.push_bind(tenant)
+                    .push_bind(kind)
+                    .push_bind(id)
+                    .push_bind(row.version)
+                    .push_bind(row.name)
+                    .push_bind(row.payload.as_str())
+                    .push_bind(actor)
+                    .push_bind(DbTime(now))
+                    .push_bind(hash.as_str());
+            });
+            q.push(" RETURNING position, version");
+        };
+        let push_projection = |q: &mut QueryBuilder<DB>| {
+            q.push(sql::PROJECTION_WRITE);
+            q.push_values([()], |mut b, ()| {
+                let s = &p.summary;
+                b.push_bind(tenant)
+                    .push_bind(kind)
+                    .push_bind(id)
+                    .push_bind(p.version)
+                    .push_bind(s.status)
+                    .push_bind(s.terminal)
+                    .push_bind(s.service.as_ref().map(|v| v.as_str()))
+                    .push_bind(s.priority.map(|v| v.as_str()))
+                    .push_bind(s.assignee.as_ref().map(|v| v.as_str()))
+                    .push_bind(s.group.as_ref().map(|v| v.as_str()))
+                    .push_bind(s.window.map(|w| DbTime(w.0)))
+                    .push_bind(s.window.map(|w| DbTime(w.1)))
+                    .push_bind(p.state.as_str())
+                    .push_bind(DbTime(now))
+                    .push_bind(head.as_str());
+                push_clock(&mut b, clock.as_ref());
+            });
+            q.push(sql::PROJECTION_UPSERT);
+            q.push(" RETURNING version");
+        };
+        // Events and projection: one statement where the backend has
+        // data-modifying CTEs (one round trip fewer), else two.
+        let (mut written, projected): (Vec<(i64, i64)>, bool) = if DB::WRITABLE_CTE {
+            let mut q = QueryBuilder::<DB>::new("WITH ev AS (");
+            push_events(&mut q);
+            q.push("), pr AS (");
+            push_projection(&mut q);
+            q.push(") SELECT ev.position, ev.version, (SELECT count(*) FROM pr) FROM ev");
+            let rows: Vec<(i64, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(taken::<DB>)?;
+            let projected = rows.first().is_some_and(|r| r.2 == 1);
+            (rows.into_iter().map(|r| (r.0, r.1)).collect(), projected)
+        } else {
+            let mut q = QueryBuilder::<DB>::new("");
+            push_events(&mut q);
+            let written = q.build_query_as().fetch_all(&mut *tx).await.map_err(taken::<DB>)?;
+            let mut q = QueryBuilder::<DB>::new("");
+            push_projection(&mut q);
+            let updated: Option<i64> = q.build_query_scalar().fetch_optional(&mut *tx).await.map_err(DB::error)?;
+            (written, updated.is_some())
+        };
+        written.sort_unstable_by_key(|w| w.1);
+        if !projected {
             return Err(
                 StoreError::Conflict { kind: A::KIND, id: id.to_owned(), expected: req.expected, actual }.into()
             );

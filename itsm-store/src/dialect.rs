@@ -7,6 +7,8 @@
 //!   writer and needs none), and a lock serializing fill claims,
 //! * how an instant is stored ([`DbTime`]: RFC 3339 text with microseconds on
 //!   SQLite, `TIMESTAMPTZ` on PostgreSQL),
+//! * whether a command's events and projection can go in one statement
+//!   (PostgreSQL's data-modifying `WITH`),
 //! * the "not terminal" predicate (spelled as each backend's partial indexes
 //!   are, so the planner uses them),
 //! * the error code space ([`Backend`]).
@@ -58,6 +60,9 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     const OPEN: &'static str;
     /// Whether the migrations table exists (one boolean).
     const MIGRATIONS_TABLE: &'static str;
+    /// Whether `INSERT ... RETURNING` may stand in a `WITH` clause, so a
+    /// command's events and projection go in one statement.
+    const WRITABLE_CTE: bool;
 
     /// Every statement, built once with this dialect's fragments.
     fn sql() -> &'static Sql;
@@ -86,6 +91,7 @@ mod sqlite {
         const OPEN: &'static str = "terminal = 0";
         const MIGRATIONS_TABLE: &'static str =
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
+        const WRITABLE_CTE: bool = false;
 
         fn sql() -> &'static Sql {
             &SQL
@@ -148,6 +154,7 @@ mod postgres {
         const CLAIM_LOCK: Option<&'static str> = Some("LOCK TABLE fill_markers IN SHARE ROW EXCLUSIVE MODE");
         const OPEN: &'static str = "NOT terminal";
         const MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+        const WRITABLE_CTE: bool = true;
 
         fn sql() -> &'static Sql {
             &SQL
