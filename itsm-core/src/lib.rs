@@ -32,8 +32,8 @@ pub mod time;
 
 pub use actor::{Actor, AggregateKind, Permissions, Role};
 pub use aggregate::{
-    Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Refusal, RefusalKind,
-    Summary,
+    Aggregate, ApplyError, Context, DomainConfig, ExecuteError, OutboxMessage, RefKind, Reference, Refusal,
+    RefusalKind, Summary,
 };
 pub use calendar::{Calendar, CalendarDef, CalendarError};
 pub use sla::{SlaError, SlaEvent, SlaPolicy, TargetClock, clocks, due_escalations};
