@@ -18,11 +18,17 @@
 //! ```sh
 //! cargo run -p itsm-examples --example alert_storm
 //! cargo run -p itsm-examples --example alert_storm -- --input examples/alert_storm.jsonl --db storm.db
+//! # 100,000 alerts from the store's benchmark stream, at the default batch of 8:
+//! cargo run --release -p itsm-store --example alert_bench -- 100000 1000 --write /tmp/storm.jsonl
+//! cargo run --release --example alert_storm -- --input /tmp/storm.jsonl
 //! ```
+//!
+//! It prints the ingestion rate overall and over the first and last tenth of
+//! the batches, then the counts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use itsm_core::alert::{Alert, GroupingPolicy};
@@ -94,13 +100,18 @@ async fn replay(store: &Store, alerts: &[Alert], batch: usize) -> Result<(), Str
     // instant outside the supported range would make `now` unusable.
     let first = alerts.iter().find(|a| a.validate().is_ok()).or(alerts.first()).ok_or("no alerts in the input")?;
     let mut now = first.fired_at.clamp(Timestamp::MIN, Timestamp::MAX);
+    // Wall time per batch, to show whether ingestion slows as history grows.
+    let mut took = Vec::with_capacity(alerts.len() / batch + 1);
     for chunk in alerts.chunks(batch) {
         for alert in chunk.iter().filter(|a| a.validate().is_ok()) {
             now = now.max(alert.resolved_at.unwrap_or(alert.fired_at));
         }
+        let started = Instant::now();
         let report = store.ingest_alerts(&bot, &config, &policy, chunk, now).await.map_err(|e| e.to_string())?;
+        took.push((chunk.len(), started.elapsed()));
         total.absorb(report);
     }
+    print_rates(&took);
     println!("alerts received: {}", total.received);
     println!("incidents opened: {}", total.opened.len());
     println!("alerts merged: {}", total.merged);
@@ -152,6 +163,26 @@ async fn replay(store: &Store, alerts: &[Alert], batch: usize) -> Result<(), Str
     }
     println!("clears emitted: {clears}");
     Ok(())
+}
+
+/// Ingestion rate overall and over the first and the last tenth of the alerts.
+fn print_rates(took: &[(usize, Duration)]) {
+    let rate = |part: &[(usize, Duration)]| {
+        let alerts: usize = part.iter().map(|p| p.0).sum();
+        let secs: f64 = part.iter().map(|p| p.1.as_secs_f64()).sum();
+        (alerts, if secs > 0.0 { alerts as f64 / secs } else { 0.0 })
+    };
+    let (alerts, overall) = rate(took);
+    println!("ingestion: {alerts} alerts in {} batches, {overall:.0} alerts/s", took.len());
+    let tenth = took.len() / 10;
+    if tenth > 0 {
+        let (_, first) = rate(&took[..tenth]);
+        let (_, last) = rate(&took[took.len() - tenth..]);
+        println!(
+            "  first tenth {first:.0} alerts/s, last tenth {last:.0} alerts/s, last/first {:.2}",
+            if first > 0.0 { last / first } else { 0.0 }
+        );
+    }
 }
 
 fn main() -> ExitCode {

@@ -19,6 +19,8 @@
 //! ```sh
 //! cargo run --release -p itsm-store --example alert_bench -- [TOTAL [BATCH]]
 //! # defaults: TOTAL 100000, BATCH 1000
+//! # the same stream as JSON lines, for the alert_storm example, without ingesting it:
+//! cargo run --release -p itsm-store --example alert_bench -- 100000 1000 --write /tmp/storm.jsonl
 //! ```
 
 use std::collections::VecDeque;
@@ -195,8 +197,30 @@ async fn main() -> Result<(), String> {
     };
     let total = parse("TOTAL", args.next(), 100_000)?;
     let batch = parse("BATCH", args.next(), 1_000)?;
-    if let Some(extra) = args.next() {
-        return Err(format!("unexpected argument `{extra}`; usage: alert_bench [TOTAL [BATCH]]"));
+    let usage = "usage: alert_bench [TOTAL [BATCH [--write PATH]]]";
+    match (args.next().as_deref(), args.next(), args.next()) {
+        (None, _, _) => run(total, batch).await,
+        (Some("--write"), Some(path), None) => write(total, std::path::Path::new(&path)),
+        (Some(extra), _, _) => Err(format!("unexpected argument `{extra}`; {usage}")),
     }
-    run(total, batch).await
+}
+
+/// Writes the stream as JSON lines (the alert_storm example's input); a file
+/// already at `path` is refused, never replaced.
+fn write(total: usize, path: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    let alerts = stream(total)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for alert in &alerts {
+        let line = serde_json::to_string(alert).map_err(|e| e.to_string())?;
+        writeln!(out, "{line}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    out.flush().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {} alerts to {}", alerts.len(), path.display());
+    Ok(())
 }
