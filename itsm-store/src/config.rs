@@ -110,6 +110,12 @@ pub(crate) fn due(
     config.next_due_after(events, now, handled).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
 }
 
+/// The instant a clock's due marks count from: what the runner handled, or
+/// for a clock no runner has touched its first event (the opening).
+pub(crate) fn handled_from(handled: Option<Timestamp>, events: &[SlaEvent], now: Timestamp) -> Timestamp {
+    handled.or_else(|| events.first().map(SlaEvent::at)).unwrap_or(now)
+}
+
 /// The clock after `new` events: the stored events (if any) extended, the
 /// handled instant kept (a new clock starts handled at its first event), the
 /// due instant recomputed.
@@ -123,7 +129,7 @@ pub(crate) fn advance(
     now: Timestamp,
 ) -> Result<ClockState, StoreError> {
     events.extend(new);
-    let handled = handled.or_else(|| events.first().map(SlaEvent::at)).unwrap_or(now);
+    let handled = handled_from(handled, &events, now);
     let due = due(config, kind, id, &events, now, handled)?;
     let clock = serde_json::to_string(&events).map_err(|source| StoreError::Serialize {
         what: "clock",

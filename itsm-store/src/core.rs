@@ -144,6 +144,29 @@ fn taken<DB: Dialect>(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// `select` (ending in `WHERE tenant = `) for the rows of `ids` of one kind
+/// of a tenant: `... AND kind = .. AND id IN (..)`.
+fn rows_of<'a, DB>(
+    select: &str,
+    tenant: &str,
+    kind: AggregateKind,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> QueryBuilder<DB>
+where
+    DB: Dialect,
+    for<'q> &'q str: Encode<'q, DB>,
+    str: Type<DB>,
+{
+    let mut q = QueryBuilder::<DB>::new(select);
+    q.push_bind(tenant).push(" AND kind = ").push_bind(kind.as_str()).push(" AND id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+    q
+}
+
 /// Binds a projection's clock, due instant and handled instant (all `NULL`
 /// when the command did not move the clock: the stored ones stay).
 fn push_clock<DB>(b: &mut sqlx::query_builder::Separated<'_, DB, &'static str>, clock: Option<&ClockState>)
@@ -210,7 +233,7 @@ where
     (Option<i64>,): for<'r> FromRow<'r, DB::Row>,
 {
     let sql = DB::sql();
-    let exists: bool = query_scalar(sql.migrations_table).fetch_one(pool).await.map_err(DB::error)?;
+    let exists: bool = query_scalar(DB::MIGRATIONS_TABLE).fetch_one(pool).await.map_err(DB::error)?;
     if !exists {
         return Ok(None);
     }
@@ -365,17 +388,7 @@ where
         let clock = if new_clock.is_empty() {
             None
         } else {
-            let (events, handled) = match stored_clock {
-                Some((Some(text), handled)) => (config::parse_clock(A::KIND, id, &text)?, handled),
-                // An aggregate written before clocks were kept: its clock
-                // from its whole history.
-                Some((None, handled)) => {
-                    let history = Self::history_in::<A>(&mut tx, tenant, id, i64::MAX).await?;
-                    let events: Vec<A::Event> = history.into_iter().map(|r| r.event).collect();
-                    (A::clock_events(&events), handled)
-                }
-                None => (Vec::new(), None),
-            };
+            let (events, handled) = Self::stored_clock::<A>(&mut tx, tenant, id, stored_clock).await?;
             let config = self.config_in(&mut tx, tenant).await?;
             Some(config::advance(&config, A::KIND, id, events, new_clock, handled, now)?)
         };
@@ -488,13 +501,8 @@ where
             ids.sort_unstable();
             ids.dedup();
             for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                let mut q = QueryBuilder::<DB>::new(sql::PRELOAD);
-                q.push_bind(tenant).push(" AND kind = ").push_bind(A::KIND.as_str()).push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")").push(DB::LOCK_ROW);
+                let mut q = rows_of::<DB>(sql::PRELOAD, tenant, A::KIND, chunk.iter().copied());
+                q.push(DB::LOCK_ROW);
                 let rows: Vec<(String, i64, String, Option<String>)> =
                     q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
                 for (id, version, state, head) in rows {
@@ -655,13 +663,8 @@ where
         let mut stored: HashMap<String, (i64, String, Option<String>)> = HashMap::new();
         let candidates = run.candidates(&group_keys);
         for chunk in candidates.chunks(KEYS) {
-            let mut q = QueryBuilder::<DB>::new(sql::PRELOAD);
-            q.push_bind(tenant).push(" AND kind = ").push_bind(incident_kind).push(" AND id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_str());
-            }
-            q.push(")").push(DB::LOCK_ROW);
+            let mut q = rows_of::<DB>(sql::PRELOAD, tenant, AggregateKind::Incident, chunk.iter().map(String::as_str));
+            q.push(DB::LOCK_ROW);
             let rows: Vec<(String, i64, String, Option<String>)> =
                 q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
             io.incidents_read += rows.len();
@@ -1101,17 +1104,9 @@ where
         for (kind_name, id, clock, handled) in open {
             let kind = plan::parse_kind(&kind_name)?;
             let events = config::parse_clock(kind, &id, &clock)?;
-            let handled = handled.map(|h| h.0).or_else(|| events.first().map(itsm_core::SlaEvent::at)).unwrap_or(now);
+            let handled = config::handled_from(handled.map(|h| h.0), &events, now);
             let due = config::due(&history, kind, &id, &events, now, handled)?;
-            query(sql.due_put)
-                .bind(tenant)
-                .bind(kind_name.as_str())
-                .bind(id.as_str())
-                .bind(due.map(DbTime))
-                .bind(DbTime(handled))
-                .execute(&mut *tx)
-                .await
-                .map_err(DB::error)?;
+            Self::put_due(&mut tx, tenant, kind, &id, due, handled).await?;
         }
         commit(tx).await?;
         if let Ok(mut cache) = self.configs.lock() {
@@ -1148,17 +1143,50 @@ where
         let handled = handled.map(|h| h.0).map_or(up_to, |h| h.max(up_to));
         let config = self.config_in(&mut tx, tenant).await?;
         let due = config::due(&config, kind, id, &events, now, handled)?;
-        query(sql.due_put)
+        Self::put_due(&mut tx, tenant, kind, id, due, handled).await?;
+        commit(tx).await?;
+        Ok(due)
+    }
+
+    /// Writes an aggregate's due instant and handled instant.
+    async fn put_due(
+        conn: &mut DB::Connection,
+        tenant: &str,
+        kind: AggregateKind,
+        id: &str,
+        due: Option<Timestamp>,
+        handled: Timestamp,
+    ) -> Result<(), StoreError> {
+        query(DB::sql().due_put)
             .bind(tenant)
             .bind(kind.as_str())
             .bind(id)
             .bind(due.map(DbTime))
             .bind(DbTime(handled))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(DB::error)?;
-        commit(tx).await?;
-        Ok(due)
+        Ok(())
+    }
+
+    /// The clock events and handled instant an aggregate has stored (`None`:
+    /// no row yet). A row written before clocks were kept has no clock: it is
+    /// taken from the aggregate's whole stored history.
+    async fn stored_clock<A: Aggregate>(
+        conn: &mut DB::Connection,
+        tenant: &str,
+        id: &str,
+        stored: Option<(Option<String>, Option<Timestamp>)>,
+    ) -> Result<(Vec<itsm_core::SlaEvent>, Option<Timestamp>), StoreError> {
+        Ok(match stored {
+            Some((Some(text), handled)) => (config::parse_clock(A::KIND, id, &text)?, handled),
+            Some((None, handled)) => {
+                let history = Self::history_in::<A>(conn, tenant, id, i64::MAX).await?;
+                let events: Vec<A::Event> = history.into_iter().map(|r| r.event).collect();
+                (A::clock_events(&events), handled)
+            }
+            None => (Vec::new(), None),
+        })
     }
 
     /// Fills in the clock of every projection whose events moved it: the
@@ -1178,13 +1206,7 @@ where
         for (tenant, indices) in by_tenant {
             let mut stored: HashMap<String, (Option<String>, Option<Timestamp>)> = HashMap::new();
             for chunk in indices.chunks(IDS_PER_STATEMENT) {
-                let mut q = QueryBuilder::<DB>::new(sql::CLOCKS);
-                q.push_bind(tenant).push(" AND kind = ").push_bind(A::KIND.as_str()).push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for &i in chunk {
-                    list.push_bind(projections[i].id);
-                }
-                q.push(")");
+                let mut q = rows_of::<DB>(sql::CLOCKS, tenant, A::KIND, chunk.iter().map(|&i| projections[i].id));
                 let rows: Vec<(String, Option<String>, Option<DbTime>)> =
                     q.build_query_as().fetch_all(&mut *conn).await.map_err(DB::error)?;
                 for (id, clock, handled) in rows {
@@ -1194,17 +1216,7 @@ where
             let config = self.config_in(conn, tenant).await?;
             for i in indices {
                 let p = &projections[i];
-                let (events, handled) = match stored.remove(p.id) {
-                    Some((Some(text), handled)) => (config::parse_clock(A::KIND, p.id, &text)?, handled),
-                    Some((None, handled)) => {
-                        // Written before clocks were kept: from its whole
-                        // stored history (the batch's own events follow).
-                        let history = Self::history_in::<A>(conn, tenant, p.id, i64::MAX).await?;
-                        let events: Vec<A::Event> = history.into_iter().map(|r| r.event).collect();
-                        (A::clock_events(&events), handled)
-                    }
-                    None => (Vec::new(), None),
-                };
+                let (events, handled) = Self::stored_clock::<A>(conn, tenant, p.id, stored.remove(p.id)).await?;
                 let new = p.new_clock.cloned().unwrap_or_default();
                 let clock = config::advance(&config, A::KIND, p.id, events, new, handled, p.at)?;
                 projections[i].clock = Some(clock);

@@ -36,7 +36,6 @@ pub(crate) const CLOCKS: &str = "SELECT id, clock, due_handled FROM aggregates W
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
 #[derive(Debug)]
 pub(crate) struct Sql {
-    pub migrations_table: &'static str,
     pub schema_version: &'static str,
     pub idem_get: &'static str,
     pub idem_put: &'static str,
@@ -92,7 +91,6 @@ impl Sql {
     pub(crate) fn new<D: Dialect>() -> Sql {
         let open = D::OPEN;
         Sql {
-            migrations_table: D::MIGRATIONS_TABLE,
             schema_version: "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
             idem_get: "SELECT request_hash, aggregate_kind, aggregate_id, result FROM idempotency WHERE tenant = $1 AND key = $2",
             idem_put: "INSERT INTO idempotency (tenant, key, request_hash, aggregate_kind, aggregate_id, result, created_at) \
