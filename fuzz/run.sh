@@ -37,7 +37,13 @@ for target in "${targets[@]}"; do
   # shellcheck disable=SC2086 # FUZZ_ARGS is a list of libFuzzer flags
   if ! cargo fuzz run --sanitizer none "$target" "$corpus" -- \
     -max_total_time="$seconds" -timeout=30 -print_final_stats=1 ${FUZZ_ARGS:-} >"$work/$target.log" 2>&1; then
-    grep -v "^\s*$" "$work/$target.log" | tail -n 40 | cut -c1-400
+    # The panic message first (a long backtrace would push it out of the tail).
+    grep -A 6 "panicked at" "$work/$target.log" | head -n 20 | cut -c1-400 || true
+    grep -v "^\s*$" "$work/$target.log" | grep -v "^ *[0-9]*: \|^ *at " | tail -n 25 | cut -c1-400
+    # The failing input, so a CI log alone reproduces it.
+    for input in fuzz/artifacts/"$target"/*; do
+      [ -f "$input" ] && [ "$(stat -c %s "$input")" -lt 65536 ] && echo "fuzz: failing input $input as base64:" && base64 -w 0 "$input" && echo
+    done
     echo "fuzz: $target FAILED; the input is in fuzz/artifacts/$target/"
     exit 1
   fi

@@ -25,9 +25,15 @@
 //!   receiver (a label naming the receiving team; an alert without that label
 //!   falls back to its fingerprint), per [`GroupBy`]. A group has at most one
 //!   current incident; its incidents are numbered 1, 2, 3... and the incident
-//!   id is `{id_prefix}-{hash}-{n}` with `hash` the 128-bit FNV-1a of the group
-//!   key in hex: a function of the alert stream only, so redelivery and
-//!   reordering within the window give the same ids.
+//!   id is `{id_prefix}-{opened}-{hash}-{n}`, `opened` being the `fired_at`
+//!   of the alert that opened it (UTC, `YYYYMMDDTHHMMSSZ`) and `hash` the
+//!   128-bit FNV-1a of the group key in hex: a function of the deliveries, so
+//!   a redelivered or retried batch gives the same ids. Reordering within the
+//!   window can change which alert opens an incident, so only the `opened`
+//!   part may differ; the group and number do not. The instant comes first so
+//!   that ids sort by opening time: a store's indexes on the id then take new
+//!   incidents at their end instead of at one place per group, which keeps
+//!   ingestion flat as history grows (see BENCHMARKS.md, alert ingestion).
 //! * **Severity.** Each [`AlertSeverity`] maps to an incident kind, impact and
 //!   urgency and an action ([`SeverityAction`]): opening severities open,
 //!   merge and reopen; annotate-only severities are recorded on the group's
@@ -642,6 +648,18 @@ pub enum GroupingPolicyError {
     },
 }
 
+/// The parts of an alert incident id, `{id_prefix}-{opened}-{hash}-{seq}`
+/// (from [`GroupingPolicy::incident_id_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncidentIdParts<'a> {
+    /// When the alert that opened the incident fired, `YYYYMMDDTHHMMSSZ`.
+    pub opened: &'a str,
+    /// The 128-bit FNV-1a of the group key, 32 lowercase hex digits.
+    pub group_hash: &'a str,
+    /// The incident's number within its group, from 1.
+    pub seq: u64,
+}
+
 impl GroupingPolicy {
     /// Checks label names, the id prefix, windows and acceptance times.
     pub fn validate(&self) -> Result<(), GroupingPolicyError> {
@@ -739,11 +757,37 @@ impl GroupingPolicy {
         }
     }
 
-    /// The id of the group's `seq`-th incident: `{id_prefix}-{hash}-{seq}`,
-    /// `hash` being the 128-bit FNV-1a of the group key as 32 hex digits.
-    pub fn incident_id(&self, group_key: &str, seq: u64) -> Result<IncidentId, AlertError> {
-        IncidentId::new(format!("{}-{:032x}-{seq}", self.id_prefix, fnv1a_128(group_key.as_bytes())))
+    /// The id of the group's `seq`-th incident, opened by an alert fired at
+    /// `opened`: `{id_prefix}-{opened}-{hash}-{seq}`, `opened` in UTC as
+    /// `YYYYMMDDTHHMMSSZ` (fixed width, so ids sort by it) and `hash` the
+    /// 128-bit FNV-1a of the group key as 32 hex digits.
+    pub fn incident_id(&self, group_key: &str, seq: u64, opened: Timestamp) -> Result<IncidentId, AlertError> {
+        let opened = opened.as_utc().format("%Y%m%dT%H%M%SZ");
+        IncidentId::new(format!("{}-{opened}-{:032x}-{seq}", self.id_prefix, fnv1a_128(group_key.as_bytes())))
             .map_err(|e| AlertError::Field { field: "incident id".to_owned(), reason: e.to_string() })
+    }
+
+    /// The parts of `id` when it is an incident id this policy makes (see
+    /// [`GroupingPolicy::incident_id`]); `None` for any other id. Two
+    /// deliveries of one stream in different orders give incidents with the
+    /// same [`IncidentIdParts::group_hash`] and [`IncidentIdParts::seq`];
+    /// only [`IncidentIdParts::opened`] may differ.
+    pub fn incident_id_parts<'a>(&self, id: &'a IncidentId) -> Option<IncidentIdParts<'a>> {
+        let rest = id.as_str().strip_prefix(self.id_prefix.as_str())?.strip_prefix('-')?;
+        let (opened, rest) = rest.split_once('-')?;
+        let (group_hash, seq) = rest.split_once('-')?;
+        let opened_ok = opened.len() == 16
+            && opened.bytes().enumerate().all(|(i, b)| match i {
+                8 => b == b'T',
+                15 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            });
+        let hash_ok = group_hash.len() == 32 && group_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let seq_ok = !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit());
+        if !(opened_ok && hash_ok && seq_ok) {
+            return None;
+        }
+        Some(IncidentIdParts { opened, group_hash, seq: seq.parse().ok()? })
     }
 
     /// How long a recovered alert's seen row is kept after the ingestion that
@@ -1412,13 +1456,13 @@ impl Correlator {
             if !opens {
                 return Ok(nothing_open);
             }
-            let incident = policy.incident_id(&group_key, 1)?;
+            let incident = policy.incident_id(&group_key, 1, alert.fired_at)?;
             let open = open_command(&incident, alert, policy, now, policy.category_of(alert), alert.object.clone())?;
             return Ok(Decision::Open { incident, open, correlate });
         };
         let t = alert.fired_at;
         let next_linked = |earlier: &IncidentId, note: String| -> Result<Decision, AlertError> {
-            let incident = policy.incident_id(&group_key, group.seq.saturating_add(1))?;
+            let incident = policy.incident_id(&group_key, group.seq.saturating_add(1), alert.fired_at)?;
             let open = open_command(&incident, alert, policy, now, group.category.clone(), group.service.clone())?;
             let note = IncidentCommand::AddNote { text: text(note)?, public: false };
             Ok(Decision::OpenLinked {
@@ -1478,7 +1522,7 @@ impl Correlator {
                 if !opens {
                     return Ok(nothing_open);
                 }
-                let incident = policy.incident_id(&group_key, group.seq.saturating_add(1))?;
+                let incident = policy.incident_id(&group_key, group.seq.saturating_add(1), alert.fired_at)?;
                 let open =
                     open_command(&incident, alert, policy, now, policy.category_of(alert), alert.object.clone())?;
                 Ok(Decision::Open { incident, open, correlate })
@@ -1745,9 +1789,19 @@ mod tests {
     #[test]
     fn incident_ids_hash_the_group_key_and_number_the_incidents() {
         let policy = GroupingPolicy::default();
-        let id = policy.incident_id("object=db-1", 7).unwrap();
-        assert_eq!(id.as_str(), format!("ALERT-{:032x}-7", fnv1a_128(b"object=db-1")));
-        assert_eq!(id.as_str().len(), "ALERT-".len() + 32 + 2);
+        let id = policy.incident_id("object=db-1", 7, ts(0)).unwrap();
+        assert_eq!(id.as_str(), format!("ALERT-20260302T090000Z-{:032x}-7", fnv1a_128(b"object=db-1")));
+        assert_eq!(id.as_str().len(), "ALERT-".len() + 17 + 32 + 2);
+        let parts = policy.incident_id_parts(&id).unwrap();
+        assert_eq!(parts.opened, "20260302T090000Z");
+        assert_eq!((parts.group_hash, parts.seq), (format!("{:032x}", fnv1a_128(b"object=db-1")).as_str(), 7));
+        for other in ["ALERT-1", "OTHER-20260302T090000Z-0-7", "ALERT-20260302T0900Z-00-7", "ALERTX-x"] {
+            assert_eq!(policy.incident_id_parts(&IncidentId::new(other).unwrap()), None, "{other}");
+        }
+        // Fixed width: ids of one prefix sort by their opening instant.
+        let later = policy.incident_id("object=a", 1, ts(1)).unwrap();
+        let earlier = policy.incident_id("object=z", 9, ts(0)).unwrap();
+        assert!(earlier < later);
     }
 
     #[test]
@@ -1880,7 +1934,8 @@ mod tests {
         assert_eq!(back, c);
         // The index follows the group's current incident only.
         let key = policy.group_key(&alert("x", "cpu", AlertSeverity::Minor, 0));
-        let (first, second) = (policy.incident_id(&key, 1).unwrap(), policy.incident_id(&key, 2).unwrap());
+        let (first, second) =
+            (policy.incident_id(&key, 1, ts(0)).unwrap(), policy.incident_id(&key, 2, ts(7200)).unwrap());
         assert!(c.group_of(&first).is_none());
         assert_eq!(c.group_of(&second).map(|(k, g)| (k, g.seq)), Some((key.as_str(), 2)));
     }
@@ -1897,7 +1952,7 @@ mod tests {
             c.correlate(&alert("", "cpu", AlertSeverity::Minor, 0), &policy, ts(60)),
         ];
         c.incident_resolved(
-            &policy.incident_id(&policy.group_key(&alert("1", "cpu", AlertSeverity::Minor, 0)), 1).unwrap(),
+            &policy.incident_id(&policy.group_key(&alert("1", "cpu", AlertSeverity::Minor, 0)), 1, ts(0)).unwrap(),
             ts(120),
         );
         decisions.push(c.correlate(&alert("4", "cpu", AlertSeverity::Minor, 180), &policy, ts(180)));

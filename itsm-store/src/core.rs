@@ -625,7 +625,8 @@ where
                 seen.insert((*key).to_owned(), crate::ingest::parse_row(text, key)?);
             }
         }
-        let group_keys: BTreeSet<String> = needs.iter().map(|n| n.group_for(seen.get(&n.seen)).to_owned()).collect();
+        let alert_groups: Vec<String> = needs.iter().map(|n| n.group_for(seen.get(&n.seen)).to_owned()).collect();
+        let group_keys: BTreeSet<String> = alert_groups.iter().cloned().collect();
         let mut groups: Map<String, (itsm_core::alert::Group, u64)> = Map::new();
         let group_list: Vec<&str> = group_keys.iter().map(String::as_str).collect();
         for chunk in group_list.chunks(KEYS) {
@@ -661,7 +662,7 @@ where
         // PostgreSQL, so no other writer moves a group's incident until the
         // batch commits): each group's current incident, and the next one.
         let mut stored: HashMap<String, (i64, String, Option<String>)> = HashMap::new();
-        let candidates = run.candidates(&group_keys);
+        let candidates = run.candidates(alert_groups.iter().map(String::as_str).zip(alerts.iter().map(|a| a.fired_at)));
         for chunk in candidates.chunks(KEYS) {
             let mut q = rows_of::<DB>(sql::PRELOAD, tenant, AggregateKind::Incident, chunk.iter().map(String::as_str));
             q.push(DB::LOCK_ROW);

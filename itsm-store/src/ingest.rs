@@ -197,12 +197,13 @@ impl<'a> Run<'a> {
     }
 
     /// The incidents whose stored state the batch may need, sorted: each
-    /// loaded group's current incident (whose events since the row's
-    /// observed version are caught up), and the next incident of each needed
-    /// group (the one an alert would open).
-    pub(crate) fn candidates(&self, needed_groups: &BTreeSet<String>) -> Vec<String> {
+    /// needed group's current incident (whose events since the row's
+    /// observed version are caught up), and the next incident of the group
+    /// each alert would open (its id holds the opening alert's `fired_at`).
+    /// `needed` gives each alert's group key and `fired_at`.
+    pub(crate) fn candidates<'k>(&self, needed: impl IntoIterator<Item = (&'k str, Timestamp)>) -> Vec<String> {
         let mut out = BTreeSet::new();
-        for key in needed_groups {
+        for (key, fired_at) in needed {
             let next = match self.correlator.groups().get(key) {
                 Some(group) => {
                     out.insert(group.incident.as_str().to_owned());
@@ -210,7 +211,7 @@ impl<'a> Run<'a> {
                 }
                 None => 1,
             };
-            if let Ok(id) = self.policy.incident_id(key, next) {
+            if let Ok(id) = self.policy.incident_id(key, next, fired_at) {
                 out.insert(id.as_str().to_owned());
             }
         }
