@@ -35,15 +35,21 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
-    /// Wraps a chrono UTC instant, truncating it to microseconds.
+    /// Wraps a chrono UTC instant, truncating it to microseconds. A leap
+    /// second (chrono's nanoseconds of 1,000,000,000 and more, which a
+    /// parsed `:60` gives) becomes the ordinary second after it, which is
+    /// what its RFC 3339 text reads back as: every `Timestamp` survives JSON
+    /// and both databases unchanged.
     pub fn from_utc(at: DateTime<Utc>) -> Self {
-        Timestamp(at.trunc_subsecs(6))
+        Timestamp(without_leap_second(at).trunc_subsecs(6))
     }
 
-    /// `at` truncated to microseconds if its UTC year is 0000 to 9999 (what
-    /// RFC 3339 text, and so JSON and SQLite, can hold); `None` otherwise.
-    /// Instants read from outside input are built with this (or the parsers).
+    /// `at` as [`Timestamp::from_utc`] makes it, if its UTC year is 0000 to
+    /// 9999 (what RFC 3339 text, and so JSON and SQLite, can hold); `None`
+    /// otherwise. Instants read from outside input are built with this (or
+    /// the parsers).
     pub fn try_from_utc(at: DateTime<Utc>) -> Option<Self> {
+        let at = without_leap_second(at);
         in_range(&at).then(|| Timestamp::from_utc(at))
     }
 
@@ -123,6 +129,17 @@ impl Timestamp {
     pub fn to_rfc3339(&self) -> String {
         self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     }
+}
+
+/// `at`, or for a leap second the ordinary second after it (the instant its
+/// text `...:60` denotes). A leap second whose next second chrono cannot
+/// hold (at the end of its range) is kept.
+fn without_leap_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = at.timestamp_subsec_nanos();
+    if nanos < 1_000_000_000 {
+        return at;
+    }
+    at.timestamp().checked_add(1).and_then(|secs| DateTime::from_timestamp(secs, nanos - 1_000_000_000)).unwrap_or(at)
 }
 
 /// Whether RFC 3339 can write `at` in UTC (years 0000 to 9999).
@@ -248,6 +265,35 @@ mod tests {
         assert_eq!(text, "\"2023-11-14T22:13:20.123456Z\"");
         let back: Timestamp = serde_json::from_str(&text).unwrap();
         assert_eq!(back, ts);
+    }
+
+    /// A leap second is the ordinary second after it, whatever second it
+    /// sits on: chrono keeps a parsed `:60` as nanoseconds past 10^9, and a
+    /// zone offset with seconds (Amsterdam's +0:19:32 before 1937) moves it
+    /// off `:59`, where its text would read back as another instant (found
+    /// by the `bpic2014_incidents` fuzz target).
+    #[test]
+    fn leap_seconds_become_the_next_second_and_survive_json() {
+        use chrono::{FixedOffset, NaiveDate, TimeZone};
+        let on = |secs: i64, nanos: u32| DateTime::from_timestamp(secs, nanos).unwrap();
+        // Local 09:00:60 at +0:17:30 (Brussels before 1892): 08:43:29 + leap.
+        let local = NaiveDate::from_ymd_opt(1850, 10, 1).unwrap().and_hms_nano_opt(9, 0, 59, 1_000_000_000).unwrap();
+        let odd = FixedOffset::east_opt(17 * 60 + 30).unwrap().from_local_datetime(&local).unwrap().to_utc();
+        assert_eq!((odd.timestamp(), odd.timestamp_subsec_nanos()), (-3_763_206_991, 1_000_000_000));
+        for (leap, plain) in [
+            (odd, on(-3_763_206_990, 0)),
+            // 23:59:59 + leap and a half: 00:00:00.5 the next day.
+            (on(1_483_228_799, 1_500_000_000), on(1_483_228_800, 500_000_000)),
+        ] {
+            let ts = Timestamp::from_utc(leap);
+            assert_eq!(ts, Timestamp::from_utc(plain));
+            assert_eq!(Timestamp::try_from_utc(leap), Some(ts));
+            let back: Timestamp = serde_json::from_str(&serde_json::to_string(&ts).unwrap()).unwrap();
+            assert_eq!(back, ts);
+            assert_eq!(Timestamp::parse_rfc3339(&ts.to_rfc3339()).unwrap(), ts);
+        }
+        // A leap second at the very end of the range is the year 10000: refused.
+        assert_eq!(Timestamp::try_from_utc(on(253_402_300_799, 1_000_000_000)), None);
     }
 
     #[test]
