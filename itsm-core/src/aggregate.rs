@@ -143,6 +143,15 @@ pub struct Summary {
     pub group: Option<GroupId>,
     /// Scheduled or actual window, for changes.
     pub window: Option<(Timestamp, Timestamp)>,
+    /// What a list shows as its name.
+    pub title: String,
+    /// Who asked for it: the person who opened an incident, the requester
+    /// of a change; `None` for a problem.
+    pub requester: Option<ActorId>,
+    /// When it was opened (an incident or problem) or created (a change).
+    pub opened_at: Timestamp,
+    /// Whether it is a declared major incident.
+    pub major: bool,
 }
 
 /// What a reference points at. Changes are one namespace: a change id names

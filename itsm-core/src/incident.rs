@@ -1611,6 +1611,10 @@ impl Aggregate for Incident {
             assignee: assignment.as_ref().and_then(|a| a.assignee.clone()),
             group: assignment.map(|a| a.group),
             window: None,
+            title: self.title.as_str().to_owned(),
+            requester: Some(self.opened_by.clone()),
+            opened_at: self.opened_at,
+            major: self.major.is_some(),
         }
     }
 

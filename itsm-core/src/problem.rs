@@ -675,6 +675,10 @@ impl Aggregate for Problem {
             assignee: None,
             group: None,
             window: None,
+            title: self.title.as_str().to_owned(),
+            requester: None,
+            opened_at: self.opened_at,
+            major: false,
         }
     }
 

@@ -72,7 +72,9 @@ use crate::calendar::Calendar;
 use crate::change::schedule::ServiceSchedule;
 use crate::change::{ApprovalPolicy, StandardCatalog};
 use crate::classify::PriorityMatrix;
-use crate::sla::{DueBasis, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, next_due_after};
+use crate::sla::{
+    DueBasis, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, due_instants, next_due_after,
+};
 use crate::time::Timestamp;
 
 /// Which piece of configuration a history holds.
@@ -499,6 +501,25 @@ impl DomainConfigHistory {
         match next_due_after(events, config.basis(), now, after) {
             Err(SlaError::NoTarget { .. }) => Ok(None),
             other => other,
+        }
+    }
+
+    /// When the clock's first deadline is (or was) breached, as of `now`:
+    /// the earliest [`DueMark::Deadline`](crate::sla::DueMark::Deadline)
+    /// among the cycles' targets, reached or still pending on a running
+    /// clock, under the versions in force when each cycle started. `None`
+    /// when no target is breached or heading for a breach (every target met,
+    /// or its clock paused) and when no SLA applies (as for
+    /// [`DomainConfigHistory::next_due_after`]). An aggregate is breached at
+    /// `T` when this instant is at or before `T`. Pure.
+    pub fn breach_at(&self, events: &[SlaEvent], now: Timestamp) -> Result<Option<Timestamp>, SlaError> {
+        let Ok(Some(config)) = self.clock_config_for(events, now) else {
+            return Ok(None);
+        };
+        match due_instants(events, config.basis(), now) {
+            Ok(marks) => Ok(marks.into_iter().filter(|d| d.mark == DueMark::Deadline).map(|d| d.at).min()),
+            Err(SlaError::NoTarget { .. }) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 

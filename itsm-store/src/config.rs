@@ -92,6 +92,8 @@ pub(crate) struct ClockState {
     pub handled: Timestamp,
     /// The earliest deadline, threshold or escalation level after `handled`.
     pub due: Option<Timestamp>,
+    /// When the first deadline is or was breached.
+    pub breach: Option<Timestamp>,
 }
 
 /// The next due instant of a clock: the earliest deadline, warning threshold
@@ -108,6 +110,18 @@ pub(crate) fn due(
     handled: Timestamp,
 ) -> Result<Option<Timestamp>, StoreError> {
     config.next_due_after(events, now, handled).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
+}
+
+/// When a clock's first deadline is or was breached, as of `now`
+/// ([`DomainConfigHistory::breach_at`]).
+pub(crate) fn breach(
+    config: &DomainConfigHistory,
+    kind: AggregateKind,
+    id: &str,
+    events: &[SlaEvent],
+    now: Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    config.breach_at(events, now).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
 }
 
 /// The instant a clock's due marks count from: what the runner handled, or
@@ -136,5 +150,6 @@ pub(crate) fn advance(
         id: id.to_owned(),
         source,
     })?;
-    Ok(ClockState { clock, handled, due })
+    let breach = breach(config, kind, id, &events, now)?;
+    Ok(ClockState { clock, handled, due, breach })
 }

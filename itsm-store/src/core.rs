@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
 use itsm_core::incident::Incident;
 use itsm_core::versioned::DomainConfigHistory;
-use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
+use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Summary, Timestamp};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, Pool, QueryBuilder, Transaction, Type};
 use sqlx::{query, query_as, query_scalar};
@@ -23,6 +23,7 @@ use crate::model::{
     Committed, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
 use crate::plan::{self, ChainFields, GENESIS, IdempotentResult, OutboxRow, check_expected, decode_state, link};
+use crate::query::{CursorData, KeyValue, ListQuery, Range, SortKey};
 use crate::rows::{RawEvent, RawHistory, RawProjection};
 use crate::sql;
 
@@ -179,7 +180,103 @@ where
 {
     b.push_bind(clock.map(|c| c.clock.as_str()))
         .push_bind(clock.and_then(|c| c.due).map(DbTime))
-        .push_bind(clock.map(|c| DbTime(c.handled)));
+        .push_bind(clock.map(|c| DbTime(c.handled)))
+        .push_bind(clock.and_then(|c| c.breach).map(DbTime));
+}
+
+/// Binds a projection's list columns, from the state's [`Summary`], in
+/// [`sql::PROJECTION_WRITE`]'s order (status to major).
+fn push_summary<DB>(b: &mut sqlx::query_builder::Separated<'_, DB, &'static str>, s: &Summary)
+where
+    DB: Dialect,
+    for<'q> &'q str: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    str: Type<DB>,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB>,
+    DbTime: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<DbTime>: for<'q> Encode<'q, DB>,
+{
+    b.push_bind(s.status)
+        .push_bind(s.terminal)
+        .push_bind(s.service.as_ref().map(|v| v.as_str()))
+        .push_bind(s.priority.map(|v| v.as_str()))
+        .push_bind(s.assignee.as_ref().map(|v| v.as_str()))
+        .push_bind(s.group.as_ref().map(|v| v.as_str()))
+        .push_bind(s.window.map(|w| DbTime(w.0)))
+        .push_bind(s.window.map(|w| DbTime(w.1)))
+        // PostgreSQL text cannot hold NUL (domain titles never have one).
+        .push_bind(s.title.replace('\0', "\u{fffd}"))
+        .push_bind(s.requester.as_ref().map(|v| v.as_str()))
+        .push_bind(DbTime(s.opened_at))
+        .push_bind(s.major);
+}
+
+/// The `WHERE` clause of a list or facet query: the tenant, then each filter
+/// `q` sets (its sort order only adds the due-instant condition of
+/// [`SortKey::Due`]).
+fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, q: &ListQuery)
+where
+    DB: Dialect,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+    bool: Type<DB> + for<'q> Encode<'q, DB>,
+    DbTime: Type<DB> + for<'q> Encode<'q, DB>,
+{
+    b.push(" WHERE tenant = ").push_bind(tenant.to_owned());
+    let any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
+        if values.is_empty() {
+            return;
+        }
+        b.push(format_args!(" AND {column} IN ("));
+        let mut list = b.separated(", ");
+        for v in values {
+            list.push_bind(v);
+        }
+        b.push(")");
+    };
+    any_of(b, "kind", q.kinds.iter().map(|k| k.as_str().to_owned()).collect());
+    any_of(b, "status", q.statuses.clone());
+    any_of(b, "priority", q.priorities.iter().map(|p| p.as_str().to_owned()).collect());
+    match q.open {
+        Some(true) => {
+            b.push(format_args!(" AND {}", DB::OPEN));
+        }
+        Some(false) => {
+            b.push(format_args!(" AND NOT ({})", DB::OPEN));
+        }
+        None => {}
+    }
+    let equal = |b: &mut QueryBuilder<DB>, column: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            b.push(format_args!(" AND {column} = ")).push_bind(v.to_owned());
+        }
+    };
+    equal(b, "service", q.service.as_ref().map(|v| v.as_str()));
+    equal(b, "assignee", q.assignee.as_ref().map(|v| v.as_str()));
+    equal(b, "grp", q.group.as_ref().map(|v| v.as_str()));
+    equal(b, "requester", q.requester.as_ref().map(|v| v.as_str()));
+    if let Some(major) = q.major {
+        b.push(" AND major = ").push_bind(major);
+    }
+    let range = |b: &mut QueryBuilder<DB>, column: &str, r: &Range| {
+        if let Some(from) = r.from {
+            b.push(format_args!(" AND {column} >= ")).push_bind(DbTime(from));
+        }
+        if let Some(to) = r.to {
+            b.push(format_args!(" AND {column} < ")).push_bind(DbTime(to));
+        }
+    };
+    range(b, "opened_at", &q.opened);
+    range(b, "updated_at", &q.updated);
+    if let Some(before) = q.due_before {
+        b.push(" AND due_at < ").push_bind(DbTime(before));
+    }
+    if let Some(at) = q.breached_by {
+        b.push(" AND breach_at <= ").push_bind(DbTime(at));
+    }
+    if q.sort.key == SortKey::Due {
+        b.push(" AND due_at IS NOT NULL");
+    }
 }
 
 /// Migrates the schema, refusing a database newer than this library.
@@ -411,23 +508,15 @@ where
         let push_projection = |q: &mut QueryBuilder<DB>| {
             q.push(sql::PROJECTION_WRITE);
             q.push_values([()], |mut b, ()| {
-                let s = &p.summary;
                 b.push_bind(tenant)
                     .push_bind(kind)
                     .push_bind(id)
                     .push_bind(p.version)
-                    .push_bind(s.status)
-                    .push_bind(s.terminal)
-                    .push_bind(s.service.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.priority.map(|v| v.as_str()))
-                    .push_bind(s.assignee.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.group.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.window.map(|w| DbTime(w.0)))
-                    .push_bind(s.window.map(|w| DbTime(w.1)))
                     .push_bind(p.state.as_str())
                     .push_bind(DbTime(now))
                     .push_bind(head.as_str());
                 push_clock(&mut b, clock.as_ref());
+                push_summary(&mut b, &p.summary);
             });
             q.push(sql::PROJECTION_UPSERT);
             q.push(" RETURNING version");
@@ -808,6 +897,47 @@ where
         query_as(text).bind(tenant).bind(who).bind(limit).fetch_all(&self.pools.read).await.map_err(DB::error)
     }
 
+    /// One page of `q` after `after` (already checked against `q.sort`).
+    pub(crate) async fn list(
+        &self,
+        tenant: &str,
+        q: &ListQuery,
+        after: Option<&CursorData>,
+        limit: i64,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        let mut b = QueryBuilder::<DB>::new(format!("SELECT {} FROM aggregates", sql::PROJECTION));
+        push_list_filters(&mut b, tenant, q);
+        let key = q.sort.key.expr();
+        let (cmp, dir) = if q.sort.descending { ("<", "DESC") } else { (">", "ASC") };
+        if let Some(c) = after {
+            b.push(format_args!(" AND ({key}, kind, id) {cmp} ("));
+            match &c.key {
+                KeyValue::At(t) => b.push_bind(DbTime(*t)),
+                KeyValue::Text(t) => b.push_bind(t.clone()),
+            };
+            b.push(", ").push_bind(c.kind.clone()).push(", ").push_bind(c.id.clone()).push(")");
+        }
+        b.push(format_args!(" ORDER BY {key} {dir}, kind {dir}, id {dir} LIMIT ")).push_bind(limit);
+        b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
+    }
+
+    /// Rows per (kind, status) and per priority over what `q` selects.
+    pub(crate) async fn facets(
+        &self,
+        tenant: &str,
+        q: &ListQuery,
+    ) -> Result<(Vec<(String, String, i64)>, Vec<(Option<String>, i64)>), StoreError> {
+        let mut b = QueryBuilder::<DB>::new("SELECT kind, status, COUNT(*) FROM aggregates");
+        push_list_filters(&mut b, tenant, q);
+        b.push(" GROUP BY kind, status");
+        let statuses = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+        let mut b = QueryBuilder::<DB>::new("SELECT priority, COUNT(*) FROM aggregates");
+        push_list_filters(&mut b, tenant, q);
+        b.push(" GROUP BY priority");
+        let priorities = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+        Ok((statuses, priorities))
+    }
+
     pub(crate) async fn due_before(
         &self,
         tenant: &str,
@@ -1107,7 +1237,8 @@ where
             let events = config::parse_clock(kind, &id, &clock)?;
             let handled = config::handled_from(handled.map(|h| h.0), &events, now);
             let due = config::due(&history, kind, &id, &events, now, handled)?;
-            Self::put_due(&mut tx, tenant, kind, &id, due, handled).await?;
+            let breach = config::breach(&history, kind, &id, &events, now)?;
+            Self::put_due(&mut tx, tenant, kind, &id, (due, handled), breach).await?;
         }
         commit(tx).await?;
         if let Ok(mut cache) = self.configs.lock() {
@@ -1144,19 +1275,20 @@ where
         let handled = handled.map(|h| h.0).map_or(up_to, |h| h.max(up_to));
         let config = self.config_in(&mut tx, tenant).await?;
         let due = config::due(&config, kind, id, &events, now, handled)?;
-        Self::put_due(&mut tx, tenant, kind, id, due, handled).await?;
+        let breach = config::breach(&config, kind, id, &events, now)?;
+        Self::put_due(&mut tx, tenant, kind, id, (due, handled), breach).await?;
         commit(tx).await?;
         Ok(due)
     }
 
-    /// Writes an aggregate's due instant and handled instant.
+    /// Writes an aggregate's due instant, handled instant and breach instant.
     async fn put_due(
         conn: &mut DB::Connection,
         tenant: &str,
         kind: AggregateKind,
         id: &str,
-        due: Option<Timestamp>,
-        handled: Timestamp,
+        (due, handled): (Option<Timestamp>, Timestamp),
+        breach: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         query(DB::sql().due_put)
             .bind(tenant)
@@ -1164,6 +1296,7 @@ where
             .bind(id)
             .bind(due.map(DbTime))
             .bind(DbTime(handled))
+            .bind(breach.map(DbTime))
             .execute(&mut *conn)
             .await
             .map_err(DB::error)?;
@@ -1262,23 +1395,15 @@ where
             let mut q = QueryBuilder::<DB>::new(sql::PROJECTION_WRITE);
             q.push_values(chunk, |mut b, d| {
                 let p = &d.values;
-                let s = &p.summary;
                 b.push_bind(d.tenant)
                     .push_bind(kind)
                     .push_bind(d.id)
                     .push_bind(p.version)
-                    .push_bind(s.status)
-                    .push_bind(s.terminal)
-                    .push_bind(s.service.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.priority.map(|v| v.as_str()))
-                    .push_bind(s.assignee.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.group.as_ref().map(|v| v.as_str()))
-                    .push_bind(s.window.map(|w| DbTime(w.0)))
-                    .push_bind(s.window.map(|w| DbTime(w.1)))
                     .push_bind(p.state.as_str())
                     .push_bind(DbTime(d.at))
                     .push_bind(d.chain_hash);
                 push_clock(&mut b, d.clock.as_ref());
+                push_summary(&mut b, &p.summary);
             });
             q.push(sql::PROJECTION_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;

@@ -117,6 +117,7 @@ mod model;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod query;
 mod rows;
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -441,6 +442,70 @@ impl Store {
         let limit = i64::from(limit);
         let rows = plan::retry(|| async move { dispatch!(self, s => s.queue(tenant, filter, limit).await) }).await?;
         rows.into_iter().map(RawProjection::into_row).collect()
+    }
+
+    /// One page of the actor's tenant's incidents, problems and changes that
+    /// `query` selects, in its order, at most `limit` rows (1 to
+    /// [`query::MAX_PAGE`]), after `after` (a cursor a previous page of the
+    /// same order gave; `None` for the first page). A cursor of another
+    /// order, or text that is not a cursor, is refused as invalid input.
+    #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, limit))]
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        query: &query::ListQuery,
+        after: Option<&query::Cursor>,
+        limit: u32,
+    ) -> Result<query::Page, StoreError> {
+        if limit == 0 || limit > query::MAX_PAGE {
+            return Err(StoreError::validation(
+                "limit",
+                format!("a page holds 1 to {} rows, not {limit}", query::MAX_PAGE),
+            ));
+        }
+        let after = after.map(|c| query::CursorData::decode(c, query.sort)).transpose()?;
+        let tenant = actor.tenant.as_str();
+        // One row more than asked: whether a next page exists.
+        let fetch = i64::from(limit) + 1;
+        let after = after.as_ref();
+        let raw =
+            plan::retry(|| async move { dispatch!(self, s => s.list(tenant, query, after, fetch).await) }).await?;
+        let mut rows = raw.into_iter().map(RawProjection::into_row).collect::<Result<Vec<_>, _>>()?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = match rows.last() {
+            Some(last) if more => query::CursorData::after(last, query.sort).map(|c| c.encode()).transpose()?,
+            Some(_) | None => None,
+        };
+        Ok(query::Page { rows, next })
+    }
+
+    /// Counts per kind and state and per priority over what `query` selects
+    /// in the actor's tenant (its sort order is ignored, except that
+    /// [`query::SortKey::Due`] selects rows with a due instant only).
+    #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
+    pub async fn facets(&self, actor: &Actor, query: &query::ListQuery) -> Result<query::Facets, StoreError> {
+        let tenant = actor.tenant.as_str();
+        let (statuses, priorities) =
+            plan::retry(|| async move { dispatch!(self, s => s.facets(tenant, query).await) }).await?;
+        let mut facets = query::Facets::default();
+        let count = |n: i64| u64::try_from(n).map_err(|_| StoreError::Overflow);
+        for (kind, status, n) in statuses {
+            let n = count(n)?;
+            facets.total += n;
+            *facets.by_status.entry((plan::parse_kind(&kind)?, status)).or_default() += n;
+        }
+        for (priority, n) in priorities {
+            let priority =
+                match priority {
+                    Some(p) => Some(itsm_core::classify::Priority::parse(&p).ok_or_else(|| {
+                        StoreError::corrupt("projection", "priority", format!("unknown priority {p}"))
+                    })?),
+                    None => None,
+                };
+            *facets.by_priority.entry(priority).or_default() += count(n)?;
+        }
+        Ok(facets)
     }
 
     /// Adds a version of a piece of the tenant's configuration (SLA policy,

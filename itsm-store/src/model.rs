@@ -148,6 +148,19 @@ pub struct ProjectionRow {
     pub due_at: Option<Timestamp>,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// What a list shows as its name (a NUL character, which domain titles
+    /// never hold, is kept as U+FFFD).
+    pub title: String,
+    /// Who asked for it (see [`itsm_core::Summary::requester`]).
+    pub requester: Option<ActorId>,
+    /// When it was opened or created.
+    pub opened_at: Timestamp,
+    /// Whether it is a declared major incident.
+    pub major: bool,
+    /// When its first SLA deadline is or was breached (reached or projected
+    /// on a running clock); `None` without an SLA clock heading for a
+    /// breach. It is breached at `T` when this is at or before `T`.
+    pub breach_at: Option<Timestamp>,
 }
 
 /// Whose queue to list.

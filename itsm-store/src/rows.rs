@@ -27,6 +27,11 @@ pub(crate) struct RawProjection {
     pub window_end: Option<DbTime>,
     pub due_at: Option<DbTime>,
     pub updated_at: DbTime,
+    pub title: Option<String>,
+    pub requester: Option<String>,
+    pub opened_at: Option<DbTime>,
+    pub major: bool,
+    pub breach_at: Option<DbTime>,
 }
 
 impl RawProjection {
@@ -37,6 +42,9 @@ impl RawProjection {
         let service = self.service.map(ServiceId::new).transpose().map_err(|e| bad("service", &e))?;
         let assignee = self.assignee.map(ActorId::new).transpose().map_err(|e| bad("assignee", &e))?;
         let group = self.group.map(GroupId::new).transpose().map_err(|e| bad("group", &e))?;
+        let requester = self.requester.map(ActorId::new).transpose().map_err(|e| bad("requester", &e))?;
+        let title = self.title.ok_or_else(|| bad("title", &"missing"))?;
+        let opened_at = self.opened_at.ok_or_else(|| bad("opened_at", &"missing"))?.0;
         let priority = match self.priority {
             Some(p) => Some(Priority::parse(&p).ok_or_else(|| bad("priority", &p))?),
             None => None,
@@ -58,6 +66,11 @@ impl RawProjection {
             window,
             due_at: self.due_at.map(|t| t.0),
             updated_at: self.updated_at.0,
+            title,
+            requester,
+            opened_at,
+            major: self.major,
+            breach_at: self.breach_at.map(|t| t.0),
         })
     }
 }

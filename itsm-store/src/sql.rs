@@ -6,21 +6,23 @@
 use crate::dialect::Dialect;
 
 /// Projection columns, in [`crate::core::ProjectionRecord`] order.
-const PROJECTION: &str = "kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at";
+pub(crate) const PROJECTION: &str = "kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at, title, requester, opened_at, major, breach_at";
 
 /// Event columns, in [`crate::core::EventRecord`] order.
 const EVENT: &str = "position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash";
 
 /// The columns a projection write sets, in bind order.
-pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, state, updated_at, chain_hash, clock, due_at, due_handled) ";
+pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, state, updated_at, chain_hash, clock, due_at, due_handled, breach_at, status, terminal, service, priority, assignee, grp, window_start, window_end, title, requester, opened_at, major) ";
 
 /// The update of a projection write whose row exists.
 pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
     status = excluded.status, terminal = excluded.terminal, service = excluded.service, priority = excluded.priority, \
     assignee = excluded.assignee, grp = excluded.grp, window_start = excluded.window_start, window_end = excluded.window_end, \
     state = excluded.state, updated_at = excluded.updated_at, chain_hash = excluded.chain_hash, \
+    title = excluded.title, requester = excluded.requester, opened_at = excluded.opened_at, major = excluded.major, \
     clock = COALESCE(excluded.clock, aggregates.clock), \
     due_at = CASE WHEN excluded.clock IS NULL THEN aggregates.due_at ELSE excluded.due_at END, \
+    breach_at = CASE WHEN excluded.clock IS NULL THEN aggregates.breach_at ELSE excluded.breach_at END, \
     due_handled = COALESCE(aggregates.due_handled, excluded.due_handled) \
     WHERE aggregates.version < excluded.version";
 
@@ -116,7 +118,8 @@ impl Sql {
                 "SELECT clock, due_handled FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3{}",
                 D::LOCK_ROW
             ),
-            due_put: "UPDATE aggregates SET due_at = $4, due_handled = $5 WHERE tenant = $1 AND kind = $2 AND id = $3",
+            due_put: "UPDATE aggregates SET due_at = $4, due_handled = $5, breach_at = $6 \
+                WHERE tenant = $1 AND kind = $2 AND id = $3",
             state_get: "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
             exists: "SELECT count(*) FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
             outbox_put: "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \

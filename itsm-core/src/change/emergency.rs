@@ -829,6 +829,10 @@ impl Aggregate for EmergencyChange {
             assignee: self.implementer().cloned(),
             group: None,
             window,
+            title: self.spec.title.as_str().to_owned(),
+            requester: Some(self.requester.clone()),
+            opened_at: self.submitted_at,
+            major: false,
         }
     }
 

@@ -998,6 +998,10 @@ impl Aggregate for NormalChange {
             assignee: self.implementer().cloned(),
             group: None,
             window: self.window().map(|w| (w.start, w.end)),
+            title: self.spec.title.as_str().to_owned(),
+            requester: Some(self.requester.clone()),
+            opened_at: self.created_at,
+            major: false,
         }
     }
 

@@ -5,7 +5,9 @@
 //! marking what it handled, the due instant the store keeps always equals
 //! the pure clock's (`DomainConfigHistory::next_due_after` over the
 //! incident's own events, kept by the test), and `due_before(T)` returns
-//! exactly the open incidents whose clocks have something due before `T`.
+//! exactly the open incidents whose clocks have something due before `T`;
+//! and the breach instant kept with it (`ProjectionRow::breach_at`) is the
+//! pure `DomainConfigHistory::breach_at`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -198,6 +200,22 @@ async fn case(store: &Store, calendar_24x7: bool, steps: Vec<Step>) -> Result<()
         let want: BTreeMap<String, Timestamp> =
             incidents.iter().filter_map(|(id, m)| Some((id.clone(), expected(&history, m, now)?))).collect();
         prop_assert_eq!(got, want, "after {} steps at {}", version, now);
+        // The breach instant of every open incident is the pure clock's.
+        let open = itsm_store::query::ListQuery { open: Some(true), ..Default::default() };
+        let got: BTreeMap<String, Option<Timestamp>> = store
+            .list(&actor, &open, None, 1000)
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| (r.id, r.breach_at))
+            .collect();
+        let want: BTreeMap<String, Option<Timestamp>> = incidents
+            .iter()
+            .filter(|(_, m)| !m.terminal)
+            .map(|(id, m)| (id.clone(), history.breach_at(&sla_events(&m.events), now).unwrap()))
+            .collect();
+        prop_assert_eq!(got, want, "breach instants after {} steps at {}", version, now);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod due;
 mod files;
 mod fill;
 mod kill;
+mod list;
 mod outbox;
 mod props;
 mod ticket;

@@ -193,6 +193,11 @@ impl Aggregate for Ticket {
             assignee: self.assignee.clone(),
             group: self.group.clone(),
             window: self.window,
+            title: self.title.clone(),
+            requester: None,
+            // The test aggregate keeps no instants.
+            opened_at: Timestamp::from_unix_secs(0).expect("the epoch is in range"),
+            major: false,
         }
     }
 
