@@ -51,8 +51,11 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Sql
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    // A larger page cache for the single writer (64 MiB; readers keep the default).
-    let writer = base.clone().pragma("cache_size", "-65536");
+    // A larger page cache for the single writer (64 MiB; readers keep the
+    // default), and a larger WAL before each automatic checkpoint (8,000
+    // pages, 32 MiB instead of 4): a page that several commits dirty is
+    // written back once (BENCHMARKS.md, alert ingestion).
+    let writer = base.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "8000");
     let write = plan::retry(|| async {
         SqlitePoolOptions::new()
             .max_connections(1)
