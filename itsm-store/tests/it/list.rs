@@ -486,4 +486,39 @@ async fn check_bad_cursors_are_invalid_input(db: &TestDb) {
     assert_eq!(db.store.facets(&stranger, &q).await.unwrap().total, 0);
 }
 
-crate::on_both_backends!(check_paging_while_others_insert, check_bad_cursors_are_invalid_input);
+/// Migration 0007 fills the list columns of rows written before it from
+/// their stored states: emptied and re-filled by the migration's own
+/// `UPDATE`, every row reads as the commands wrote it.
+async fn check_migration_fills_the_list_columns(db: &TestDb) {
+    let tenant = fill(&db.store, "mig").await;
+    let actor = person(&tenant, "ann");
+    let written = everything(&db.store, &actor).await;
+    assert!(written.iter().any(|r| r.major) && written.iter().any(|r| r.requester.is_none()));
+    let migration = match db.backend() {
+        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0007_list_columns.sql"),
+        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0007_list_columns.sql"),
+    };
+    let fill_sql = migration
+        .split(';')
+        .map(|statement| statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .find(|statement| statement.trim_start().starts_with("UPDATE aggregates"))
+        .expect("the migration fills the columns");
+    let empty = match db.backend() {
+        itsm_store::BackendKind::Sqlite => {
+            "UPDATE aggregates SET title = NULL, requester = NULL, opened_at = NULL, major = 0"
+        }
+        itsm_store::BackendKind::Postgres => {
+            "UPDATE aggregates SET title = NULL, requester = NULL, opened_at = NULL, major = FALSE"
+        }
+    };
+    db.raw(&[empty]).await.unwrap();
+    assert!(db.store.list(&actor, &ListQuery::default(), None, 10).await.is_err(), "emptied rows are refused");
+    db.raw(&[&fill_sql]).await.unwrap();
+    assert_eq!(everything(&db.store, &actor).await, written);
+}
+
+crate::on_both_backends!(
+    check_paging_while_others_insert,
+    check_bad_cursors_are_invalid_input,
+    check_migration_fills_the_list_columns
+);
