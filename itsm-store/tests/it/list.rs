@@ -61,6 +61,19 @@ async fn run<A: Aggregate>(store: &Store, actor: &Actor, at: Timestamp, id: &str
         .unwrap_or_else(|e| panic!("{id}: {e}"));
 }
 
+fn open_incident(id: &str, service: ServiceId, title: &str, impact: Impact, urgency: Urgency) -> IncidentCommand {
+    let (id, title) = (IncidentId::new(id).unwrap(), Text::new(title).unwrap());
+    IncidentCommand::Open(OpenIncident::new(
+        id,
+        IncidentKind::Production,
+        service,
+        title,
+        impact,
+        urgency,
+        DetectionSource::User,
+    ))
+}
+
 /// Fills a fresh tenant; returns it.
 async fn fill(store: &Store, prefix: &str) -> TenantId {
     let tenant = TenantId::new(unique(prefix)).unwrap();
@@ -111,21 +124,7 @@ async fn fill(store: &Store, prefix: &str) -> TenantId {
                 let levels =
                     [(Impact::High, Urgency::High), (Impact::Medium, Urgency::Medium), (Impact::Low, Urgency::Low)];
                 let (impact, urgency) = levels[rng.next(3) as usize];
-                let open = IncidentCommand::Open(OpenIncident {
-                    id: IncidentId::new(&id).unwrap(),
-                    kind: IncidentKind::Production,
-                    service,
-                    title: Text::new(format!("incident {i}")).unwrap(),
-                    category: None,
-                    impact,
-                    urgency,
-                    source: DetectionSource::User,
-                    tier: itsm_core::classify::SupportTier::L1,
-                    impact_start: None,
-                    failure_class: itsm_core::classify::FailureClass::Other,
-                    outage: false,
-                    caused_by_change: None,
-                });
+                let open = open_incident(&id, service, &format!("incident {i}"), impact, urgency);
                 run::<Incident>(store, &opener, t0, &id, open).await;
                 let agent = person(&tenant, OPENERS[rng.next(3) as usize]);
                 if rng.next(3) > 0 {
@@ -412,21 +411,8 @@ async fn check_paging_while_others_insert(db: &TestDb) {
         tokio::spawn(async move {
             for i in 0..30i64 {
                 let id = format!("new{i:02}");
-                let open = IncidentCommand::Open(OpenIncident {
-                    id: IncidentId::new(&id).unwrap(),
-                    kind: IncidentKind::Production,
-                    service: ServiceId::new("mail").unwrap(),
-                    title: Text::new("inserted while paging").unwrap(),
-                    category: None,
-                    impact: Impact::Low,
-                    urgency: Urgency::Low,
-                    source: DetectionSource::User,
-                    tier: itsm_core::classify::SupportTier::L1,
-                    impact_start: None,
-                    failure_class: itsm_core::classify::FailureClass::Other,
-                    outage: false,
-                    caused_by_change: None,
-                });
+                let service = ServiceId::new("mail").unwrap();
+                let open = open_incident(&id, service, "inserted while paging", Impact::Low, Urgency::Low);
                 // Spread over and beyond the filled tenant's 3 hours.
                 run::<Incident>(&store, &actor, ts((i * 487) % 14_000), &id, open).await;
                 tokio::task::yield_now().await;
