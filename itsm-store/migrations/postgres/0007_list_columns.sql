@@ -24,7 +24,14 @@ UPDATE aggregates SET
                          state::jsonb ->> 'submitted_at')::timestamptz,
     major = (kind = 'incident' AND jsonb_typeof(state::jsonb -> 'major') = 'object');
 
--- Keyset pages in the default orders (newest first), per kind and overall.
+-- Keyset pages in the default orders (newest first), per kind and overall,
+-- and for the filters a portal always sets one of (a group's open queue, a
+-- service, a requester's own tickets), each in opening order so a page reads
+-- about its own rows (itsm-store/examples/list_bench.rs).
 CREATE INDEX aggregates_list_opened ON aggregates (tenant, kind, opened_at, id);
+DROP INDEX aggregates_group;
+CREATE INDEX aggregates_group ON aggregates (tenant, grp, opened_at, id) WHERE NOT terminal;
+CREATE INDEX aggregates_service ON aggregates (tenant, service, opened_at, id);
+CREATE INDEX aggregates_requester ON aggregates (tenant, requester, opened_at, id);
 CREATE INDEX aggregates_list_updated ON aggregates (tenant, updated_at, kind, id);
 CREATE INDEX aggregates_breach ON aggregates (tenant, breach_at) WHERE breach_at IS NOT NULL;
