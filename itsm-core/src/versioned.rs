@@ -505,7 +505,7 @@ impl DomainConfigHistory {
     }
 
     /// When the clock's first deadline is (or was) breached, as of `now`:
-    /// the earliest [`DueMark::Deadline`](crate::sla::DueMark::Deadline)
+    /// the earliest [`DueMark::Deadline`]
     /// among the cycles' targets, reached or still pending on a running
     /// clock, under the versions in force when each cycle started. `None`
     /// when no target is breached or heading for a breach (every target met,
