@@ -73,7 +73,7 @@ use crate::change::schedule::ServiceSchedule;
 use crate::change::{ApprovalPolicy, StandardCatalog};
 use crate::classify::PriorityMatrix;
 use crate::sla::{
-    DueBasis, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, due_instants, next_due_after,
+    DueBasis, DueInstant, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, due_instants,
 };
 use crate::time::Timestamp;
 
@@ -481,7 +481,7 @@ impl DomainConfigHistory {
 
     /// The incident's due instant as of `now` under the versions its current
     /// cycle runs under, with the escalation rules in force then:
-    /// [`next_due_after`] with `after`
+    /// [`next_due_after`](crate::sla::next_due_after) with `after`
     /// (pass `now` for the next instant at which something new happens).
     ///
     /// `None` when nothing is due, and also when no SLA applies: not opened by
@@ -495,11 +495,20 @@ impl DomainConfigHistory {
         now: Timestamp,
         after: Timestamp,
     ) -> Result<Option<Timestamp>, SlaError> {
+        Ok(self.due_marks(events, now)?.into_iter().map(|d| d.at).find(|&at| at > after))
+    }
+
+    /// Every due mark of the clock as of `now` ([`due_instants`]) under the
+    /// versions in force when each cycle started, ordered by instant: what
+    /// [`DomainConfigHistory::next_due_after`] and
+    /// [`DomainConfigHistory::breach_at`] read, for a caller that needs both
+    /// from one evaluation. Empty when no SLA applies (as for those).
+    pub fn due_marks(&self, events: &[SlaEvent], now: Timestamp) -> Result<Vec<DueInstant>, SlaError> {
         let Ok(Some(config)) = self.clock_config_for(events, now) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        match next_due_after(events, config.basis(), now, after) {
-            Err(SlaError::NoTarget { .. }) => Ok(None),
+        match due_instants(events, config.basis(), now) {
+            Err(SlaError::NoTarget { .. }) => Ok(Vec::new()),
             other => other,
         }
     }
@@ -513,14 +522,7 @@ impl DomainConfigHistory {
     /// [`DomainConfigHistory::next_due_after`]). An aggregate is breached at
     /// `T` when this instant is at or before `T`. Pure.
     pub fn breach_at(&self, events: &[SlaEvent], now: Timestamp) -> Result<Option<Timestamp>, SlaError> {
-        let Ok(Some(config)) = self.clock_config_for(events, now) else {
-            return Ok(None);
-        };
-        match due_instants(events, config.basis(), now) {
-            Ok(marks) => Ok(marks.into_iter().filter(|d| d.mark == DueMark::Deadline).map(|d| d.at).min()),
-            Err(SlaError::NoTarget { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
+        Ok(breach_of(&self.due_marks(events, now)?))
     }
 
     /// The [`DomainConfig`] for a decision at `at`: the priority matrix,
@@ -539,6 +541,12 @@ impl DomainConfigHistory {
     pub fn service_schedules_at(&self, at: Timestamp) -> Result<&[ServiceSchedule], VersionError> {
         Ok(&self.service_schedules.require_at(at)?.value)
     }
+}
+
+/// The earliest deadline among `marks` (see
+/// [`DomainConfigHistory::breach_at`]).
+pub fn breach_of(marks: &[DueInstant]) -> Option<Timestamp> {
+    marks.iter().filter(|d| d.mark == DueMark::Deadline).map(|d| d.at).min()
 }
 
 #[cfg(test)]

@@ -96,32 +96,24 @@ pub(crate) struct ClockState {
     pub breach: Option<Timestamp>,
 }
 
-/// The next due instant of a clock: the earliest deadline, warning threshold
-/// or escalation level strictly after `handled`, as of `now`, under the
-/// configuration versions in force when the clock's current cycle started
-/// ([`DomainConfigHistory::next_due_after`]). `None` when nothing is due or
-/// no SLA applies.
-pub(crate) fn due(
+/// A clock's next due instant and breach instant from one evaluation of its
+/// marks as of `now`, under the configuration versions in force when each
+/// cycle started ([`DomainConfigHistory::due_marks`]): the earliest deadline,
+/// warning threshold or escalation level strictly after `handled`
+/// ([`DomainConfigHistory::next_due_after`]), and the earliest deadline
+/// ([`DomainConfigHistory::breach_at`]). Both `None` when no SLA applies.
+pub(crate) fn due_and_breach(
     config: &DomainConfigHistory,
     kind: AggregateKind,
     id: &str,
     events: &[SlaEvent],
     now: Timestamp,
     handled: Timestamp,
-) -> Result<Option<Timestamp>, StoreError> {
-    config.next_due_after(events, now, handled).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
-}
-
-/// When a clock's first deadline is or was breached, as of `now`
-/// ([`DomainConfigHistory::breach_at`]).
-pub(crate) fn breach(
-    config: &DomainConfigHistory,
-    kind: AggregateKind,
-    id: &str,
-    events: &[SlaEvent],
-    now: Timestamp,
-) -> Result<Option<Timestamp>, StoreError> {
-    config.breach_at(events, now).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })
+) -> Result<(Option<Timestamp>, Option<Timestamp>), StoreError> {
+    let marks =
+        config.due_marks(events, now).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })?;
+    let due = marks.iter().map(|d| d.at).find(|&at| at > handled);
+    Ok((due, itsm_core::versioned::breach_of(&marks)))
 }
 
 /// The instant a clock's due marks count from: what the runner handled, or
@@ -144,12 +136,11 @@ pub(crate) fn advance(
 ) -> Result<ClockState, StoreError> {
     events.extend(new);
     let handled = handled_from(handled, &events, now);
-    let due = due(config, kind, id, &events, now, handled)?;
+    let (due, breach) = due_and_breach(config, kind, id, &events, now, handled)?;
     let clock = serde_json::to_string(&events).map_err(|source| StoreError::Serialize {
         what: "clock",
         id: id.to_owned(),
         source,
     })?;
-    let breach = breach(config, kind, id, &events, now)?;
     Ok(ClockState { clock, handled, due, breach })
 }

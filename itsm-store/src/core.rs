@@ -1236,8 +1236,7 @@ where
             let kind = plan::parse_kind(&kind_name)?;
             let events = config::parse_clock(kind, &id, &clock)?;
             let handled = config::handled_from(handled.map(|h| h.0), &events, now);
-            let due = config::due(&history, kind, &id, &events, now, handled)?;
-            let breach = config::breach(&history, kind, &id, &events, now)?;
+            let (due, breach) = config::due_and_breach(&history, kind, &id, &events, now, handled)?;
             Self::put_due(&mut tx, tenant, kind, &id, (due, handled), breach).await?;
         }
         commit(tx).await?;
@@ -1274,8 +1273,7 @@ where
         let events = config::parse_clock(kind, id, &clock)?;
         let handled = handled.map(|h| h.0).map_or(up_to, |h| h.max(up_to));
         let config = self.config_in(&mut tx, tenant).await?;
-        let due = config::due(&config, kind, id, &events, now, handled)?;
-        let breach = config::breach(&config, kind, id, &events, now)?;
+        let (due, breach) = config::due_and_breach(&config, kind, id, &events, now, handled)?;
         Self::put_due(&mut tx, tenant, kind, id, (due, handled), breach).await?;
         commit(tx).await?;
         Ok(due)
