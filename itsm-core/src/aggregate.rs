@@ -260,6 +260,13 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         Vec::new()
     }
 
+    /// Whether an event is private: shown only to a reader whose
+    /// [`ReadScope`](crate::read::ReadScope) admits private notes (an
+    /// incident's private work note). Other readers get the history without it.
+    fn is_private(_event: &Self::Event) -> bool {
+        false
+    }
+
     /// Folds a whole history from nothing.
     fn replay<'e>(events: impl IntoIterator<Item = &'e Self::Event>) -> Result<Option<Self>, ApplyError>
     where

@@ -1662,6 +1662,10 @@ impl Aggregate for Incident {
     /// resolved incident. The dedup key is the alert's
     /// ([`AlertKey::clear_key`]), so each alert is cleared once however many
     /// resolutions and closures follow.
+    fn is_private(event: &IncidentEvent) -> bool {
+        matches!(event, IncidentEvent::NoteAdded { public: false, .. })
+    }
+
     fn clock_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
         sla_events(events)
     }

@@ -20,6 +20,7 @@ pub mod incident;
 pub mod json;
 pub mod machine;
 pub mod problem;
+pub mod read;
 pub mod records;
 pub mod sla;
 pub mod versioned;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
 use itsm_core::incident::Incident;
+use itsm_core::read::ReadScope;
 use itsm_core::versioned::DomainConfigHistory;
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Summary, Timestamp};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -215,7 +216,45 @@ where
 /// The `WHERE` clause of a list or facet query: the tenant, then each filter
 /// `q` sets (its sort order only adds the due-instant condition of
 /// [`SortKey::Due`]).
-fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, q: &ListQuery)
+/// ` AND (...)`: the rows of the tenant `scope` may read (nothing when it
+/// reads every kind tenant-wide). The same rule as
+/// [`itsm_core::read::ReadScope::sees`], as SQL over the projection's columns.
+fn push_scope<DB>(b: &mut QueryBuilder<DB>, scope: &ReadScope)
+where
+    DB: Dialect,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+{
+    if AggregateKind::ALL.iter().all(|k| scope.sees_all(*k)) {
+        return;
+    }
+    b.push(" AND (");
+    let mut any = false;
+    let mut any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
+        if values.is_empty() {
+            return;
+        }
+        if any {
+            b.push(" OR ");
+        }
+        any = true;
+        b.push(format_args!("{column} IN ("));
+        let mut list = b.separated(", ");
+        for v in values {
+            list.push_bind(v);
+        }
+        b.push(")");
+    };
+    any_of(b, "kind", scope.kinds.iter().map(|k| k.as_str().to_owned()).collect());
+    any_of(b, "grp", scope.groups.iter().map(|g| g.as_str().to_owned()).collect());
+    any_of(b, "assignee", scope.assignee.iter().map(|a| a.as_str().to_owned()).collect());
+    any_of(b, "requester", scope.requesters.iter().map(|r| r.as_str().to_owned()).collect());
+    if !any {
+        b.push("1 = 0");
+    }
+    b.push(")");
+}
+
+fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, scope: &ReadScope, q: &ListQuery)
 where
     DB: Dialect,
     String: Type<DB> + for<'q> Encode<'q, DB>,
@@ -223,6 +262,7 @@ where
     DbTime: Type<DB> + for<'q> Encode<'q, DB>,
 {
     b.push(" WHERE tenant = ").push_bind(tenant.to_owned());
+    push_scope(b, scope);
     let any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
         if values.is_empty() {
             return;
@@ -886,27 +926,34 @@ where
     pub(crate) async fn queue(
         &self,
         tenant: &str,
+        scope: &ReadScope,
         filter: &QueueFilter,
         limit: i64,
     ) -> Result<Vec<RawProjection>, StoreError> {
-        let sql = DB::sql();
-        let (text, who) = match filter {
-            QueueFilter::Assignee(a) => (sql.queue_assignee.as_str(), a.as_str()),
-            QueueFilter::Group(g) => (sql.queue_group.as_str(), g.as_str()),
+        let (column, who) = match filter {
+            QueueFilter::Assignee(a) => ("assignee", a.as_str()),
+            QueueFilter::Group(g) => ("grp", g.as_str()),
         };
-        query_as(text).bind(tenant).bind(who).bind(limit).fetch_all(&self.pools.read).await.map_err(DB::error)
+        let mut b = QueryBuilder::<DB>::new(format!("SELECT {} FROM aggregates WHERE tenant = ", sql::PROJECTION));
+        b.push_bind(tenant.to_owned())
+            .push(format_args!(" AND {} AND {column} = ", DB::OPEN))
+            .push_bind(who.to_owned());
+        push_scope(&mut b, scope);
+        b.push(" ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT ").push_bind(limit);
+        b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
     }
 
     /// One page of `q` after `after` (already checked against `q.sort`).
     pub(crate) async fn list(
         &self,
         tenant: &str,
+        scope: &ReadScope,
         q: &ListQuery,
         after: Option<&CursorData>,
         limit: i64,
     ) -> Result<Vec<RawProjection>, StoreError> {
         let mut b = QueryBuilder::<DB>::new(format!("SELECT {} FROM aggregates", sql::PROJECTION));
-        push_list_filters(&mut b, tenant, q);
+        push_list_filters(&mut b, tenant, scope, q);
         let key = q.sort.key.expr();
         let (cmp, dir) = if q.sort.descending { ("<", "DESC") } else { (">", "ASC") };
         if let Some(c) = after {
@@ -925,14 +972,15 @@ where
     pub(crate) async fn facets(
         &self,
         tenant: &str,
+        scope: &ReadScope,
         q: &ListQuery,
     ) -> Result<(Vec<(String, String, i64)>, Vec<(Option<String>, i64)>), StoreError> {
         let mut b = QueryBuilder::<DB>::new("SELECT kind, status, COUNT(*) FROM aggregates");
-        push_list_filters(&mut b, tenant, q);
+        push_list_filters(&mut b, tenant, scope, q);
         b.push(" GROUP BY kind, status");
         let statuses = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
         let mut b = QueryBuilder::<DB>::new("SELECT priority, COUNT(*) FROM aggregates");
-        push_list_filters(&mut b, tenant, q);
+        push_list_filters(&mut b, tenant, scope, q);
         b.push(" GROUP BY priority");
         let priorities = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
         Ok((statuses, priorities))

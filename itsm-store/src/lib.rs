@@ -128,6 +128,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, Stream, TryStreamExt};
 use itsm_core::id::{ServiceId, TenantId};
+use itsm_core::read::ReadPolicy;
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
 pub use config::Storable;
@@ -195,6 +196,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Inner,
+    /// Who reads what ([`Store::with_read_policy`]).
+    read: std::sync::Arc<ReadPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +220,23 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    fn new(inner: Inner) -> Store {
+        Store { inner, read: std::sync::Arc::new(ReadPolicy::default()) }
+    }
+
+    /// This store with another read policy: who reads which records and
+    /// private notes on every actor-scoped read path (load, history, queue,
+    /// list, facets, search). [`ReadPolicy::default`] until set.
+    pub fn with_read_policy(mut self, policy: ReadPolicy) -> Store {
+        self.read = std::sync::Arc::new(policy);
+        self
+    }
+
+    /// The read policy in force.
+    pub fn read_policy(&self) -> &ReadPolicy {
+        &self.read
+    }
+
     /// Opens `sqlite://path` or `postgres://...` with default pool settings,
     /// creating or migrating the schema.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -242,13 +262,13 @@ impl Store {
     pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             #[cfg(feature = "sqlite")]
-            return Ok(Store { inner: Inner::Sqlite(sqlite::connect(url, options).await?) });
+            return Ok(Store::new(Inner::Sqlite(sqlite::connect(url, options).await?)));
             #[cfg(not(feature = "sqlite"))]
             return Err(StoreError::BackendDisabled("sqlite"));
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             #[cfg(feature = "postgres")]
-            return Ok(Store { inner: Inner::Postgres(postgres::connect(url, options).await?) });
+            return Ok(Store::new(Inner::Postgres(postgres::connect(url, options).await?)));
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::BackendDisabled("postgres"));
         }
@@ -403,7 +423,9 @@ impl Store {
             .await
     }
 
-    /// The current state and version of an aggregate of the actor's tenant.
+    /// The current state and version of an aggregate of the actor's tenant
+    /// that the actor may read ([`Store::read_policy`]); one it may not read
+    /// is reported as not found, exactly like a missing one.
     #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %id))]
     pub async fn load<A: Aggregate>(&self, actor: &Actor, id: &str) -> Result<Loaded<A>, StoreError> {
         if check_text("aggregate id", id).is_err() {
@@ -412,19 +434,33 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let found = plan::retry(|| async move { dispatch!(self, s => s.load::<A>(tenant, id).await) }).await?;
         let (state, version, updated_at) = found.ok_or_else(|| StoreError::not_found(A::KIND, id))?;
+        if !self.read.scope(actor).sees_summary(&actor.tenant, A::KIND, &state.summary()) {
+            return Err(StoreError::not_found(A::KIND, id));
+        }
         Ok(Loaded { state, version, updated_at })
     }
 
-    /// Every event of an aggregate of the actor's tenant, in version order.
+    /// Every event of an aggregate of the actor's tenant that the actor may
+    /// read, in version order. Whether the actor may read it is decided on
+    /// its current state, as [`Store::load`] does (otherwise: not found);
+    /// private events ([`Aggregate::is_private`]: private work notes) are left
+    /// out for a reader without private notes, so versions may skip.
     #[tracing::instrument(skip_all, fields(kind = %A::KIND, id = %id))]
     pub async fn history<A: Aggregate>(&self, actor: &Actor, id: &str) -> Result<Vec<Recorded<A::Event>>, StoreError> {
         if check_text("aggregate id", id).is_err() {
             return Err(StoreError::not_found(A::KIND, id));
         }
         let tenant = actor.tenant.as_str();
-        let events = plan::retry(|| async move { dispatch!(self, s => s.history::<A>(tenant, id).await) }).await?;
-        if events.is_empty() {
+        let mut events = plan::retry(|| async move { dispatch!(self, s => s.history::<A>(tenant, id).await) }).await?;
+        let state = A::replay(events.iter().map(|r| &r.event))
+            .map_err(|e| StoreError::corrupt("history", format!("{} {id}", A::KIND), e))?;
+        let Some(state) = state else { return Err(StoreError::not_found(A::KIND, id)) };
+        let scope = self.read.scope(actor);
+        if !scope.sees_summary(&actor.tenant, A::KIND, &state.summary()) {
             return Err(StoreError::not_found(A::KIND, id));
+        }
+        if !scope.private_notes() {
+            events.retain(|r| !A::is_private(&r.event));
         }
         Ok(events)
     }
@@ -440,7 +476,9 @@ impl Store {
     ) -> Result<Vec<ProjectionRow>, StoreError> {
         let tenant = actor.tenant.as_str();
         let limit = i64::from(limit);
-        let rows = plan::retry(|| async move { dispatch!(self, s => s.queue(tenant, filter, limit).await) }).await?;
+        let scope = &self.read.scope(actor);
+        let rows =
+            plan::retry(|| async move { dispatch!(self, s => s.queue(tenant, scope, filter, limit).await) }).await?;
         rows.into_iter().map(RawProjection::into_row).collect()
     }
 
@@ -468,8 +506,9 @@ impl Store {
         // One row more than asked: whether a next page exists.
         let fetch = i64::from(limit) + 1;
         let after = after.as_ref();
-        let raw =
-            plan::retry(|| async move { dispatch!(self, s => s.list(tenant, query, after, fetch).await) }).await?;
+        let scope = &self.read.scope(actor);
+        let raw = plan::retry(|| async move { dispatch!(self, s => s.list(tenant, scope, query, after, fetch).await) })
+            .await?;
         let mut rows = raw.into_iter().map(RawProjection::into_row).collect::<Result<Vec<_>, _>>()?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -486,8 +525,9 @@ impl Store {
     #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
     pub async fn facets(&self, actor: &Actor, query: &query::ListQuery) -> Result<query::Facets, StoreError> {
         let tenant = actor.tenant.as_str();
+        let scope = &self.read.scope(actor);
         let (statuses, priorities) =
-            plan::retry(|| async move { dispatch!(self, s => s.facets(tenant, query).await) }).await?;
+            plan::retry(|| async move { dispatch!(self, s => s.facets(tenant, scope, query).await) }).await?;
         let mut facets = query::Facets::default();
         let count = |n: i64| u64::try_from(n).map_err(|_| StoreError::Overflow);
         for (kind, status, n) in statuses {

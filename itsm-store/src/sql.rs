@@ -53,8 +53,6 @@ pub(crate) struct Sql {
     pub exists: &'static str,
     pub outbox_put: &'static str,
     pub history: &'static str,
-    pub queue_assignee: String,
-    pub queue_group: String,
     pub due_before: String,
     pub calendar: String,
     pub events_page: String,
@@ -126,14 +124,6 @@ impl Sql {
                 ON CONFLICT (tenant, topic, dedup_key) DO NOTHING",
             history: "SELECT position, version, payload, actor, recorded_at FROM events \
                 WHERE tenant = $1 AND aggregate_kind = $2 AND aggregate_id = $3 AND version <= $4 ORDER BY version",
-            queue_assignee: format!(
-                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND assignee = $2 \
-                 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3"
-            ),
-            queue_group: format!(
-                "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND grp = $2 \
-                 ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT $3"
-            ),
             due_before: format!(
                 "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND due_at IS NOT NULL AND due_at < $2 \
                  ORDER BY due_at, kind, id LIMIT $3"

@@ -36,7 +36,9 @@ fn person(tenant: &TenantId, id: &str) -> Actor {
     Actor::new(
         ActorId::new(id).unwrap(),
         tenant.clone(),
-        [Role::Agent, Role::IncidentManager, Role::ProblemManager, Role::Requester],
+        // Managers of every kind: they read the whole tenant (the read
+        // permissions have their own test, `read.rs`).
+        [Role::Agent, Role::IncidentManager, Role::ProblemManager, Role::ChangeManager, Role::Requester],
     )
 }
 

@@ -15,5 +15,6 @@ mod kill;
 mod list;
 mod outbox;
 mod props;
+mod read;
 mod ticket;
 mod tidy;
