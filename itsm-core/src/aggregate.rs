@@ -260,11 +260,18 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         Vec::new()
     }
 
-    /// Whether an event is private: shown only to a reader whose
-    /// [`ReadScope`](crate::read::ReadScope) admits private notes (an
-    /// incident's private work note). Other readers get the history without it.
-    fn is_private(_event: &Self::Event) -> bool {
-        false
+    /// The note an event adds, if it adds one: its text, and whether it is
+    /// public (an update to the caller) or a private work note. Notes are
+    /// what full-text search finds besides titles.
+    fn note(_event: &Self::Event) -> Option<(&str, bool)> {
+        None
+    }
+
+    /// Whether an event is private (a private work note): shown only to a
+    /// reader whose [`ReadScope`](crate::read::ReadScope) admits private
+    /// notes. Other readers get the history without it.
+    fn is_private(event: &Self::Event) -> bool {
+        Self::note(event).is_some_and(|(_, public)| !public)
     }
 
     /// Folds a whole history from nothing.

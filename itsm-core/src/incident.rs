@@ -1662,8 +1662,9 @@ impl Aggregate for Incident {
     /// resolved incident. The dedup key is the alert's
     /// ([`AlertKey::clear_key`]), so each alert is cleared once however many
     /// resolutions and closures follow.
-    fn is_private(event: &IncidentEvent) -> bool {
-        matches!(event, IncidentEvent::NoteAdded { public: false, .. })
+    fn note(event: &IncidentEvent) -> Option<(&str, bool)> {
+        let IncidentEvent::NoteAdded { text, public, .. } = event else { return None };
+        Some((text.as_str(), *public))
     }
 
     fn clock_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {

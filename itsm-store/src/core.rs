@@ -23,7 +23,9 @@ use crate::ingest::{IngestReport, Run};
 use crate::model::{
     Committed, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
-use crate::plan::{self, ChainFields, GENESIS, IdempotentResult, OutboxRow, check_expected, decode_state, link};
+use crate::plan::{
+    self, ChainFields, GENESIS, IdempotentResult, OutboxRow, SearchDelta, SearchRow, check_expected, decode_state, link,
+};
 use crate::query::{CursorData, KeyValue, ListQuery, Range, SortKey};
 use crate::rows::{RawEvent, RawHistory, RawProjection};
 use crate::sql;
@@ -35,6 +37,8 @@ const EVENTS_PER_STATEMENT: usize = 500;
 const PROJECTIONS_PER_STATEMENT: usize = 200;
 /// Ids per bulk state read.
 const IDS_PER_STATEMENT: usize = 500;
+/// Search documents per multi-row upsert (6 binds each).
+const SEARCH_PER_STATEMENT: usize = 500;
 
 /// A checkpoint as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -213,13 +217,10 @@ where
         .push_bind(s.major);
 }
 
-/// The `WHERE` clause of a list or facet query: the tenant, then each filter
-/// `q` sets (its sort order only adds the due-instant condition of
-/// [`SortKey::Due`]).
 /// ` AND (...)`: the rows of the tenant `scope` may read (nothing when it
 /// reads every kind tenant-wide). The same rule as
 /// [`itsm_core::read::ReadScope::sees`], as SQL over the projection's columns.
-fn push_scope<DB>(b: &mut QueryBuilder<DB>, scope: &ReadScope)
+fn push_scope<DB>(b: &mut QueryBuilder<DB>, scope: &ReadScope, table: &str)
 where
     DB: Dialect,
     String: Type<DB> + for<'q> Encode<'q, DB>,
@@ -237,7 +238,7 @@ where
             b.push(" OR ");
         }
         any = true;
-        b.push(format_args!("{column} IN ("));
+        b.push(format_args!("{table}{column} IN ("));
         let mut list = b.separated(", ");
         for v in values {
             list.push_bind(v);
@@ -254,6 +255,10 @@ where
     b.push(")");
 }
 
+/// The `WHERE` clause of a list or facet query: the tenant, what `scope` may
+/// read, then each filter
+/// `q` sets (its sort order only adds the due-instant condition of
+/// [`SortKey::Due`]).
 fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, scope: &ReadScope, q: &ListQuery)
 where
     DB: Dialect,
@@ -262,7 +267,7 @@ where
     DbTime: Type<DB> + for<'q> Encode<'q, DB>,
 {
     b.push(" WHERE tenant = ").push_bind(tenant.to_owned());
-    push_scope(b, scope);
+    push_scope(b, scope, "");
     let any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
         if values.is_empty() {
             return;
@@ -606,6 +611,11 @@ where
                 .await
                 .map_err(DB::error)?;
         }
+        let delta = SearchDelta::of::<A>(actual == 0, &plan.events);
+        if !delta.is_empty() {
+            let doc = SearchRow { tenant, id, title: &p.summary.title, delta };
+            Self::put_search(&mut tx, A::KIND, std::slice::from_ref(&doc)).await?;
+        }
         Self::put_outbox(&mut tx, tenant, &plan.outbox, now).await?;
         commit(tx).await?;
         let positions: Vec<i64> = written.into_iter().map(|w| w.0).collect();
@@ -938,7 +948,7 @@ where
         b.push_bind(tenant.to_owned())
             .push(format_args!(" AND {} AND {column} = ", DB::OPEN))
             .push_bind(who.to_owned());
-        push_scope(&mut b, scope);
+        push_scope(&mut b, scope, "");
         b.push(" ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT ").push_bind(limit);
         b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
     }
@@ -984,6 +994,25 @@ where
         b.push(" GROUP BY priority");
         let priorities = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
         Ok((statuses, priorities))
+    }
+
+    /// The rows of the tenant `scope` may read whose search document holds
+    /// every term, best match first.
+    pub(crate) async fn search(
+        &self,
+        tenant: &str,
+        scope: &ReadScope,
+        terms: &[String],
+        limit: i64,
+    ) -> Result<Vec<RawProjection>, StoreError> {
+        let private = scope.private_notes();
+        let mut b = QueryBuilder::<DB>::new(DB::sql().search_select.as_str());
+        DB::push_search(&mut b, terms, private);
+        b.push("a.tenant = ").push_bind(tenant.to_owned());
+        push_scope(&mut b, scope, "a.");
+        DB::push_search_order(&mut b, terms, private);
+        b.push(" LIMIT ").push_bind(limit);
+        b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
     }
 
     pub(crate) async fn due_before(
@@ -1435,6 +1464,7 @@ where
             let positions: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await.map_err(taken::<DB>)?;
             last = positions.into_iter().max().max(last);
         }
+        let mut search = std::mem::take(&mut batch.search);
         let mut projections = batch.dirty_projections()?;
         self.advance_clocks::<A>(conn, &mut projections).await?;
         for chunk in projections.chunks(PROJECTIONS_PER_STATEMENT) {
@@ -1454,6 +1484,14 @@ where
             q.push(sql::PROJECTION_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
+        let docs: Vec<SearchRow<'_>> = projections
+            .iter()
+            .filter_map(|d| {
+                let delta = search.remove(&(d.tenant.to_owned(), d.id.to_owned()))?;
+                Some(SearchRow { tenant: d.tenant, id: d.id, title: &d.values.summary.title, delta })
+            })
+            .collect();
+        Self::put_search(conn, A::KIND, &docs).await?;
         for (tenant, rows, at) in &batch.outbox {
             Self::put_outbox(conn, tenant, rows, *at).await?;
         }
@@ -1499,6 +1537,30 @@ where
             .await
             .map_err(DB::error)?;
         rows.into_iter().map(RawHistory::decode::<A>).collect()
+    }
+
+    /// Writes search documents: each row's title, its notes appended.
+    async fn put_search(
+        conn: &mut DB::Connection,
+        kind: AggregateKind,
+        rows: &[SearchRow<'_>],
+    ) -> Result<(), StoreError> {
+        // PostgreSQL text cannot hold NUL.
+        let clean = |t: &str| t.replace('\0', "\u{fffd}");
+        for chunk in rows.chunks(SEARCH_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new(sql::SEARCH_WRITE);
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.tenant)
+                    .push_bind(kind.as_str())
+                    .push_bind(r.id)
+                    .push_bind(clean(r.title))
+                    .push_bind(clean(&r.delta.public))
+                    .push_bind(clean(&r.delta.private));
+            });
+            q.push(sql::SEARCH_UPSERT);
+            q.build().execute(&mut *conn).await.map_err(DB::error)?;
+        }
+        Ok(())
     }
 
     async fn put_outbox(

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use itsm_core::Timestamp;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Transaction, Type};
 
 use crate::error::{Backend, StoreError, db_error};
 use crate::sql::Sql;
@@ -67,6 +67,15 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// Every statement, built once with this dialect's fragments.
     fn sql() -> &'static Sql;
 
+    /// Pushes the `FROM ... WHERE` start of a search over the search
+    /// documents joined to their projection rows (aliased `a`), matching
+    /// every term in the title or public notes, and in the private notes too
+    /// when `private`; then ` AND ` follows.
+    fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool);
+
+    /// The `ORDER BY` of a search, best match first (after [`Dialect::push_search`]).
+    fn push_search_order(b: &mut QueryBuilder<Self>, terms: &[String], private: bool);
+
     /// Begins a write transaction.
     fn begin_write(pools: &Pools<Self>) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
 
@@ -95,6 +104,26 @@ mod sqlite {
 
         fn sql() -> &'static Sql {
             &SQL
+        }
+
+        fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
+            // FTS5: quoted terms (letters and digits only), all required;
+            // a column filter leaves out the private notes.
+            let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+            let words = words.join(" ");
+            let expr = if private { words } else { format!("{{title public_notes}} : ({words})") };
+            b.push(
+                " FROM search_fts JOIN search_docs d ON d.rowid = search_fts.rowid \
+                     JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
+                     WHERE search_fts MATCH ",
+            )
+            .push_bind(expr)
+            .push(" AND ");
+        }
+
+        fn push_search_order(b: &mut QueryBuilder<Self>, _terms: &[String], _private: bool) {
+            // bm25: smaller is better; a title word weighs 5 note words.
+            b.push(" ORDER BY bm25(search_fts, 5.0, 1.0, 1.0), a.kind, a.id");
         }
 
         async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {
@@ -158,6 +187,29 @@ mod postgres {
 
         fn sql() -> &'static Sql {
             &SQL
+        }
+
+        fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
+            // A tsquery of the terms (letters and digits only), all required.
+            let vector = if private { "d.all_tsv" } else { "d.public_tsv" };
+            b.push(
+                " FROM search_docs d JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
+                     WHERE ",
+            )
+            .push(vector)
+            .push(" @@ to_tsquery('simple', ")
+            .push_bind(terms.join(" & "))
+            .push(") AND ");
+        }
+
+        fn push_search_order(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
+            // ts_rank: larger is better; title words weigh A (1.0), notes B (0.4).
+            let vector = if private { "d.all_tsv" } else { "d.public_tsv" };
+            b.push(" ORDER BY ts_rank(")
+                .push(vector)
+                .push(", to_tsquery('simple', ")
+                .push_bind(terms.join(" & "))
+                .push(")) DESC, a.kind, a.id");
         }
 
         async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {

@@ -519,6 +519,32 @@ impl Store {
         Ok(query::Page { rows, next })
     }
 
+    /// Full-text search: the actor's tenant's incidents, problems and
+    /// changes that the actor may read whose title and notes hold every
+    /// word of `text` ([`query::search_terms`]), best match first (a word
+    /// in the title weighs more than one in a note; ties by kind and id), at
+    /// most `limit` rows (1 to [`query::MAX_PAGE`]). Private notes are
+    /// searched only for an actor who may read them. SQLite FTS5 and
+    /// PostgreSQL `tsvector` (GIN-indexed) find the same words: letters and
+    /// digits, lower-cased, no stemming. Text without a word, or with too
+    /// many, is refused as invalid input.
+    #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, limit))]
+    pub async fn search(&self, actor: &Actor, text: &str, limit: u32) -> Result<Vec<ProjectionRow>, StoreError> {
+        if limit == 0 || limit > query::MAX_PAGE {
+            return Err(StoreError::validation(
+                "limit",
+                format!("a search returns 1 to {} rows, not {limit}", query::MAX_PAGE),
+            ));
+        }
+        let terms = &query::search_terms(text)?;
+        let tenant = actor.tenant.as_str();
+        let scope = &self.read.scope(actor);
+        let limit = i64::from(limit);
+        let rows =
+            plan::retry(|| async move { dispatch!(self, s => s.search(tenant, scope, terms, limit).await) }).await?;
+        rows.into_iter().map(RawProjection::into_row).collect()
+    }
+
     /// Counts per kind and state and per priority over what `query` selects
     /// in the actor's tenant (its sort order is ignored, except that
     /// [`query::SortKey::Due`] selects rows with a due instant only).

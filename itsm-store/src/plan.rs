@@ -215,6 +215,48 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
     Ok(ProjectionValues { version, summary, state })
 }
 
+/// What commands add to an aggregate's search document: whether it was
+/// created (its title is written), and the notes added, each after a newline.
+#[derive(Debug, Default)]
+pub(crate) struct SearchDelta {
+    pub created: bool,
+    pub public: String,
+    pub private: String,
+}
+
+impl SearchDelta {
+    /// What `events` add (`created`: they open the aggregate).
+    pub(crate) fn of<A: Aggregate>(created: bool, events: &[A::Event]) -> SearchDelta {
+        let mut delta = SearchDelta { created, ..SearchDelta::default() };
+        delta.absorb::<A>(events);
+        delta
+    }
+
+    fn absorb<A: Aggregate>(&mut self, events: &[A::Event]) {
+        for event in events {
+            if let Some((text, public)) = A::note(event) {
+                let to = if public { &mut self.public } else { &mut self.private };
+                to.push('\n');
+                to.push_str(text);
+            }
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.created && self.public.is_empty() && self.private.is_empty()
+    }
+}
+
+/// A search document to write: the aggregate's current title, and what its
+/// commands added.
+pub(crate) struct SearchRow<'a> {
+    pub tenant: &'a str,
+    pub id: &'a str,
+    pub title: &'a str,
+    pub delta: SearchDelta,
+}
+
 /// An event decided during an import, ready to insert.
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
@@ -240,6 +282,8 @@ pub(crate) struct Batch<A: Aggregate> {
     pub events: Vec<PendingEvent>,
     written: usize,
     pub outbox: Vec<(String, Vec<OutboxRow>, Timestamp)>,
+    /// What the batch adds to each aggregate's search document.
+    pub search: HashMap<(String, String), SearchDelta>,
     committed: usize,
     rejected: Vec<(usize, A::Error)>,
 }
@@ -256,6 +300,7 @@ impl<A: Aggregate> Default for Batch<A> {
             events: Vec::new(),
             written: 0,
             outbox: Vec::new(),
+            search: HashMap::new(),
             committed: 0,
             rejected: Vec::new(),
         }
@@ -311,6 +356,7 @@ impl<A: Aggregate> Batch<A> {
         let key = (tenant.to_owned(), c.aggregate_id.to_owned());
         let ctx = Context::new(c.actor, c.now, config);
         let current = self.states.remove(&key);
+        let created = current.is_none();
         let events = match decide_events::<A>(current.as_ref().map(|c| &c.0), &ctx, c.aggregate_id, &c.command) {
             Ok(events) => events,
             Err(ExecError::Domain(e)) if on_reject == OnReject::Skip => {
@@ -363,6 +409,13 @@ impl<A: Aggregate> Batch<A> {
         let clock = A::clock_events(&events);
         if !clock.is_empty() {
             self.clocks.entry(key.clone()).or_default().extend(clock);
+        }
+        let delta = SearchDelta::of::<A>(created, &events);
+        if !delta.is_empty() {
+            let doc = self.search.entry(key.clone()).or_default();
+            doc.created |= delta.created;
+            doc.public.push_str(&delta.public);
+            doc.private.push_str(&delta.private);
         }
         if self.touched.insert(key.clone(), c.now).is_none() {
             self.order.push(key.clone());

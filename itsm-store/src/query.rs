@@ -217,3 +217,39 @@ pub struct Facets {
 
 /// The largest page [`crate::Store::list`] returns.
 pub const MAX_PAGE: u32 = 1000;
+
+/// Words per search, at most ([`search_terms`]).
+pub const MAX_SEARCH_TERMS: usize = 16;
+
+/// The words a search text asks for ([`crate::Store::search`]): its runs of
+/// letters and digits, lower-cased, each once, in order, at most
+/// [`MAX_SEARCH_TERMS`]. A document matches when it holds every one of them
+/// (in its title or notes). Everything else in the text (punctuation,
+/// quotes, operators of either backend's query language) only separates
+/// words, so no text is a query-language injection. Refused as invalid
+/// input when the text holds no word or more than [`MAX_SEARCH_TERMS`].
+///
+/// ```
+/// use itsm_store::query::search_terms;
+/// assert_eq!(search_terms("VPN down -- \"gateway\" (again)?").unwrap(), ["vpn", "down", "gateway", "again"]);
+/// assert!(search_terms("  *** ").is_err());
+/// ```
+pub fn search_terms(text: &str) -> Result<Vec<String>, StoreError> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let word = word.to_lowercase();
+        if !terms.contains(&word) {
+            terms.push(word);
+        }
+    }
+    if terms.is_empty() {
+        return Err(StoreError::validation("search text", "holds no word to search for"));
+    }
+    if terms.len() > MAX_SEARCH_TERMS {
+        return Err(StoreError::validation(
+            "search text",
+            format!("holds {} words; a search takes at most {MAX_SEARCH_TERMS}", terms.len()),
+        ));
+    }
+    Ok(terms)
+}

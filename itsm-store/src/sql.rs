@@ -29,6 +29,15 @@ pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO U
 /// The columns an event write sets, in bind order.
 pub(crate) const EVENT_WRITE: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, hash) ";
 
+/// The columns a search document write sets, in bind order.
+pub(crate) const SEARCH_WRITE: &str = "INSERT INTO search_docs (tenant, kind, id, title, public_notes, private_notes) ";
+
+/// The update of a search document write whose row exists: the title
+/// replaced, the notes appended.
+pub(crate) const SEARCH_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET title = excluded.title, \
+    public_notes = search_docs.public_notes || excluded.public_notes, \
+    private_notes = search_docs.private_notes || excluded.private_notes";
+
 /// The start of a bulk state read (`id IN (...)` is appended).
 pub(crate) const PRELOAD: &str = "SELECT id, version, state, chain_hash FROM aggregates WHERE tenant = ";
 
@@ -54,6 +63,8 @@ pub(crate) struct Sql {
     pub outbox_put: &'static str,
     pub history: &'static str,
     pub due_before: String,
+    /// `SELECT` of the projection columns of `a`, before a search's `FROM`.
+    pub search_select: String,
     pub calendar: String,
     pub events_page: String,
     pub legacy_chain_page: String,
@@ -124,6 +135,10 @@ impl Sql {
                 ON CONFLICT (tenant, topic, dedup_key) DO NOTHING",
             history: "SELECT position, version, payload, actor, recorded_at FROM events \
                 WHERE tenant = $1 AND aggregate_kind = $2 AND aggregate_id = $3 AND version <= $4 ORDER BY version",
+            search_select: format!(
+                "SELECT {}",
+                PROJECTION.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+            ),
             due_before: format!(
                 "SELECT {PROJECTION} FROM aggregates WHERE tenant = $1 AND {open} AND due_at IS NOT NULL AND due_at < $2 \
                  ORDER BY due_at, kind, id LIMIT $3"

@@ -16,5 +16,6 @@ mod list;
 mod outbox;
 mod props;
 mod read;
+mod search;
 mod ticket;
 mod tidy;

@@ -1,5 +1,5 @@
 //! Read permissions on every actor-scoped read path (`Store::load`,
-//! `history`, `queue`, `list`, `facets`), on both backends, against a
+//! `history`, `queue`, `list`, `facets`, `search`), on both backends, against a
 //! reference predicate written for this test from the rules in words (not
 //! from `ReadPolicy`'s tables):
 //!
@@ -309,6 +309,23 @@ async fn case(store: &Store, specs: Vec<Spec>, readers: Vec<Reader>) -> Result<(
         prop_assert!(page.next.is_none());
         let listed: BTreeSet<(AggregateKind, String)> = page.rows.iter().map(|p| (p.kind, p.id.clone())).collect();
         prop_assert_eq!(&listed, &visible, "list as {:?}", r);
+        // Search: titles of what is visible, notes the actor may read.
+        for word in ["incident", "note", "private", "public"] {
+            let found = store.search(&actor, word, MAX_PAGE).await.unwrap();
+            let found: BTreeSet<(AggregateKind, String)> = found.iter().map(|p| (p.kind, p.id.clone())).collect();
+            let want: BTreeSet<(AggregateKind, String)> = tickets
+                .iter()
+                .filter(|t| may_read(r, t))
+                .filter(|t| {
+                    let notes = t.notes.iter().filter(|(_, public)| *public || reads_private_notes(r));
+                    let words = |text: &str| text.split(' ').map(str::to_owned).collect::<Vec<_>>();
+                    t.kind == AggregateKind::Incident && word == "incident"
+                        || notes.map(|(text, _)| words(text)).any(|w| w.iter().any(|x| x == word))
+                })
+                .map(|t| (t.kind, t.id.clone()))
+                .collect();
+            prop_assert_eq!(found, want, "search {:?} as {:?}", word, r);
+        }
         let facets = store.facets(&actor, &ListQuery::default()).await.unwrap();
         prop_assert_eq!(facets.total, visible.len() as u64, "facets as {:?}", r);
         for g in GROUPS {
