@@ -92,7 +92,8 @@ async fn run(args: Args) -> Result<(), String> {
 async fn replay(store: &Store, alerts: &[Alert], batch: usize) -> Result<(), String> {
     let tenant = TenantId::new("acme").map_err(|e| e.to_string())?;
     let bot = Actor::new(ActorId::new("monitoring").map_err(|e| e.to_string())?, tenant.clone(), [Role::Automation]);
-    let agent = Actor::new(ActorId::new("ann").map_err(|e| e.to_string())?, tenant, [Role::Agent]);
+    let agent =
+        Actor::new(ActorId::new("ann").map_err(|e| e.to_string())?, tenant, [Role::Agent, Role::IncidentManager]);
     let config = DomainConfig::default();
     let policy = GroupingPolicy::default();
     let mut total = IngestReport::default();

@@ -121,15 +121,21 @@ struct Demo {
 }
 
 impl Demo {
+    /// The system actor that reads the incident for the SLA clock and the
+    /// escalation run (an integration: it reads every incident of the tenant).
+    fn system(&self) -> Result<Actor, String> {
+        Ok(Actor::new(ActorId::new("sla-clock").map_err(|e| e.to_string())?, self.tenant.clone(), [Role::Automation]))
+    }
+
     /// The incident's clocks as of `now`, replayed from its stored history.
-    async fn clocks(&self, actor: &Actor, now: Timestamp) -> Result<Vec<TargetClock>, String> {
-        let history = self.store.history::<Incident>(actor, INCIDENT).await.map_err(|e| e.to_string())?;
+    async fn clocks(&self, now: Timestamp) -> Result<Vec<TargetClock>, String> {
+        let history = self.store.history::<Incident>(&self.system()?, INCIDENT).await.map_err(|e| e.to_string())?;
         let events: Vec<_> = history.into_iter().map(|r| r.event).collect();
         clocks(&sla_events(&events), &self.policy, &self.calendar, now).map_err(|e| e.to_string())
     }
 
-    async fn clock(&self, actor: &Actor, now: Timestamp, target: TargetKind) -> Result<TargetClock, String> {
-        self.clocks(actor, now)
+    async fn clock(&self, now: Timestamp, target: TargetKind) -> Result<TargetClock, String> {
+        self.clocks(now)
             .await?
             .into_iter()
             .filter(|c| c.target == target)
@@ -168,14 +174,14 @@ impl Demo {
         self.version = done.version;
         println!("{}  {what} [{}]", short(now), actor.id);
         println!("    state {}, version {}, tier {}", done.state.status(), done.version, done.state.tier());
-        let clock = self.clock(actor, now, TargetKind::Resolution).await?;
+        let clock = self.clock(now, TargetKind::Resolution).await?;
         println!("    {}", clock_text(&clock));
         Ok(done)
     }
 
     /// Evaluates the due escalations and records each new one in the store.
-    async fn escalate(&self, actor: &Actor, now: Timestamp) -> Result<usize, String> {
-        let history = self.store.history::<Incident>(actor, INCIDENT).await.map_err(|e| e.to_string())?;
+    async fn escalate(&self, now: Timestamp) -> Result<usize, String> {
+        let history = self.store.history::<Incident>(&self.system()?, INCIDENT).await.map_err(|e| e.to_string())?;
         let events: Vec<_> = history.into_iter().map(|r| r.event).collect();
         let id = IncidentId::new(INCIDENT).map_err(|e| e.to_string())?;
         let due = due_escalations(&id, &sla_events(&events), &self.policy, &self.rules, &self.calendar, now)
@@ -269,7 +275,7 @@ async fn narrate(store: Store) -> Result<(), String> {
 
     let t = at("2026-03-02T09:20:00Z")?;
     demo.step(&ann, t, "acknowledge", IncidentCommand::Acknowledge).await?;
-    println!("    {}", clock_text(&demo.clock(&ann, t, TargetKind::Response).await?));
+    println!("    {}", clock_text(&demo.clock(t, TargetKind::Response).await?));
     let assign = IncidentCommand::Assign { group: group("service-desk")?, assignee: Some(ann.id.clone()) };
     demo.step(&ann, at("2026-03-02T09:25:00Z")?, "assign to service-desk / ann", assign).await?;
     demo.step(&ann, at("2026-03-02T09:30:00Z")?, "start work", IncidentCommand::Start).await?;
@@ -277,11 +283,11 @@ async fn narrate(store: Store) -> Result<(), String> {
     demo.step(&ann, at("2026-03-02T10:00:00Z")?, "hold: awaiting caller", hold).await?;
     let t = at("2026-03-02T11:00:00Z")?;
     println!("{}  (an hour later, still waiting)", short(t));
-    println!("    {}", clock_text(&demo.clock(&ann, t, TargetKind::Resolution).await?));
+    println!("    {}", clock_text(&demo.clock(t, TargetKind::Resolution).await?));
     demo.step(&caller, at("2026-03-02T11:30:00Z")?, "resume (caller answered)", IncidentCommand::Resume).await?;
 
     let t = at("2026-03-02T16:45:00Z")?;
-    let clock = demo.clock(&ann, t, TargetKind::Resolution).await?;
+    let clock = demo.clock(t, TargetKind::Resolution).await?;
     println!("{}  warning check", short(t));
     println!("    {}", clock_text(&clock));
     for w in &clock.thresholds {
@@ -289,11 +295,11 @@ async fn narrate(store: Store) -> Result<(), String> {
         println!("    threshold {}%: {} ({when})", w.percent, if w.reached { "reached" } else { "not reached" });
     }
     println!("{}  due escalations, first run", short(t));
-    let first = demo.escalate(&ann, t).await?;
+    let first = demo.escalate(t).await?;
     println!("    recorded {first}");
     let t = at("2026-03-02T16:46:00Z")?;
     println!("{}  due escalations, second run", short(t));
-    let second = demo.escalate(&ann, t).await?;
+    let second = demo.escalate(t).await?;
     println!("    recorded {second} (each escalation is executed exactly once)");
 
     let escalate = IncidentCommand::EscalateTier { tier: SupportTier::L2, group: group("l2-apps")? };

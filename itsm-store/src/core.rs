@@ -220,12 +220,15 @@ where
 /// ` AND (...)`: the rows of the tenant `scope` may read (nothing when it
 /// reads every kind tenant-wide). The same rule as
 /// [`itsm_core::read::ReadScope::sees`], as SQL over the projection's columns.
-fn push_scope<DB>(b: &mut QueryBuilder<DB>, scope: &ReadScope, table: &str)
+fn push_scope<DB>(b: &mut QueryBuilder<DB>, scope: &ReadScope, kinds: &[AggregateKind], table: &str)
 where
     DB: Dialect,
     String: Type<DB> + for<'q> Encode<'q, DB>,
 {
-    if AggregateKind::ALL.iter().all(|k| scope.sees_all(*k)) {
+    // Nothing to add when every kind the query may return is read
+    // tenant-wide (`kinds`: the query's kind filter, empty for all kinds).
+    let kinds = if kinds.is_empty() { AggregateKind::ALL } else { kinds };
+    if kinds.iter().all(|k| scope.sees_all(*k)) {
         return;
     }
     b.push(" AND (");
@@ -267,7 +270,7 @@ where
     DbTime: Type<DB> + for<'q> Encode<'q, DB>,
 {
     b.push(" WHERE tenant = ").push_bind(tenant.to_owned());
-    push_scope(b, scope, "");
+    push_scope(b, scope, &q.kinds, "");
     let any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
         if values.is_empty() {
             return;
@@ -948,7 +951,7 @@ where
         b.push_bind(tenant.to_owned())
             .push(format_args!(" AND {} AND {column} = ", DB::OPEN))
             .push_bind(who.to_owned());
-        push_scope(&mut b, scope, "");
+        push_scope(&mut b, scope, &[], "");
         b.push(" ORDER BY priority IS NULL, priority, updated_at, kind, id LIMIT ").push_bind(limit);
         b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
     }
@@ -1009,7 +1012,7 @@ where
         let mut b = QueryBuilder::<DB>::new(DB::sql().search_select.as_str());
         DB::push_search(&mut b, terms, private);
         b.push("a.tenant = ").push_bind(tenant.to_owned());
-        push_scope(&mut b, scope, "a.");
+        push_scope(&mut b, scope, &[], "a.");
         DB::push_search_order(&mut b, terms, private);
         b.push(" LIMIT ").push_bind(limit);
         b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)

@@ -326,6 +326,14 @@ async fn case(store: &Store, specs: Vec<Spec>, readers: Vec<Reader>) -> Result<(
                 .collect();
             prop_assert_eq!(found, want, "search {:?} as {:?}", word, r);
         }
+        // A kind filter (a reader of every incident needs no scope condition).
+        for kind in [AggregateKind::Incident, AggregateKind::NormalChange] {
+            let q = ListQuery { kinds: vec![kind], ..ListQuery::default() };
+            let page = store.list(&actor, &q, None, MAX_PAGE).await.unwrap();
+            let listed: BTreeSet<(AggregateKind, String)> = page.rows.iter().map(|p| (p.kind, p.id.clone())).collect();
+            let want: BTreeSet<(AggregateKind, String)> = visible.iter().filter(|v| v.0 == kind).cloned().collect();
+            prop_assert_eq!(listed, want, "list of {} as {:?}", kind, r);
+        }
         let facets = store.facets(&actor, &ListQuery::default()).await.unwrap();
         prop_assert_eq!(facets.total, visible.len() as u64, "facets as {:?}", r);
         for g in GROUPS {
