@@ -112,9 +112,12 @@ mod sqlite {
             let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
             let words = words.join(" ");
             let expr = if private { words } else { format!("{{title public_notes}} : ({words})") };
+            // CROSS JOIN keeps the full-text match the outer loop: left to
+            // itself the planner drives from the tenant's documents and
+            // probes the index once per document (7 s at 100,000 of them).
             b.push(
-                " FROM search_fts JOIN search_docs d ON d.rowid = search_fts.rowid \
-                     JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
+                " FROM search_fts CROSS JOIN search_docs d ON d.rowid = search_fts.rowid \
+                     CROSS JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
                      WHERE search_fts MATCH ",
             )
             .push_bind(expr)
