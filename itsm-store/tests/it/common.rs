@@ -133,6 +133,35 @@ pub async fn postgres_with(options: &itsm_store::ConnectOptions) -> Option<TestD
     Some(TestDb { store, url, _dir: None, pg_schema: Some(schema) })
 }
 
+/// Runs a blocking check (a proptest driving async calls through `rt`) on a
+/// fresh SQLite database.
+pub fn on_sqlite(check: impl FnOnce(&TestDb, &tokio::runtime::Runtime)) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(sqlite());
+    check(&db, &rt);
+    rt.block_on(db.cleanup());
+}
+
+/// Runs a blocking check on a fresh PostgreSQL schema (skipped when
+/// PostgreSQL is unreachable outside CI, as [`postgres`] says).
+#[cfg(feature = "postgres")]
+pub fn on_postgres(check: impl FnOnce(&TestDb, &tokio::runtime::Runtime)) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(postgres()) else { return };
+    check(&db, &rt);
+    rt.block_on(db.cleanup());
+}
+
+/// The statement of a migration file that starts with `start` (its comment
+/// lines dropped), to run it again in a test.
+pub fn migration_statement(migration: &str, start: &str) -> String {
+    migration
+        .split(';')
+        .map(|statement| statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .find(|statement| statement.trim_start().starts_with(start))
+        .unwrap_or_else(|| panic!("the migration has no statement starting {start:?}"))
+}
+
 /// Declares one `#[tokio::test]` per backend for each `check_*` function.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -384,19 +384,13 @@ fn property(db: &TestDb, rt: &tokio::runtime::Runtime, cases: u32) {
 
 #[test]
 fn lists_and_facets_match_the_reference_sqlite() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(crate::common::sqlite());
-    property(&db, &rt, 128);
-    rt.block_on(db.cleanup());
+    crate::common::on_sqlite(|db, rt| property(db, rt, 128));
 }
 
 #[cfg(feature = "postgres")]
 #[test]
 fn lists_and_facets_match_the_reference_postgres() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(db) = rt.block_on(crate::common::postgres()) else { return };
-    property(&db, &rt, 64);
-    rt.block_on(db.cleanup());
+    crate::common::on_postgres(|db, rt| property(db, rt, 64));
 }
 
 /// Pages through a tenant (3 rows a page, oldest first) while another task
@@ -486,11 +480,7 @@ async fn check_migration_fills_the_list_columns(db: &TestDb) {
         itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0007_list_columns.sql"),
         itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0007_list_columns.sql"),
     };
-    let fill_sql = migration
-        .split(';')
-        .map(|statement| statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
-        .find(|statement| statement.trim_start().starts_with("UPDATE aggregates"))
-        .expect("the migration fills the columns");
+    let fill_sql = crate::common::migration_statement(migration, "UPDATE aggregates");
     let empty = match db.backend() {
         itsm_store::BackendKind::Sqlite => {
             "UPDATE aggregates SET title = NULL, requester = NULL, opened_at = NULL, major = 0"

@@ -370,17 +370,11 @@ fn property(db: &TestDb, rt: &tokio::runtime::Runtime, cases: u32) {
 
 #[test]
 fn every_read_path_shows_exactly_what_the_reference_allows_sqlite() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(crate::common::sqlite());
-    property(&db, &rt, 48);
-    rt.block_on(db.cleanup());
+    crate::common::on_sqlite(|db, rt| property(db, rt, 48));
 }
 
 #[cfg(feature = "postgres")]
 #[test]
 fn every_read_path_shows_exactly_what_the_reference_allows_postgres() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(db) = rt.block_on(crate::common::postgres()) else { return };
-    property(&db, &rt, 24);
-    rt.block_on(db.cleanup());
+    crate::common::on_postgres(|db, rt| property(db, rt, 24));
 }

@@ -137,11 +137,7 @@ async fn check_migration_fills_the_search_documents(db: &TestDb) {
         itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0008_search.sql"),
         itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0008_search.sql"),
     };
-    let fill_sql = migration
-        .split(';')
-        .map(|statement| statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
-        .find(|statement| statement.trim_start().starts_with("INSERT INTO search_docs"))
-        .expect("the migration fills the documents");
+    let fill_sql = crate::common::migration_statement(migration, "INSERT INTO search_docs");
     db.raw(&["DELETE FROM search_docs"]).await.unwrap();
     assert!(ids(store, &desk, "database").await.is_empty(), "emptied documents find nothing");
     db.raw(&[&fill_sql]).await.unwrap();
