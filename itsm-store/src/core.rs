@@ -241,12 +241,7 @@ where
             b.push(" OR ");
         }
         any = true;
-        b.push(format_args!("{table}{column} IN ("));
-        let mut list = b.separated(", ");
-        for v in values {
-            list.push_bind(v);
-        }
-        b.push(")");
+        push_in(b, &format!("{table}{column}"), values);
     };
     any_of(b, "kind", scope.kinds.iter().map(|k| k.as_str().to_owned()).collect());
     any_of(b, "grp", scope.groups.iter().map(|g| g.as_str().to_owned()).collect());
@@ -258,10 +253,23 @@ where
     b.push(")");
 }
 
+/// `column IN (values...)`, each value bound.
+fn push_in<DB>(b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>)
+where
+    DB: Dialect,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+{
+    b.push(format_args!("{column} IN ("));
+    let mut list = b.separated(", ");
+    for v in values {
+        list.push_bind(v);
+    }
+    b.push(")");
+}
+
 /// The `WHERE` clause of a list or facet query: the tenant, what `scope` may
-/// read, then each filter
-/// `q` sets (its sort order only adds the due-instant condition of
-/// [`SortKey::Due`]).
+/// read, then each filter `q` sets (its sort order only adds the
+/// due-instant condition of [`SortKey::Due`]).
 fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, scope: &ReadScope, q: &ListQuery)
 where
     DB: Dialect,
@@ -272,15 +280,10 @@ where
     b.push(" WHERE tenant = ").push_bind(tenant.to_owned());
     push_scope(b, scope, &q.kinds, "");
     let any_of = |b: &mut QueryBuilder<DB>, column: &str, values: Vec<String>| {
-        if values.is_empty() {
-            return;
+        if !values.is_empty() {
+            b.push(" AND ");
+            push_in(b, column, values);
         }
-        b.push(format_args!(" AND {column} IN ("));
-        let mut list = b.separated(", ");
-        for v in values {
-            list.push_bind(v);
-        }
-        b.push(")");
     };
     any_of(b, "kind", q.kinds.iter().map(|k| k.as_str().to_owned()).collect());
     any_of(b, "status", q.statuses.clone());
@@ -1487,8 +1490,10 @@ where
             q.push(sql::PROJECTION_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
+        // Most commands add nothing to a search document (no key to build).
         let docs: Vec<SearchRow<'_>> = projections
             .iter()
+            .take(if search.is_empty() { 0 } else { projections.len() })
             .filter_map(|d| {
                 let delta = search.remove(&(d.tenant.to_owned(), d.id.to_owned()))?;
                 Some(SearchRow { tenant: d.tenant, id: d.id, title: &d.values.summary.title, delta })
