@@ -1,7 +1,7 @@
 //! Versioned configuration rows and due instants: the pure half of what the
 //! store keeps with every command (the SQL half is in [`crate::core`]).
 
-use itsm_core::sla::SlaEvent;
+use itsm_core::sla::{DueEscalation, SlaEvent};
 use itsm_core::versioned::{Configuration, DomainConfigHistory, Versioned};
 use itsm_core::{AggregateKind, Timestamp};
 use serde::Serialize;
@@ -143,4 +143,33 @@ pub(crate) fn advance(
         source,
     })?;
     Ok(ClockState { clock, handled, due, breach })
+}
+
+/// The escalations due on an aggregate's clock at `now` under the versions
+/// its current cycle runs under ([`DomainConfigHistory::clock_config_for`]),
+/// every one that became due up to `now` (a runner that was down catches
+/// up; the store records each id once). Empty when no SLA or no escalation
+/// rules apply, and for kinds without escalations (only incidents have them).
+pub(crate) fn escalations_due(
+    config: &DomainConfigHistory,
+    kind: AggregateKind,
+    id: &str,
+    events: &[SlaEvent],
+    now: Timestamp,
+) -> Result<Vec<DueEscalation>, StoreError> {
+    if kind != AggregateKind::Incident {
+        return Ok(Vec::new());
+    }
+    let Ok(Some(clock)) = config.clock_config_for(events, now) else {
+        return Ok(Vec::new());
+    };
+    let Some(rules) = clock.rules else {
+        return Ok(Vec::new());
+    };
+    let incident = itsm_core::id::IncidentId::new(id).map_err(|e| StoreError::corrupt("incident id", id, e))?;
+    match itsm_core::sla::due_escalations(&incident, events, &clock.policy.value, &rules.value, &clock.calendar.value, now)
+    {
+        Err(itsm_core::SlaError::NoTarget { .. }) => Ok(Vec::new()),
+        other => other.map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source }),
+    }
 }

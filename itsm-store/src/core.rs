@@ -83,6 +83,35 @@ pub(crate) struct ClaimedRow {
     pub lease_until: DbTime,
 }
 
+/// An event of the feed and its transaction key.
+#[derive(Debug, FromRow)]
+pub(crate) struct FeedRow {
+    #[sqlx(flatten)]
+    pub event: RawEvent,
+    pub tx: i64,
+}
+
+/// A due aggregate as the runner takes it.
+#[derive(Debug, FromRow)]
+pub(crate) struct DueRow {
+    pub tenant: String,
+    pub kind: String,
+    pub id: String,
+    pub clock: Option<String>,
+    pub due_handled: Option<DbTime>,
+}
+
+/// What one runner step did.
+#[derive(Debug)]
+pub(crate) struct DueRun {
+    /// Aggregates taken.
+    pub aggregates: usize,
+    /// Escalations recorded now (tenant, escalation).
+    pub executed: Vec<(String, itsm_core::sla::DueEscalation)>,
+    /// Aggregates whose clock could not be evaluated.
+    pub failed: Vec<(String, AggregateKind, String, StoreError)>,
+}
+
 /// The store over one backend.
 pub(crate) struct Core<DB: Dialect> {
     pub pools: Pools<DB>,
@@ -411,6 +440,8 @@ where
     for<'r> CheckpointHeadRow: FromRow<'r, DB::Row>,
     for<'r> HeadRow: FromRow<'r, DB::Row>,
     for<'r> ConfigRow: FromRow<'r, DB::Row>,
+    for<'r> FeedRow: FromRow<'r, DB::Row>,
+    for<'r> DueRow: FromRow<'r, DB::Row>,
 {
     pub(crate) async fn close(&self) {
         self.pools.read.close().await;
@@ -1254,6 +1285,106 @@ where
         Self::put_outbox(&mut tx, tenant, std::slice::from_ref(&row), now).await?;
         commit(tx).await?;
         Ok(true)
+    }
+
+    /// The tenant's events after `after` that `scope` may read (the rule as
+    /// SQL over each event's projection row), at most `limit`, in feed
+    /// order, and the watermark cursor (see [`crate::feed`]).
+    pub(crate) async fn feed_page(
+        &self,
+        tenant: &str,
+        scope: &ReadScope,
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<(Vec<FeedRow>, (i64, i64)), StoreError> {
+        // The watermark first: every event under it has committed, so the
+        // page's statement (a later snapshot) sees them all.
+        let watermark: i64 = query_scalar(DB::FEED_WATERMARK).fetch_one(&self.pools.read).await.map_err(DB::error)?;
+        let scoped = !AggregateKind::ALL.iter().all(|k| scope.sees_all(*k));
+        let mut b = QueryBuilder::<DB>::new(format!("SELECT {}, {} AS tx FROM events e", sql::EVENT_E, DB::FEED_TX));
+        if scoped {
+            b.push(" JOIN aggregates a ON a.tenant = e.tenant AND a.kind = e.aggregate_kind AND a.id = e.aggregate_id");
+        }
+        b.push(" WHERE e.tenant = ").push_bind(tenant.to_owned()).push(" AND ");
+        DB::push_feed_after(&mut b, after, watermark);
+        push_scope(&mut b, scope, &[], "a.");
+        b.push(format_args!(" ORDER BY {} LIMIT ", DB::FEED_ORDER)).push_bind(limit);
+        let rows = b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+        Ok((rows, DB::feed_cursor_at(watermark)))
+    }
+
+    /// The earliest due instant of every tenant's open aggregates.
+    pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let due: Option<DbTime> =
+            query_scalar(DB::sql().due_next.as_str()).fetch_one(&self.pools.read).await.map_err(DB::error)?;
+        Ok(due.map(|d| d.0))
+    }
+
+    /// One runner step, in one transaction: takes up to `limit` aggregates
+    /// (of every tenant) whose due instant is at or before `now`, soonest
+    /// first (PostgreSQL: rows another runner holds are skipped), records
+    /// each escalation due on them that was not recorded yet with its
+    /// outbox message, and moves each one's handled instant to `now` and
+    /// its due instant to the next mark after that. A runner that dies
+    /// before the commit leaves everything as it was, for the next.
+    pub(crate) async fn run_due(&self, now: Timestamp, limit: i64) -> Result<DueRun, StoreError> {
+        let sql = DB::sql();
+        let mut tx = self.begin().await?;
+        let rows: Vec<DueRow> = query_as(sql.due_claim.as_str())
+            .bind(DbTime(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(DB::error)?;
+        let mut run = DueRun { aggregates: rows.len(), executed: Vec::new(), failed: Vec::new() };
+        for row in &rows {
+            let kind = plan::parse_kind(&row.kind)?;
+            let config = self.config_in(&mut tx, &row.tenant).await?;
+            let handled = row.due_handled.map_or(now, |h| h.0.max(now));
+            let step = || -> Result<_, StoreError> {
+                let events = config::parse_clock(kind, &row.id, row.clock.as_deref().unwrap_or("[]"))?;
+                let due = config::escalations_due(&config, kind, &row.id, &events, now)?;
+                let (next, breach) = config::due_and_breach(&config, kind, &row.id, &events, now, handled)?;
+                Ok((due, next, breach))
+            };
+            let (due, next, breach) = match step() {
+                Ok(step) => step,
+                Err(error) => {
+                    // A clock that cannot be evaluated would come due again
+                    // at once, forever: report it and clear its due instant
+                    // (its next command computes it again).
+                    tracing::error!(tenant = %row.tenant, kind = %kind, id = %row.id, %error, "due instant cleared");
+                    run.failed.push((row.tenant.clone(), kind, row.id.clone(), error));
+                    Self::put_due(&mut tx, &row.tenant, kind, &row.id, (None, handled), None).await?;
+                    continue;
+                }
+            };
+            for escalation in due {
+                let payload = serde_json::to_string(&escalation).map_err(|source| StoreError::Serialize {
+                    what: "escalation",
+                    id: escalation.id.clone(),
+                    source,
+                })?;
+                let new: Option<String> = query_scalar(sql.escalation_put)
+                    .bind(&row.tenant)
+                    .bind(&escalation.id)
+                    .bind(&payload)
+                    .bind(DbTime(now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(DB::error)?;
+                if new.is_none() {
+                    continue;
+                }
+                let message =
+                    OutboxRow { topic: crate::ESCALATION_TOPIC.to_owned(), dedup_key: escalation.id.clone(), payload };
+                Self::put_outbox(&mut tx, &row.tenant, std::slice::from_ref(&message), now).await?;
+                run.executed.push((row.tenant.clone(), escalation));
+            }
+            Self::put_due(&mut tx, &row.tenant, kind, &row.id, (next, handled), breach).await?;
+        }
+        commit(tx).await?;
+        Ok(run)
     }
 
     /// A tenant's configuration history as of this transaction: the cached

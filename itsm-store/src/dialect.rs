@@ -63,6 +63,21 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// Whether `INSERT ... RETURNING` may stand in a `WITH` clause, so a
     /// command's events and projection go in one statement.
     const WRITABLE_CTE: bool;
+    /// The feed's watermark (one `BIGINT`): every event under it is final
+    /// (see [`crate::feed`]). SQLite: the last position; PostgreSQL: the
+    /// snapshot's oldest running transaction.
+    const FEED_WATERMARK: &'static str;
+    /// An event's (aliased `e`) transaction key in the feed, as `BIGINT`.
+    const FEED_TX: &'static str;
+    /// The feed's order over events `e`.
+    const FEED_ORDER: &'static str;
+
+    /// Pushes the feed condition: events `e` after `after` (transaction key,
+    /// position) and final under `watermark`.
+    fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64);
+
+    /// The cursor after every event final under `watermark`.
+    fn feed_cursor_at(watermark: i64) -> (i64, i64);
 
     /// Every statement, built once with this dialect's fragments.
     fn sql() -> &'static Sql;
@@ -101,6 +116,18 @@ mod sqlite {
         const MIGRATIONS_TABLE: &'static str =
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
         const WRITABLE_CTE: bool = false;
+        const FEED_WATERMARK: &'static str = "SELECT COALESCE(MAX(position), 0) FROM events";
+        const FEED_TX: &'static str = "0";
+        const FEED_ORDER: &'static str = "e.position";
+
+        fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
+            // One writer: positions are assigned in commit order.
+            b.push("e.position > ").push_bind(after.1).push(" AND e.position <= ").push_bind(watermark);
+        }
+
+        fn feed_cursor_at(watermark: i64) -> (i64, i64) {
+            (0, watermark)
+        }
 
         fn sql() -> &'static Sql {
             &SQL
@@ -187,6 +214,25 @@ mod postgres {
         const OPEN: &'static str = "NOT terminal";
         const MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
         const WRITABLE_CTE: bool = true;
+        const FEED_WATERMARK: &'static str =
+            "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)";
+        const FEED_TX: &'static str = "CAST(CAST(e.txid AS TEXT) AS BIGINT)";
+        const FEED_ORDER: &'static str = "e.txid, e.position";
+
+        fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
+            // Transactions older than the snapshot's xmin have all ended.
+            b.push("(e.txid, e.position) > (CAST(CAST(")
+                .push_bind(after.0.to_string())
+                .push(" AS TEXT) AS xid8), ")
+                .push_bind(after.1)
+                .push(") AND e.txid < CAST(CAST(")
+                .push_bind(watermark.to_string())
+                .push(" AS TEXT) AS xid8)");
+        }
+
+        fn feed_cursor_at(watermark: i64) -> (i64, i64) {
+            (watermark, 0)
+        }
 
         fn sql() -> &'static Sql {
             &SQL

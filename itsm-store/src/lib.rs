@@ -112,6 +112,7 @@ mod config;
 mod core;
 mod dialect;
 mod error;
+pub mod feed;
 mod ingest;
 mod model;
 mod plan;
@@ -119,6 +120,7 @@ mod plan;
 mod postgres;
 pub mod query;
 mod rows;
+pub mod runner;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -133,6 +135,7 @@ use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 
 pub use config::Storable;
 pub use error::{ErrorKind, ExecError, StorageFault, StoreError};
+pub use feed::{FeedCursor, FeedEvent, FeedPage, FeedSignal, Wake};
 pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand, StateIo};
 pub use model::{
     BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,
@@ -198,6 +201,8 @@ pub struct Store {
     inner: Inner,
     /// Who reads what ([`Store::with_read_policy`]).
     read: std::sync::Arc<ReadPolicy>,
+    /// The feed's wake-up signals ([`Store::subscribe`]).
+    hub: std::sync::Arc<feed::Hub>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +226,18 @@ macro_rules! dispatch {
 
 impl Store {
     fn new(inner: Inner) -> Store {
-        Store { inner, read: std::sync::Arc::new(ReadPolicy::default()) }
+        Store { inner, read: std::sync::Arc::new(ReadPolicy::default()), hub: feed::Hub::new() }
+    }
+
+    /// After a commit that may have written events: wakes the feed's
+    /// subscribers (and, on PostgreSQL, other processes' through the
+    /// notifier).
+    fn committed(&self) {
+        self.hub.committed();
+        #[cfg(feature = "postgres")]
+        if let Inner::Postgres(s) = &self.inner {
+            feed::pg::ensure_notifier(&self.hub, &s.pools.write);
+        }
     }
 
     /// This store with another read policy: who reads which records and
@@ -340,6 +356,7 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.hub.stop().await;
         dispatch!(self, s => s.close().await)
     }
 
@@ -369,7 +386,10 @@ impl Store {
         let hash = hash.as_deref();
         // With a key, a re-run after a commit whose outcome was lost returns
         // the first result: retry it too.
-        plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) }).await
+        let done =
+            plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) }).await?;
+        self.committed();
+        Ok(done)
     }
 
     /// Executes many commands (of many aggregates and tenants) in one
@@ -387,7 +407,11 @@ impl Store {
         if commands.is_empty() {
             return Ok(ImportReport { committed: 0, events: 0, rejected: Vec::new() });
         }
-        plan::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) }).await
+        let report =
+            plan::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) })
+                .await?;
+        self.committed();
+        Ok(report)
     }
 
     /// Ingests a batch of monitoring alerts for the actor's tenant (the actor
@@ -419,8 +443,12 @@ impl Store {
         if alerts.is_empty() {
             return Ok(IngestReport::default());
         }
-        plan::retry(|| async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) })
-            .await
+        let report = plan::retry(
+            || async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) },
+        )
+        .await?;
+        self.committed();
+        Ok(report)
     }
 
     /// The current state and version of an aggregate of the actor's tenant
@@ -756,6 +784,91 @@ impl Store {
         .try_flatten()
     }
 
+    /// The actor's tenant's events after `after`, at most `limit` scanned,
+    /// in the feed's order (see [`feed`]): a live tail for a portal
+    /// (server-sent events) and the input of read models. Start at
+    /// [`FeedCursor::START`]; read on from [`FeedPage::next`]; when
+    /// [`FeedPage::more`] is false, wait on [`Store::subscribe`]'s signal.
+    ///
+    /// Scoped like [`Store::history`]: events of an aggregate the actor may
+    /// not read (by its current projection row) are passed over, and so are
+    /// private notes for a reader without private notes. No event is skipped
+    /// or repeated between pages, whatever commits concurrently.
+    #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, after = %after))]
+    pub async fn events_after(&self, actor: &Actor, after: FeedCursor, limit: u32) -> Result<FeedPage, StoreError> {
+        let tenant = actor.tenant.as_str();
+        let scope = self.read.scope(actor);
+        let limit = limit.max(1);
+        let (scope_ref, db_after) = (&scope, after.as_db());
+        let (rows, watermark) = plan::retry(|| async move {
+            dispatch!(self, s => s.feed_page(tenant, scope_ref, db_after, i64::from(limit)).await)
+        })
+        .await?;
+        let more = rows.len() >= limit as usize;
+        let mut next = after;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cursor = FeedCursor::new(row.tx, row.event.position);
+            next = next.max(cursor);
+            let event = row.event.into_stored()?;
+            if !scope.private_notes() && private_event(&event)? {
+                continue;
+            }
+            events.push(FeedEvent { cursor, event });
+        }
+        if !more {
+            let (tx, position) = watermark;
+            next = next.max(FeedCursor::new(tx, position));
+        }
+        Ok(FeedPage { events, next, more })
+    }
+
+    /// A wake-up signal for a feed reader (see [`feed`]): this store's
+    /// commits wake it at once; on PostgreSQL other processes' commits wake
+    /// it through `LISTEN`; it wakes anyway after its poll interval (SQLite
+    /// 500 ms, PostgreSQL 5 s; [`FeedSignal::with_poll_interval`]).
+    pub fn subscribe(&self) -> FeedSignal {
+        #[cfg(feature = "postgres")]
+        if let Inner::Postgres(s) = &self.inner {
+            feed::pg::ensure_listener(&self.hub, &s.pools.write);
+            return self.hub.subscribe(feed::default_poll(true));
+        }
+        self.hub.subscribe(feed::default_poll(false))
+    }
+
+    /// The earliest due instant of every tenant's open aggregates (when
+    /// the escalation runner has work next).
+    #[tracing::instrument(skip_all)]
+    pub async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        plan::retry(|| async move { dispatch!(self, s => s.next_due().await) }).await
+    }
+
+    /// One escalation-runner step at `now` over at most `batch` due
+    /// aggregates of every tenant, in one transaction (see [`runner`]):
+    /// every escalation due on them is recorded once (by its id) with its
+    /// outbox message, and each aggregate's due instant moves to its next
+    /// mark. Several processes may call it at once (PostgreSQL skips the
+    /// aggregates another holds).
+    #[tracing::instrument(skip_all, fields(now = %now))]
+    pub async fn run_due(&self, now: Timestamp, batch: u32) -> Result<runner::StepReport, StoreError> {
+        check_time("now", now)?;
+        let limit = i64::from(batch.max(1));
+        let run = plan::retry(|| async move { dispatch!(self, s => s.run_due(now, limit).await) }).await?;
+        Ok(runner::StepReport {
+            aggregates: run.aggregates,
+            executed: run
+                .executed
+                .into_iter()
+                .map(|(tenant, escalation)| runner::Executed { tenant, escalation })
+                .collect(),
+            failed: run
+                .failed
+                .into_iter()
+                .map(|(tenant, kind, id, error)| runner::Failed { tenant, kind, id, error })
+                .collect(),
+        })
+    }
+
     /// Writes the tenant's next checkpoint (see the crate docs): the chain
     /// heads of the aggregates that changed since the previous checkpoint,
     /// and a Merkle root over every aggregate's head, linked to the previous
@@ -869,5 +982,21 @@ impl Store {
             || async move { dispatch!(self, s => s.record_escalation(tenant, escalation_id, payload, now).await) },
         )
         .await
+    }
+}
+
+/// Whether a stored event is private ([`Aggregate::is_private`]), by its kind.
+fn private_event(event: &StoredEvent) -> Result<bool, StoreError> {
+    fn private<A: Aggregate>(event: &StoredEvent) -> Result<bool, StoreError> {
+        let decoded: A::Event =
+            serde_json::from_str(&event.payload).map_err(|e| StoreError::corrupt("event", event.position, e))?;
+        Ok(A::is_private(&decoded))
+    }
+    match event.kind {
+        AggregateKind::Incident => private::<itsm_core::incident::Incident>(event),
+        AggregateKind::Problem => private::<itsm_core::problem::Problem>(event),
+        AggregateKind::StandardChange => private::<itsm_core::change::StandardChange>(event),
+        AggregateKind::NormalChange => private::<itsm_core::change::NormalChange>(event),
+        AggregateKind::EmergencyChange => private::<itsm_core::change::EmergencyChange>(event),
     }
 }

@@ -26,6 +26,9 @@ pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO U
     due_handled = COALESCE(aggregates.due_handled, excluded.due_handled) \
     WHERE aggregates.version < excluded.version";
 
+/// Event columns of events aliased `e`, in [`crate::rows::RawEvent`] order.
+pub(crate) const EVENT_E: &str = "e.position, e.tenant, e.aggregate_kind, e.aggregate_id, e.version, e.event_name, e.payload, e.actor, e.recorded_at, e.chain_position, e.hash";
+
 /// The columns an event write sets, in bind order.
 pub(crate) const EVENT_WRITE: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, hash) ";
 
@@ -89,6 +92,10 @@ pub(crate) struct Sql {
     pub marker_put: &'static str,
     pub marker_complete: &'static str,
     pub escalation_put: &'static str,
+    /// The earliest due instant of every tenant.
+    pub due_next: String,
+    /// Due aggregates of every tenant, soonest first, locked for the runner.
+    pub due_claim: String,
     pub tip_get: String,
     pub checkpoint_take: &'static str,
     pub checkpoint_head_put: &'static str,
@@ -201,6 +208,12 @@ impl Sql {
             marker_complete: "UPDATE fill_markers SET completed_at = $2 WHERE name = $1 AND completed_at IS NULL",
             escalation_put: "INSERT INTO executed_escalations (tenant, escalation_id, payload, executed_at) \
                 VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, escalation_id) DO NOTHING RETURNING escalation_id",
+            due_next: format!("SELECT MIN(due_at) FROM aggregates WHERE {open} AND due_at IS NOT NULL"),
+            due_claim: format!(
+                "SELECT tenant, kind, id, clock, due_handled FROM aggregates \
+                 WHERE {open} AND due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2{}",
+                D::SKIP_LOCKED
+            ),
             tip_get: format!(
                 "SELECT seq, hash FROM checkpoints WHERE tenant = $1 ORDER BY seq DESC LIMIT 1{}",
                 D::LOCK_ROW
