@@ -167,8 +167,14 @@ pub(crate) fn escalations_due(
         return Ok(Vec::new());
     };
     let incident = itsm_core::id::IncidentId::new(id).map_err(|e| StoreError::corrupt("incident id", id, e))?;
-    match itsm_core::sla::due_escalations(&incident, events, &clock.policy.value, &rules.value, &clock.calendar.value, now)
-    {
+    match itsm_core::sla::due_escalations(
+        &incident,
+        events,
+        &clock.policy.value,
+        &rules.value,
+        &clock.calendar.value,
+        now,
+    ) {
         Err(itsm_core::SlaError::NoTarget { .. }) => Ok(Vec::new()),
         other => other.map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source }),
     }

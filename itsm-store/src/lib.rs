@@ -93,9 +93,18 @@
 //!
 //! All actor-scoped: [`Store::load`], [`Store::history`], [`Store::queue`],
 //! [`Store::due_before`] (over `due_at`, kept by the store),
-//! [`Store::change_calendar`], [`Store::conflicts`]. System paths take a
-//! tenant: [`Store::stream_events`] / [`Store::events_page`] (keyset pages,
-//! bounded memory), [`Store::verify_chain`], and the outbox.
+//! [`Store::change_calendar`], [`Store::conflicts`], [`Store::list`],
+//! [`Store::facets`], [`Store::search`], and the event feed
+//! [`Store::events_after`] (with [`Store::subscribe`]'s wake-up; see
+//! [`feed`]). System paths take a tenant: [`Store::stream_events`] /
+//! [`Store::events_page`] (keyset pages, bounded memory),
+//! [`Store::verify_chain`], and the outbox.
+//!
+//! ## Escalation runner
+//!
+//! [`runner::Runner`] sleeps until [`Store::next_due`] and records what came
+//! due with [`Store::run_due`]: each escalation once, with its outbox
+//! message; several processes share the work on PostgreSQL.
 //!
 //! Migrations are embedded per backend; a database whose schema is newer than
 //! the library is refused with [`StoreError::SchemaTooNew`].
@@ -386,8 +395,8 @@ impl Store {
         let hash = hash.as_deref();
         // With a key, a re-run after a commit whose outcome was lost returns
         // the first result: retry it too.
-        let done =
-            plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) }).await?;
+        let done = plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) })
+            .await?;
         self.committed();
         Ok(done)
     }
@@ -443,10 +452,11 @@ impl Store {
         if alerts.is_empty() {
             return Ok(IngestReport::default());
         }
-        let report = plan::retry(
-            || async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) },
-        )
-        .await?;
+        let report =
+            plan::retry(
+                || async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) },
+            )
+            .await?;
         self.committed();
         Ok(report)
     }

@@ -134,8 +134,11 @@ async fn check_runner_records_each_escalation_once(db: &TestDb) {
 
     // The outbox holds one message per escalation, keyed by its id.
     let claimed = store.claim("test", Duration::from_secs(60), 10_000, now).await.unwrap();
-    let keys: BTreeSet<String> =
-        claimed.iter().filter(|m| m.topic == ESCALATION_TOPIC && m.tenant == tenant.as_str()).map(|m| m.dedup_key.clone()).collect();
+    let keys: BTreeSet<String> = claimed
+        .iter()
+        .filter(|m| m.topic == ESCALATION_TOPIC && m.tenant == tenant.as_str())
+        .map(|m| m.dedup_key.clone())
+        .collect();
     assert_eq!(keys, expected);
     assert_eq!(claimed.iter().filter(|m| m.tenant == tenant.as_str()).count(), expected.len());
 }
@@ -193,7 +196,8 @@ fn runner_child() {
     rt.block_on(async move {
         let store = Store::connect(&url).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runner = Runner::new(store.clone(), FixedClock(now), RunnerOptions { batch: 5, ..RunnerOptions::default() });
+        let runner =
+            Runner::new(store.clone(), FixedClock(now), RunnerOptions { batch: 5, ..RunnerOptions::default() });
         let task = tokio::spawn(runner.run(async move {
             let _ = stopped.await;
         }));
@@ -277,9 +281,11 @@ fn three_runner_processes_one_killed() {
     let now = ts(2 * 86_400);
     let tenant = TenantId::new(unique("runner_procs")).unwrap();
     let expected = rt.block_on(async {
-        db.raw(&["CREATE TABLE test_deliveries (n BIGSERIAL PRIMARY KEY, dedup_key TEXT NOT NULL, consumer TEXT NOT NULL)"])
-            .await
-            .unwrap();
+        db.raw(&[
+            "CREATE TABLE test_deliveries (n BIGSERIAL PRIMARY KEY, dedup_key TEXT NOT NULL, consumer TEXT NOT NULL)",
+        ])
+        .await
+        .unwrap();
         configure(&db.store, &tenant).await;
         fill(&db.store, &tenant, N).await;
         reference(&db.store, &tenant, N, now).await
@@ -317,7 +323,8 @@ fn three_runner_processes_one_killed() {
         assert_eq!((recorded, distinct), (expected.len() as i64, expected.len() as i64));
         let claimed = store.claim("final-check", Duration::from_secs(60), 100_000, now).await.unwrap();
         assert!(claimed.is_empty(), "undelivered messages left: {}", claimed.len());
-        let messages = count(url, "SELECT count(*) FROM outbox WHERE topic = 'escalation' AND delivered_at IS NOT NULL").await;
+        let messages =
+            count(url, "SELECT count(*) FROM outbox WHERE topic = 'escalation' AND delivered_at IS NOT NULL").await;
         assert_eq!(messages, expected.len() as i64, "one delivered outbox message per escalation");
         // Every escalation reached the receiver; repeats only of messages
         // the killed process took and never acknowledged.
