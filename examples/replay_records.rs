@@ -240,7 +240,7 @@ pub fn replay_change(record: &ChangeRecord, who: &Importers, config: &DomainConf
                     }),
                 ),
                 (approver, requested, NormalCommand::Approve { group: who.cab.clone() }),
-                (clerk, requested, NormalCommand::Schedule { window }),
+                (clerk, requested, NormalCommand::Schedule { window, override_reason: None }),
             ];
             match implemented {
                 Some((outcome, completed)) => {
@@ -261,7 +261,7 @@ pub fn replay_change(record: &ChangeRecord, who: &Importers, config: &DomainConf
             let template = who.template.clone();
             let mut steps = vec![
                 (clerk, requested, StandardCommand::Create { spec, template }),
-                (clerk, requested, StandardCommand::Schedule { window }),
+                (clerk, requested, StandardCommand::Schedule { window, override_reason: None }),
             ];
             match implemented {
                 Some((outcome, completed)) => {

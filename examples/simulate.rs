@@ -251,7 +251,11 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                     ));
                 }
                 let window = Window::new(plus(start, -600), plus(end, 3_600)).unwrap_or(Window { start, end });
-                steps.push((manager.clone(), plus(requested, 90_000), NormalCommand::Schedule { window }));
+                steps.push((
+                    manager.clone(),
+                    plus(requested, 90_000),
+                    NormalCommand::Schedule { window, override_reason: None },
+                ));
                 if rng.random_bool(0.03) {
                     steps.push((
                         requester.clone(),
@@ -296,7 +300,7 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                         template: TemplateId::new(template).unwrap_or_else(|_| unreachable_template()),
                     },
                 ),
-                (manager.clone(), plus(requested, 600), StandardCommand::Schedule { window }),
+                (manager.clone(), plus(requested, 600), StandardCommand::Schedule { window, override_reason: None }),
                 (implementer.clone(), start, StandardCommand::Start),
             ];
             for s in 1..stages {

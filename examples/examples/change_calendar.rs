@@ -121,6 +121,7 @@ fn variant(e: &ChangeError) -> String {
         ChangeError::Forbidden { .. } => "ChangeError::Forbidden".to_owned(),
         ChangeError::NotFound { .. } => "ChangeError::NotFound".to_owned(),
         ChangeError::AlreadyExists { .. } => "ChangeError::AlreadyExists".to_owned(),
+        ChangeError::Schedule { .. } => "ChangeError::Schedule".to_owned(),
     }
 }
 
@@ -248,6 +249,7 @@ async fn narrate(demo: Demo) -> Result<(), String> {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0)).ok_or("bad date");
     let schedule = ServiceSchedule {
         service: payments.clone(),
+        enforce: Default::default(),
         zone: ZONE,
         windows: vec![WeeklyWindow { weekday: Weekday::Sat, start: time(22, 0)?, end: time(4, 0)? }],
         blackouts: vec![Blackout {
@@ -282,7 +284,7 @@ async fn narrate(demo: Demo) -> Result<(), String> {
         at("2026-03-20T10:05:00Z")?,
         "CHG-100",
         &what,
-        StandardCommand::Schedule { window: w100 },
+        StandardCommand::Schedule { window: w100, override_reason: None },
     )
     .await?;
 
@@ -340,7 +342,7 @@ async fn narrate(demo: Demo) -> Result<(), String> {
         at("2026-03-24T10:00:00Z")?,
         chg,
         &what,
-        NormalCommand::Schedule { window: proposed },
+        NormalCommand::Schedule { window: proposed, override_reason: None },
     )
     .await?;
     let month = (local((2026, 4, 1), 0, 0)?, local((2026, 5, 1), 0, 0)?);
@@ -350,8 +352,14 @@ async fn narrate(demo: Demo) -> Result<(), String> {
     let window = Window::new(local((2026, 4, 11), 22, 0)?, local((2026, 4, 12), 2, 0)?).ok_or("empty window")?;
     let found = demo.check(&max, chg, window, &ivan.id, &schedule).await?;
     println!("rescheduled into the maintenance window {}: {} conflict(s)", show_window(&window), found.len());
-    demo.run::<NormalChange>(&max, at("2026-03-24T10:30:00Z")?, chg, "reschedule", NormalCommand::Schedule { window })
-        .await?;
+    demo.run::<NormalChange>(
+        &max,
+        at("2026-03-24T10:30:00Z")?,
+        chg,
+        "reschedule",
+        NormalCommand::Schedule { window, override_reason: None },
+    )
+    .await?;
     let pairs = demo.store.conflicts(&max, &payments, month.0, month.1).await.map_err(id_err)?;
     println!("    store: {} overlapping pair(s) on payments in April", pairs.len());
 
@@ -438,7 +446,14 @@ async fn narrate(demo: Demo) -> Result<(), String> {
     let window = Window::new(local((2026, 4, 18), 22, 0)?, local((2026, 4, 19), 2, 0)?).ok_or("empty window")?;
     let found = demo.check(&max, chg, window, &ivan.id, &schedule).await?;
     let what = format!("schedule {} ({} conflicts)", show_window(&window), found.len());
-    demo.run::<NormalChange>(&max, at("2026-04-07T10:00:00Z")?, chg, &what, NormalCommand::Schedule { window }).await?;
+    demo.run::<NormalChange>(
+        &max,
+        at("2026-04-07T10:00:00Z")?,
+        chg,
+        &what,
+        NormalCommand::Schedule { window, override_reason: None },
+    )
+    .await?;
     demo.run::<NormalChange>(&ivan, window.start, chg, "start", NormalCommand::Start).await?;
     let failed = NormalCommand::Complete { outcome: ChangeOutcome::Failed, remediation: Remediation::RolledBack };
     let done = demo

@@ -30,6 +30,11 @@ pub struct DomainConfig {
     /// Pre-approved standard-change templates.
     #[serde(default)]
     pub standard_catalog: crate::change::StandardCatalog,
+    /// Maintenance windows and blackouts per service, with their
+    /// enforcement ([`crate::change::schedule::check_schedule`]); a store
+    /// replaces them with the tenant's stored schedules in force.
+    #[serde(default)]
+    pub schedules: Vec<crate::change::schedule::ServiceSchedule>,
 }
 
 /// Everything a decision may read besides the state and the command: who asks,

@@ -534,6 +534,7 @@ impl DomainConfigHistory {
             priority_matrix: self.priority_matrices.require_at(at)?.value.clone(),
             approvals: self.approval_policies.require_at(at)?.value.clone(),
             standard_catalog: self.standard_catalogs.require_at(at)?.value.clone(),
+            schedules: self.service_schedules.in_force_at(at).map(|v| v.value.clone()).unwrap_or_default(),
         })
     }
 

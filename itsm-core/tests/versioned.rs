@@ -163,6 +163,7 @@ proptest! {
 fn schedules() -> Vec<ServiceSchedule> {
     vec![ServiceSchedule {
         service: ServiceId::new("payments").unwrap(),
+        enforce: Default::default(),
         zone: chrono_tz::Europe::Berlin,
         windows: vec![WeeklyWindow {
             weekday: Weekday::Sat,
@@ -216,6 +217,7 @@ fn every_piece_round_trips_and_is_chosen_by_instant() {
             priority_matrix: matrix(1),
             approvals: ApprovalPolicy::default(),
             standard_catalog: StandardCatalog::default(),
+            schedules: schedules(),
         }
     );
     assert_eq!(config.domain_config_at(ts(86_400), Permissions::default()).unwrap().priority_matrix, matrix(2));

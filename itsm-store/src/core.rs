@@ -540,7 +540,18 @@ where
                 return Err(StoreError::missing_reference(&r).into());
             }
         }
-        let plan = plan::decide::<A>(current, &req.ctx, id, req.command)?;
+        // A change is scheduled against the tenant's stored maintenance
+        // windows and blackouts in force, when it has any.
+        let with_schedules;
+        let mut ctx = req.ctx;
+        if matches!(A::KIND, AggregateKind::NormalChange | AggregateKind::StandardChange) {
+            let history = self.config_in(&mut tx, tenant).await?;
+            if let Some(stored) = history.service_schedules.in_force_at(ctx.now) {
+                with_schedules = DomainConfig { schedules: stored.value.clone(), ..ctx.config.clone() };
+                ctx.config = &with_schedules;
+            }
+        }
+        let plan = plan::decide::<A>(current, &ctx, id, req.command)?;
         let now = req.ctx.now;
         let now_text = now.to_rfc3339();
         let actor = req.ctx.actor.id.as_str();

@@ -370,7 +370,10 @@ impl Store {
     }
 
     /// Executes one command in one transaction (see the crate docs), retrying
-    /// transient failures.
+    /// transient failures. A normal or standard change's `schedule` is
+    /// decided against the tenant's stored service schedules in force
+    /// ([`Store::add_config_version`]), when it has any, in place of the
+    /// caller's [`DomainConfig::schedules`].
     ///
     /// Refusals: [`ExecError::Domain`] (the rules), [`StoreError::Conflict`]
     /// (stale expected version), [`StoreError::NotFound`] (a referenced

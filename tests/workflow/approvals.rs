@@ -304,7 +304,7 @@ fn an_approver_never_implements_the_change() {
     let both = person("paul", &[Role::Implementer, Role::CabMember, Role::EmergencyCabMember], &["cab"]);
     let mut flow = assessed_normal(cab_any());
     flow.run(&both, approve("cab"));
-    flow.run(&carl(), NormalCommand::Schedule { window: window_at(0) });
+    flow.run(&carl(), NormalCommand::Schedule { window: window_at(0), override_reason: None });
     let err = flow.refused(&both, NormalCommand::Start, Kind::Invalid);
     assert!(err.to_string().contains("paul approved this change"), "{err}");
     flow.run(&ivan(), NormalCommand::Start);

@@ -170,7 +170,7 @@ pub fn standard_command(name: &'static str, clock: i64) -> BoxedStrategy<Standar
         "create" => (change_spec(), select(&["restart-service", "os-patch", "cert-renewal", "reboot-the-world"][..]))
             .prop_map(|(spec, t)| C::Create { spec, template: TemplateId::new(t).unwrap() })
             .boxed(),
-        "schedule" => window(clock).prop_map(|window| C::Schedule { window }).boxed(),
+        "schedule" => window(clock).prop_map(|window| C::Schedule { window, override_reason: None }).boxed(),
         "start" => Just(C::Start).boxed(),
         "advance_stage" => Just(C::AdvanceStage).boxed(),
         "complete" => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }).boxed(),
@@ -215,7 +215,7 @@ impl Machine for StandardMachine {
         use StandardCommand as C;
         match cmd {
             C::Create { .. } => unreachable!("creation is handled by the harness"),
-            C::Schedule { window } => refuse(window.end <= window.start)?,
+            C::Schedule { window, .. } => refuse(window.end <= window.start)?,
             C::Start => {
                 x.implementer = Some(actor.id.clone());
                 x.stages_done = 0;
@@ -289,7 +289,7 @@ pub fn normal_command(name: &'static str, clock: i64) -> BoxedStrategy<NormalCom
         }
         "approve" => approver_group().prop_map(|group| C::Approve { group }).boxed(),
         "reject" => (approver_group(), text_strategy()).prop_map(|(group, reason)| C::Reject { group, reason }).boxed(),
-        "schedule" => window(clock).prop_map(|window| C::Schedule { window }).boxed(),
+        "schedule" => window(clock).prop_map(|window| C::Schedule { window, override_reason: None }).boxed(),
         "start" => Just(C::Start).boxed(),
         "advance_stage" => Just(C::AdvanceStage).boxed(),
         "complete" => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }).boxed(),
@@ -363,7 +363,7 @@ impl Machine for NormalMachine {
                 vote_check(actor, group, &x.steps, &x.requester, x.implementer.as_ref(), &x.votes)?;
                 x.implementer = None;
             }
-            C::Schedule { window } => refuse(window.end <= window.start)?,
+            C::Schedule { window, .. } => refuse(window.end <= window.start)?,
             C::Start => {
                 refuse(x.votes.values().any(|v| v.contains(&actor.id)))?;
                 x.stages_done = 0;

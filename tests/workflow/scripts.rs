@@ -279,8 +279,8 @@ impl Scripted for StandardMachine {
         vec![
             vec![
                 ("req", create("CHG-1")),
-                ("cm", C::Schedule { window: window_at(0) }),
-                ("cm", C::Schedule { window: window_at(600) }),
+                ("cm", C::Schedule { window: window_at(0), override_reason: None }),
+                ("cm", C::Schedule { window: window_at(600), override_reason: None }),
                 ("impl", C::Start),
                 ("impl", C::AdvanceStage),
                 ("impl", done()),
@@ -296,7 +296,7 @@ impl Scripted for StandardMachine {
         let who = permitted::<StandardChange>(&["impl", "cm", "req"], name);
         let cmds = match name {
             "create" => vec![C::Create { spec: agg.spec().clone(), template: TemplateId::new("os-patch").unwrap() }],
-            "schedule" => vec![C::Schedule { window: window_at(10_000) }],
+            "schedule" => vec![C::Schedule { window: window_at(10_000), override_reason: None }],
             "start" => vec![C::Start],
             "advance_stage" => vec![C::AdvanceStage],
             "complete" => vec![C::Complete { outcome: ChangeOutcome::Failed, remediation: Remediation::RolledBack }],
@@ -337,8 +337,8 @@ impl Scripted for NormalMachine {
         full.extend([
             ("cab1", C::Approve { group: gid("cab") }),
             ("cab2", C::Approve { group: gid("cab") }),
-            ("cm", C::Schedule { window: window_at(0) }),
-            ("cm", C::Schedule { window: window_at(600) }),
+            ("cm", C::Schedule { window: window_at(0), override_reason: None }),
+            ("cm", C::Schedule { window: window_at(600), override_reason: None }),
             ("impl", C::Start),
             ("impl", C::AdvanceStage),
             (
@@ -358,7 +358,7 @@ impl Scripted for NormalMachine {
             ("req", C::Create(spec("CHG-4", canary()))),
             ("req", C::Submit),
             ("cm", C::Assess(assessment(Risk::Low, "impl"))),
-            ("cm", C::Schedule { window: window_at(0) }),
+            ("cm", C::Schedule { window: window_at(0), override_reason: None }),
             ("impl", C::Start),
         ];
         vec![full, rejected, cancelled, unapproved]
@@ -379,7 +379,7 @@ impl Scripted for NormalMachine {
                 .map(|who| (who, C::Approve { group: gid("cab") }))
                 .to_vec(),
             "reject" => one("cab2", C::Reject { group: gid("cab"), reason: text("no backout test") }),
-            "schedule" => one("cm", C::Schedule { window: window_at(10_000) }),
+            "schedule" => one("cm", C::Schedule { window: window_at(10_000), override_reason: None }),
             "start" => one("impl", C::Start),
             "advance_stage" => one("impl", C::AdvanceStage),
             "complete" => {

@@ -198,6 +198,8 @@ pub enum Kind {
     NotFound,
     /// A creation command on an existing aggregate.
     AlreadyExists,
+    /// A service's schedule refused the window or asked for an override.
+    Schedule,
 }
 
 impl Kind {
@@ -251,6 +253,7 @@ impl Classify for ChangeError {
             ChangeError::Forbidden { .. } => Kind::Forbidden,
             ChangeError::NotFound { .. } => Kind::NotFound,
             ChangeError::AlreadyExists { .. } => Kind::AlreadyExists,
+            ChangeError::Schedule { .. } => Kind::Schedule,
         }
     }
 }
@@ -263,7 +266,7 @@ pub fn check_display<E: Classify + Display>(err: &E, existing: Option<(&str, &st
     let text = err.to_string();
     let names = |needle: &str| assert!(text.contains(needle), "`{text}` ({:?}) does not name `{needle}`", err.kind());
     match err.kind() {
-        Kind::InvalidTransition | Kind::Invalid | Kind::Approval(_) => {
+        Kind::InvalidTransition | Kind::Invalid | Kind::Approval(_) | Kind::Schedule => {
             names(command);
             if let Some((id, status)) = existing {
                 names(id);

@@ -192,10 +192,16 @@ pub enum NormalCommand {
         /// Why.
         reason: Text,
     },
-    /// Schedule in a window.
+    /// Schedule in a window. Where the service's schedule enforces its
+    /// maintenance windows or blackouts with an override
+    /// ([`super::schedule::check_schedule`]), `override_reason` says why the
+    /// change goes ahead anyway, and is recorded.
     Schedule {
         /// The window.
         window: Window,
+        /// Why a conflict the schedule lets be overridden is overridden.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<Text>,
     },
     /// Start implementing.
     Start,
@@ -310,6 +316,9 @@ pub enum NormalEvent {
         at: Timestamp,
         /// By whom.
         by: ActorId,
+        /// The schedule conflicts overridden, and why.
+        #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+        overridden: Option<super::schedule::ScheduleOverride>,
     },
     /// Implementation started.
     Started {
@@ -462,6 +471,21 @@ pub enum ChangeError {
         /// The command.
         command: &'static str,
     },
+    /// The service's schedule refused the window, or asks for an override
+    /// reason ([`super::schedule::check_schedule`]).
+    #[error("cannot {command} {kind} {id} ({state}): {refusal}")]
+    Schedule {
+        /// Which machine.
+        kind: AggregateKind,
+        /// The change.
+        id: crate::id::ChangeId,
+        /// Its state.
+        state: &'static str,
+        /// The command.
+        command: &'static str,
+        /// The refusal, naming the conflicts.
+        refusal: super::schedule::ScheduleRefusal,
+    },
     /// A creation command on an existing change.
     #[error("cannot {command} {kind} {id}: it already exists ({state})")]
     AlreadyExists {
@@ -606,6 +630,16 @@ impl NormalChange {
         }
     }
 
+    fn schedule_refused(&self, command: &NormalCommand, refusal: super::schedule::ScheduleRefusal) -> ChangeError {
+        ChangeError::Schedule {
+            kind: AggregateKind::NormalChange,
+            id: self.spec.id.clone(),
+            state: self.status().as_str(),
+            command: command.name(),
+            refusal,
+        }
+    }
+
     fn decide_existing(&self, command: &NormalCommand, ctx: &Context<'_>) -> Result<Vec<NormalEvent>, ChangeError> {
         use NormalState as S;
         super::precheck(
@@ -710,12 +744,19 @@ impl NormalChange {
                 | S::Closed(_)
                 | S::Cancelled(_) => return Err(self.reject(command)),
             },
-            NormalCommand::Schedule { window } => match state {
+            NormalCommand::Schedule { window, override_reason } => match state {
                 S::Authorized(_) | S::Scheduled(_) => {
                     if window.end <= window.start {
                         return Err(self.invalid(command, "the window must end after it starts"));
                     }
-                    vec![NormalEvent::Scheduled { window: *window, at, by }]
+                    let overridden = super::schedule::check_schedule(
+                        &self.spec.service,
+                        window,
+                        &ctx.config.schedules,
+                        override_reason.as_ref(),
+                    )
+                    .map_err(|refusal| self.schedule_refused(command, refusal))?;
+                    vec![NormalEvent::Scheduled { window: *window, at, by, overridden }]
                 }
                 S::Draft
                 | S::Submitted
@@ -1022,7 +1063,9 @@ impl crate::aggregate::Refusal for ChangeError {
     fn refusal(&self) -> crate::aggregate::RefusalKind {
         use crate::aggregate::RefusalKind;
         match self {
-            ChangeError::InvalidTransition { .. } | ChangeError::Approval { .. } => RefusalKind::Rules,
+            ChangeError::InvalidTransition { .. } | ChangeError::Approval { .. } | ChangeError::Schedule { .. } => {
+                RefusalKind::Rules
+            }
             ChangeError::Invalid { .. } => RefusalKind::Invalid,
             ChangeError::Forbidden { .. } => RefusalKind::Forbidden,
             ChangeError::NotFound { .. } => RefusalKind::NotFound,

@@ -9,6 +9,16 @@
 //! the zone's rules of that date, so a window across a DST change has the
 //! length the wall clock gives it (01:00-04:00 on a spring-forward night is
 //! two hours long).
+//!
+//! **Enforcement.** A schedule says what a window outside its maintenance
+//! windows, and one touching a blackout, does to the `schedule` command of a
+//! normal or standard change ([`ScheduleEnforcement`]): nothing (the
+//! default), a recorded override with a reason ([`ScheduleOverride`], kept in
+//! the `scheduled` event), or a refusal. [`check_schedule`] decides it, pure;
+//! the store passes the tenant's stored schedules in
+//! ([`crate::DomainConfig::schedules`]). Overlaps with other changes and
+//! double-booked implementers stay warnings ([`conflicts`]): they need the
+//! other changes, which a decision does not see.
 
 use chrono::{Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
@@ -45,6 +55,117 @@ pub struct Blackout {
     pub reason: String,
 }
 
+/// What a schedule conflict does to the `schedule` command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Nothing: the window is scheduled (the conflict is only reported by
+    /// [`conflicts`]).
+    #[default]
+    Allow,
+    /// Scheduled only with an override reason, recorded with the window.
+    Override,
+    /// Refused.
+    Refuse,
+}
+
+/// How a service's schedule is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEnforcement {
+    /// A window not inside the maintenance windows.
+    #[serde(default)]
+    pub outside_windows: Enforcement,
+    /// A window touching a blackout.
+    #[serde(default)]
+    pub blackouts: Enforcement,
+}
+
+/// A recorded override of schedule conflicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleOverride {
+    /// Why the change goes ahead anyway.
+    pub reason: crate::id::Text,
+    /// The conflicts overridden.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Why the `schedule` command was refused by the service's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleRefusal {
+    /// A conflict the schedule refuses outright.
+    #[error("the window is refused by the service's schedule: {}", describe(.conflicts))]
+    Refused {
+        /// The refused conflicts.
+        conflicts: Vec<Conflict>,
+    },
+    /// Conflicts that need an override reason, and none was given.
+    #[error("the window needs an override with a reason: {}", describe(.conflicts))]
+    OverrideRequired {
+        /// The conflicts to override.
+        conflicts: Vec<Conflict>,
+    },
+}
+
+fn describe(conflicts: &[Conflict]) -> String {
+    let parts: Vec<String> = conflicts
+        .iter()
+        .map(|c| match c {
+            Conflict::Overlap { other } => format!("overlaps change {other}"),
+            Conflict::OutsideMaintenanceWindow { service } => format!("outside the maintenance windows of {service}"),
+            Conflict::InBlackout { service, reason } => format!("in a blackout of {service} ({reason})"),
+            Conflict::ImplementerDoubleBooked { implementer, other } => {
+                format!("{implementer} is booked on change {other}")
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// The schedule check of a change on `service` scheduled in `window`, under
+/// `schedules` (only `service`'s apply): `Ok(None)` when nothing is enforced,
+/// `Ok(Some(override))` when conflicts needing an override were overridden
+/// with `override_reason`, and the refusal otherwise (a refused conflict
+/// wins over a missing reason). Pure.
+pub fn check_schedule(
+    service: &ServiceId,
+    window: &Window,
+    schedules: &[ServiceSchedule],
+    override_reason: Option<&crate::id::Text>,
+) -> Result<Option<ScheduleOverride>, ScheduleRefusal> {
+    let mut refused = Vec::new();
+    let mut overridable = Vec::new();
+    for schedule in schedules.iter().filter(|s| &s.service == service) {
+        let mut judge = |enforcement: Enforcement, conflict: Conflict| match enforcement {
+            Enforcement::Allow => {}
+            Enforcement::Override => overridable.push(conflict),
+            Enforcement::Refuse => refused.push(conflict),
+        };
+        if !schedule.inside_windows(window) {
+            judge(
+                schedule.enforce.outside_windows,
+                Conflict::OutsideMaintenanceWindow { service: schedule.service.clone() },
+            );
+        }
+        for blackout in schedule.blackouts_hit(window) {
+            judge(
+                schedule.enforce.blackouts,
+                Conflict::InBlackout { service: schedule.service.clone(), reason: blackout.reason.clone() },
+            );
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ScheduleRefusal::Refused { conflicts: refused });
+    }
+    if overridable.is_empty() {
+        return Ok(None);
+    }
+    match override_reason {
+        Some(reason) => Ok(Some(ScheduleOverride { reason: reason.clone(), conflicts: overridable })),
+        None => Err(ScheduleRefusal::OverrideRequired { conflicts: overridable }),
+    }
+}
+
 /// A service's change schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSchedule {
@@ -58,6 +179,10 @@ pub struct ServiceSchedule {
     /// Blackout periods.
     #[serde(default)]
     pub blackouts: Vec<Blackout>,
+    /// What a conflict with these does to the `schedule` command (nothing
+    /// unless set).
+    #[serde(default)]
+    pub enforce: ScheduleEnforcement,
 }
 
 /// A change as the conflict check sees it.
@@ -249,6 +374,7 @@ mod tests {
 
     fn sunday_night(zone: Tz) -> ServiceSchedule {
         ServiceSchedule {
+            enforce: Default::default(),
             service: ServiceId::new("erp").unwrap(),
             zone,
             windows: vec![WeeklyWindow {

@@ -167,10 +167,14 @@ pub enum StandardCommand {
         /// The template.
         template: TemplateId,
     },
-    /// Schedule in a window.
+    /// Schedule in a window (with an override reason where the service's
+    /// schedule asks for one: [`super::schedule::check_schedule`]).
     Schedule {
         /// The window.
         window: Window,
+        /// Why a conflict the schedule lets be overridden is overridden.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<Text>,
     },
     /// Start implementing.
     Start,
@@ -240,6 +244,9 @@ pub enum StandardEvent {
         at: Timestamp,
         /// By whom.
         by: ActorId,
+        /// The schedule conflicts overridden, and why.
+        #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+        overridden: Option<super::schedule::ScheduleOverride>,
     },
     /// Started.
     Started {
@@ -435,12 +442,25 @@ impl StandardChange {
                     state: self.status().as_str(),
                 });
             }
-            StandardCommand::Schedule { window } => match &self.state {
+            StandardCommand::Schedule { window, override_reason } => match &self.state {
                 S::New | S::Scheduled { .. } => {
                     if window.end <= window.start {
                         return Err(self.invalid(command, "the window must end after it starts"));
                     }
-                    StandardEvent::Scheduled { window: *window, at, by }
+                    let overridden = super::schedule::check_schedule(
+                        &self.spec.service,
+                        window,
+                        &ctx.config.schedules,
+                        override_reason.as_ref(),
+                    )
+                    .map_err(|refusal| ChangeError::Schedule {
+                        kind: AggregateKind::StandardChange,
+                        id: self.spec.id.clone(),
+                        state: self.status().as_str(),
+                        command: command.name(),
+                        refusal,
+                    })?;
+                    StandardEvent::Scheduled { window: *window, at, by, overridden }
                 }
                 S::Implementing { .. }
                 | S::Completed { .. }

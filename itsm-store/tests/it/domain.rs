@@ -162,7 +162,9 @@ async fn check_standard_change_calendar(db: &TestDb) {
         let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
         run::<StandardChange>(store, &a, 0, id, create).await.unwrap();
         let window = Window::new(ts(start), ts(end)).unwrap();
-        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window }).await.unwrap();
+        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window, override_reason: None })
+            .await
+            .unwrap();
     }
     let cal = store.change_calendar(&a, &svc, ts(0), ts(20_000)).await.unwrap();
     assert_eq!(cal.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["CHG-1", "CHG-2", "CHG-3"]);

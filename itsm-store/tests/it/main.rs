@@ -18,6 +18,7 @@ mod outbox;
 mod props;
 mod read;
 mod runner;
+mod schedule;
 mod search;
 mod ticket;
 mod tidy;
