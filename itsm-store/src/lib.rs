@@ -149,6 +149,9 @@ pub use model::{
 use crate::plan::{check_key, check_text, check_time};
 use crate::rows::{RawEvent, RawProjection};
 
+/// The longest delivery error [`Store::fail`] keeps, in bytes.
+const MAX_ERROR_BYTES: usize = 4096;
+
 /// The outbox topic of executed escalations ([`Store::record_escalation`]).
 pub const ESCALATION_TOPIC: &str = "escalation";
 
@@ -860,7 +863,7 @@ impl Store {
     }
 
     /// Records a failed delivery of a claimed message: `error` is kept as
-    /// its last error, and the message may be claimed again from
+    /// its last error (its first 4096 bytes), and the message may be claimed again from
     /// `retry_at` on, or with `None` becomes a dead letter (listed by
     /// [`Store::dead_letters`], never claimed again). A dead letter leaves
     /// its stream's order: the stream's later messages are delivered (the
@@ -882,8 +885,13 @@ impl Store {
         if let Some(at) = retry_at {
             check_time("retry_at", at)?;
         }
-        // PostgreSQL text cannot hold NUL; an error message is free text.
-        let error = error.replace('\0', "\u{fffd}");
+        // PostgreSQL text cannot hold NUL; an error message is free text,
+        // kept to its first `MAX_ERROR_BYTES` (on a character boundary).
+        let mut error = error.replace('\0', "\u{fffd}");
+        if error.len() > MAX_ERROR_BYTES {
+            let end = (0..=MAX_ERROR_BYTES).rev().find(|&i| error.is_char_boundary(i)).unwrap_or(0);
+            error.truncate(end);
+        }
         let error = error.as_str();
         plan::retry(|| async move { dispatch!(self, s => s.fail(id, consumer, error, retry_at, now).await) }).await
     }

@@ -148,6 +148,13 @@ async fn streams_retries_and_dead_letters(db: &TestDb) {
     let rest = store.claim("c3", lease, 10, ts(10_000)).await.unwrap();
     assert!(rest.iter().all(|i| i.dedup_key != "E-0"));
     assert!(matches!(store.fail(1, "c\0", "x", None, ts(0)).await, Err(itsm_store::StoreError::Validation { .. })));
+    // A long error is kept to 4096 bytes, cut on a character boundary.
+    let long = format!("{}{}", "x".repeat(4095), "\u{e9}".repeat(10));
+    let last = rest.last().unwrap();
+    assert!(store.fail(last.id, "c3", &long, None, ts(10_001)).await.unwrap());
+    let dead = store.dead_letters(&t, 10).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[1].last_error.as_deref(), Some("x".repeat(4095).as_str()));
 }
 
 #[tokio::test]
