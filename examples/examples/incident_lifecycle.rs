@@ -358,12 +358,23 @@ async fn narrate(store: Store) -> Result<(), String> {
     }
 
     let t = at("2026-03-05T10:10:00Z")?;
-    let items = demo.store.claim("notifier", Duration::from_secs(60), 100, t).await.map_err(|e| e.to_string())?;
-    println!("\nOutbox: {} message(s) claimed by notifier", items.len());
+    // A claim hands out one message per incident at a time (each incident's
+    // messages are delivered in order), so the notifier claims until done.
+    let mut items = Vec::new();
     let mut acked = 0;
+    loop {
+        let batch = demo.store.claim("notifier", Duration::from_secs(60), 100, t).await.map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            break;
+        }
+        for item in &batch {
+            acked += usize::from(demo.store.ack(item.id, "notifier", t).await.map_err(|e| e.to_string())?);
+        }
+        items.extend(batch);
+    }
+    println!("\nOutbox: {} message(s) claimed by notifier, in order per incident", items.len());
     for item in &items {
         println!("    {:<18} {}", item.topic, item.dedup_key);
-        acked += usize::from(demo.store.ack(item.id, "notifier", t).await.map_err(|e| e.to_string())?);
     }
     let left = demo.store.claim("notifier", Duration::from_secs(60), 100, t).await.map_err(|e| e.to_string())?;
     println!("    acknowledged {acked}; left to deliver: {}", left.len());

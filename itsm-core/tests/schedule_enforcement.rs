@@ -50,12 +50,12 @@ fn schedule(service: &str, enforce: ScheduleEnforcement, blackout_day: Option<u3
     }
 }
 
+/// The reference verdict: `Ok(Some((reason, overridden)))` or `Ok(None)`;
+/// `Err((refused, conflicts))`, refused outright or needing an override.
+type Verdict = Result<Option<(Text, Vec<Conflict>)>, (bool, Vec<Conflict>)>;
+
 /// The reference verdict.
-fn reference(
-    found: &[Conflict],
-    enforce: ScheduleEnforcement,
-    reason: Option<&Text>,
-) -> Result<Option<(Text, Vec<Conflict>)>, (bool, Vec<Conflict>)> {
+fn reference(found: &[Conflict], enforce: ScheduleEnforcement, reason: Option<&Text>) -> Verdict {
     let of = |c: &Conflict| match c {
         Conflict::OutsideMaintenanceWindow { .. } => enforce.outside_windows,
         Conflict::InBlackout { .. } => enforce.blackouts,

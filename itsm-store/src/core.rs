@@ -21,7 +21,7 @@ use crate::dialect::{DbTime, Dialect, Pools};
 use crate::error::{Class, ExecError, StoreError, classify};
 use crate::ingest::{IngestReport, Run};
 use crate::model::{
-    Committed, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
+    Committed, DeadLetter, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
 use crate::plan::{
     self, ChainFields, GENESIS, IdempotentResult, OutboxRow, SearchDelta, SearchRow, check_expected, decode_state, link,
@@ -81,6 +81,21 @@ pub(crate) struct ClaimedRow {
     pub created_at: DbTime,
     pub attempts: i64,
     pub lease_until: DbTime,
+    pub stream: Option<String>,
+}
+
+/// A dead letter as read.
+#[derive(Debug, FromRow)]
+pub(crate) struct DeadRow {
+    pub id: i64,
+    pub tenant: String,
+    pub topic: String,
+    pub dedup_key: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub dead_at: DbTime,
+    pub stream: Option<String>,
 }
 
 /// An event of the feed and its transaction key.
@@ -436,6 +451,7 @@ where
     for<'r> RawEvent: FromRow<'r, DB::Row>,
     for<'r> RawHistory: FromRow<'r, DB::Row>,
     for<'r> ClaimedRow: FromRow<'r, DB::Row>,
+    for<'r> DeadRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointHeadRow: FromRow<'r, DB::Row>,
     for<'r> HeadRow: FromRow<'r, DB::Row>,
@@ -1249,6 +1265,7 @@ where
                     created_at: r.created_at.0,
                     attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
                     lease_until: r.lease_until.0,
+                    stream: r.stream,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1269,11 +1286,66 @@ where
         Ok(done.is_some())
     }
 
+    /// Records a failed delivery by the lease holder: the error, and either
+    /// the instant it may be claimed again or (`None`) a dead letter.
+    pub(crate) async fn fail(
+        &self,
+        id: i64,
+        consumer: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let dead_at = if retry_at.is_none() { Some(DbTime(now)) } else { None };
+        let done: Option<i64> = query_scalar(DB::sql().fail)
+            .bind(id)
+            .bind(consumer)
+            .bind(DbTime(now))
+            .bind(error)
+            .bind(retry_at.map(DbTime))
+            .bind(dead_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(DB::error)?;
+        commit(tx).await?;
+        Ok(done.is_some())
+    }
+
+    /// A tenant's dead letters, oldest message first.
+    pub(crate) async fn dead_letters(&self, tenant: &str, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows: Vec<DeadRow> = query_as(DB::sql().dead_letters)
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(DB::error)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    id: r.id,
+                    tenant: r.tenant,
+                    topic: r.topic,
+                    dedup_key: r.dedup_key,
+                    payload: serde_json::from_str(&r.payload)
+                        .map_err(|e| StoreError::corrupt("outbox payload", r.id, e))?,
+                    attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+                    last_error: r.last_error,
+                    dead_at: r.dead_at.0,
+                    stream: r.stream,
+                })
+            })
+            .collect()
+    }
+
+    /// `stream`: the ordering key of its outbox message (see
+    /// [`crate::Store::record_escalation`]).
     pub(crate) async fn record_escalation(
         &self,
         tenant: &str,
         escalation_id: &str,
         payload: &str,
+        stream: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
@@ -1292,6 +1364,7 @@ where
             topic: crate::ESCALATION_TOPIC.to_owned(),
             dedup_key: escalation_id.to_owned(),
             payload: payload.to_owned(),
+            stream: stream.map(str::to_owned),
         };
         Self::put_outbox(&mut tx, tenant, std::slice::from_ref(&row), now).await?;
         commit(tx).await?;
@@ -1387,8 +1460,13 @@ where
                 if new.is_none() {
                     continue;
                 }
-                let message =
-                    OutboxRow { topic: crate::ESCALATION_TOPIC.to_owned(), dedup_key: escalation.id.clone(), payload };
+                // Ordered with the aggregate's own messages.
+                let message = OutboxRow {
+                    topic: crate::ESCALATION_TOPIC.to_owned(),
+                    dedup_key: escalation.id.clone(),
+                    payload,
+                    stream: Some(plan::stream_of(kind, &row.id)),
+                };
                 Self::put_outbox(&mut tx, &row.tenant, std::slice::from_ref(&message), now).await?;
                 run.executed.push((row.tenant.clone(), escalation));
             }
@@ -1726,6 +1804,7 @@ where
                 .bind(row.dedup_key.as_str())
                 .bind(row.payload.as_str())
                 .bind(DbTime(now))
+                .bind(row.stream.as_deref())
                 .execute(&mut *conn)
                 .await
                 .map_err(DB::error)?;

@@ -36,7 +36,13 @@
 //! * **Idempotency keys**: the same key and request return the first result;
 //!   a different request is [`StoreError::IdempotencyKeyReused`].
 //! * **Outbox**: [`Store::claim`] leases messages, [`Store::ack`] delivers
-//!   them once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//!   them once (PostgreSQL: `FOR UPDATE SKIP LOCKED`), [`Store::fail`]
+//!   records a failed attempt (retry instant or dead letter,
+//!   [`Store::dead_letters`]). A message carries its aggregate as an ordering
+//!   key ([`OutboxItem::stream`]): a claim hands out only the first pending
+//!   message of each stream, so a stream is delivered in order, one message
+//!   at a time; dead letters leave the order. The `itsm-notify` crate is the
+//!   dispatcher.
 //! * **Alerts**: [`Store::ingest_alerts`] correlates monitoring alerts into
 //!   incidents, one transaction per batch. The correlation state is keyed
 //!   rows (`alert_groups`, `alert_seen`) read and written per alert, seen
@@ -148,12 +154,15 @@ pub use feed::{FeedCursor, FeedEvent, FeedPage, FeedSignal, Wake};
 pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand, StateIo};
 pub use model::{
     BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,
-    EventCursor, ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem, ProjectionRow,
-    QueueFilter, Recorded, Request, SqliteFile, StoredEvent,
+    DeadLetter, EventCursor, ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem,
+    ProjectionRow, QueueFilter, Recorded, Request, SqliteFile, StoredEvent,
 };
 
 use crate::plan::{check_key, check_text, check_time};
 use crate::rows::{RawEvent, RawProjection};
+
+/// The longest delivery error [`Store::fail`] keeps, in bytes.
+const MAX_ERROR_BYTES: usize = 4096;
 
 /// The outbox topic of executed escalations ([`Store::record_escalation`]).
 pub const ESCALATION_TOPIC: &str = "escalation";
@@ -945,7 +954,12 @@ impl Store {
     }
 
     /// Leases up to `limit` undelivered outbox messages (of every tenant) whose
-    /// lease is free or expired to `consumer` until `now + lease`.
+    /// lease is free or expired to `consumer` until `now + lease`, in id
+    /// order: messages that are not dead letters, whose retry instant (see
+    /// [`Store::fail`]) is not after `now`, and that are the first pending
+    /// (neither delivered nor dead) message of their stream
+    /// ([`OutboxItem::stream`]), so a claim holds at most one message of a
+    /// stream and a stream is delivered in order.
     #[tracing::instrument(skip_all, fields(consumer = %consumer))]
     pub async fn claim(
         &self,
@@ -974,10 +988,56 @@ impl Store {
         plan::retry(|| async move { dispatch!(self, s => s.ack(id, consumer, now).await) }).await
     }
 
+    /// Records a failed delivery of a claimed message: `error` is kept as
+    /// its last error (its first 4096 bytes), and the message may be claimed again from
+    /// `retry_at` on, or with `None` becomes a dead letter (listed by
+    /// [`Store::dead_letters`], never claimed again). A dead letter leaves
+    /// its stream's order: the stream's later messages are delivered (the
+    /// alternative, blocking them forever behind one refused message, loses
+    /// more than the order is worth). True when `consumer` held the lease
+    /// at `now` and the message was neither delivered nor dead; false
+    /// otherwise (nothing changes), like [`Store::ack`].
+    #[tracing::instrument(skip_all, fields(id = id, consumer = %consumer, dead = retry_at.is_none()))]
+    pub async fn fail(
+        &self,
+        id: i64,
+        consumer: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        check_text("consumer", consumer)?;
+        check_time("now", now)?;
+        if let Some(at) = retry_at {
+            check_time("retry_at", at)?;
+        }
+        // PostgreSQL text cannot hold NUL; an error message is free text,
+        // kept to its first `MAX_ERROR_BYTES` (on a character boundary).
+        let mut error = error.replace('\0', "\u{fffd}");
+        if error.len() > MAX_ERROR_BYTES {
+            let end = (0..=MAX_ERROR_BYTES).rev().find(|&i| error.is_char_boundary(i)).unwrap_or(0);
+            error.truncate(end);
+        }
+        let error = error.as_str();
+        plan::retry(|| async move { dispatch!(self, s => s.fail(id, consumer, error, retry_at, now).await) }).await
+    }
+
+    /// Up to `limit` of the tenant's dead letters (see [`Store::fail`]),
+    /// oldest message first. A system path, not actor-scoped.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn dead_letters(&self, tenant: &TenantId, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let tenant = tenant.as_str();
+        let limit = i64::from(limit);
+        plan::retry(|| async move { dispatch!(self, s => s.dead_letters(tenant, limit).await) }).await
+    }
+
     /// Records that an escalation was executed and queues its outbox message
     /// (topic [`ESCALATION_TOPIC`], dedup key = the escalation id), in one
     /// transaction. True the first time for an id, false afterwards (nothing
-    /// is written).
+    /// is written). When the payload names an incident (a string field
+    /// `incident`, as a serialized `DueEscalation` does), the message joins
+    /// that incident's stream (`incident/{id}`, see [`OutboxItem::stream`]),
+    /// ordered with the incident's own messages; otherwise it has none.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, escalation = %escalation_id))]
     pub async fn record_escalation(
         &self,
@@ -988,12 +1048,18 @@ impl Store {
     ) -> Result<bool, StoreError> {
         check_text("escalation id", escalation_id)?;
         check_time("now", now)?;
+        let stream = payload
+            .get("incident")
+            .and_then(serde_json::Value::as_str)
+            .filter(|id| check_text("incident", id).is_ok())
+            .map(|id| plan::stream_of(AggregateKind::Incident, id));
         let payload = serde_json::to_string(payload).map_err(|e| StoreError::validation("payload", e.to_string()))?;
         let tenant = tenant.as_str();
         let payload = payload.as_str();
-        plan::retry(
-            || async move { dispatch!(self, s => s.record_escalation(tenant, escalation_id, payload, now).await) },
-        )
+        let stream = stream.as_deref();
+        plan::retry(|| async move {
+            dispatch!(self, s => s.record_escalation(tenant, escalation_id, payload, stream, now).await)
+        })
         .await
     }
 }

@@ -251,6 +251,37 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// The lease ends at this instant; ack before it.
     pub lease_until: Timestamp,
+    /// The ordering key: the aggregate the message is about (`kind/id`,
+    /// e.g. `incident/INC-1`), `None` for a message without one. A claim
+    /// hands out a stream's messages one at a time, in id order.
+    pub stream: Option<String>,
+}
+
+/// An outbox message that will not be delivered: its sink refused it, or it
+/// failed as many times as its dispatcher allows ([`crate::Store::fail`]
+/// without a retry instant). It is kept for an operator
+/// ([`crate::Store::dead_letters`]) and no longer blocks the later messages
+/// of its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The message id.
+    pub id: i64,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Routing topic.
+    pub topic: String,
+    /// Deduplication key, unique per (tenant, topic).
+    pub dedup_key: String,
+    /// The body.
+    pub payload: serde_json::Value,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// The last delivery error recorded.
+    pub last_error: Option<String>,
+    /// When it became a dead letter.
+    pub dead_at: Timestamp,
+    /// Its ordering key (see [`OutboxItem::stream`]).
+    pub stream: Option<String>,
 }
 
 /// The result of [`crate::Store::verify_chain`].

@@ -51,6 +51,14 @@ pub(crate) struct OutboxRow {
     pub topic: String,
     pub dedup_key: String,
     pub payload: String,
+    /// The ordering key: the aggregate the message is about (see [`stream_of`]).
+    pub stream: Option<String>,
+}
+
+/// The ordering key of an aggregate's outbox messages: `kind/id`. Messages
+/// of one key are delivered one at a time, in the order they were written.
+pub(crate) fn stream_of(kind: AggregateKind, id: &str) -> String {
+    format!("{}/{id}", kind.as_str())
 }
 
 /// The stored first result of an idempotency key.
@@ -135,7 +143,7 @@ pub(crate) fn decide<A: Aggregate>(
         None => (None, 0),
     };
     let (state, rows) = apply_events(state, version, ctx, aggregate_id, &events)?;
-    let outbox = outbox_rows(A::outbox(&state, &events))?;
+    let outbox = outbox_rows(A::outbox(&state, &events), A::KIND, aggregate_id)?;
     let last = rows.last().map_or(0, |r| r.version);
     let projection = projection_values(&state, last)?;
     Ok(Plan { state, events, rows, projection, outbox })
@@ -373,7 +381,7 @@ impl<A: Aggregate> Batch<A> {
             None => (None, 0),
         };
         let (state, rows) = apply_events(state, version, &ctx, c.aggregate_id, &events)?;
-        let outbox = outbox_rows(A::outbox(&state, &events))?;
+        let outbox = outbox_rows(A::outbox(&state, &events), A::KIND, c.aggregate_id)?;
         if !outbox.is_empty() {
             self.outbox.push((tenant.to_owned(), outbox, c.now));
         }
@@ -470,8 +478,17 @@ pub(crate) struct DirtyProjection<'a> {
     pub clock: Option<crate::config::ClockState>,
 }
 
-/// Serializes outbox messages, refusing NUL in topic or key.
-pub(crate) fn outbox_rows(messages: Vec<OutboxMessage>) -> Result<Vec<OutboxRow>, StoreError> {
+/// Serializes outbox messages, refusing NUL in topic or key; their ordering
+/// key is the aggregate that emitted them ([`stream_of`]).
+pub(crate) fn outbox_rows(
+    messages: Vec<OutboxMessage>,
+    kind: AggregateKind,
+    aggregate_id: &str,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stream = stream_of(kind, aggregate_id);
     messages
         .into_iter()
         .map(|m| {
@@ -482,7 +499,7 @@ pub(crate) fn outbox_rows(messages: Vec<OutboxMessage>) -> Result<Vec<OutboxRow>
                 id: m.dedup_key.clone(),
                 source,
             })?;
-            Ok(OutboxRow { topic: m.topic, dedup_key: m.dedup_key, payload })
+            Ok(OutboxRow { topic: m.topic, dedup_key: m.dedup_key, payload, stream: Some(stream.to_owned()) })
         })
         .collect()
 }

@@ -75,6 +75,8 @@ pub(crate) struct Sql {
     pub aggregate_heads: &'static str,
     pub claim: String,
     pub ack: &'static str,
+    pub fail: &'static str,
+    pub dead_letters: &'static str,
     pub correlator_init: &'static str,
     pub correlator_get: String,
     pub correlator_put: &'static str,
@@ -138,8 +140,8 @@ impl Sql {
                 WHERE tenant = $1 AND kind = $2 AND id = $3",
             state_get: "SELECT version, state, updated_at FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
             exists: "SELECT count(*) FROM aggregates WHERE tenant = $1 AND kind = $2 AND id = $3",
-            outbox_put: "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
-                ON CONFLICT (tenant, topic, dedup_key) DO NOTHING",
+            outbox_put: "INSERT INTO outbox (tenant, topic, dedup_key, payload, created_at, stream) \
+                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, topic, dedup_key) DO NOTHING",
             history: "SELECT position, version, payload, actor, recorded_at FROM events \
                 WHERE tenant = $1 AND aggregate_kind = $2 AND aggregate_id = $3 AND version <= $4 ORDER BY version",
             search_select: format!(
@@ -163,15 +165,31 @@ impl Sql {
             ),
             legacy_head: "SELECT position, hash FROM chain_heads WHERE tenant = $1",
             aggregate_heads: "SELECT id, version, chain_hash FROM aggregates WHERE tenant = $1 AND kind = $2 ORDER BY id",
+            // Pending (neither delivered nor dead), lease free, retry instant
+            // reached, and the first pending message of its stream: a stream's
+            // messages go out one at a time in id order. Dead letters leave
+            // the order (they no longer block their stream).
             claim: format!(
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $3) \
-                 ORDER BY id LIMIT $4{}) \
-                 RETURNING id, tenant, topic, dedup_key, payload, created_at, CAST(attempts AS BIGINT) AS attempts, lease_until",
+                 WHERE id IN (SELECT o.id FROM outbox o WHERE o.delivered_at IS NULL AND o.dead_at IS NULL \
+                 AND (o.lease_until IS NULL OR o.lease_until <= $3) \
+                 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $3) \
+                 AND (o.stream IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.tenant = o.tenant \
+                 AND e.stream = o.stream AND e.id < o.id AND e.delivered_at IS NULL AND e.dead_at IS NULL)) \
+                 ORDER BY o.id LIMIT $4{}) \
+                 RETURNING id, tenant, topic, dedup_key, payload, created_at, CAST(attempts AS BIGINT) AS attempts, \
+                 lease_until, stream",
                 D::SKIP_LOCKED
             ),
             ack: "UPDATE outbox SET delivered_at = $3 WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND lease_until > $3 \
                 RETURNING id",
+            // A failed attempt by the lease holder: the lease is released, and
+            // either a retry instant ($5) or the dead-letter instant ($6) is set.
+            fail: "UPDATE outbox SET lease_until = NULL, last_error = $4, next_attempt_at = $5, dead_at = $6 \
+                WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL AND dead_at IS NULL AND lease_until > $3 \
+                RETURNING id",
+            dead_letters: "SELECT id, tenant, topic, dedup_key, payload, CAST(attempts AS BIGINT) AS attempts, last_error, \
+                dead_at, stream FROM outbox WHERE tenant = $1 AND dead_at IS NOT NULL ORDER BY id LIMIT $2",
             // The tenant's `alert_correlators` row is its ingestion lock
             // (PostgreSQL); its document is read once, to convert it into
             // rows (store design 2), and blanked.

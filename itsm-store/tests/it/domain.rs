@@ -99,11 +99,23 @@ async fn check_incident_lifecycle(db: &TestDb) {
     assert_eq!(loaded.version, history.len() as u64);
     assert_eq!(Some(loaded.state), Incident::replay(history.iter().map(|r| &r.event)).unwrap());
     assert!(store.queue(&a, &QueueFilter::Assignee(ActorId::new("alice").unwrap()), 10).await.unwrap().is_empty());
-    // Resolution and closure notifications went to the outbox, once each.
-    let items = store.claim("notifier", Duration::from_secs(30), 100, ts(1000)).await.unwrap();
-    let topics: BTreeSet<_> = items.iter().map(|i| i.topic.as_str()).collect();
-    assert!(topics.contains("incident.resolved") && topics.contains("incident.closed"), "{topics:?}");
-    assert!(items.iter().all(|i| i.payload["incident"] == "INC-1"));
+    // Resolution and closure notifications went to the outbox, once each, in
+    // order: the incident's stream is handed out one message at a time.
+    let mut topics = Vec::new();
+    loop {
+        let items = store.claim("notifier", Duration::from_secs(30), 100, ts(1000)).await.unwrap();
+        if items.is_empty() {
+            break;
+        }
+        assert_eq!(items.len(), 1, "one message of a stream at a time");
+        let item = &items[0];
+        assert_eq!(item.payload["incident"], "INC-1");
+        assert_eq!(item.stream.as_deref(), Some("incident/INC-1"));
+        assert!(store.ack(item.id, "notifier", ts(1000)).await.unwrap());
+        topics.push(item.topic.clone());
+    }
+    let at = |topic: &str| topics.iter().position(|t| t == topic);
+    assert!(at("incident.resolved") < at("incident.closed") && at("incident.resolved").is_some(), "{topics:?}");
     assert!(store.verify_chain(&tenant("t1")).await.unwrap().is_intact());
 }
 

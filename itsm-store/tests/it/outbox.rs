@@ -95,3 +95,79 @@ async fn four_consumers_postgres() {
     drain_with_four_consumers(&db).await;
     db.cleanup().await;
 }
+
+/// Streams, retries and dead letters: a claim hands out only the first
+/// pending message of each stream; a failure with a retry instant keeps the
+/// stream blocked until the retry succeeds; a dead letter stops blocking.
+async fn streams_retries_and_dead_letters(db: &TestDb) {
+    let store = &db.store;
+    let t = crate::common::tenant("ob_streams");
+    let lease = Duration::from_secs(30);
+    // Two incidents' streams (A: 3 messages, B: 2) and one message without a stream.
+    for (n, incident) in ["A", "B", "A", "B", "A"].iter().enumerate() {
+        let payload = serde_json::json!({ "incident": incident, "n": n });
+        assert!(store.record_escalation(&t, &format!("E-{n}"), &payload, ts(0)).await.unwrap());
+    }
+    assert!(store.record_escalation(&t, "E-loose", &serde_json::json!({ "n": 5 }), ts(0)).await.unwrap());
+    let keys = |items: &[itsm_store::OutboxItem]| items.iter().map(|i| i.dedup_key.clone()).collect::<Vec<_>>();
+
+    let first = store.claim("c1", lease, 10, ts(1)).await.unwrap();
+    assert_eq!(keys(&first), ["E-0", "E-1", "E-loose"], "one message per stream, in id order");
+    assert_eq!(first[0].stream.as_deref(), Some("incident/A"));
+    assert_eq!(first[2].stream, None);
+    assert!(store.claim("c2", lease, 10, ts(2)).await.unwrap().is_empty(), "the rest wait for their heads");
+
+    // A fails with a retry at ts(20): only the holder may record it, once.
+    assert!(!store.fail(first[0].id, "c2", "not mine", Some(ts(20)), ts(3)).await.unwrap());
+    assert!(store.fail(first[0].id, "c1", "HTTP 500", Some(ts(20)), ts(3)).await.unwrap());
+    assert!(!store.fail(first[0].id, "c1", "again", Some(ts(20)), ts(3)).await.unwrap(), "the lease is released");
+    assert!(!store.ack(first[0].id, "c1", ts(3)).await.unwrap());
+    // B's head is delivered: B's next message comes; A stays blocked until ts(20).
+    assert!(store.ack(first[1].id, "c1", ts(4)).await.unwrap());
+    assert!(store.ack(first[2].id, "c1", ts(4)).await.unwrap());
+    assert_eq!(keys(&store.claim("c2", lease, 10, ts(5)).await.unwrap()), ["E-3"]);
+    let retried = store.claim("c2", lease, 10, ts(20)).await.unwrap();
+    assert_eq!(keys(&retried), ["E-0"]);
+    assert_eq!(retried[0].attempts, 2);
+
+    // A's head becomes a dead letter: A's next message is handed out.
+    assert!(store.fail(retried[0].id, "c2", "HTTP 400 \0 refused", None, ts(21)).await.unwrap());
+    let next = store.claim("c3", lease, 10, ts(22)).await.unwrap();
+    assert_eq!(keys(&next), ["E-2"], "a dead letter stops blocking its stream");
+    let dead = store.dead_letters(&t, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].dedup_key, "E-0");
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(dead[0].dead_at, ts(21));
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400 \u{fffd} refused"));
+    assert_eq!(dead[0].payload["incident"], "A");
+    assert_eq!(dead[0].stream.as_deref(), Some("incident/A"));
+    assert!(store.dead_letters(&crate::common::tenant("ob_other"), 10).await.unwrap().is_empty());
+    // A dead letter is never claimed again, even after every lease expired.
+    assert!(store.ack(next[0].id, "c3", ts(23)).await.unwrap());
+    let rest = store.claim("c3", lease, 10, ts(10_000)).await.unwrap();
+    assert!(rest.iter().all(|i| i.dedup_key != "E-0"));
+    assert!(matches!(store.fail(1, "c\0", "x", None, ts(0)).await, Err(itsm_store::StoreError::Validation { .. })));
+    // A long error is kept to 4096 bytes, cut on a character boundary.
+    let long = format!("{}{}", "x".repeat(4095), "\u{e9}".repeat(10));
+    let last = rest.last().unwrap();
+    assert!(store.fail(last.id, "c3", &long, None, ts(10_001)).await.unwrap());
+    let dead = store.dead_letters(&t, 10).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[1].last_error.as_deref(), Some("x".repeat(4095).as_str()));
+}
+
+#[tokio::test]
+async fn streams_retries_and_dead_letters_sqlite() {
+    let db = crate::common::sqlite().await;
+    streams_retries_and_dead_letters(&db).await;
+    db.cleanup().await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn streams_retries_and_dead_letters_postgres() {
+    let Some(db) = crate::common::postgres().await else { return };
+    streams_retries_and_dead_letters(&db).await;
+    db.cleanup().await;
+}

@@ -132,15 +132,25 @@ async fn check_runner_records_each_escalation_once(db: &TestDb) {
     let next = store.next_due().await.unwrap();
     assert!(next.is_none_or(|at| at > now), "a due instant left at or before now: {next:?}");
 
-    // The outbox holds one message per escalation, keyed by its id.
-    let claimed = store.claim("test", Duration::from_secs(60), 10_000, now).await.unwrap();
-    let keys: BTreeSet<String> = claimed
-        .iter()
-        .filter(|m| m.topic == ESCALATION_TOPIC && m.tenant == tenant.as_str())
-        .map(|m| m.dedup_key.clone())
-        .collect();
-    assert_eq!(keys, expected);
-    assert_eq!(claimed.iter().filter(|m| m.tenant == tenant.as_str()).count(), expected.len());
+    // The outbox holds one message per escalation, keyed by its id, in the
+    // incident's stream: claimed (one per stream at a time) and acknowledged
+    // until none is left.
+    let mut keys = Vec::new();
+    loop {
+        let claimed = store.claim("test", Duration::from_secs(60), 10_000, now).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for m in &claimed {
+            assert_eq!(m.stream.as_deref(), m.payload["incident"].as_str().map(|i| format!("incident/{i}")).as_deref());
+            if m.tenant == tenant.as_str() && m.topic == ESCALATION_TOPIC {
+                keys.push(m.dedup_key.clone());
+            }
+            assert!(store.ack(m.id, "test", now).await.unwrap());
+        }
+    }
+    assert_eq!(keys.len(), expected.len(), "one message per escalation");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
 }
 
 async fn check_runner_task_wakes_and_stops(db: &TestDb) {
