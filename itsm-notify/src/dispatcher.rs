@@ -10,7 +10,7 @@ use itsm_store::{OutboxItem, Store, StoreError};
 use rand::Rng;
 
 use crate::Sink;
-use crate::clock::{Clock, SystemClock};
+use crate::{Clock, SystemClock};
 
 /// How a [`Dispatcher`] claims, retries and waits.
 #[derive(Debug, Clone, PartialEq, Eq)]

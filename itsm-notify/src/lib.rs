@@ -54,16 +54,15 @@
 //! # }
 //! ```
 
-mod clock;
 mod dispatcher;
 mod error;
 #[cfg(feature = "jetstream")]
 mod jetstream;
 mod webhook;
 
-pub use clock::{Clock, SystemClock};
 pub use dispatcher::{DispatchOptions, DispatchReport, Dispatcher};
 pub use error::{DeliveryError, SetupError};
+pub use itsm_store::runner::{Clock, SystemClock};
 #[cfg(feature = "jetstream")]
 pub use jetstream::JetStreamSink;
 pub use webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookBody, WebhookSink, sign, verify_signature};

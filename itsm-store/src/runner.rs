@@ -37,10 +37,19 @@ use itsm_core::{AggregateKind, Timestamp};
 
 use crate::{Store, StoreError};
 
-/// Where a runner reads the time (the store never reads the clock itself).
+/// Where a runner (or an outbox dispatcher) reads the time: the store's
+/// methods take `now` and never read the clock themselves. Implemented by
+/// [`SystemClock`], [`FixedClock`] and any `Fn() -> Timestamp` (a test's
+/// clock).
 pub trait Clock: Send + Sync + 'static {
     /// The instant now (truncated to microseconds).
     fn now(&self) -> Timestamp;
+}
+
+impl<F: Fn() -> Timestamp + Send + Sync + 'static> Clock for F {
+    fn now(&self) -> Timestamp {
+        self()
+    }
 }
 
 /// The system clock.

@@ -30,6 +30,50 @@ pub fn config() -> DomainConfig {
     DomainConfig::default()
 }
 
+/// An actor of `tenant` with `roles`.
+pub fn who(tenant: &TenantId, id: &str, roles: &[Role]) -> Actor {
+    Actor::new(ActorId::new(id).unwrap(), tenant.clone(), roles.iter().copied())
+}
+
+/// Opens incident `id` on service mail, medium impact and urgency.
+pub fn open_titled(id: &str, title: &str) -> itsm_core::incident::IncidentCommand {
+    use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
+    use itsm_core::id::{IncidentId, ServiceId, Text};
+    itsm_core::incident::IncidentCommand::Open(itsm_core::incident::OpenIncident::new(
+        IncidentId::new(id).unwrap(),
+        IncidentKind::Production,
+        ServiceId::new("mail").unwrap(),
+        Text::new(title).unwrap(),
+        Impact::Medium,
+        Urgency::Medium,
+        DetectionSource::User,
+    ))
+}
+
+/// A work note.
+pub fn note(text: &str, public: bool) -> itsm_core::incident::IncidentCommand {
+    itsm_core::incident::IncidentCommand::AddNote { text: itsm_core::id::Text::new(text).unwrap(), public }
+}
+
+/// Runs an incident command as `actor` at `ts(at)`; panics on a refusal.
+pub async fn run_incident(
+    store: &Store,
+    actor: &Actor,
+    at: i64,
+    id: &str,
+    command: itsm_core::incident::IncidentCommand,
+) {
+    let cfg = DomainConfig::default();
+    store
+        .execute::<itsm_core::incident::Incident>(itsm_store::Request::new(
+            itsm_core::Context::new(actor, ts(at), &cfg),
+            id,
+            &command,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name unique in this process and across processes.

@@ -8,40 +8,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
-use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
-use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
-use itsm_core::{Actor, AggregateKind, Context, DomainConfig, Role};
-use itsm_store::{FeedCursor, Request, Store, Wake};
+use itsm_core::id::{GroupId, TenantId};
+use itsm_core::incident::IncidentCommand;
+use itsm_core::{Actor, AggregateKind, Role};
+use itsm_store::{FeedCursor, Store, Wake};
 
-use crate::common::{TestDb, ts, unique};
-
-fn who(tenant: &TenantId, id: &str, roles: &[Role]) -> Actor {
-    Actor::new(ActorId::new(id).unwrap(), tenant.clone(), roles.iter().copied())
-}
+use crate::common::{TestDb, note, open_titled, run_incident as run, unique, who};
 
 fn open(id: &str) -> IncidentCommand {
-    IncidentCommand::Open(OpenIncident::new(
-        IncidentId::new(id).unwrap(),
-        IncidentKind::Production,
-        ServiceId::new("mail").unwrap(),
-        Text::new("mail is slow").unwrap(),
-        Impact::Medium,
-        Urgency::Medium,
-        DetectionSource::User,
-    ))
-}
-
-fn note(text: &str, public: bool) -> IncidentCommand {
-    IncidentCommand::AddNote { text: Text::new(text).unwrap(), public }
-}
-
-async fn run(store: &Store, actor: &Actor, at: i64, id: &str, command: IncidentCommand) {
-    let cfg = DomainConfig::default();
-    store
-        .execute::<Incident>(Request::new(Context::new(actor, ts(at), &cfg), id, &command))
-        .await
-        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    open_titled(id, "mail is slow")
 }
 
 /// Everything `actor` reads from `from`, `limit` events per page, until

@@ -3,42 +3,13 @@
 //! a search, and migration 0008's own fill of the documents written before
 //! it. (`read.rs` checks search against the read-permission reference too.)
 
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
-use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
-use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
-use itsm_core::{Actor, Context, DomainConfig, Role};
+use itsm_core::id::{GroupId, TenantId};
+use itsm_core::incident::{Incident, IncidentCommand};
+use itsm_core::{Actor, DomainConfig, Role};
 use itsm_store::{ErrorKind, Store};
-use itsm_store::{ImportCommand, OnReject, Request};
+use itsm_store::{ImportCommand, OnReject};
 
-use crate::common::{TestDb, ts, unique};
-
-fn who(tenant: &TenantId, id: &str, roles: &[Role]) -> Actor {
-    Actor::new(ActorId::new(id).unwrap(), tenant.clone(), roles.iter().copied())
-}
-
-fn open(id: &str, title: &str) -> IncidentCommand {
-    IncidentCommand::Open(OpenIncident::new(
-        IncidentId::new(id).unwrap(),
-        IncidentKind::Production,
-        ServiceId::new("mail").unwrap(),
-        Text::new(title).unwrap(),
-        Impact::Medium,
-        Urgency::Medium,
-        DetectionSource::User,
-    ))
-}
-
-fn note(text: &str, public: bool) -> IncidentCommand {
-    IncidentCommand::AddNote { text: Text::new(text).unwrap(), public }
-}
-
-async fn run(store: &Store, actor: &Actor, at: i64, id: &str, command: IncidentCommand) {
-    let cfg = DomainConfig::default();
-    store
-        .execute::<Incident>(Request::new(Context::new(actor, ts(at), &cfg), id, &command))
-        .await
-        .unwrap_or_else(|e| panic!("{id}: {e}"));
-}
+use crate::common::{TestDb, note, open_titled as open, run_incident as run, ts, unique, who};
 
 async fn ids(store: &Store, actor: &Actor, text: &str) -> Vec<String> {
     store.search(actor, text, 50).await.unwrap().into_iter().map(|r| r.id).collect()
