@@ -41,7 +41,7 @@ pub const CHANNEL: &str = "itsm_feed";
 pub const COALESCE: Duration = Duration::from_millis(2);
 
 /// Where a reader is in the feed: opaque, ordered, stable. Its text form
-/// (`"{tx}.{position}"`, see [`FeedCursor::to_string`]) suits a server-sent
+/// (`"{tx}.{position}"`, its `Display`) suits a server-sent
 /// event's id, and parses back with [`str::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct FeedCursor {
