@@ -35,6 +35,17 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// The error `sink` reports for `item`: [`DeliveryError::Retryable`] or
+    /// [`DeliveryError::Refused`].
+    pub fn of(sink: &'static str, item: &itsm_store::OutboxItem, retryable: bool, reason: String) -> DeliveryError {
+        let (id, topic) = (item.id, item.topic.clone());
+        if retryable {
+            DeliveryError::Retryable { sink, id, topic, reason }
+        } else {
+            DeliveryError::Refused { sink, id, topic, reason }
+        }
+    }
+
     /// Whether a later attempt may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DeliveryError::Retryable { .. })

@@ -147,12 +147,7 @@ impl WebhookSink {
     }
 
     fn error(item: &OutboxItem, retryable: bool, reason: String) -> DeliveryError {
-        let (sink, id, topic) = (NAME, item.id, item.topic.clone());
-        if retryable {
-            DeliveryError::Retryable { sink, id, topic, reason }
-        } else {
-            DeliveryError::Refused { sink, id, topic, reason }
-        }
+        DeliveryError::of(NAME, item, retryable, reason)
     }
 }
 

@@ -1349,12 +1349,30 @@ where
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        if !Self::put_escalation(&mut tx, tenant, escalation_id, payload, stream, now).await? {
+            return Ok(false);
+        }
+        commit(tx).await?;
+        Ok(true)
+    }
+
+    /// Records an executed escalation and queues its outbox message (topic
+    /// [`crate::ESCALATION_TOPIC`], dedup key the escalation id); false, and
+    /// nothing written, when the id was recorded before.
+    async fn put_escalation(
+        conn: &mut DB::Connection,
+        tenant: &str,
+        escalation_id: &str,
+        payload: &str,
+        stream: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let done: Option<String> = query_scalar(DB::sql().escalation_put)
             .bind(tenant)
             .bind(escalation_id)
             .bind(payload)
             .bind(DbTime(now))
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(DB::error)?;
         if done.is_none() {
@@ -1366,8 +1384,7 @@ where
             payload: payload.to_owned(),
             stream: stream.map(str::to_owned),
         };
-        Self::put_outbox(&mut tx, tenant, std::slice::from_ref(&row), now).await?;
-        commit(tx).await?;
+        Self::put_outbox(conn, tenant, std::slice::from_ref(&row), now).await?;
         Ok(true)
     }
 
@@ -1449,25 +1466,11 @@ where
                     id: escalation.id.clone(),
                     source,
                 })?;
-                let new: Option<String> = query_scalar(sql.escalation_put)
-                    .bind(&row.tenant)
-                    .bind(&escalation.id)
-                    .bind(&payload)
-                    .bind(DbTime(now))
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(DB::error)?;
-                if new.is_none() {
+                // Ordered with the aggregate's own messages.
+                let stream = plan::stream_of(kind, &row.id);
+                if !Self::put_escalation(&mut tx, &row.tenant, &escalation.id, &payload, Some(&stream), now).await? {
                     continue;
                 }
-                // Ordered with the aggregate's own messages.
-                let message = OutboxRow {
-                    topic: crate::ESCALATION_TOPIC.to_owned(),
-                    dedup_key: escalation.id.clone(),
-                    payload,
-                    stream: Some(plan::stream_of(kind, &row.id)),
-                };
-                Self::put_outbox(&mut tx, &row.tenant, std::slice::from_ref(&message), now).await?;
                 run.executed.push((row.tenant.clone(), escalation));
             }
             Self::put_due(&mut tx, &row.tenant, kind, &row.id, (next, handled), breach).await?;
