@@ -19,8 +19,10 @@
 //! **Wake-up.** Each store's commits wake its own subscribers at once. On
 //! PostgreSQL they also send a `NOTIFY` on [`CHANNEL`] after the commit (not
 //! in the write transaction: a `NOTIFY` in it would serialize every writer's
-//! commit), coalesced to at most one per [`COALESCE`]; a subscriber listens
-//! there, so commits of other processes wake it too. On SQLite, commits of
+//! commit), coalesced to at most one per [`COALESCE`], with the store's schema as
+//! payload; a subscriber listens there, so commits of other processes on the
+//! same schema wake it too (stores on other schemas of the database do
+//! not). On SQLite, commits of
 //! other processes are found by polling. Every subscriber also wakes after
 //! its poll interval, so a lost notification delays a reader, never loses an
 //! event.
@@ -246,7 +248,10 @@ pub(crate) mod pg {
                 if pool.is_closed() {
                     break;
                 }
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&pool).await {
+                // The payload names the schema the store writes, so stores on
+                // other schemas of the database do not wake for it.
+                let notify = "SELECT pg_notify($1, coalesce(current_schema(), ''))";
+                if let Err(e) = sqlx::query(notify).bind(CHANNEL).execute(&pool).await {
                     tracing::warn!(error = %e, "feed notification not sent; subscribers fall back to polling");
                 }
                 tokio::time::sleep(COALESCE).await;
@@ -285,6 +290,16 @@ pub(crate) mod pg {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
+            // Notifications of this store's schema wake it; others' do not.
+            let schema: String =
+                match sqlx::query_scalar("SELECT coalesce(current_schema(), '')").fetch_one(&mut listener).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "feed listener cannot read its schema; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
             // A reconnect may have missed notifications: wake once.
             match hub.upgrade() {
                 Some(h) => h.wake(),
@@ -292,6 +307,7 @@ pub(crate) mod pg {
             }
             loop {
                 match listener.recv().await {
+                    Ok(n) if n.payload() != schema => {}
                     Ok(_) => match hub.upgrade() {
                         Some(h) => h.wake(),
                         None => return,

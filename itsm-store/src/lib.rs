@@ -251,11 +251,13 @@ impl Store {
     /// subscribers (and, on PostgreSQL, other processes' through the
     /// notifier).
     fn committed(&self) {
-        self.hub.committed();
+        // The notifier first: it sends on commits it sees after it starts,
+        // so a store's first commit must find it running.
         #[cfg(feature = "postgres")]
         if let Inner::Postgres(s) = &self.inner {
             feed::pg::ensure_notifier(&self.hub, &s.pools.write);
         }
+        self.hub.committed();
     }
 
     /// This store with another read policy: who reads which records and
