@@ -1060,7 +1060,7 @@ where
         Ok((statuses, priorities))
     }
 
-    /// The rows of the tenant `scope` may read whose search document holds
+    /// The rows of the tenant `scope` may read whose search rows hold
     /// every term, best match first.
     pub(crate) async fn search(
         &self,
@@ -1071,11 +1071,15 @@ where
     ) -> Result<Vec<RawProjection>, StoreError> {
         let private = scope.private_notes();
         let mut b = QueryBuilder::<DB>::new(DB::sql().search_select.as_str());
-        DB::push_search(&mut b, terms, private);
-        b.push("a.tenant = ").push_bind(tenant.to_owned());
+        b.push(" FROM (");
+        DB::push_search_matches(&mut b, tenant, terms, private);
+        // The matches drive (see push_search_matches).
+        b.push(") m ")
+            .push(DB::DRIVING_JOIN)
+            .push(" aggregates a ON a.kind = m.kind AND a.id = m.id WHERE a.tenant = ")
+            .push_bind(tenant.to_owned());
         push_scope(&mut b, scope, &[], "a.");
-        DB::push_search_order(&mut b, terms, private);
-        b.push(" LIMIT ").push_bind(limit);
+        b.push(" ORDER BY m.score, a.kind, a.id LIMIT ").push_bind(limit);
         b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
     }
 
@@ -1713,7 +1717,7 @@ where
             q.push(sql::PROJECTION_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
-        // Most commands add nothing to a search document (no key to build).
+        // Most commands add nothing to search (no key to build).
         let docs: Vec<SearchRow<'_>> = projections
             .iter()
             .take(if search.is_empty() { 0 } else { projections.len() })
@@ -1770,25 +1774,32 @@ where
         rows.into_iter().map(RawHistory::decode::<A>).collect()
     }
 
-    /// Writes search documents: each row's title, its notes appended.
+    /// Writes search rows: each aggregate's title when it was created, and
+    /// a row per note added (appended; nothing is rewritten).
     async fn put_search(
         conn: &mut DB::Connection,
         kind: AggregateKind,
-        rows: &[SearchRow<'_>],
+        docs: &[SearchRow<'_>],
     ) -> Result<(), StoreError> {
         // PostgreSQL text cannot hold NUL.
         let clean = |t: &str| t.replace('\0', "\u{fffd}");
+        let rows: Vec<(&str, &str, &str, &str)> = docs
+            .iter()
+            .flat_map(|d| {
+                let title = d.delta.created.then_some(("title", d.title));
+                let notes = d
+                    .delta
+                    .notes
+                    .iter()
+                    .map(|(text, public)| (if *public { "public" } else { "private" }, text.as_str()));
+                title.into_iter().chain(notes).map(|(part, body)| (d.tenant, d.id, part, body))
+            })
+            .collect();
         for chunk in rows.chunks(SEARCH_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new(sql::SEARCH_WRITE);
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.tenant)
-                    .push_bind(kind.as_str())
-                    .push_bind(r.id)
-                    .push_bind(clean(r.title))
-                    .push_bind(clean(&r.delta.public))
-                    .push_bind(clean(&r.delta.private));
+            q.push_values(chunk, |mut b, (tenant, id, part, body)| {
+                b.push_bind(*tenant).push_bind(kind.as_str()).push_bind(*id).push_bind(*part).push_bind(clean(body));
             });
-            q.push(sql::SEARCH_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
         Ok(())

@@ -71,6 +71,9 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     const FEED_TX: &'static str;
     /// The feed's order over events `e`.
     const FEED_ORDER: &'static str;
+    /// An inner join whose left side the planner must keep as the outer
+    /// loop (SQLite's `CROSS JOIN`; PostgreSQL's planner needs no hint).
+    const DRIVING_JOIN: &'static str;
 
     /// Pushes the feed condition: events `e` after `after` (transaction key,
     /// position) and final under `watermark`.
@@ -82,14 +85,12 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// Every statement, built once with this dialect's fragments.
     fn sql() -> &'static Sql;
 
-    /// Pushes the `FROM ... WHERE` start of a search over the search
-    /// documents joined to their projection rows (aliased `a`), matching
-    /// every term in the title or public notes, and in the private notes too
-    /// when `private`; then ` AND ` follows.
-    fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool);
-
-    /// The `ORDER BY` of a search, best match first (after [`Dialect::push_search`]).
-    fn push_search_order(b: &mut QueryBuilder<Self>, terms: &[String], private: bool);
+    /// Pushes a search's matches: a subquery of `tenant`'s aggregates with
+    /// columns `kind`, `id` and `score` (smaller is better), one row per
+    /// aggregate whose search rows (`search_rows`, a title or a note each)
+    /// hold every term between them, counting private notes only when
+    /// `private`.
+    fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool);
 
     /// Begins a write transaction.
     fn begin_write(pools: &Pools<Self>) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
@@ -119,6 +120,7 @@ mod sqlite {
         const FEED_WATERMARK: &'static str = "SELECT COALESCE(MAX(position), 0) FROM events";
         const FEED_TX: &'static str = "0";
         const FEED_ORDER: &'static str = "e.position";
+        const DRIVING_JOIN: &'static str = "CROSS JOIN";
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // One writer: positions are assigned in commit order.
@@ -133,27 +135,32 @@ mod sqlite {
             &SQL
         }
 
-        fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
-            // FTS5: quoted terms (letters and digits only), all required;
-            // a column filter leaves out the private notes.
-            let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
-            let words = words.join(" ");
-            let expr = if private { words } else { format!("{{title public_notes}} : ({words})") };
-            // CROSS JOIN keeps the full-text match the outer loop: left to
-            // itself the planner drives from the tenant's documents and
-            // probes the index once per document (7 s at 100,000 of them).
+        fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool) {
+            // One FTS5 match per term (a quoted word of letters and digits),
+            // each the outer loop of its part: left to itself the planner
+            // drives from the tenant's rows and probes the index once per
+            // row (7 s at 100,000 incidents). An aggregate matches when its
+            // rows hit every term; bm25 (smaller is better) of each hit,
+            // a title's weighed five times a note's, summed. (`rank`, FTS5's
+            // column for bm25: a call to bm25() here is refused once SQLite
+            // flattens the subquery.)
             b.push(
-                " FROM search_fts CROSS JOIN search_docs d ON d.rowid = search_fts.rowid \
-                     CROSS JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
-                     WHERE search_fts MATCH ",
-            )
-            .push_bind(expr)
-            .push(" AND ");
-        }
-
-        fn push_search_order(b: &mut QueryBuilder<Self>, _terms: &[String], _private: bool) {
-            // bm25: smaller is better; a title word weighs 5 note words.
-            b.push(" ORDER BY bm25(search_fts, 5.0, 1.0, 1.0), a.kind, a.id");
+                "SELECT r.kind, r.id, sum(h.score * CASE r.part WHEN 'title' THEN 5.0 ELSE 1.0 END) AS score FROM (",
+            );
+            for (n, term) in terms.iter().enumerate() {
+                if n > 0 {
+                    b.push(" UNION ALL ");
+                }
+                b.push("SELECT rowid AS seq, ")
+                    .push(n.to_string())
+                    .push(" AS term, rank AS score FROM search_fts WHERE search_fts MATCH ")
+                    .push_bind(format!("\"{term}\""));
+            }
+            b.push(") h CROSS JOIN search_rows r ON r.seq = h.seq WHERE r.tenant = ").push_bind(tenant.to_owned());
+            if !private {
+                b.push(" AND r.part <> 'private'");
+            }
+            b.push(" GROUP BY r.kind, r.id HAVING count(DISTINCT h.term) = ").push(terms.len().to_string());
         }
 
         async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {
@@ -218,6 +225,7 @@ mod postgres {
             "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)";
         const FEED_TX: &'static str = "CAST(CAST(e.txid AS TEXT) AS BIGINT)";
         const FEED_ORDER: &'static str = "e.txid, e.position";
+        const DRIVING_JOIN: &'static str = "JOIN";
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // Transactions older than the snapshot's xmin have all ended.
@@ -238,27 +246,29 @@ mod postgres {
             &SQL
         }
 
-        fn push_search(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
-            // A tsquery of the terms (letters and digits only), all required.
-            let vector = if private { "d.all_tsv" } else { "d.public_tsv" };
-            b.push(
-                " FROM search_docs d JOIN aggregates a ON a.tenant = d.tenant AND a.kind = d.kind AND a.id = d.id \
-                     WHERE ",
-            )
-            .push(vector)
-            .push(" @@ to_tsquery('simple', ")
-            .push_bind(terms.join(" & "))
-            .push(") AND ");
-        }
-
-        fn push_search_order(b: &mut QueryBuilder<Self>, terms: &[String], private: bool) {
-            // ts_rank: larger is better; title words weigh A (1.0), notes B (0.4).
-            let vector = if private { "d.all_tsv" } else { "d.public_tsv" };
-            b.push(" ORDER BY ts_rank(")
-                .push(vector)
-                .push(", to_tsquery('simple', ")
-                .push_bind(terms.join(" & "))
-                .push(")) DESC, a.kind, a.id");
+        fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool) {
+            // The GIN index finds the rows holding any term (a tsquery of
+            // words of letters and digits); an aggregate matches when its
+            // rows hold every term between them. Score: the negated sum of
+            // the matching rows' ts_rank (titles weigh A, 1.0; notes B, 0.4),
+            // so smaller is better as on SQLite.
+            b.push("SELECT r.kind, r.id, -sum(ts_rank(r.tsv, to_tsquery('simple', ")
+                .push_bind(terms.join(" | "))
+                .push("))) AS score FROM search_rows r WHERE r.tenant = ")
+                .push_bind(tenant.to_owned())
+                .push(" AND r.tsv @@ to_tsquery('simple', ")
+                .push_bind(terms.join(" | "))
+                .push(")");
+            if !private {
+                b.push(" AND r.part <> 'private'");
+            }
+            b.push(" GROUP BY r.kind, r.id HAVING ");
+            for (n, term) in terms.iter().enumerate() {
+                if n > 0 {
+                    b.push(" AND ");
+                }
+                b.push("bool_or(r.tsv @@ to_tsquery('simple', ").push_bind(term.clone()).push("))");
+            }
         }
 
         async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {

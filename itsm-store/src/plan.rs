@@ -223,13 +223,12 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
     Ok(ProjectionValues { version, summary, state })
 }
 
-/// What commands add to an aggregate's search document: whether it was
-/// created (its title is written), and the notes added, each after a newline.
+/// What commands add to an aggregate's search rows: whether it was created
+/// (its title is written), and the notes added (text, public), in order.
 #[derive(Debug, Default)]
 pub(crate) struct SearchDelta {
     pub created: bool,
-    pub public: String,
-    pub private: String,
+    pub notes: Vec<(String, bool)>,
 }
 
 impl SearchDelta {
@@ -241,23 +240,17 @@ impl SearchDelta {
     }
 
     fn absorb<A: Aggregate>(&mut self, events: &[A::Event]) {
-        for event in events {
-            if let Some((text, public)) = A::note(event) {
-                let to = if public { &mut self.public } else { &mut self.private };
-                to.push('\n');
-                to.push_str(text);
-            }
-        }
+        self.notes.extend(events.iter().filter_map(A::note).map(|(text, public)| (text.to_owned(), public)));
     }
 
     /// Whether there is nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
-        !self.created && self.public.is_empty() && self.private.is_empty()
+        !self.created && self.notes.is_empty()
     }
 }
 
-/// A search document to write: the aggregate's current title, and what its
-/// commands added.
+/// An aggregate's search rows to write: its title, and what its commands
+/// added.
 pub(crate) struct SearchRow<'a> {
     pub tenant: &'a str,
     pub id: &'a str,
@@ -290,7 +283,7 @@ pub(crate) struct Batch<A: Aggregate> {
     pub events: Vec<PendingEvent>,
     written: usize,
     pub outbox: Vec<(String, Vec<OutboxRow>, Timestamp)>,
-    /// What the batch adds to each aggregate's search document.
+    /// What the batch adds to each aggregate's search rows.
     pub search: HashMap<(String, String), SearchDelta>,
     committed: usize,
     rejected: Vec<(usize, A::Error)>,
@@ -422,8 +415,7 @@ impl<A: Aggregate> Batch<A> {
         if !delta.is_empty() {
             let doc = self.search.entry(key.clone()).or_default();
             doc.created |= delta.created;
-            doc.public.push_str(&delta.public);
-            doc.private.push_str(&delta.private);
+            doc.notes.extend(delta.notes);
         }
         if self.touched.insert(key.clone(), c.now).is_none() {
             self.order.push(key.clone());

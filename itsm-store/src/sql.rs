@@ -32,14 +32,8 @@ pub(crate) const EVENT_E: &str = "e.position, e.tenant, e.aggregate_kind, e.aggr
 /// The columns an event write sets, in bind order.
 pub(crate) const EVENT_WRITE: &str = "INSERT INTO events (tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, hash) ";
 
-/// The columns a search document write sets, in bind order.
-pub(crate) const SEARCH_WRITE: &str = "INSERT INTO search_docs (tenant, kind, id, title, public_notes, private_notes) ";
-
-/// The update of a search document write whose row exists: the title
-/// replaced, the notes appended.
-pub(crate) const SEARCH_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET title = excluded.title, \
-    public_notes = search_docs.public_notes || excluded.public_notes, \
-    private_notes = search_docs.private_notes || excluded.private_notes";
+/// The columns a search row write sets, in bind order.
+pub(crate) const SEARCH_WRITE: &str = "INSERT INTO search_rows (tenant, kind, id, part, body) ";
 
 /// The start of a bulk state read (`id IN (...)` is appended).
 pub(crate) const PRELOAD: &str = "SELECT id, version, state, chain_hash FROM aggregates WHERE tenant = ";

@@ -1,7 +1,7 @@
 //! Full-text search (`Store::search`) on both backends: what it finds, its
 //! ranking basics, private notes, tenant and read scope, input that is not
-//! a search, and migration 0008's own fill of the documents written before
-//! it. (`read.rs` checks search against the read-permission reference too.)
+//! a search, and migration 0011's own fill of the search rows of what was
+//! written before it. (`read.rs` checks search against the read-permission reference too.)
 
 use itsm_core::id::{GroupId, TenantId};
 use itsm_core::incident::{Incident, IncidentCommand};
@@ -93,10 +93,10 @@ async fn check_search_finds_ranks_and_scopes(db: &TestDb) {
     assert_eq!(store.search(&desk, &many.join(" "), 10).await.unwrap_err().kind(), ErrorKind::Invalid);
 }
 
-/// Migration 0008 fills the search documents of rows written before it:
+/// Migration 0011 fills the search rows of what was written before it:
 /// emptied and re-filled by the migration's own `INSERT`, every search
 /// gives what it gave.
-async fn check_migration_fills_the_search_documents(db: &TestDb) {
+async fn check_migration_fills_the_search_rows(db: &TestDb) {
     let store = &db.store;
     let (_tenant, ann, desk) = fill(store).await;
     let searches = ["database", "xyzzy", "restart", "vpn database", "laptop"];
@@ -105,12 +105,12 @@ async fn check_migration_fills_the_search_documents(db: &TestDb) {
         before.push((ids(store, &desk, s).await, ids(store, &ann, s).await));
     }
     let migration = match db.backend() {
-        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0008_search.sql"),
-        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0008_search.sql"),
+        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0011_search_rows.sql"),
+        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0011_search_rows.sql"),
     };
-    let fill_sql = crate::common::migration_statement(migration, "INSERT INTO search_docs");
-    db.raw(&["DELETE FROM search_docs"]).await.unwrap();
-    assert!(ids(store, &desk, "database").await.is_empty(), "emptied documents find nothing");
+    let fill_sql = crate::common::migration_statement(migration, "INSERT INTO search_rows");
+    db.raw(&["DELETE FROM search_rows"]).await.unwrap();
+    assert!(ids(store, &desk, "database").await.is_empty(), "emptied rows find nothing");
     db.raw(&[&fill_sql]).await.unwrap();
     let mut after = Vec::new();
     for s in searches {
@@ -119,4 +119,4 @@ async fn check_migration_fills_the_search_documents(db: &TestDb) {
     assert_eq!(after, before);
 }
 
-crate::on_both_backends!(check_search_finds_ranks_and_scopes, check_migration_fills_the_search_documents);
+crate::on_both_backends!(check_search_finds_ranks_and_scopes, check_migration_fills_the_search_rows);
