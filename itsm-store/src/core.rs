@@ -4,8 +4,10 @@
 //! audit evidence, idempotency row) lives here and nowhere else; the backend
 //! files only connect, migrate and inspect.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+
+use tracing::Instrument;
 
 use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
 use itsm_core::incident::Incident;
@@ -135,7 +137,14 @@ pub(crate) struct Core<DB: Dialect> {
     /// Each tenant's configuration history, with the generation it was
     /// read at (`config_heads`): re-read when the generation moved.
     configs: ConfigCache,
+    /// Commands imported since the planner statistics were last refreshed,
+    /// and how many trigger the next refresh ([`Core::after_import`]).
+    imported: Arc<Mutex<(u64, u64)>>,
 }
+
+/// Imported commands that trigger the first statistics refresh; each later
+/// one waits for twice as many.
+const ANALYZE_FIRST: u64 = 10_000;
 
 /// Each tenant's configuration history and the generation it was read at.
 type ConfigCache = Arc<Mutex<HashMap<String, (i64, Arc<DomainConfigHistory>)>>>;
@@ -152,7 +161,7 @@ pub(crate) struct NewConfig<'a> {
 
 impl<DB: Dialect> Core<DB> {
     pub(crate) fn new(pools: Pools<DB>, target: String) -> Self {
-        Core { pools, target, configs: Arc::default() }
+        Core { pools, target, configs: Arc::default(), imported: Arc::new(Mutex::new((0, ANALYZE_FIRST))) }
     }
 }
 
@@ -162,6 +171,7 @@ impl<DB: Dialect> Clone for Core<DB> {
             pools: Pools { write: self.pools.write.clone(), read: self.pools.read.clone() },
             target: self.target.clone(),
             configs: Arc::clone(&self.configs),
+            imported: Arc::clone(&self.imported),
         }
     }
 }
@@ -739,7 +749,36 @@ where
         })
         .await?;
         commit(tx).await?;
+        self.after_import(commands.len()).await;
         Ok(batch.report())
+    }
+
+    /// Refreshes the planner statistics ([`Dialect::ANALYZE`]) after every
+    /// [`ANALYZE_FIRST`] imported commands, then after twice as many each
+    /// time. A bulk import into young tables otherwise runs on statistics of
+    /// their empty state when autovacuum is off or lags: PostgreSQL then
+    /// scans the whole tenant for each batch's preload, and a fill of
+    /// 150,000 incidents slowed to 166 a second (6,500 after an `ANALYZE`).
+    /// A failed refresh is logged, not returned: the import has committed.
+    async fn after_import(&self, commands: usize) {
+        let Some(analyze) = DB::ANALYZE else { return };
+        let due = match self.imported.lock() {
+            Ok(mut n) => {
+                n.0 += commands as u64;
+                let due = n.0 >= n.1;
+                if due {
+                    *n = (0, n.1.saturating_mul(2));
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            let span = tracing::info_span!("refresh planner statistics", statement = analyze);
+            if let Err(e) = sqlx::raw_sql(analyze).execute(&self.pools.write).instrument(span).await {
+                tracing::warn!(error = %e, "planner statistics not refreshed after an import");
+            }
+        }
     }
 
     pub(crate) async fn ingest_alerts(
@@ -1061,26 +1100,74 @@ where
     }
 
     /// The rows of the tenant `scope` may read whose search rows hold
-    /// every term, best match first.
+    /// every term, best match first, among at most `candidates` of them
+    /// (see [`crate::query::SearchResult`]); and whether that bound left
+    /// none out.
     pub(crate) async fn search(
         &self,
         tenant: &str,
         scope: &ReadScope,
         terms: &[String],
         limit: i64,
-    ) -> Result<Vec<RawProjection>, StoreError> {
+        candidates: usize,
+    ) -> Result<(Vec<RawProjection>, bool), StoreError> {
         let private = scope.private_notes();
-        let mut b = QueryBuilder::<DB>::new(DB::sql().search_select.as_str());
-        b.push(" FROM (");
-        DB::push_search_matches(&mut b, tenant, terms, private);
-        // The matches drive (see push_search_matches).
+        let cap = i64::try_from(candidates).unwrap_or(i64::MAX);
+        let mut conn = self.pools.read.acquire().await.map_err(DB::error)?;
+        // The rarest word drives: every match holds it, so when it is in
+        // no more than `candidates` rows the search is exhaustive.
+        let mut driver = &terms[0];
+        if terms.len() > 1 {
+            let mut fewest = i64::MAX;
+            for term in terms {
+                let mut b = QueryBuilder::<DB>::new("");
+                DB::push_term_probe(&mut b, term, cap.saturating_add(1));
+                let n: i64 = b.build_query_scalar().fetch_one(&mut *conn).await.map_err(DB::error)?;
+                if n < fewest {
+                    (fewest, driver) = (n, term);
+                }
+            }
+        }
+        // The driving word's rows the reader may see, newest first: one
+        // more than the bound tells whether it left any out.
+        let mut b = QueryBuilder::<DB>::new("SELECT r.kind, r.id");
+        DB::push_driver_from(&mut b, driver);
+        b.push(" AND r.tenant = ").push_bind(tenant.to_owned());
+        if !private {
+            b.push(" AND r.part <> 'private'");
+        }
+        push_scope(&mut b, scope, &[], "a.");
+        b.push(DB::DRIVER_ORDER).push(" LIMIT ").push_bind(cap.saturating_add(1));
+        let mut hits: Vec<(String, String)> = b.build_query_as().fetch_all(&mut *conn).await.map_err(DB::error)?;
+        let exhaustive = hits.len() <= candidates;
+        hits.truncate(candidates);
+        let mut seen = HashSet::new();
+        hits.retain(|h| seen.insert(h.clone()));
+        if hits.is_empty() {
+            return Ok((Vec::new(), exhaustive));
+        }
+        // Every visible row of those aggregates, then the matches among them.
+        let mut b = QueryBuilder::<DB>::new("WITH cand (kind, id) AS (");
+        b.push_values(&hits, |mut v, (kind, id)| {
+            v.push_bind(kind.clone()).push_bind(id.clone());
+        });
+        b.push("), cand_rows AS (SELECT r.seq FROM cand c ")
+            .push(DB::DRIVING_JOIN)
+            .push(" search_rows r ON r.tenant = ")
+            .push_bind(tenant.to_owned())
+            .push(" AND r.kind = c.kind AND r.id = c.id");
+        if !private {
+            b.push(" AND r.part <> 'private'");
+        }
+        b.push(") ").push(DB::sql().search_select.as_str()).push(" FROM (");
+        DB::push_search_matches(&mut b, terms);
         b.push(") m ")
             .push(DB::DRIVING_JOIN)
             .push(" aggregates a ON a.kind = m.kind AND a.id = m.id WHERE a.tenant = ")
             .push_bind(tenant.to_owned());
-        push_scope(&mut b, scope, &[], "a.");
         b.push(" ORDER BY m.score, a.kind, a.id LIMIT ").push_bind(limit);
-        b.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)
+        let rows = b.build_query_as().fetch_all(&mut *conn).await.map_err(DB::error)?;
+        Ok((rows, exhaustive))
     }
 
     pub(crate) async fn due_before(

@@ -74,6 +74,9 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// An inner join whose left side the planner must keep as the outer
     /// loop (SQLite's `CROSS JOIN`; PostgreSQL's planner needs no hint).
     const DRIVING_JOIN: &'static str;
+    /// The statement that refreshes the planner statistics of the tables
+    /// bulk imports grow (none on SQLite, whose planner does without).
+    const ANALYZE: Option<&'static str>;
 
     /// Pushes the feed condition: events `e` after `after` (transaction key,
     /// position) and final under `watermark`.
@@ -85,12 +88,23 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// Every statement, built once with this dialect's fragments.
     fn sql() -> &'static Sql;
 
-    /// Pushes a search's matches: a subquery of `tenant`'s aggregates with
-    /// columns `kind`, `id` and `score` (smaller is better), one row per
-    /// aggregate whose search rows (`search_rows`, a title or a note each)
-    /// hold every term between them, counting private notes only when
-    /// `private`.
-    fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool);
+    /// Pushes a count of the search rows (of every tenant) holding `term`,
+    /// counting at most `cap` of them: how common the word is.
+    fn push_term_probe(b: &mut QueryBuilder<Self>, term: &str, cap: i64);
+
+    /// Pushes the `FROM ... WHERE` of a search's driving rows: search rows
+    /// `r` holding `term`, joined to their projection rows `a`; conditions
+    /// on `r` and `a` follow after ` AND `, then [`Dialect::DRIVER_ORDER`].
+    fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str);
+
+    /// The driving rows' order: newest first.
+    const DRIVER_ORDER: &'static str;
+
+    /// Pushes a search's matches among the candidate rows (a CTE
+    /// `cand_rows(seq)` of search row numbers): a subquery with columns
+    /// `kind`, `id` and `score` (smaller is better), one row per aggregate
+    /// whose candidate rows hold every term between them.
+    fn push_search_matches(b: &mut QueryBuilder<Self>, terms: &[String]);
 
     /// Begins a write transaction.
     fn begin_write(pools: &Pools<Self>) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
@@ -121,6 +135,7 @@ mod sqlite {
         const FEED_TX: &'static str = "0";
         const FEED_ORDER: &'static str = "e.position";
         const DRIVING_JOIN: &'static str = "CROSS JOIN";
+        const ANALYZE: Option<&'static str> = None;
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // One writer: positions are assigned in commit order.
@@ -135,15 +150,36 @@ mod sqlite {
             &SQL
         }
 
-        fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool) {
-            // One FTS5 match per term (a quoted word of letters and digits),
-            // each the outer loop of its part: left to itself the planner
-            // drives from the tenant's rows and probes the index once per
-            // row (7 s at 100,000 incidents). An aggregate matches when its
-            // rows hit every term; bm25 (smaller is better) of each hit,
-            // a title's weighed five times a note's, summed. (`rank`, FTS5's
-            // column for bm25: a call to bm25() here is refused once SQLite
-            // flattens the subquery.)
+        fn push_term_probe(b: &mut QueryBuilder<Self>, term: &str, cap: i64) {
+            b.push("SELECT count(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH ")
+                .push_bind(format!("\"{term}\""))
+                .push(" LIMIT ")
+                .push_bind(cap)
+                .push(")");
+        }
+
+        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str) {
+            // CROSS JOIN keeps the full-text match the outer loop, read
+            // newest first (FTS5 walks its rowids backwards): left to itself
+            // the planner drives from the tenant's rows and probes the index
+            // once per row (7 s at 100,000 incidents).
+            b.push(
+                " FROM search_fts f CROSS JOIN search_rows r ON r.seq = f.rowid \
+                 CROSS JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id \
+                 WHERE f.search_fts MATCH ",
+            )
+            .push_bind(format!("\"{term}\""));
+        }
+
+        const DRIVER_ORDER: &'static str = " ORDER BY f.rowid DESC";
+
+        fn push_search_matches(b: &mut QueryBuilder<Self>, terms: &[String]) {
+            // One FTS5 match per term (a quoted word of letters and
+            // digits) over the candidate rows only (a rowid lookup each).
+            // An aggregate matches when its rows hit every term; `rank` (FTS5's
+            // bm25, smaller is better; a bm25() call is refused once SQLite
+            // flattens the subquery) of each hit, a title's weighed five
+            // times a note's, summed.
             b.push(
                 "SELECT r.kind, r.id, sum(h.score * CASE r.part WHEN 'title' THEN 5.0 ELSE 1.0 END) AS score FROM (",
             );
@@ -154,13 +190,13 @@ mod sqlite {
                 b.push("SELECT rowid AS seq, ")
                     .push(n.to_string())
                     .push(" AS term, rank AS score FROM search_fts WHERE search_fts MATCH ")
-                    .push_bind(format!("\"{term}\""));
+                    .push_bind(format!("\"{term}\""))
+                    .push(" AND rowid IN (SELECT seq FROM cand_rows)");
             }
-            b.push(") h CROSS JOIN search_rows r ON r.seq = h.seq WHERE r.tenant = ").push_bind(tenant.to_owned());
-            if !private {
-                b.push(" AND r.part <> 'private'");
-            }
-            b.push(" GROUP BY r.kind, r.id HAVING count(DISTINCT h.term) = ").push(terms.len().to_string());
+            b.push(
+                ") h CROSS JOIN search_rows r ON r.seq = h.seq GROUP BY r.kind, r.id HAVING count(DISTINCT h.term) = ",
+            )
+            .push(terms.len().to_string());
         }
 
         async fn begin_write(pools: &Pools<Self>) -> Result<Transaction<'static, Self>, StoreError> {
@@ -226,6 +262,7 @@ mod postgres {
         const FEED_TX: &'static str = "CAST(CAST(e.txid AS TEXT) AS BIGINT)";
         const FEED_ORDER: &'static str = "e.txid, e.position";
         const DRIVING_JOIN: &'static str = "JOIN";
+        const ANALYZE: Option<&'static str> = Some("ANALYZE aggregates, events, search_rows");
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // Transactions older than the snapshot's xmin have all ended.
@@ -246,23 +283,38 @@ mod postgres {
             &SQL
         }
 
-        fn push_search_matches(b: &mut QueryBuilder<Self>, tenant: &str, terms: &[String], private: bool) {
-            // The GIN index finds the rows holding any term (a tsquery of
-            // words of letters and digits); an aggregate matches when its
-            // rows hold every term between them. Score: the negated sum of
-            // the matching rows' ts_rank (titles weigh A, 1.0; notes B, 0.4),
-            // so smaller is better as on SQLite.
+        fn push_term_probe(b: &mut QueryBuilder<Self>, term: &str, cap: i64) {
+            b.push("SELECT count(*) FROM (SELECT 1 FROM search_rows WHERE tsv @@ to_tsquery('simple', ")
+                .push_bind(term.to_owned())
+                .push(") LIMIT ")
+                .push_bind(cap)
+                .push(") p");
+        }
+
+        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str) {
+            // The planner picks the GIN index for a rare word, and the
+            // primary key backwards (stopping at the limit) for a common one.
+            b.push(
+                " FROM search_rows r JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id \
+                 WHERE r.tsv @@ to_tsquery('simple', ",
+            )
+            .push_bind(term.to_owned())
+            .push(")");
+        }
+
+        const DRIVER_ORDER: &'static str = " ORDER BY r.seq DESC";
+
+        fn push_search_matches(b: &mut QueryBuilder<Self>, terms: &[String]) {
+            // An aggregate matches when its candidate rows hold every term
+            // (a tsquery of words of letters and digits) between them.
+            // Score: the negated sum of the matching rows' ts_rank (titles
+            // weigh A, 1.0; notes B, 0.4), so smaller is better as on SQLite.
+            let any = terms.join(" | ");
             b.push("SELECT r.kind, r.id, -sum(ts_rank(r.tsv, to_tsquery('simple', ")
-                .push_bind(terms.join(" | "))
-                .push("))) AS score FROM search_rows r WHERE r.tenant = ")
-                .push_bind(tenant.to_owned())
-                .push(" AND r.tsv @@ to_tsquery('simple', ")
-                .push_bind(terms.join(" | "))
-                .push(")");
-            if !private {
-                b.push(" AND r.part <> 'private'");
-            }
-            b.push(" GROUP BY r.kind, r.id HAVING ");
+                .push_bind(any.clone())
+                .push("))) AS score FROM cand_rows c JOIN search_rows r ON r.seq = c.seq WHERE r.tsv @@ to_tsquery('simple', ")
+                .push_bind(any)
+                .push(") GROUP BY r.kind, r.id HAVING ");
             for (n, term) in terms.iter().enumerate() {
                 if n > 0 {
                     b.push(" AND ");

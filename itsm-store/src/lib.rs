@@ -221,6 +221,8 @@ pub struct Store {
     read: std::sync::Arc<ReadPolicy>,
     /// The feed's wake-up signals ([`Store::subscribe`]).
     hub: std::sync::Arc<feed::Hub>,
+    /// A search's candidate bound ([`Store::with_search_candidates`]).
+    search_candidates: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -244,7 +246,12 @@ macro_rules! dispatch {
 
 impl Store {
     fn new(inner: Inner) -> Store {
-        Store { inner, read: std::sync::Arc::new(ReadPolicy::default()), hub: feed::Hub::new() }
+        Store {
+            inner,
+            read: std::sync::Arc::new(ReadPolicy::default()),
+            hub: feed::Hub::new(),
+            search_candidates: query::SEARCH_CANDIDATES,
+        }
     }
 
     /// After a commit that may have written events: wakes the feed's
@@ -271,6 +278,14 @@ impl Store {
     /// The read policy in force.
     pub fn read_policy(&self) -> &ReadPolicy {
         &self.read
+    }
+
+    /// This store with another search candidate bound (at least 1; see
+    /// [`query::SearchResult`]): how many rows of a search's rarest word
+    /// are ranked, at most. [`query::SEARCH_CANDIDATES`] until set.
+    pub fn with_search_candidates(mut self, candidates: usize) -> Store {
+        self.search_candidates = candidates.max(1);
+        self
     }
 
     /// Opens `sqlite://path` or `postgres://...` with default pool settings,
@@ -573,15 +588,16 @@ impl Store {
 
     /// Full-text search: the actor's tenant's incidents, problems and
     /// changes that the actor may read whose title and notes hold every
-    /// word of `text` ([`query::search_terms`]), best match first (a word
-    /// in the title weighs more than one in a note; ties by kind and id), at
-    /// most `limit` rows (1 to [`query::MAX_PAGE`]). Private notes are
-    /// searched only for an actor who may read them. SQLite FTS5 and
-    /// PostgreSQL `tsvector` (GIN-indexed) find the same words: letters and
-    /// digits, lower-cased, no stemming. Text without a word, or with too
-    /// many, is refused as invalid input.
+    /// word of `text` ([`query::search_terms`]) between them, best match
+    /// first (a word in the title weighs more than one in a note; ties by
+    /// kind and id), at most `limit` rows (1 to [`query::MAX_PAGE`]). Private
+    /// notes are searched only for an actor who may read them. SQLite FTS5
+    /// and PostgreSQL `tsvector` (GIN-indexed) find the same words: letters
+    /// and digits, lower-cased, no stemming. A search for common words ranks
+    /// only the most recent matches ([`query::SearchResult`] says so). Text
+    /// without a word, or with too many, is refused as invalid input.
     #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, limit))]
-    pub async fn search(&self, actor: &Actor, text: &str, limit: u32) -> Result<Vec<ProjectionRow>, StoreError> {
+    pub async fn search(&self, actor: &Actor, text: &str, limit: u32) -> Result<query::SearchResult, StoreError> {
         if limit == 0 || limit > query::MAX_PAGE {
             return Err(StoreError::validation(
                 "limit",
@@ -592,9 +608,14 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let scope = &self.read.scope(actor);
         let limit = i64::from(limit);
-        let rows =
-            plan::retry(|| async move { dispatch!(self, s => s.search(tenant, scope, terms, limit).await) }).await?;
-        rows.into_iter().map(RawProjection::into_row).collect()
+        let candidates = self.search_candidates;
+        let (rows, exhaustive) =
+            plan::retry(
+                || async move { dispatch!(self, s => s.search(tenant, scope, terms, limit, candidates).await) },
+            )
+            .await?;
+        let rows = rows.into_iter().map(RawProjection::into_row).collect::<Result<_, _>>()?;
+        Ok(query::SearchResult { rows, exhaustive })
     }
 
     /// Counts per kind and state and per priority over what `query` selects

@@ -218,6 +218,29 @@ pub struct Facets {
 /// The largest page [`crate::Store::list`] returns.
 pub const MAX_PAGE: u32 = 1000;
 
+/// How many of the rarest searched word's rows a search ranks, at most,
+/// unless the store sets another bound ([`crate::Store::with_search_candidates`]).
+pub const SEARCH_CANDIDATES: usize = 2_000;
+
+/// What [`crate::Store::search`] found.
+///
+/// Every match holds the rarest of the searched words, so a search reads
+/// that word's rows the actor may see, newest first, and ranks the
+/// aggregates among them that hold every word. When the word is in more
+/// rows than the store's candidate bound ([`SEARCH_CANDIDATES`] by default),
+/// only the newest of them are ranked, and `exhaustive` is false: a user
+/// interface says the results are the best of the most recent matches and
+/// asks for another word. This bounds the cost of a search for common words
+/// (ranking every one of hundreds of thousands of matches takes seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// The matches, best first (ties by kind and id).
+    pub rows: Vec<ProjectionRow>,
+    /// Whether every match was ranked (false: only those among the
+    /// candidate bound's newest rows of the rarest word).
+    pub exhaustive: bool,
+}
+
 /// Words per search, at most ([`search_terms`]).
 pub const MAX_SEARCH_TERMS: usize = 16;
 

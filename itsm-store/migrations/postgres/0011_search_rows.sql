@@ -20,6 +20,8 @@ CREATE TABLE search_rows (
                   CASE WHEN part = 'title' THEN 'A'::"char" ELSE 'B'::"char" END)) STORED
 );
 CREATE INDEX search_rows_tsv ON search_rows USING GIN (tsv);
+-- A search ranks the candidates' rows: every row of each candidate aggregate.
+CREATE INDEX search_rows_aggregate ON search_rows (tenant, kind, id);
 
 -- Rows written before this migration: titles from the projection, notes
 -- from the `note_added` events, one row each.

@@ -22,6 +22,8 @@ CREATE TABLE search_rows (
     part    TEXT NOT NULL CHECK (part IN ('title', 'public', 'private')),
     body    TEXT NOT NULL
 );
+-- A search ranks the candidates' rows: every row of each candidate aggregate.
+CREATE INDEX search_rows_aggregate ON search_rows (tenant, kind, id);
 
 CREATE VIRTUAL TABLE search_fts USING fts5(
     body,

@@ -312,7 +312,8 @@ async fn case(store: &Store, specs: Vec<Spec>, readers: Vec<Reader>) -> Result<(
         // Search: titles of what is visible, notes the actor may read.
         for word in ["incident", "note", "private", "public"] {
             let found = store.search(&actor, word, MAX_PAGE).await.unwrap();
-            let found: BTreeSet<(AggregateKind, String)> = found.iter().map(|p| (p.kind, p.id.clone())).collect();
+            prop_assert!(found.exhaustive, "search {:?} as {:?} was bounded", word, r);
+            let found: BTreeSet<(AggregateKind, String)> = found.rows.iter().map(|p| (p.kind, p.id.clone())).collect();
             let want: BTreeSet<(AggregateKind, String)> = tickets
                 .iter()
                 .filter(|t| may_read(r, t))

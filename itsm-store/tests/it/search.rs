@@ -12,7 +12,9 @@ use itsm_store::{ImportCommand, OnReject};
 use crate::common::{TestDb, note, open_titled as open, run_incident as run, ts, unique, who};
 
 async fn ids(store: &Store, actor: &Actor, text: &str) -> Vec<String> {
-    store.search(actor, text, 50).await.unwrap().into_iter().map(|r| r.id).collect()
+    let found = store.search(actor, text, 50).await.unwrap();
+    assert!(found.exhaustive, "{text:?}: a few rows are under the candidate bound");
+    found.rows.into_iter().map(|r| r.id).collect()
 }
 
 /// A tenant: `title` in a title, `note` in a public note, `secret` in a
@@ -83,7 +85,7 @@ async fn check_search_finds_ranks_and_scopes(db: &TestDb) {
     assert_eq!(ids(store, &desk, "title:database AND \"outage\" OR *").await.len(), 0);
     assert_eq!(ids(store, &desk, "\"database\" (outage)*").await, ["inc-title"]);
     // The limit.
-    assert_eq!(store.search(&desk, "database", 2).await.unwrap().len(), 2);
+    assert_eq!(store.search(&desk, "database", 2).await.unwrap().rows.len(), 2);
     // Input that is no search.
     for (text, limit) in [("  --- ", 10), ("database", 0), ("database", 1001)] {
         let e = store.search(&desk, text, limit).await.unwrap_err();
@@ -119,4 +121,87 @@ async fn check_migration_fills_the_search_rows(db: &TestDb) {
     assert_eq!(after, before);
 }
 
-crate::on_both_backends!(check_search_finds_ranks_and_scopes, check_migration_fills_the_search_rows);
+/// The candidate bound: a search ranks the newest rows of its rarest word
+/// only, says so when that left matches out, and a rare word still finds an
+/// old match of a common one.
+async fn check_search_candidate_bound(db: &TestDb) {
+    let store = db.store.clone().with_search_candidates(10);
+    let tenant = TenantId::new(unique("search_bound")).unwrap();
+    let desk = who(&tenant, "desk1", &[Role::Agent, Role::IncidentManager]);
+    for i in 0..30u32 {
+        let id = format!("inc-{i:02}");
+        run(&store, &desk, i64::from(i), &id, open(&id, "Printer jam again")).await;
+    }
+    run(&store, &desk, 40, "inc-00", note("toner cartridge replaced", true)).await;
+    let ids = |r: itsm_store::query::SearchResult| r.rows.into_iter().map(|p| p.id).collect::<Vec<_>>();
+
+    // 30 title rows hold "printer": the 10 newest are ranked, all alike
+    // (ties by id), and the result says it is not exhaustive.
+    let found = store.search(&desk, "printer", 50).await.unwrap();
+    assert!(!found.exhaustive);
+    let want: Vec<String> = (20..30).map(|i| format!("inc-{i:02}")).collect();
+    assert_eq!(ids(found), want);
+    // "toner" is in one row: it drives, so the oldest incident is found
+    // although "printer" alone would not reach it; and the search is exhaustive.
+    let found = store.search(&desk, "printer toner", 50).await.unwrap();
+    assert!(found.exhaustive);
+    assert_eq!(ids(found), ["inc-00"]);
+    let found = store.search(&desk, "Toner PRINTER jam", 50).await.unwrap();
+    assert_eq!((found.exhaustive, ids(found)), (true, vec!["inc-00".to_owned()]));
+    // Under the default bound every match is ranked.
+    let found = db.store.search(&desk, "printer", 50).await.unwrap();
+    assert!(found.exhaustive);
+    assert_eq!(found.rows.len(), 30);
+    // The bound counts the rarest word's rows: "jam" is in 30 of them.
+    let store = db.store.clone().with_search_candidates(30);
+    let found = store.search(&desk, "jam", 50).await.unwrap();
+    assert!(found.exhaustive, "30 rows, a bound of 30");
+    let store = db.store.clone().with_search_candidates(29);
+    assert!(!store.search(&desk, "jam", 50).await.unwrap().exhaustive, "30 rows, a bound of 29");
+}
+
+crate::on_both_backends!(
+    check_search_finds_ranks_and_scopes,
+    check_migration_fills_the_search_rows,
+    check_search_candidate_bound
+);
+
+/// A bulk import refreshes PostgreSQL's planner statistics once it has
+/// imported 10,000 commands: without them (autovacuum off or behind), each
+/// batch's preload scanned the whole tenant and a fill slowed to a crawl.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_import_refreshes_planner_statistics() {
+    use sqlx::Connection;
+    let Some(db) = crate::common::postgres().await else { return };
+    let schema = db.url.rsplit('=').next().unwrap().to_owned();
+    let analyzed = || async {
+        let mut conn = sqlx::PgConnection::connect(&crate::common::pg_url()).await.unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = $1 \
+             AND relname IN ('aggregates', 'events', 'search_rows') AND last_analyze IS NOT NULL",
+        )
+        .bind(&schema)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        n
+    };
+    let tenant = TenantId::new(unique("analyze")).unwrap();
+    let ann = who(&tenant, "ann", &[Role::Requester]);
+    let cfg = DomainConfig::default();
+    let ids: Vec<String> = (0..10_000).map(|i| format!("inc-{i:05}")).collect();
+    for (n, chunk) in ids.chunks(2_500).enumerate() {
+        // The statistics collector's view lags a moment; before the
+        // threshold nothing was analyzed at all.
+        assert_eq!(analyzed().await, 0, "analyzed before 10,000 commands (batch {n})");
+        let batch: Vec<ImportCommand<'_, Incident>> = chunk
+            .iter()
+            .map(|id| ImportCommand { actor: &ann, now: ts(0), aggregate_id: id, command: open(id, "Disk full") })
+            .collect();
+        db.store.import_batch::<Incident>(&cfg, &batch, OnReject::Abort).await.unwrap();
+    }
+    assert_eq!(analyzed().await, 3, "aggregates, events and search_rows analyzed after 10,000 commands");
+    db.cleanup().await;
+}
