@@ -93,9 +93,10 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     fn push_term_probe(b: &mut QueryBuilder<Self>, term: &str, cap: i64);
 
     /// Pushes the `FROM ... WHERE` of a search's driving rows: search rows
-    /// `r` holding `term`, joined to their projection rows `a`; conditions
-    /// on `r` and `a` follow after ` AND `, then [`Dialect::DRIVER_ORDER`].
-    fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str);
+    /// `r` holding `term`, joined to their projection rows `a` when
+    /// `projection` (a read scope's conditions need them); conditions on
+    /// `r` (and `a`) follow after ` AND `, then [`Dialect::DRIVER_ORDER`].
+    fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str, projection: bool);
 
     /// The driving rows' order: newest first.
     const DRIVER_ORDER: &'static str;
@@ -158,17 +159,16 @@ mod sqlite {
                 .push(")");
         }
 
-        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str) {
+        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str, projection: bool) {
             // CROSS JOIN keeps the full-text match the outer loop, read
             // newest first (FTS5 walks its rowids backwards): left to itself
             // the planner drives from the tenant's rows and probes the index
             // once per row (7 s at 100,000 incidents).
-            b.push(
-                " FROM search_fts f CROSS JOIN search_rows r ON r.seq = f.rowid \
-                 CROSS JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id \
-                 WHERE f.search_fts MATCH ",
-            )
-            .push_bind(format!("\"{term}\""));
+            b.push(" FROM search_fts f CROSS JOIN search_rows r ON r.seq = f.rowid");
+            if projection {
+                b.push(" CROSS JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id");
+            }
+            b.push(" WHERE f.search_fts MATCH ").push_bind(format!("\"{term}\""));
         }
 
         const DRIVER_ORDER: &'static str = " ORDER BY f.rowid DESC";
@@ -291,15 +291,14 @@ mod postgres {
                 .push(") p");
         }
 
-        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str) {
+        fn push_driver_from(b: &mut QueryBuilder<Self>, term: &str, projection: bool) {
             // The planner picks the GIN index for a rare word, and the
             // primary key backwards (stopping at the limit) for a common one.
-            b.push(
-                " FROM search_rows r JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id \
-                 WHERE r.tsv @@ to_tsquery('simple', ",
-            )
-            .push_bind(term.to_owned())
-            .push(")");
+            b.push(" FROM search_rows r");
+            if projection {
+                b.push(" JOIN aggregates a ON a.tenant = r.tenant AND a.kind = r.kind AND a.id = r.id");
+            }
+            b.push(" WHERE r.tsv @@ to_tsquery('simple', ").push_bind(term.to_owned()).push(")");
         }
 
         const DRIVER_ORDER: &'static str = " ORDER BY r.seq DESC";
