@@ -1129,7 +1129,10 @@ where
     ) -> Result<(Vec<RawProjection>, bool), StoreError> {
         let private = scope.private_notes();
         let cap = i64::try_from(candidates).unwrap_or(i64::MAX);
-        let mut conn = self.pools.read.acquire().await.map_err(DB::error)?;
+        let mut conn = self.pools.read.begin().await.map_err(DB::error)?;
+        if let Some(setup) = DB::SEARCH_SETUP {
+            sqlx::raw_sql(setup).execute(&mut *conn).await.map_err(DB::error)?;
+        }
         // The rarest word drives: every match holds it, so when it is in
         // no more than `candidates` rows the search is exhaustive.
         let mut driver = &terms[0];
@@ -1161,6 +1164,7 @@ where
         let mut seen = HashSet::new();
         hits.retain(|h| seen.insert(h.clone()));
         if hits.is_empty() {
+            conn.commit().await.map_err(DB::error)?;
             return Ok((Vec::new(), exhaustive));
         }
         // Every visible row of those aggregates, then the matches among them.
@@ -1184,6 +1188,7 @@ where
             .push_bind(tenant.to_owned());
         b.push(" ORDER BY m.score, a.kind, a.id LIMIT ").push_bind(limit);
         let rows = b.build_query_as().fetch_all(&mut *conn).await.map_err(DB::error)?;
+        conn.commit().await.map_err(DB::error)?;
         Ok((rows, exhaustive))
     }
 

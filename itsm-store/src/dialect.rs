@@ -77,6 +77,12 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// The statement that refreshes the planner statistics of the tables
     /// bulk imports grow (none on SQLite, whose planner does without).
     const ANALYZE: Option<&'static str>;
+    /// A statement a search's transaction starts with (PostgreSQL: plan
+    /// each statement for its words; a cached generic plan cannot tell a
+    /// rare word, best found by the full-text index, from a common one,
+    /// best found newest first by the primary key, and took 200 ms for
+    /// either wrong choice).
+    const SEARCH_SETUP: Option<&'static str>;
 
     /// Pushes the feed condition: events `e` after `after` (transaction key,
     /// position) and final under `watermark`.
@@ -137,6 +143,7 @@ mod sqlite {
         const FEED_ORDER: &'static str = "e.position";
         const DRIVING_JOIN: &'static str = "CROSS JOIN";
         const ANALYZE: Option<&'static str> = None;
+        const SEARCH_SETUP: Option<&'static str> = None;
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // One writer: positions are assigned in commit order.
@@ -263,6 +270,7 @@ mod postgres {
         const FEED_ORDER: &'static str = "e.txid, e.position";
         const DRIVING_JOIN: &'static str = "JOIN";
         const ANALYZE: Option<&'static str> = Some("ANALYZE aggregates, events, search_rows");
+        const SEARCH_SETUP: Option<&'static str> = Some("SET LOCAL plan_cache_mode = force_custom_plan");
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {
             // Transactions older than the snapshot's xmin have all ended.

@@ -220,7 +220,7 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// How many of the rarest searched word's rows a search ranks, at most,
 /// unless the store sets another bound ([`crate::Store::with_search_candidates`]).
-pub const SEARCH_CANDIDATES: usize = 2_000;
+pub const SEARCH_CANDIDATES: usize = 1_000;
 
 /// What [`crate::Store::search`] found.
 ///
