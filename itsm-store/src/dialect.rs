@@ -181,12 +181,13 @@ mod sqlite {
         const DRIVER_ORDER: &'static str = " ORDER BY f.rowid DESC";
 
         fn push_search_matches(b: &mut QueryBuilder<Self>, terms: &[String]) {
-            // One FTS5 match per term (a quoted word of letters and
-            // digits) over the candidate rows only (a rowid lookup each).
-            // An aggregate matches when its rows hit every term; `rank` (FTS5's
-            // bm25, smaller is better; a bm25() call is refused once SQLite
-            // flattens the subquery) of each hit, a title's weighed five
-            // times a note's, summed.
+            // Each candidate row is looked up in each term's postings (an
+            // FTS5 MATCH of the quoted word with `rowid =`, a seek; a MATCH
+            // with `rowid IN (...)` read a common word's whole posting
+            // list). An aggregate matches when its rows hit every term;
+            // `rank` (FTS5's bm25, smaller is better; a bm25() call is
+            // refused once SQLite flattens the subquery) of each hit, a
+            // title's weighed five times a note's, summed.
             b.push(
                 "SELECT r.kind, r.id, sum(h.score * CASE r.part WHEN 'title' THEN 5.0 ELSE 1.0 END) AS score FROM (",
             );
@@ -194,14 +195,15 @@ mod sqlite {
                 if n > 0 {
                     b.push(" UNION ALL ");
                 }
-                b.push("SELECT rowid AS seq, ")
+                b.push("SELECT c.seq, ")
                     .push(n.to_string())
-                    .push(" AS term, rank AS score FROM search_fts WHERE search_fts MATCH ")
+                    .push(" AS term, (SELECT rank FROM search_fts WHERE search_fts MATCH ")
                     .push_bind(format!("\"{term}\""))
-                    .push(" AND rowid IN (SELECT seq FROM cand_rows)");
+                    .push(" AND rowid = c.seq) AS score FROM cand_rows c");
             }
             b.push(
-                ") h CROSS JOIN search_rows r ON r.seq = h.seq GROUP BY r.kind, r.id HAVING count(DISTINCT h.term) = ",
+                ") h CROSS JOIN search_rows r ON r.seq = h.seq WHERE h.score IS NOT NULL \
+                 GROUP BY r.kind, r.id HAVING count(DISTINCT h.term) = ",
             )
             .push(terms.len().to_string());
         }
