@@ -1172,7 +1172,7 @@ where
         b.push_values(&hits, |mut v, (kind, id)| {
             v.push_bind(kind.clone()).push_bind(id.clone());
         });
-        b.push("), cand_rows AS (SELECT r.seq FROM cand c ")
+        b.push("), cand_rows AS MATERIALIZED (SELECT r.seq FROM cand c ")
             .push(DB::DRIVING_JOIN)
             .push(" search_rows r ON r.tenant = ")
             .push_bind(tenant.to_owned())
