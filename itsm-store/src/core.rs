@@ -321,9 +321,6 @@ where
     b.push(")");
 }
 
-/// The `WHERE` clause of a list or facet query: the tenant, what `scope` may
-/// read, then each filter `q` sets (its sort order only adds the
-/// due-instant condition of [`SortKey::Due`]).
 /// Whether every row `q`'s filters select is one `scope` reads anyway: the
 /// filter names one of the scope's groups, its assignee or one of its
 /// requesters, or only kinds it reads in full. The scope's condition (an
@@ -338,6 +335,9 @@ fn filters_imply_scope(scope: &ReadScope, q: &ListQuery) -> bool {
         || !q.kinds.is_empty() && q.kinds.iter().all(|k| scope.kinds.contains(k))
 }
 
+/// The `WHERE` clause of a list or facet query: the tenant, what `scope` may
+/// read, then each filter `q` sets (its sort order only adds the
+/// due-instant condition of [`SortKey::Due`]).
 fn push_list_filters<DB>(b: &mut QueryBuilder<DB>, tenant: &str, scope: &ReadScope, q: &ListQuery)
 where
     DB: Dialect,
@@ -1135,7 +1135,7 @@ where
         }
         // The rarest word drives: every match holds it, so when it is in
         // no more than `candidates` rows the search is exhaustive.
-        let mut driver = &terms[0];
+        let Some(mut driver) = terms.first() else { return Ok((Vec::new(), true)) };
         if terms.len() > 1 {
             let mut fewest = i64::MAX;
             for term in terms {

@@ -280,11 +280,12 @@ impl Store {
         &self.read
     }
 
-    /// This store with another search candidate bound (at least 1; see
+    /// This store with another search candidate bound (1 to
+    /// [`query::MAX_SEARCH_CANDIDATES`], clamped; see
     /// [`query::SearchResult`]): how many rows of a search's rarest word
     /// are ranked, at most. [`query::SEARCH_CANDIDATES`] until set.
     pub fn with_search_candidates(mut self, candidates: usize) -> Store {
-        self.search_candidates = candidates.max(1);
+        self.search_candidates = candidates.clamp(1, query::MAX_SEARCH_CANDIDATES);
         self
     }
 

@@ -222,6 +222,11 @@ pub const MAX_PAGE: u32 = 1000;
 /// unless the store sets another bound ([`crate::Store::with_search_candidates`]).
 pub const SEARCH_CANDIDATES: usize = 1_000;
 
+/// The largest candidate bound a store takes
+/// ([`crate::Store::with_search_candidates`]): the candidates are bound as
+/// two parameters each, and SQLite takes at most 32,766 per statement.
+pub const MAX_SEARCH_CANDIDATES: usize = 10_000;
+
 /// What [`crate::Store::search`] found.
 ///
 /// Every match holds the rarest of the searched words, so a search reads

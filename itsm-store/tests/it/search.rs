@@ -158,6 +158,12 @@ async fn check_search_candidate_bound(db: &TestDb) {
     assert!(found.exhaustive, "30 rows, a bound of 30");
     let store = db.store.clone().with_search_candidates(29);
     assert!(!store.search(&desk, "jam", 50).await.unwrap().exhaustive, "30 rows, a bound of 29");
+    // Any bound is taken (clamped to what one statement can bind).
+    let store = db.store.clone().with_search_candidates(usize::MAX);
+    let found = store.search(&desk, "jam", 50).await.unwrap();
+    assert_eq!((found.exhaustive, found.rows.len()), (true, 30));
+    let store = db.store.clone().with_search_candidates(0);
+    assert_eq!(store.search(&desk, "toner", 50).await.unwrap().rows.len(), 1, "a bound of 0 is 1");
 }
 
 crate::on_both_backends!(
