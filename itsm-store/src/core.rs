@@ -335,6 +335,11 @@ fn filters_imply_scope(scope: &ReadScope, q: &ListQuery) -> bool {
         || !q.kinds.is_empty() && q.kinds.iter().all(|k| scope.kinds.contains(k))
 }
 
+/// An outbox row's payload, decoded (a corrupt one is named by its id).
+fn outbox_payload(text: &str, id: i64) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt("outbox payload", id, e))
+}
+
 /// The `WHERE` clause of a list or facet query: the tenant, what `scope` may
 /// read, then each filter `q` sets (its sort order only adds the
 /// due-instant condition of [`SortKey::Due`]).
@@ -1373,8 +1378,7 @@ where
                     tenant: r.tenant,
                     topic: r.topic,
                     dedup_key: r.dedup_key,
-                    payload: serde_json::from_str(&r.payload)
-                        .map_err(|e| StoreError::corrupt("outbox payload", r.id, e))?,
+                    payload: outbox_payload(&r.payload, r.id)?,
                     created_at: r.created_at.0,
                     attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
                     lease_until: r.lease_until.0,
@@ -1440,8 +1444,7 @@ where
                     tenant: r.tenant,
                     topic: r.topic,
                     dedup_key: r.dedup_key,
-                    payload: serde_json::from_str(&r.payload)
-                        .map_err(|e| StoreError::corrupt("outbox payload", r.id, e))?,
+                    payload: outbox_payload(&r.payload, r.id)?,
                     attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
                     last_error: r.last_error,
                     dead_at: r.dead_at.0,
