@@ -1530,6 +1530,12 @@ where
         Ok((rows, DB::feed_cursor_at(watermark)))
     }
 
+    /// The feed cursor after every event committed so far.
+    pub(crate) async fn feed_head(&self) -> Result<(i64, i64), StoreError> {
+        let watermark: i64 = query_scalar(DB::FEED_WATERMARK).fetch_one(&self.pools.read).await.map_err(DB::error)?;
+        Ok(DB::feed_cursor_at(watermark))
+    }
+
     /// The earliest due instant of every tenant's open aggregates.
     pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         let due: Option<DbTime> =

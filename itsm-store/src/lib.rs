@@ -717,7 +717,9 @@ impl Store {
     }
 
     /// Open aggregates of the actor's tenant whose due instant is before
-    /// `before`, soonest first.
+    /// `before`, soonest first: of the first `limit`, those the actor may
+    /// read (a portal's breach-soon board pages with [`Store::list`] and
+    /// [`query::ListQuery::due_before`] instead).
     #[tracing::instrument(skip_all)]
     pub async fn due_before(
         &self,
@@ -730,11 +732,32 @@ impl Store {
         let limit = i64::from(limit);
         let rows =
             plan::retry(|| async move { dispatch!(self, s => s.due_before(tenant, before, limit).await) }).await?;
-        rows.into_iter().map(RawProjection::into_row).collect()
+        self.readable(actor, rows)
+    }
+
+    /// The rows the actor may read ([`Store::read_policy`]), decoded.
+    fn readable(&self, actor: &Actor, rows: Vec<RawProjection>) -> Result<Vec<ProjectionRow>, StoreError> {
+        let scope = self.read.scope(actor);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let row = row.into_row()?;
+            let (group, assignee, requester) = (row.group.as_ref(), row.assignee.as_ref(), row.requester.as_ref());
+            if scope.sees(
+                &actor.tenant,
+                row.kind,
+                group.map(|g| g.as_str()),
+                assignee.map(|a| a.as_str()),
+                requester.map(|r| r.as_str()),
+            ) {
+                out.push(row);
+            }
+        }
+        Ok(out)
     }
 
     /// Aggregates (changes) of the actor's tenant on `service` whose window
-    /// intersects `[from, to)`, in window order, terminal ones included.
+    /// intersects `[from, to)` and that the actor may read, in window order,
+    /// terminal ones included.
     #[tracing::instrument(skip_all, fields(service = %service))]
     pub async fn change_calendar(
         &self,
@@ -753,7 +776,7 @@ impl Store {
         let rows =
             plan::retry(|| async move { dispatch!(self, s => s.change_calendar(tenant, service, from, to).await) })
                 .await?;
-        rows.into_iter().map(RawProjection::into_row).collect()
+        self.readable(actor, rows)
     }
 
     /// Pairs of non-terminal changes on `service` whose windows intersect
@@ -867,6 +890,15 @@ impl Store {
             next = next.max(FeedCursor::new(tx, position));
         }
         Ok(FeedPage { events, next, more })
+    }
+
+    /// Where the feed stands now: a cursor after every event committed so
+    /// far, for a live view that shows what commits from now on without
+    /// reading the backlog first ([`Store::events_after`] from it).
+    #[tracing::instrument(skip_all)]
+    pub async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
+        let (tx, position) = plan::retry(|| async move { dispatch!(self, s => s.feed_head().await) }).await?;
+        Ok(FeedCursor::new(tx, position))
     }
 
     /// A wake-up signal for a feed reader (see [`feed`]): this store's

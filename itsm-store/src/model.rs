@@ -120,7 +120,7 @@ pub struct Loaded<A> {
 }
 
 /// A projection row: the query fields of one aggregate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProjectionRow {
     /// The kind.
     pub kind: AggregateKind,
