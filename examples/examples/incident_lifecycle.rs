@@ -5,7 +5,7 @@
 //! resumed. The resolution clock reaches its 75 % warning threshold, the due
 //! escalations are recorded exactly once in the store (a second run records
 //! nothing), the incident is escalated from first to second line, resolved,
-//! reopened by the caller, resolved again and closed. Every step prints the
+//! reopened when the caller calls back, resolved again and closed. Every step prints the
 //! state, the version and the clock (elapsed, paused, remaining, percent,
 //! deadline). A refused command (closing a new incident) shows its typed
 //! error, and the outbox is drained at the end.
@@ -284,7 +284,8 @@ async fn narrate(store: Store) -> Result<(), String> {
     let t = at("2026-03-02T11:00:00Z")?;
     println!("{}  (an hour later, still waiting)", short(t));
     println!("    {}", clock_text(&demo.clock(t, TargetKind::Resolution).await?));
-    demo.step(&caller, at("2026-03-02T11:30:00Z")?, "resume (caller answered)", IncidentCommand::Resume).await?;
+    // The caller answers the agent (carla reads only what she raised, so the agent resumes it).
+    demo.step(&ann, at("2026-03-02T11:30:00Z")?, "resume (caller answered)", IncidentCommand::Resume).await?;
 
     let t = at("2026-03-02T16:45:00Z")?;
     let clock = demo.clock(t, TargetKind::Resolution).await?;
@@ -314,10 +315,10 @@ async fn narrate(store: Store) -> Result<(), String> {
         IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L2, restored_at: None };
     demo.step(&bob, at("2026-03-02T17:10:00Z")?, "resolve (gateway pool resized)", resolve.clone()).await?;
     let reopen = IncidentCommand::Reopen { reason: text("timeouts are back") };
-    let reopened = demo.step(&caller, at("2026-03-03T09:00:00Z")?, "reopen by the caller", reopen).await?;
+    let reopened = demo.step(&bob, at("2026-03-03T09:00:00Z")?, "reopen (the caller called back)", reopen).await?;
     println!("    reopen count {}", reopened.state.reopen_count());
     demo.step(&bob, at("2026-03-03T09:45:00Z")?, "resolve again", resolve).await?;
-    let closed = demo.step(&ann, at("2026-03-05T10:00:00Z")?, "close", IncidentCommand::Close).await?;
+    let closed = demo.step(&bob, at("2026-03-05T10:00:00Z")?, "close", IncidentCommand::Close).await?;
     let record = closed.state.to_record();
     println!(
         "    record: reopened {} time(s), resolved by {}, resolved at {}",

@@ -13,9 +13,13 @@
 //!   approver, an integration);
 //! * the actor holds a team role and the record is assigned to one of the
 //!   actor's groups, or to the actor;
+//! * the record is in no group yet and its kind is one the actor's roles
+//!   triage (the intake: service desk agents read unassigned incidents, so
+//!   they can pick up what requesters raise);
 //! * the record's requester is the actor or someone the actor acts for.
 //!
-//! So a requester sees their own tickets, and an agent their groups'. Private
+//! So a requester sees their own tickets, and an agent their groups' and the
+//! unassigned incidents. Private
 //! work notes are shown only to roles above a requester; a reader without
 //! them gets the record's history without its private events
 //! ([`Aggregate::is_private`](crate::Aggregate::is_private)).
@@ -54,6 +58,10 @@ pub struct ReadPolicy {
     pub tenant_wide: BTreeMap<Role, BTreeSet<AggregateKind>>,
     /// Roles that read what is assigned to their groups or to themselves.
     pub team: BTreeSet<Role>,
+    /// For each role, the kinds whose records in no group yet it reads (the
+    /// intake it triages).
+    #[serde(default)]
+    pub intake: BTreeMap<Role, BTreeSet<AggregateKind>>,
     /// Roles that read private work notes.
     pub private_notes: BTreeSet<Role>,
 }
@@ -61,9 +69,11 @@ pub struct ReadPolicy {
 impl Default for ReadPolicy {
     /// Incident and problem managers read incidents and problems
     /// tenant-wide; change managers every change; CAB members the normal,
-    /// emergency CAB members the emergency changes they approve; automation
-    /// everything. Agents, resolvers and implementers read their groups'
-    /// work. Every role but the requester reads private notes.
+    /// emergency CAB members the emergency changes they approve; implementers
+    /// the emergency changes (one names its implementer only when work
+    /// starts); automation everything. Agents, resolvers and implementers read their groups'
+    /// work, and agents the unassigned incidents (the intake). Every role
+    /// but the requester reads private notes.
     fn default() -> Self {
         use AggregateKind as K;
         use Role as R;
@@ -75,6 +85,9 @@ impl Default for ReadPolicy {
         tenant_wide.insert(R::ChangeManager, changes.into());
         tenant_wide.insert(R::CabMember, [K::NormalChange].into());
         tenant_wide.insert(R::EmergencyCabMember, [K::EmergencyChange].into());
+        // An emergency change names its implementer only when work starts:
+        // whoever is on call must read it before.
+        tenant_wide.insert(R::Implementer, [K::EmergencyChange].into());
         tenant_wide.insert(R::Automation, all.into());
         let team = [R::Agent, R::Resolver, R::Implementer, R::IncidentManager, R::ProblemManager, R::ChangeManager];
         let private_notes = [
@@ -88,7 +101,8 @@ impl Default for ReadPolicy {
             R::Implementer,
             R::Automation,
         ];
-        ReadPolicy { tenant_wide, team: team.into(), private_notes: private_notes.into() }
+        let intake = [(R::Agent, [K::Incident].into())].into();
+        ReadPolicy { tenant_wide, team: team.into(), intake, private_notes: private_notes.into() }
     }
 }
 
@@ -104,6 +118,7 @@ impl ReadPolicy {
             tenant: actor.tenant.clone(),
             kinds,
             groups: if team { actor.groups.clone() } else { BTreeSet::new() },
+            intake: actor.roles.iter().filter_map(|r| self.intake.get(r)).flatten().copied().collect(),
             assignee: team.then(|| actor.id.clone()),
             requesters,
             private_notes: actor.roles.iter().any(|r| self.private_notes.contains(r)),
@@ -121,6 +136,8 @@ pub struct ReadScope {
     pub kinds: BTreeSet<AggregateKind>,
     /// Groups whose assigned work is visible (empty without a team role).
     pub groups: BTreeSet<GroupId>,
+    /// Kinds whose records in no group are visible (the intake).
+    pub intake: BTreeSet<AggregateKind>,
     /// The actor, whose assigned work is visible (`None` without a team role).
     pub assignee: Option<ActorId>,
     /// People whose requests are visible: the actor and those it acts for.
@@ -143,6 +160,7 @@ impl ReadScope {
         tenant == &self.tenant
             && (self.kinds.contains(&kind)
                 || group.is_some_and(|g| self.groups.iter().any(|m| m.as_str() == g))
+                || (group.is_none() && self.intake.contains(&kind))
                 || assignee.is_some_and(|a| self.assignee.as_ref().is_some_and(|me| me.as_str() == a))
                 || requester.is_some_and(|r| self.requesters.iter().any(|p| p.as_str() == r)))
     }

@@ -34,7 +34,9 @@ pub enum StoreError {
         id: String,
         /// What the caller expected.
         expected: ExpectedVersion,
-        /// The stored version (0 when the aggregate does not exist).
+        /// The stored version (0 only when the aggregate exists for another
+        /// expectation than `Exact`; an exact version expected of a missing
+        /// aggregate is answered [`StoreError::NotFound`]).
         actual: u64,
     },
     /// The database stayed busy (SQLITE_BUSY, serialization failure,

@@ -403,7 +403,9 @@ impl Store {
     /// caller's [`DomainConfig::schedules`].
     ///
     /// Refusals: [`ExecError::Domain`] (the rules), [`StoreError::Conflict`]
-    /// (stale expected version), [`StoreError::NotFound`] (a referenced
+    /// (stale expected version), [`StoreError::NotFound`] (the aggregate
+    /// exists but the actor may not read it ([`Store::read_policy`]), before
+    /// its version or state can show in another answer; or a referenced
     /// aggregate is not in the actor's tenant), [`StoreError::IdempotencyKeyReused`],
     /// [`StoreError::Contention`], [`StoreError::Validation`] (NUL or empty
     /// id or key, instant outside years 1..=9999). Faults:
@@ -423,10 +425,12 @@ impl Store {
         };
         let req = &req;
         let hash = hash.as_deref();
+        let scope = &self.read.scope(req.ctx.actor);
         // With a key, a re-run after a commit whose outcome was lost returns
         // the first result: retry it too.
-        let done = plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash).await) })
-            .await?;
+        let done =
+            plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash, scope).await) })
+                .await?;
         self.committed();
         Ok(done)
     }

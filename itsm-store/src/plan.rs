@@ -121,6 +121,11 @@ pub(crate) fn check_expected(
     if expected.admits(actual) {
         return Ok(());
     }
+    // A version expected of an aggregate that does not exist: not found, the
+    // same answer as for one the actor may not read.
+    if actual == 0 && matches!(expected, ExpectedVersion::Exact(_)) {
+        return Err(StoreError::not_found(kind, id));
+    }
     Err(StoreError::Conflict { kind, id: id.to_owned(), expected, actual })
 }
 

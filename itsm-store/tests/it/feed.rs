@@ -103,14 +103,18 @@ async fn check_feed_pages_scope_and_private_notes(db: &TestDb) {
     // A requester: their own incident, without its private note.
     let (mine, _) = read_all(store, &ann, FeedCursor::START, 1, 2).await;
     assert_eq!(mine, vec![expected[0].clone(), expected[2].clone()]);
-    // The group's agent: both incidents are unassigned, so nothing; after
+    // An agent reads the intake: both incidents are in no group, so all of
+    // them, private notes included.
+    assert_eq!(read_all(store, &desk, FeedCursor::START, 10, 0).await.0, expected);
+    // A resolver of the desk group: nothing while they are unassigned; after
     // an assignment to the desk, all of inc-bob with private notes.
-    assert!(read_all(store, &desk, FeedCursor::START, 10, 0).await.0.is_empty());
+    let resolver = who(&tenant, "res1", &[Role::Resolver]).with_groups([GroupId::new("desk").unwrap()]);
+    assert!(read_all(store, &resolver, FeedCursor::START, 10, 0).await.0.is_empty());
     let assign = IncidentCommand::Assign { group: GroupId::new("desk").unwrap(), assignee: None };
     run(store, &manager, 6, "inc-bob", assign).await;
     run(store, &desk, 7, "inc-bob", note("quota raised", false)).await;
-    let (desk_sees, _) = read_all(store, &desk, FeedCursor::START, 2, 4).await;
-    let names: Vec<_> = desk_sees.iter().map(|(id, v, _)| (id.as_str(), *v)).collect();
+    let (resolver_sees, _) = read_all(store, &resolver, FeedCursor::START, 2, 4).await;
+    let names: Vec<_> = resolver_sees.iter().map(|(id, v, _)| (id.as_str(), *v)).collect();
     assert_eq!(names, vec![("inc-bob", 1), ("inc-bob", 2), ("inc-bob", 3), ("inc-bob", 4)]);
     // The other tenant's reader sees only its own.
     let (theirs, _) = read_all(store, &stranger, FeedCursor::START, 10, 1).await;

@@ -1,0 +1,421 @@
+//! The reference portal over HTTP (a real listener on loopback, a demo-seeded
+//! SQLite store): every problem status, version conflicts through
+//! `If-Match`, idempotent retries, CSRF, read permissions and tenant
+//! isolation, the live feed, and the probes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Scratch;
+use itsm_examples::portal::auth::Users;
+use itsm_examples::portal::seed::{SeedSize, Seeded, seed};
+use itsm_examples::portal::{Portal, serve, wall_clock};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A running portal: its base URL; dropped, it stops.
+struct Running {
+    base: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Scratch,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let dir = Scratch::new("portal-api");
+        let store = itsm_examples::db::open(&dir.path("portal.db"), false, itsm_examples::db::Existing::Append)
+            .await
+            .expect("open the store");
+        let users = Users::demo().expect("the bundled users file parses");
+        let clock = wall_clock();
+        let seeded = seed(&store, &users, SeedSize { incidents: 30, changes: 6 }, clock()).await.expect("seed");
+        assert!(matches!(seeded, Seeded::Filled { .. }), "an empty store is filled: {seeded:?}");
+        let mut portal = Portal::new(store, users, clock);
+        portal.feed_poll = Duration::from_millis(200);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, Arc::new(portal), async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Running { base, client, stop: Some(stop), server: Some(server), _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(format!("demo-token-{token}"))
+    }
+
+    fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(format!("demo-token-{token}")).json(body)
+    }
+
+    /// Stops the server and waits for it (requests in flight finish).
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("the server stops within 10 s of the signal, live streams included")
+                .expect("server task")
+                .expect("server");
+        }
+    }
+}
+
+async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a problem body");
+    assert_eq!(body["status"], json!(status.as_u16()));
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    body
+}
+
+async fn body(response: reqwest::Response, status: StatusCode) -> Value {
+    let url = response.url().clone();
+    let got = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(got, status, "{url}: {text}");
+    serde_json::from_str(&text).expect("JSON body")
+}
+
+fn new_incident(title: &str) -> Value {
+    json!({"title": title, "service": "payments", "impact": "2", "urgency": "2"})
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+#[test]
+fn every_status_and_version_conflicts() {
+    runtime().block_on(async {
+        let p = Running::start().await;
+        // 401: no credentials, and a wrong token.
+        problem(p.client.get(p.url("/api/items")).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+        problem(p.get("/api/items", "nobody-at-all").send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+
+        // 201 with Location and ETag.
+        let created = p.post("/api/incidents", "agent-1", &new_incident("card payments failing")).send().await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.headers()["etag"], "\"1\"");
+        let location = created.headers()["location"].to_str().unwrap().to_owned();
+        let created = body(created, StatusCode::CREATED).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(location, format!("/api/incidents/{id}"));
+        assert_eq!(created["events"][0]["name"], "opened");
+
+        // 400: malformed JSON, an unknown command, a bad If-Match, a bad filter.
+        let commands = format!("/api/incidents/{id}/commands");
+        let bad =
+            p.client.post(p.url(&commands)).bearer_auth("demo-token-agent-1").body("{not json").send().await.unwrap();
+        problem(bad, StatusCode::BAD_REQUEST).await;
+        problem(
+            p.post(&commands, "agent-1", &json!({"command": "fly"})).send().await.unwrap(),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        let bad_version = p.post(&commands, "agent-1", &json!({"command": "start"})).header("if-match", "\"x\"").send();
+        problem(bad_version.await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(p.get("/api/items?sort=sideways", "agent-1").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(p.get("/api/items?priority=P9", "agent-1").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+
+        // 200 with the version the client read; then 409 naming both versions.
+        let assign = json!({"command": "assign", "group": "service-desk"});
+        let assigned = p.post(&commands, "agent-1", &assign).header("if-match", "\"1\"").send().await.unwrap();
+        assert_eq!(assigned.headers()["etag"], "\"2\"");
+        assert_eq!(body(assigned, StatusCode::OK).await["status"], "assigned");
+        let stale = p.post(&commands, "agent-1", &json!({"command": "start"})).header("if-match", "\"1\"").send();
+        let conflict = problem(stale.await.unwrap(), StatusCode::CONFLICT).await;
+        assert_eq!((conflict["expected_version"].clone(), conflict["actual_version"].clone()), (json!(1), json!(2)));
+        assert_eq!(conflict["command"], "start");
+
+        // 404: a command on an incident the requester may not read, whatever the command: nothing of it shows.
+        let major = p.post(&commands, "requester-1", &json!({"command": "declare_major"})).send().await.unwrap();
+        problem(major, StatusCode::NOT_FOUND).await;
+        let note = json!({"command": "add_note", "text": "me too", "public": true});
+        problem(p.post(&commands, "requester-1", &note).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        let loaded =
+            body(p.get(&format!("/api/incidents/{id}"), "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(loaded["version"], 2, "the refused commands wrote nothing");
+        // 403: on their own incident, a requester may not declare it major.
+        let own = p.post("/api/incidents", "requester-1", &new_incident("my laptop")).send().await.unwrap();
+        let own = body(own, StatusCode::CREATED).await;
+        let own_commands = format!("/api/incidents/{}/commands", own["id"].as_str().unwrap());
+        let major = p.post(&own_commands, "requester-1", &json!({"command": "declare_major"})).send().await.unwrap();
+        let forbidden = problem(major, StatusCode::FORBIDDEN).await;
+        assert_eq!(forbidden["command"], "declare_major");
+
+        // 422: refused by the rules in this state, naming the state and the command.
+        let resume = problem(
+            p.post(&commands, "agent-1", &json!({"command": "resume"})).send().await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(resume["command"], "resume");
+        let detail = resume["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("assigned") && detail.contains("resume"),
+            "the detail names state and command: {detail}"
+        );
+
+        // 404: a missing record, an unknown collection.
+        problem(p.get("/api/incidents/INC-NOPE", "agent-1").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        problem(p.get("/api/gadgets/X-1", "agent-1").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+
+        // 409: opening an id that exists.
+        let reopen = json!({"command": "open", "id": id, "kind": "production", "service": "payments",
+                            "title": "again", "impact": "2", "urgency": "2", "source": "user"});
+        problem(p.post(&commands, "agent-1", &reopen).send().await.unwrap(), StatusCode::CONFLICT).await;
+
+        // The load answers the version as its ETag.
+        let loaded = p.get(&format!("/api/incidents/{id}"), "agent-1").send().await.unwrap();
+        assert_eq!(loaded.headers()["etag"], "\"2\"");
+        p.stop().await;
+    });
+}
+
+#[test]
+fn idempotent_retries_and_csrf() {
+    runtime().block_on(async {
+        let p = Running::start().await;
+        // The same Idempotency-Key twice: one incident, the second answer replayed.
+        let send = || {
+            p.post("/api/incidents", "agent-1", &new_incident("disk full on db-7"))
+                .header("idempotency-key", "hook-42")
+                .send()
+        };
+        let first = body(send().await.unwrap(), StatusCode::CREATED).await;
+        let second = body(send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(first["id"], second["id"]);
+        assert_eq!((first["replayed"].clone(), second["replayed"].clone()), (json!(false), json!(true)));
+        let id = first["id"].as_str().unwrap();
+        let history =
+            body(p.get(&format!("/api/incidents/{id}/history"), "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(history["events"].as_array().unwrap().len(), 1, "the retry wrote nothing");
+        // The same key for another request: a conflict.
+        let other =
+            p.post("/api/incidents", "agent-1", &new_incident("something else")).header("idempotency-key", "hook-42");
+        problem(other.send().await.unwrap(), StatusCode::CONFLICT).await;
+
+        // A browser session: the login form sets an HttpOnly, SameSite cookie.
+        let login =
+            p.client.post(p.url("/login")).form(&[("login", "agent-1"), ("password", "demo")]).send().await.unwrap();
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let wrong =
+            p.client.post(p.url("/login")).form(&[("login", "agent-1"), ("password", "guess")]).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let session =
+            body(p.client.get(p.url("/api/session")).header("cookie", &cookie).send().await.unwrap(), StatusCode::OK)
+                .await;
+        let csrf = session["csrf"].as_str().unwrap().to_owned();
+        // Without the token the command is refused (and nothing is written); with it, it runs.
+        let commands = format!("/api/incidents/{id}/commands");
+        let start = json!({"command": "assign", "group": "service-desk"});
+        let no_token = p.client.post(p.url(&commands)).header("cookie", &cookie).json(&start).send().await.unwrap();
+        problem(no_token, StatusCode::FORBIDDEN).await;
+        let wrong_token =
+            p.client.post(p.url(&commands)).header("cookie", &cookie).header("x-csrf-token", "0000").json(&start);
+        problem(wrong_token.send().await.unwrap(), StatusCode::FORBIDDEN).await;
+        let loaded =
+            body(p.get(&format!("/api/incidents/{id}"), "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(loaded["version"], 1, "refused requests wrote nothing");
+        let with = p.client.post(p.url(&commands)).header("cookie", &cookie).header("x-csrf-token", &csrf).json(&start);
+        body(with.send().await.unwrap(), StatusCode::OK).await;
+        // A form post without the token is refused too.
+        let form = p.client.post(p.url(&format!("/incidents/{id}/act"))).header("cookie", &cookie);
+        let form = form.form(&[("command", "start"), ("version", "2")]).send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::FORBIDDEN);
+        let form = p.client.post(p.url(&format!("/incidents/{id}/act"))).header("cookie", &cookie);
+        let form = form.form(&[("command", "start"), ("version", "2"), ("csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::SEE_OTHER, "a form with its token runs and redirects to the incident");
+        let loaded =
+            body(p.get(&format!("/api/incidents/{id}"), "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(loaded["status"], "in_progress");
+        // Logged out, the cookie no longer works.
+        let out =
+            p.client.post(p.url("/logout")).header("cookie", &cookie).form(&[("csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        problem(
+            p.client.get(p.url("/api/session")).header("cookie", &cookie).send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        p.stop().await;
+    });
+}
+
+#[test]
+fn read_permissions_and_tenant_isolation() {
+    runtime().block_on(async {
+        let p = Running::start().await;
+        // The seed: INC-DEMO-1 is requester-1's, with a public and a private note.
+        let ids = |rows: &Value| -> Vec<String> {
+            rows["rows"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+        };
+        let mine =
+            body(p.get("/api/items?kind=incident&limit=100", "requester-1").send().await.unwrap(), StatusCode::OK)
+                .await;
+        let mine_ids = ids(&mine);
+        assert!(mine_ids.contains(&"INC-DEMO-1".to_owned()), "{mine_ids:?}");
+        assert!(
+            mine["rows"].as_array().unwrap().iter().all(|r| r["requester"] == "requester-1"),
+            "only their own: {mine}"
+        );
+        problem(p.get("/api/incidents/INC-DEMO-2", "requester-1").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        let notes = |history: &Value| -> Vec<String> {
+            history["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["name"] == "note_added")
+                .map(|e| e["event"]["text"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let as_requester =
+            body(p.get("/api/incidents/INC-DEMO-1/history", "requester-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(
+            notes(&as_requester),
+            ["We are looking into the VPN concentrator."],
+            "no private note for the requester"
+        );
+        let as_agent =
+            body(p.get("/api/incidents/INC-DEMO-1/history", "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(notes(&as_agent).len(), 2, "the agent reads the private note too");
+        let found = body(p.get("/api/search?q=firmware", "requester-1").send().await.unwrap(), StatusCode::OK).await;
+        assert!(ids(&found).is_empty(), "a private note's words are not searchable by the requester: {found}");
+        let found = body(p.get("/api/search?q=firmware", "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(ids(&found), ["INC-DEMO-1"]);
+
+        // Another tenant sees none of it, by id, list, search or facets.
+        problem(p.get("/api/incidents/INC-DEMO-1", "other-agent").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        problem(p.get("/api/incidents/INC-DEMO-1/history", "other-agent").send().await.unwrap(), StatusCode::NOT_FOUND)
+            .await;
+        let theirs = body(p.get("/api/items?limit=100", "other-agent").send().await.unwrap(), StatusCode::OK).await;
+        assert!(ids(&theirs).is_empty(), "{theirs}");
+        let found = body(p.get("/api/search?q=vpn", "other-agent").send().await.unwrap(), StatusCode::OK).await;
+        assert!(ids(&found).is_empty());
+        let facets = body(p.get("/api/facets", "other-agent").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(facets["total"], 0);
+        // Commands on another tenant's record: not found, nothing written.
+        let cmd = p.post("/api/incidents/INC-DEMO-1/commands", "other-agent", &json!({"command": "start"}));
+        problem(cmd.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        let loaded = body(p.get("/api/incidents/INC-DEMO-1", "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        assert_eq!(loaded["status"], "assigned");
+
+        // Facets agree with a list over the same filter.
+        let facets =
+            body(p.get("/api/facets?kind=incident&open=true", "agent-1").send().await.unwrap(), StatusCode::OK).await;
+        let mut listed = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/items?kind=incident&open=true&limit=7&cursor={c}"),
+                None => "/api/items?kind=incident&open=true&limit=7".to_owned(),
+            };
+            let page = body(p.get(&path, "agent-1").send().await.unwrap(), StatusCode::OK).await;
+            listed += page["rows"].as_array().unwrap().len();
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(facets["total"], json!(listed));
+        // The scorecard is tenant-wide: not for a requester.
+        assert_eq!(p.get("/scorecard", "requester-1").send().await.unwrap().status(), StatusCode::FORBIDDEN);
+        let card = p.get("/scorecard", "agent-1").send().await.unwrap();
+        assert_eq!(card.status(), StatusCode::OK);
+        assert!(card.text().await.unwrap().contains("first_change_failure_rate"), "the metrics crate's scorecard");
+        p.stop().await;
+    });
+}
+
+/// Reads server-sent events from a response until `want` matches one's data.
+async fn next_event(response: &mut reqwest::Response, buffer: &mut String, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let data: String = frame.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
+            if data.is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_str(&data).expect("event data is JSON");
+            if want(&value) {
+                return value;
+            }
+        }
+        let chunk = response.chunk().await.expect("stream").expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[test]
+fn live_feed_and_probes() {
+    runtime().block_on(async {
+        let p = Running::start().await;
+        assert_eq!(p.client.get(p.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(p.client.get(p.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+        // Two live streams: an agent's and the other tenant's.
+        let mut agent = p.get("/api/feed", "agent-1").send().await.unwrap();
+        assert_eq!(agent.headers()["content-type"], "text/event-stream");
+        let mut other = p.get("/api/feed", "other-agent").send().await.unwrap();
+        let created = body(
+            p.post("/api/incidents", "agent-1", &new_incident("live one")).send().await.unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let mut buffer = String::new();
+        let seen = tokio::time::timeout(
+            Duration::from_secs(10),
+            next_event(&mut agent, &mut buffer, |e| e["id"] == id.as_str()),
+        )
+        .await
+        .expect("the event arrives live");
+        assert_eq!(seen["name"], "opened");
+        // The other tenant's stream gets nothing of it (its own event arrives first).
+        let theirs = body(
+            p.post("/api/incidents", "other-agent", &new_incident("their own")).send().await.unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let mut other_buffer = String::new();
+        let first = tokio::time::timeout(Duration::from_secs(10), next_event(&mut other, &mut other_buffer, |_| true))
+            .await
+            .expect("their event arrives");
+        assert_eq!(first["id"], theirs["id"], "the first event another tenant sees is its own");
+        // Resuming from a cursor (Last-Event-ID) replays what came after it.
+        let cursor = seen["cursor"].as_str().unwrap();
+        let mut resumed = p.get("/api/feed", "agent-1").header("last-event-id", cursor).send().await.unwrap();
+        let cmd = p.post(&format!("/api/incidents/{id}/commands"), "agent-1", &json!({"command": "acknowledge"}));
+        body(cmd.send().await.unwrap(), StatusCode::OK).await;
+        let mut resumed_buffer = String::new();
+        let next =
+            tokio::time::timeout(Duration::from_secs(10), next_event(&mut resumed, &mut resumed_buffer, |_| true))
+                .await
+                .expect("the next event arrives");
+        assert_eq!((next["id"].as_str(), next["name"].as_str()), (Some(id.as_str()), Some("acknowledged")));
+        problem(p.get("/api/feed?after=zz", "agent-1").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        // Graceful shutdown with live streams open: they end, the server stops.
+        p.stop().await;
+    });
+}
