@@ -33,6 +33,7 @@ use super::problem::ApiError;
 /// The API's routes.
 pub fn routes() -> Router<Shared> {
     Router::new()
+        .route("/api/session", get(session))
         .route("/api/incidents", post(open_incident))
         .route("/api/items", get(list))
         .route("/api/facets", get(facets))
@@ -42,6 +43,12 @@ pub fn routes() -> Router<Shared> {
         .route("/api/{kind}/{id}", get(load))
         .route("/api/{kind}/{id}/history", get(history))
         .route("/api/{kind}/{id}/commands", post(command))
+}
+
+/// `GET /api/session`: who the request is, and the CSRF token a script
+/// sends back in `X-CSRF-Token` with a session cookie.
+async fn session(authed: Authed) -> Json<Value> {
+    Json(json!({ "login": authed.login, "actor": authed.actor, "csrf": authed.csrf }))
 }
 
 /// The path segment of each kind (`/api/{segment}/{id}`).
@@ -162,6 +169,7 @@ pub async fn execute<A: Aggregate>(
         "id": done.aggregate_id,
         "version": done.version,
         "replayed": done.replayed,
+        "status": done.state.summary().status,
         "events": event_views::<A>(done.events),
         "state": done.state,
     });
@@ -278,6 +286,7 @@ async fn load_of<A: Aggregate>(portal: &Shared, authed: &Authed, id: &str) -> Re
         "id": id,
         "version": loaded.version,
         "updated_at": loaded.updated_at,
+        "status": loaded.state.summary().status,
         "state": loaded.state,
     });
     let mut response = Json(body).into_response();

@@ -76,6 +76,9 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · itsm portal" }
+                @if let Some(token) = who.and_then(|w| w.csrf.as_deref()) {
+                    meta name="csrf-token" content=(token);
+                }
                 style { (PreEscaped(STYLE)) }
             }
             body {

@@ -103,7 +103,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { kind, id, expected, actual } => problem
                 .with("aggregate_kind", kind.as_str())
                 .with("id", id)
-                .with("expected_version", expected.to_string())
+                .with(
+                    "expected_version",
+                    match expected {
+                        itsm_store::ExpectedVersion::Exact(v) => Value::from(v),
+                        other => Value::from(other.to_string()),
+                    },
+                )
                 .with("actual_version", actual),
             StoreError::NotFound { kind, id } => problem.with("aggregate_kind", kind).with("id", id),
             _ => problem,
