@@ -17,6 +17,7 @@ use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
 use itsm_core::classify::{DetectionSource, HoldReason, Impact, ResolvedBy, SupportTier, Urgency};
 use itsm_core::incident::{Incident, IncidentCommand, ResolutionCode};
 use itsm_core::problem::Problem;
+use itsm_core::sla::ClockState;
 use itsm_core::{Aggregate, AggregateKind, Timestamp};
 use itsm_store::ExpectedVersion;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -61,7 +62,9 @@ th,td{border-bottom:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-
 .late{color:#a40000;font-weight:bold}
 .paused{color:#5a4a00}
 .error{background:#fde8e8;border:1px solid #a40000;padding:.5rem}
-.live{background:#e8f6e8;padding:.3rem .5rem;min-height:1.2rem}
+.live{background:#e8f6e8;padding:.3rem .5rem}
+.live:empty{display:none}
+.visually-hidden{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
 form.inline{display:inline-block;margin:.2rem .5rem .2rem 0;padding:.4rem;border:1px solid #ccc}
 label{margin-right:.5rem}
 ";
@@ -88,8 +91,10 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
                         nav aria-label="main" {
                             a href="/" { "Queue" } " · "
                             a href="/incidents/new" { "New incident" } " · "
-                            a href="/breach-soon" { "Breach soon" } " · "
-                            a href="/scorecard" { "Scorecard" }
+                            a href="/breach-soon" { "Breach soon" }
+                            @if who.actor.roles.iter().any(|r| *r != itsm_core::Role::Requester) {
+                                " · " a href="/scorecard" { "Scorecard" }
+                            }
                         }
                         span { (who.login) " (" (who.actor.tenant) ")" }
                         form method="post" action="/logout" {
@@ -136,6 +141,17 @@ fn error_page(who: Option<&Authed>, error: &ApiError) -> Response {
         html! { p .error role="alert" { (error.status.as_u16()) ": " (error.detail) } p { a href="/" { "Back to the queue" } } },
     );
     (error.status, body).into_response()
+}
+
+/// A clock's state in words.
+fn clock_state(state: &ClockState) -> String {
+    match state {
+        ClockState::Running => "running".to_owned(),
+        ClockState::Paused => "paused".to_owned(),
+        ClockState::Met { at } => format!("met at {}", when(Some(*at))),
+        ClockState::Breached { at } => format!("breached at {}", when(Some(*at))),
+        ClockState::Cancelled { at } => format!("cancelled at {}", when(Some(*at))),
+    }
 }
 
 fn when(t: Option<Timestamp>) -> String {
@@ -225,7 +241,7 @@ async fn queue(State(portal): State<Shared>, headers: HeaderMap, Query(mut param
             }
             button type="submit" { "Filter" }
         }
-        p { (page.rows.len()) " shown, open work first page by the chosen order." }
+        p { (page.rows.len()) " shown." }
         (rows_table(&page.rows))
         @if let Some(next) = &next { p { a href=(next) rel="next" { "Next page" } } }
     };
@@ -491,6 +507,7 @@ async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id
         }
         h2 { "SLA clocks" }
         table #clocks {
+            caption { "As of " (when(Some(portal.now()))) }
             thead { tr { th scope="col" { "Target" } th scope="col" { "Deadline" } th scope="col" { "Used" } th scope="col" { "State" } } }
             tbody {
                 @for clock in &clocks {
@@ -498,7 +515,9 @@ async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id
                         td { (format!("{:?}", clock.target).to_lowercase()) " " (clock.cycle) }
                         td { (when(clock.deadline)) }
                         td .late[clock.percent >= 100] { (clock.percent) "%" }
-                        td .paused[format!("{:?}", clock.state).contains("Paused")] { (format!("{:?}", clock.state).to_lowercase()) }
+                        td .paused[clock.state == ClockState::Paused] .late[matches!(clock.state, ClockState::Breached { .. })] {
+                            (clock_state(&clock.state))
+                        }
                     }
                 }
             }

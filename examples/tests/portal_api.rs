@@ -5,77 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::Scratch;
-use itsm_examples::portal::auth::Users;
-use itsm_examples::portal::seed::{SeedSize, Seeded, seed};
-use itsm_examples::portal::{Portal, serve, wall_clock};
+use common::portal::Running;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A running portal: its base URL; dropped, it stops.
-struct Running {
-    base: String,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Scratch,
-}
-
-impl Running {
-    async fn start() -> Running {
-        let dir = Scratch::new("portal-api");
-        let store = itsm_examples::db::open(&dir.path("portal.db"), false, itsm_examples::db::Existing::Append)
-            .await
-            .expect("open the store");
-        let users = Users::demo().expect("the bundled users file parses");
-        let clock = wall_clock();
-        let seeded = seed(&store, &users, SeedSize { incidents: 30, changes: 6 }, clock()).await.expect("seed");
-        assert!(matches!(seeded, Seeded::Filled { .. }), "an empty store is filled: {seeded:?}");
-        let mut portal = Portal::new(store, users, clock);
-        portal.feed_poll = Duration::from_millis(200);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(portal), async move {
-            let _ = stopped.await;
-        }));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
-        Running { base, client, stop: Some(stop), server: Some(server), _dir: dir }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.client.get(self.url(path)).bearer_auth(format!("demo-token-{token}"))
-    }
-
-    fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client.post(self.url(path)).bearer_auth(format!("demo-token-{token}")).json(body)
-    }
-
-    /// Stops the server and waits for it (requests in flight finish).
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(10), server)
-                .await
-                .expect("the server stops within 10 s of the signal, live streams included")
-                .expect("server task")
-                .expect("server");
-        }
-    }
-}
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status, "status of {}", response.url());
@@ -99,13 +33,9 @@ fn new_incident(title: &str) -> Value {
     json!({"title": title, "service": "payments", "impact": "2", "urgency": "2"})
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
 #[test]
 fn every_status_and_version_conflicts() {
-    runtime().block_on(async {
+    common::portal::runtime().block_on(async {
         let p = Running::start().await;
         // 401: no credentials, and a wrong token.
         problem(p.client.get(p.url("/api/items")).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
@@ -193,7 +123,7 @@ fn every_status_and_version_conflicts() {
 
 #[test]
 fn idempotent_retries_and_csrf() {
-    runtime().block_on(async {
+    common::portal::runtime().block_on(async {
         let p = Running::start().await;
         // The same Idempotency-Key twice: one incident, the second answer replayed.
         let send = || {
@@ -266,7 +196,7 @@ fn idempotent_retries_and_csrf() {
 
 #[test]
 fn read_permissions_and_tenant_isolation() {
-    runtime().block_on(async {
+    common::portal::runtime().block_on(async {
         let p = Running::start().await;
         // The seed: INC-DEMO-1 is requester-1's, with a public and a private note.
         let ids = |rows: &Value| -> Vec<String> {
@@ -370,7 +300,7 @@ async fn next_event(response: &mut reqwest::Response, buffer: &mut String, want:
 
 #[test]
 fn live_feed_and_probes() {
-    runtime().block_on(async {
+    common::portal::runtime().block_on(async {
         let p = Running::start().await;
         assert_eq!(p.client.get(p.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
         assert_eq!(p.client.get(p.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);

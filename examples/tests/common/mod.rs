@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub mod portal;
+
 /// A scratch directory under the system temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
 
