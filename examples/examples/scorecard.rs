@@ -145,8 +145,9 @@ fn report_files(run: &CsvRun, timings: bool) {
     }
 }
 
-/// The fill marker of the simulated quarter ([`Store::claim_fill`]).
-const DEMO_FILL: &str = "scorecard-demo";
+/// The fill marker of the simulated quarter ([`Store::claim_fill`]), shared
+/// with the portal, which seeds the same quarter into an empty database.
+use itsm_examples::portal::seed::DEMO_FILL;
 
 /// The wall clock, for the fill marker only (the scorecard itself is computed
 /// at `--to`).
