@@ -73,12 +73,9 @@ async fn browser(driver: &Driver) -> Client {
             "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"]
         }),
     );
-    ClientBuilder::rustls()
-        .expect("TLS config")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a browser session")
+    // chromedriver listens on loopback: plain HTTP, no TLS provider to pick.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a browser session")
 }
 
 /// Saves a screenshot of the page under `target/portal-screenshots/`.
