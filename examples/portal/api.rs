@@ -40,6 +40,9 @@ pub fn routes() -> Router<Shared> {
         .route("/api/search", get(search))
         .route("/api/feed", get(feed))
         .route("/api/incidents/{id}/clocks", get(incident_clocks))
+        .route("/api/calendar", get(change_calendar))
+        .route("/api/conflicts", get(conflicts))
+        .route("/api/scorecard", get(scorecard))
         .route("/api/{kind}/{id}", get(load))
         .route("/api/{kind}/{id}/history", get(history))
         .route("/api/{kind}/{id}/commands", post(command))
@@ -599,4 +602,32 @@ async fn feed(
     };
     let stream = feed_stream(portal.clone(), authed.actor.clone(), cursor);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// `GET /api/calendar?service=&week=` (or `from=&to=`): a service's changes
+/// whose windows touch the period, each with its conflicts, and the
+/// service's blackouts in it.
+async fn change_calendar(
+    State(portal): State<Shared>,
+    authed: Authed,
+    Query(params): Query<super::calendar::CalendarParams>,
+) -> Result<Response, ApiError> {
+    Ok(Json(super::calendar::calendar(&portal, &authed, &params).await?).into_response())
+}
+
+/// `GET /api/conflicts?service=&week=` (or `from=&to=`): the open changes
+/// of the period with at least one conflict.
+async fn conflicts(
+    State(portal): State<Shared>,
+    authed: Authed,
+    Query(params): Query<super::calendar::CalendarParams>,
+) -> Result<Response, ApiError> {
+    let cal = super::calendar::calendar(&portal, &authed, &params).await?;
+    let found: Vec<&super::calendar::Entry> = cal.conflicting().collect();
+    Ok(Json(json!({ "service": cal.service, "from": cal.from, "to": cal.to, "conflicts": found })).into_response())
+}
+
+/// `GET /api/scorecard`: the tenant's scorecard for the last full quarter.
+async fn scorecard(State(portal): State<Shared>, authed: Authed) -> Result<Response, ApiError> {
+    Ok(Json(super::score::scorecard(&portal, &authed).await?).into_response())
 }

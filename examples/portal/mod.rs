@@ -9,11 +9,14 @@
 //!   ([`itsm_store::ErrorKind`]) as RFC 9457 `application/problem+json`.
 //! - [`api`]: commands (with `If-Match` and `Idempotency-Key`), lists, search,
 //!   facets, history, SLA clocks and the event feed as server-sent events.
+//! - [`calendar`]: the change calendar of a service with each change's
+//!   conflicts and the blackouts.
 //! - [`pages`]: the HTML pages (maud), with the same reads and commands.
 //! - [`seed`]: the demo tenant written into an empty store.
 
 pub mod api;
 pub mod auth;
+pub mod calendar;
 pub mod pages;
 pub mod problem;
 pub mod score;

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
 use itsm_core::classify::{DetectionSource, HoldReason, Impact, ResolvedBy, SupportTier, Urgency};
-use itsm_core::incident::{Incident, IncidentCommand, ResolutionCode};
+use itsm_core::incident::{Incident, ResolutionCode};
 use itsm_core::problem::Problem;
 use itsm_core::sla::ClockState;
 use itsm_core::{Aggregate, AggregateKind, Timestamp};
@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use super::Shared;
 use super::api::{self, ListParams, NewIncident};
 use super::auth::{self, Authed};
+use super::calendar::{self, CalendarParams};
 use super::problem::ApiError;
 
 /// The pages' routes.
@@ -38,6 +39,8 @@ pub fn routes() -> Router<Shared> {
         .route("/incidents/{id}", get(incident_page))
         .route("/incidents/{id}/act", post(incident_act))
         .route("/items/{kind}/{id}", get(item_page))
+        .route("/items/{kind}/{id}/act", post(item_act))
+        .route("/calendar", get(calendar_page))
         .route("/breach-soon", get(breach_soon))
         .route("/scorecard", get(scorecard))
 }
@@ -64,6 +67,10 @@ th,td{border-bottom:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-
 .error{background:#fde8e8;border:1px solid #a40000;padding:.5rem}
 .live{background:#e8f6e8;padding:.3rem .5rem}
 .live:empty{display:none}
+.conflict{color:#a40000;font-weight:bold}
+.blackout{background:#3a3a3a;color:#fff;padding:0 .3rem}
+ul.day{list-style:none;padding:0;margin:0}
+ul.day li{margin:.2rem 0}
 .visually-hidden{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
 form.inline{display:inline-block;margin:.2rem .5rem .2rem 0;padding:.4rem;border:1px solid #ccc}
 label{margin-right:.5rem}
@@ -91,7 +98,8 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
                         nav aria-label="main" {
                             a href="/" { "Queue" } " · "
                             a href="/incidents/new" { "New incident" } " · "
-                            a href="/breach-soon" { "Breach soon" }
+                            a href="/breach-soon" { "Breach soon" } " · "
+                            a href="/calendar" { "Change calendar" }
                             @if who.actor.roles.iter().any(|r| *r != itsm_core::Role::Requester) {
                                 " · " a href="/scorecard" { "Scorecard" }
                             }
@@ -134,11 +142,19 @@ fn live_script(watch: Option<(&str, &str)>) -> Markup {
 
 /// An error as a page.
 fn error_page(who: Option<&Authed>, error: &ApiError) -> Response {
+    error_page_back(who, error, "/")
+}
+
+/// An error as a page, with a link back to the record it concerns.
+fn error_page_back(who: Option<&Authed>, error: &ApiError, back: &str) -> Response {
     let body = layout(
         error.title,
         who,
         None,
-        html! { p .error role="alert" { (error.status.as_u16()) ": " (error.detail) } p { a href="/" { "Back to the queue" } } },
+        html! {
+            p .error role="alert" { (error.status.as_u16()) ": " (error.detail) }
+            p { a href=(back) { @if back == "/" { "Back to the queue" } @else { "Back" } } }
+        },
     );
     (error.status, body).into_response()
 }
@@ -414,6 +430,8 @@ enum Field {
     Check(&'static str, &'static str),
     /// One of a domain enum's values.
     Choice(&'static str, &'static str, fn() -> Vec<(&'static str, String)>),
+    /// A change window: start and end in UTC (`YYYY-MM-DD HH:MM`).
+    Window(&'static str),
 }
 
 /// The incident commands the pages offer, with their fields (others are
@@ -440,10 +458,75 @@ fn incident_action(command: &str) -> Option<&'static [Field]> {
     })
 }
 
-fn action_form(id: &str, version: u64, csrf: &str, command: &str, fields: &[Field]) -> Markup {
+/// The change commands the pages offer (the same names on the three change
+/// machines; creating, assessing, completing and reviewing are API-only).
+fn change_action(command: &str) -> Option<&'static [Field]> {
+    Some(match command {
+        "submit" | "start" | "advance_stage" | "close" => &[],
+        "cancel" => &[Field::Text("reason", "Reason")],
+        "approve" => &[Field::Text("group", "Approving for group")],
+        "reject" => &[Field::Text("group", "Group"), Field::Text("reason", "Reason")],
+        "schedule" => &[
+            Field::Window("window"),
+            Field::OptionalText("override_reason", "Override reason (when the schedule asks for one)"),
+        ],
+        _ => return None,
+    })
+}
+
+/// The form fields of a command of a kind the pages offer.
+fn action_fields(kind: AggregateKind, command: &str) -> Option<&'static [Field]> {
+    match kind {
+        AggregateKind::Incident => incident_action(command),
+        AggregateKind::StandardChange | AggregateKind::NormalChange | AggregateKind::EmergencyChange => {
+            change_action(command)
+        }
+        AggregateKind::Problem => None,
+    }
+}
+
+/// A machine's transition table.
+fn transitions(kind: AggregateKind) -> &'static [itsm_core::machine::Transition] {
+    match kind {
+        AggregateKind::Incident => itsm_core::incident::TRANSITIONS,
+        AggregateKind::Problem => itsm_core::problem::TRANSITIONS,
+        AggregateKind::StandardChange => itsm_core::change::standard::TRANSITIONS,
+        AggregateKind::NormalChange => itsm_core::change::normal::TRANSITIONS,
+        AggregateKind::EmergencyChange => itsm_core::change::emergency::TRANSITIONS,
+    }
+}
+
+/// The actions the record's state and the actor's permissions allow, once
+/// each, with their fields.
+fn offered_actions(
+    portal: &Shared,
+    who: &Authed,
+    kind: AggregateKind,
+    status: &str,
+) -> Vec<(&'static str, &'static [Field])> {
+    let mut offered: Vec<(&'static str, &'static [Field])> = Vec::new();
+    for t in transitions(kind).iter().filter(|t| t.from == status) {
+        if offered.iter().any(|(seen, _)| *seen == t.command)
+            || !portal.config.permissions.permits(&who.actor, kind, t.command)
+        {
+            continue;
+        }
+        if let Some(fields) = action_fields(kind, t.command) {
+            offered.push((t.command, fields));
+        }
+    }
+    offered
+}
+
+/// Where a record's action forms post.
+fn act_url(kind: AggregateKind, id: &str) -> String {
+    format!("{}/act", record_link(kind, id))
+}
+
+fn action_form(url: &str, version: u64, csrf: &str, command: &str, fields: &[Field]) -> Markup {
     let label = command.replace('_', " ");
     html! {
-        form .inline method="post" action=(format!("/incidents/{id}/act")) aria-label=(label) {
+        form .inline method="post" action=(url) aria-label=(label) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="command" value=(command);
             input type="hidden" name="version" value=(version);
@@ -455,6 +538,10 @@ fn action_form(id: &str, version: u64, csrf: &str, command: &str, fields: &[Fiel
                     Field::Check(name, text) => label { input type="checkbox" name=(name); " " (text) }
                     Field::Choice(name, text, options) => label { (text) " "
                         select name=(name) { @for (value, shown) in options() { option value=(value) { (shown) } } }
+                    }
+                    Field::Window(name) => {
+                        label { "Start (UTC) " input name=(format!("{name}_start")) placeholder="YYYY-MM-DD HH:MM" size="16" required; }
+                        label { "End (UTC) " input name=(format!("{name}_end")) placeholder="YYYY-MM-DD HH:MM" size="16" required; }
                     }
                 }
                 " "
@@ -483,18 +570,7 @@ async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id
     };
     let incident = &loaded.state;
     let status = incident.status().as_str();
-    let actions: Vec<(&str, &[Field])> = itsm_core::incident::TRANSITIONS
-        .iter()
-        .filter(|t| t.from == status)
-        .map(|t| t.command)
-        .filter(|c| portal.config.permissions.permits(&who.actor, AggregateKind::Incident, c))
-        .filter_map(|c| incident_action(c).map(|fields| (c, fields)))
-        .fold(Vec::new(), |mut acc, (c, f)| {
-            if !acc.iter().any(|(seen, _)| *seen == c) {
-                acc.push((c, f));
-            }
-            acc
-        });
+    let actions = offered_actions(&portal, &who, AggregateKind::Incident, status);
     let csrf = who.csrf.clone().unwrap_or_default();
     let summary = incident.summary();
     let content = html! {
@@ -525,7 +601,9 @@ async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id
         h2 { "Actions" }
         @if actions.is_empty() { p { "No action is open to you in this state." } }
         div #actions {
-            @for (command, fields) in &actions { (action_form(&id, loaded.version, &csrf, command, fields)) }
+            @for (command, fields) in &actions {
+                (action_form(&act_url(AggregateKind::Incident, &id), loaded.version, &csrf, command, fields))
+            }
         }
         h2 { "Timeline" }
         ol #timeline {
@@ -543,8 +621,77 @@ async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id
         .into_response()
 }
 
-/// `POST /incidents/{id}/act`: a form's command (its fields become the
+/// A UTC instant typed into a form: `YYYY-MM-DD HH:MM`, with `T` or a space,
+/// optionally with seconds, or RFC 3339.
+fn form_instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    let text = text.trim();
+    if let Ok(t) = Timestamp::parse_rfc3339(text) {
+        return Ok(t);
+    }
+    ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .and_then(|t| Timestamp::try_from_utc(t.and_utc()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("{field}: {text:?} is not a UTC date and time (YYYY-MM-DD HH:MM)"))
+        })
+}
+
+/// Executes a form's command on a record of type `A` (its fields become the
 /// command's JSON), decided against the version the page showed.
+async fn act_on<A: Aggregate>(
+    portal: &Shared,
+    who: &Authed,
+    id: &str,
+    form: &[(String, String)],
+) -> Result<(), ApiError> {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    who.check_csrf(field("csrf"))?;
+    let command = field("command").unwrap_or_default();
+    let fields =
+        action_fields(A::KIND, command).ok_or_else(|| ApiError::bad_request(format!("unknown action {command:?}")))?;
+    let version = field("version")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| ApiError::bad_request("the form's version is missing"))?;
+    let mut json = Map::new();
+    json.insert("command".into(), Value::String(command.to_owned()));
+    for f in fields {
+        match f {
+            Field::Check(name, _) => {
+                json.insert((*name).into(), Value::Bool(field(name).is_some()));
+            }
+            Field::OptionalText(name, _) => {
+                if let Some(v) = field(name).map(str::trim).filter(|v| !v.is_empty()) {
+                    json.insert((*name).into(), Value::String(v.to_owned()));
+                }
+            }
+            Field::Text(name, _) | Field::Area(name, _) | Field::Choice(name, _, _) => {
+                json.insert((*name).into(), Value::String(field(name).unwrap_or_default().trim().to_owned()));
+            }
+            Field::Window(name) => {
+                let part = |end: &str| {
+                    let key = format!("{name}_{end}");
+                    form_instant(&key, field(&key).unwrap_or_default())
+                };
+                let (start, end) = (part("start")?, part("end")?);
+                json.insert((*name).into(), serde_json::json!({ "start": start, "end": end }));
+            }
+        }
+    }
+    let command: A::Command =
+        serde_json::from_value(Value::Object(json)).map_err(|e| ApiError::bad_request(format!("{command}: {e}")))?;
+    api::execute::<A>(portal, who, id, &command, ExpectedVersion::Exact(version), None).await.map(|_| ())
+}
+
+/// An action's answer: back to the record, or the error with a link back.
+fn acted(who: &Authed, kind: AggregateKind, id: &str, result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&record_link(kind, id)).into_response(),
+        Err(e) => error_page_back(Some(who), &e, &record_link(kind, id)),
+    }
+}
+
+/// `POST /incidents/{id}/act`: a form's command on an incident.
 async fn incident_act(
     State(portal): State<Shared>,
     headers: HeaderMap,
@@ -555,41 +702,32 @@ async fn incident_act(
         Ok(who) => who,
         Err(redirect) => return redirect,
     };
-    let result = async {
-        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        who.check_csrf(field("csrf"))?;
-        let command = field("command").unwrap_or_default();
-        let fields =
-            incident_action(command).ok_or_else(|| ApiError::bad_request(format!("unknown action {command:?}")))?;
-        let version = field("version")
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| ApiError::bad_request("the form's version is missing"))?;
-        let mut json = Map::new();
-        json.insert("command".into(), Value::String(command.to_owned()));
-        for f in fields {
-            match f {
-                Field::Check(name, _) => {
-                    json.insert((*name).into(), Value::Bool(field(name).is_some()));
-                }
-                Field::OptionalText(name, _) => {
-                    if let Some(v) = field(name).map(str::trim).filter(|v| !v.is_empty()) {
-                        json.insert((*name).into(), Value::String(v.to_owned()));
-                    }
-                }
-                Field::Text(name, _) | Field::Area(name, _) | Field::Choice(name, _, _) => {
-                    json.insert((*name).into(), Value::String(field(name).unwrap_or_default().trim().to_owned()));
-                }
-            }
-        }
-        let command: IncidentCommand = serde_json::from_value(Value::Object(json))
-            .map_err(|e| ApiError::bad_request(format!("{command}: {e}")))?;
-        api::execute::<Incident>(&portal, &who, &id, &command, ExpectedVersion::Exact(version), None).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
-        Err(e) => error_page(Some(&who), &e),
-    }
+    let result = act_on::<Incident>(&portal, &who, &id, &form).await;
+    acted(&who, AggregateKind::Incident, &id, result)
+}
+
+/// `POST /items/{kind}/{id}/act`: a form's command on a change.
+async fn item_act(
+    State(portal): State<Shared>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let who = match who(&portal, &headers) {
+        Ok(who) => who,
+        Err(redirect) => return redirect,
+    };
+    let Some(kind) = AggregateKind::ALL.iter().copied().find(|k| api::segment(*k) == kind) else {
+        return error_page(Some(&who), &ApiError::not_found(format!("no such kind {kind}")));
+    };
+    let result = match kind {
+        AggregateKind::Incident => act_on::<Incident>(&portal, &who, &id, &form).await,
+        AggregateKind::Problem => act_on::<Problem>(&portal, &who, &id, &form).await,
+        AggregateKind::StandardChange => act_on::<StandardChange>(&portal, &who, &id, &form).await,
+        AggregateKind::NormalChange => act_on::<NormalChange>(&portal, &who, &id, &form).await,
+        AggregateKind::EmergencyChange => act_on::<EmergencyChange>(&portal, &who, &id, &form).await,
+    };
+    acted(&who, kind, &id, result)
 }
 
 async fn item_of<A: Aggregate>(portal: &Shared, who: &Authed, id: &str) -> Result<Markup, ApiError> {
@@ -602,11 +740,50 @@ async fn item_of<A: Aggregate>(portal: &Shared, who: &Authed, id: &str) -> Resul
         .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
     let summary = loaded.state.summary();
+    let conflicts = change_conflicts(portal, who, A::KIND, id, &summary).await?;
+    let actions = offered_actions(portal, who, A::KIND, summary.status);
+    let csrf = who.csrf.clone().unwrap_or_default();
+    let week = |t: Timestamp| {
+        format!(
+            "/calendar?service={}&week={}",
+            summary.service.as_ref().map(|s| s.as_str()).unwrap_or(""),
+            t.as_utc().date_naive()
+        )
+    };
     Ok(html! {
-        p { span .badge #state { (summary.status) } " · version " (loaded.version) }
+        p {
+            span .badge #state { (summary.status) }
+            @if let Some(service) = &summary.service { " · service " (service) }
+            " · version " (loaded.version)
+        }
+        @if A::KIND != AggregateKind::Incident && A::KIND != AggregateKind::Problem {
+            p #window {
+                @match summary.window {
+                    Some((start, end)) => {
+                        "Window " (when(Some(start))) " to " (when(Some(end))) " · "
+                        a href=(week(start)) { "see the week on the change calendar" }
+                    }
+                    None => "Not scheduled yet.",
+                }
+            }
+            @if !conflicts.is_empty() {
+                div #conflicts .error role="note" {
+                    strong .conflict { "Conflicts" }
+                    ul { @for c in &conflicts { li { (c) } } }
+                }
+            }
+        }
         @if !incidents.is_empty() {
             h2 { "Incidents" }
             ul #incidents { @for i in &incidents { li { a href=(format!("/incidents/{i}")) { (i) } } } }
+        }
+        @if !actions.is_empty() {
+            h2 { "Actions" }
+            div #actions {
+                @for (command, fields) in &actions {
+                    (action_form(&act_url(A::KIND, id), loaded.version, &csrf, command, fields))
+                }
+            }
         }
         h2 { "Timeline" }
         ol #timeline {
@@ -614,6 +791,33 @@ async fn item_of<A: Aggregate>(portal: &Shared, who: &Authed, id: &str) -> Resul
         }
         details { summary { "State as JSON" } pre { (serde_json::to_string_pretty(&state).unwrap_or_default()) } }
     })
+}
+
+/// A scheduled, open change's conflicts with the other changes of its
+/// service around its window and with the schedules in force.
+async fn change_conflicts(
+    portal: &Shared,
+    who: &Authed,
+    kind: AggregateKind,
+    id: &str,
+    summary: &itsm_core::Summary,
+) -> Result<Vec<itsm_core::change::schedule::Conflict>, ApiError> {
+    let (Some(service), Some((start, end)), false) = (&summary.service, summary.window, summary.terminal) else {
+        return Ok(Vec::new());
+    };
+    let params = CalendarParams {
+        service: Some(service.as_str().to_owned()),
+        from: Some(start.to_rfc3339()),
+        to: Some(end.max(start.plus_seconds(60).unwrap_or(end)).to_rfc3339()),
+        week: None,
+    };
+    let found = calendar::calendar(portal, who, &params).await?;
+    Ok(found
+        .changes
+        .into_iter()
+        .find(|e| e.row.kind == kind && e.row.id == id)
+        .map(|e| e.conflicts)
+        .unwrap_or_default())
 }
 
 /// `GET /items/{kind}/{id}`: a problem (with its incidents) or a change.
@@ -685,4 +889,93 @@ async fn scorecard(State(portal): State<Shared>, headers: HeaderMap) -> Response
         Ok(card) => axum::response::Html(itsm_metrics::render::html(&card)).into_response(),
         Err(e) => error_page(Some(&who), &e),
     }
+}
+
+/// `GET /calendar`: a service's changes in a week, a row per day, with the
+/// blackouts and each change's conflicts marked.
+async fn calendar_page(
+    State(portal): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<CalendarParams>,
+) -> Response {
+    let who = match who(&portal, &headers) {
+        Ok(who) => who,
+        Err(redirect) => return redirect,
+    };
+    let params = CalendarParams { from: None, to: None, ..params };
+    let cal = match calendar::calendar(&portal, &who, &params).await {
+        Ok(cal) => cal,
+        Err(e) => return error_page(Some(&who), &e),
+    };
+    let service = cal.service.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let monday = cal.from.as_utc().date_naive();
+    let link = |days: i64| {
+        let date = monday + chrono::Duration::days(days);
+        format!("/calendar?service={}&week={date}", urlencode(&service))
+    };
+    let days: Vec<(chrono::NaiveDate, Timestamp, Timestamp)> = (0..7)
+        .filter_map(|n| {
+            let date = monday + chrono::Duration::days(n);
+            let start = cal.from.plus_seconds(n * 86_400)?;
+            Some((date, start, start.plus_seconds(86_400)?))
+        })
+        .collect();
+    let hm = |t: Timestamp, day: Timestamp| {
+        if t < day {
+            "…".to_owned()
+        } else if t.seconds_since(day) >= 86_400 {
+            "24:00".to_owned()
+        } else {
+            t.as_utc().format("%H:%M").to_string()
+        }
+    };
+    let content = html! {
+        form method="get" action="/calendar" aria-label="calendar" {
+            label { "Service "
+                input name="service" list="services" value=(service);
+                datalist #services { @for s in &cal.services { option value=(s) {} } }
+            }
+            label { "Week of " input name="week" type="date" value=(monday.to_string()); }
+            button type="submit" { "Show" }
+        }
+        nav aria-label="weeks" { a href=(link(-7)) rel="prev" { "Previous week" } " · " a href=(link(7)) rel="next" { "Next week" } }
+        @if cal.service.is_none() {
+            p { "No service has a change schedule yet: give a service." }
+        }
+        table #week {
+            caption { "Changes on " (service) ", week of " (monday) " (times in UTC)" }
+            thead { tr { th scope="col" { "Day" } th scope="col" { "Blackouts and changes" } } }
+            tbody {
+                @for (date, start, end) in &days {
+                    tr data-date=(date.to_string()) {
+                        th scope="row" { (date.format("%a %e %b")) }
+                        td { ul .day {
+                            @for b in cal.blackouts.iter().filter(|b| b.start < *end && *start < b.end) {
+                                li .blackout-day { span .blackout { "Blackout" } " " (hm(b.start, *start)) "–" (hm(b.end, *start)) ": " (b.reason) }
+                            }
+                            @for e in cal.changes.iter().filter(|e| e.row.window.is_some_and(|(s, t)| s < *end && *start < t)) {
+                                @let (s, t) = e.row.window.unwrap_or((*start, *end));
+                                li .change data-id=(e.row.id) {
+                                    (hm(s, *start)) "–" (hm(t, *start)) " "
+                                    a href=(record_link(e.row.kind, &e.row.id)) { (e.row.id) } " " (e.row.title)
+                                    " " span .badge { (e.row.status) }
+                                    @if !e.conflicts.is_empty() {
+                                        " " span .conflict { "Conflict: " (e.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")) }
+                                    }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+        h2 { "Conflicts this week" }
+        @if cal.conflicting().next().is_none() { p { "None." } }
+        ul #week-conflicts {
+            @for e in cal.conflicting() {
+                li { a href=(record_link(e.row.kind, &e.row.id)) { (e.row.id) } ": " (e.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")) }
+            }
+        }
+    };
+    layout("Change calendar", Some(&who), None, content).into_response()
 }

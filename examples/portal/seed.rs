@@ -2,10 +2,19 @@
 //! (tenant `demo`, so the `scorecard` example scores the same database) and
 //! a few fresh records at now that the demo logins own: incidents raised by
 //! requesters, with public and private notes, and a problem linking two of
-//! them. A store that holds records already is used as it is.
+//! them; the `vpn` service's change schedule (no maintenance windows, a
+//! year-end freeze starting two days from now that needs an override
+//! reason), an authorized change waiting for its window, and two changes
+//! whose windows overlap. A store that holds records already is used as it
+//! is.
 
+use itsm_core::change::schedule::{Blackout, Enforcement, ScheduleEnforcement, ServiceSchedule};
+use itsm_core::change::{Assessment, ChangeSpec, NormalChange, NormalCommand, Strategy, Window};
+use itsm_core::classify::Risk;
+use itsm_core::id::{ChangeId, GroupId, ServiceId, Text};
 use itsm_core::incident::Incident;
 use itsm_core::problem::Problem;
+use itsm_core::versioned::Versioned;
 use itsm_core::{Actor, Aggregate, Context, Timestamp};
 use itsm_store::{FillClaim, Request, Store};
 use serde_json::json;
@@ -138,6 +147,99 @@ pub async fn seed(store: &Store, users: &Users, size: SeedSize, now: Timestamp) 
                "incidents": ["INC-DEMO-1", "INC-DEMO-3"]}),
     )
     .await?;
+    let changes = seed_changes(store, users, &cast, now).await?;
     store.complete_fill(DEMO_FILL, now).await.map_err(|e| e.to_string())?;
-    Ok(Seeded::Filled { commands: report.committed + 8 })
+    Ok(Seeded::Filled { commands: report.committed + 8 + changes })
+}
+
+/// The service the demo's change schedule covers.
+pub const DEMO_SERVICE: &str = "vpn";
+
+/// The demo freeze on [`DEMO_SERVICE`]: from midnight (Europe/Amsterdam) two
+/// days after `now`'s local date, for three days.
+pub fn demo_schedule(now: Timestamp) -> Result<ServiceSchedule, String> {
+    let zone = chrono_tz::Europe::Amsterdam;
+    let today = now.as_utc().with_timezone(&zone).date_naive();
+    let day = |n: u64| {
+        today
+            .checked_add_days(chrono::Days::new(n))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .ok_or_else(|| format!("no date {n} days after {today}"))
+    };
+    Ok(ServiceSchedule {
+        service: ServiceId::new(DEMO_SERVICE).map_err(|e| e.to_string())?,
+        zone,
+        windows: Vec::new(),
+        blackouts: vec![Blackout { start: day(2)?, end: day(5)?, reason: "year-end freeze".to_owned() }],
+        enforce: ScheduleEnforcement { outside_windows: Enforcement::Allow, blackouts: Enforcement::Override },
+    })
+}
+
+/// The demo's change schedule and changes (see the module docs); returns
+/// the commands committed.
+async fn seed_changes(store: &Store, users: &Users, cast: &Cast, now: Timestamp) -> Result<usize, String> {
+    let tenant = &actor(users, "change-manager-1")?.tenant;
+    let day_ago = now.plus_seconds(-86_400).unwrap_or(now);
+    store
+        .add_config_version(tenant, Versioned::new(1, day_ago, vec![demo_schedule(now)?]), now)
+        .await
+        .map_err(|e| format!("seed the change schedule: {e}"))?;
+    let manager = actor(users, "change-manager-1")?;
+    let (approver, implementer) = match (cast.cab.first(), cast.implementers.first()) {
+        (Some(a), Some(i)) => (a, i),
+        _ => return Err("the simulated cast has no CAB member or implementer".to_owned()),
+    };
+    let text = |t: &str| Text::new(t).map_err(|e| e.to_string());
+    // Whole hours from now, so the windows read well on the calendar.
+    let hour = Timestamp::from_unix_secs(now.unix_secs() - now.unix_secs().rem_euclid(3_600) + 3_600).unwrap_or(now);
+    let at = |hours: i64| hour.plus_seconds(hours * 3_600).unwrap_or(hour);
+    let plans = [
+        ("CHG-DEMO-1", "VPN concentrator firmware upgrade", None),
+        ("CHG-DEMO-2", "VPN firewall rule clean-up", Some((at(20), at(23)))),
+        ("CHG-DEMO-3", "VPN certificate rotation", Some((at(22), at(24)))),
+    ];
+    let mut committed = 0;
+    for (n, (id, title, window)) in plans.into_iter().enumerate() {
+        let minutes = i64::try_from(n).unwrap_or(0) * 5;
+        let when = |m: i64| now.plus_seconds(-60 * (50 - minutes - m)).unwrap_or(now);
+        let spec = ChangeSpec {
+            id: ChangeId::new(id).map_err(|e| e.to_string())?,
+            service: ServiceId::new(DEMO_SERVICE).map_err(|e| e.to_string())?,
+            title: text(title)?,
+            strategy: Strategy::BigBang,
+            auto_rollback: false,
+        };
+        let mut steps = vec![
+            (manager, when(0), NormalCommand::Create(spec)),
+            (manager, when(1), NormalCommand::Submit),
+            (
+                manager,
+                when(2),
+                NormalCommand::Assess(Assessment {
+                    risk: Risk::Low,
+                    impact: text("VPN sessions reconnect once")?,
+                    backout_plan: text("restore the previous configuration")?,
+                    implementer: implementer.id.clone(),
+                }),
+            ),
+            (
+                approver,
+                when(3),
+                NormalCommand::Approve { group: GroupId::new("change-managers").map_err(|e| e.to_string())? },
+            ),
+        ];
+        if let Some((start, end)) = window {
+            let window = Window::new(start, end).ok_or_else(|| format!("{id}: an empty window"))?;
+            steps.push((manager, when(4), NormalCommand::Schedule { window, override_reason: None }));
+        }
+        for (by, at, command) in steps {
+            let config = itsm_core::DomainConfig::default();
+            store
+                .execute::<NormalChange>(Request::new(Context::new(by, at, &config), id, &command))
+                .await
+                .map_err(|e| format!("seed {} on {id}: {e}", NormalChange::command_name(&command)))?;
+            committed += 1;
+        }
+    }
+    Ok(committed)
 }

@@ -2,8 +2,10 @@
 //! (chromedriver from Debian's `chromium-driver`): an agent assigns and
 //! resolves an incident through the pages; a requester sees only their own
 //! tickets and no private note; a second browser session sees the first
-//! one's change arrive live. A screenshot of each page is saved under
-//! `target/portal-screenshots/` for review.
+//! one's change arrive live; a change manager schedules a change into a
+//! blackout, is asked for an override naming the blackout, and sees the
+//! conflict on the change and on the calendar week. A screenshot of each
+//! page is saved under `target/portal-screenshots/` for review.
 //!
 //! Without Chromium and chromedriver the test is skipped with a message,
 //! except under `CI=true`, where it fails (`.ci/run` installs them).
@@ -193,6 +195,105 @@ fn agent_requester_and_live_updates_in_chromium() {
         for client in [agent, requester, other] {
             client.close().await.unwrap();
         }
+        portal.stop().await;
+    });
+}
+
+/// `YYYY-MM-DD HH:MM` of an RFC 3339 instant plus `hours`.
+fn form_time(rfc3339: &str, hours: i64) -> String {
+    let t =
+        chrono::DateTime::parse_from_rfc3339(rfc3339).expect("an RFC 3339 instant") + chrono::Duration::hours(hours);
+    t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[test]
+fn scheduling_into_a_blackout_shows_the_conflict_in_chromium() {
+    let Some(driver) = driver() else { return };
+    common::portal::runtime().block_on(async {
+        let portal = Running::start().await;
+        // Where the seeded freeze on vpn is, as the calendar API tells it.
+        let now = chrono::Utc::now();
+        let (from, to) = (now.to_rfc3339(), (now + chrono::Duration::days(10)).to_rfc3339());
+        let cal: serde_json::Value = portal
+            .get("/api/calendar", "change-manager-1")
+            .query(&[("service", "vpn"), ("from", &from), ("to", &to)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let blackout = &cal["blackouts"][0];
+        let start = blackout["start"].as_str().unwrap_or_else(|| panic!("a blackout on vpn: {cal}"));
+        assert_eq!(blackout["reason"], "year-end freeze", "{cal}");
+        let (window_start, window_end) = (form_time(start, 2), form_time(start, 4));
+
+        let manager = browser(&driver).await;
+        login(&manager, &portal, "change-manager-1").await;
+        manager.goto(&portal.url("/items/normal-changes/CHG-DEMO-1")).await.unwrap();
+        wait_state(&manager, "authorized").await;
+        assert!(text_of(&manager, "#window").await.contains("Not scheduled"));
+        screenshot(&manager, "change").await;
+
+        // Into the freeze without a reason: refused, naming the blackout.
+        act(&manager, "schedule", &[("window_start", &window_start), ("window_end", &window_end)]).await;
+        let refusal = text_of(&manager, "[role=alert]").await;
+        assert!(
+            refusal.contains("422") && refusal.contains("in a blackout of vpn (year-end freeze)"),
+            "the refusal names the blackout: {refusal}"
+        );
+        screenshot(&manager, "schedule-refused").await;
+
+        // With an override reason: scheduled, and the conflict stays marked.
+        manager.goto(&portal.url("/items/normal-changes/CHG-DEMO-1")).await.unwrap();
+        wait_state(&manager, "authorized").await;
+        act(
+            &manager,
+            "schedule",
+            &[
+                ("window_start", &window_start),
+                ("window_end", &window_end),
+                ("override_reason", "security fix cannot wait for January"),
+            ],
+        )
+        .await;
+        wait_state(&manager, "scheduled").await;
+        let conflicts = text_of(&manager, "#conflicts").await;
+        assert!(conflicts.contains("in a blackout of vpn (year-end freeze)"), "{conflicts}");
+        screenshot(&manager, "change-scheduled").await;
+
+        // The calendar week of the window marks the change and the blackout.
+        manager.find(Locator::LinkText("see the week on the change calendar")).await.unwrap().click().await.unwrap();
+        let day = &window_start[..10];
+        let row = text_of(&manager, &format!("#week tr[data-date='{day}']")).await;
+        assert!(row.contains("Blackout") && row.contains("year-end freeze"), "the day shows the blackout: {row}");
+        let entry = text_of(&manager, &format!("#week tr[data-date='{day}'] li[data-id=CHG-DEMO-1]")).await;
+        assert!(entry.contains("Conflict: in a blackout of vpn (year-end freeze)"), "{entry}");
+        assert!(text_of(&manager, "#week-conflicts").await.contains("CHG-DEMO-1"));
+        screenshot(&manager, "calendar").await;
+
+        // The seeded overlap of CHG-DEMO-2 and CHG-DEMO-3 is marked in its week.
+        manager.goto(&portal.url("/calendar?service=vpn")).await.unwrap();
+        let week = text_of(&manager, "#week").await;
+        if week.contains("CHG-DEMO-2") {
+            assert!(week.contains("overlaps change CHG-DEMO-3"), "{week}");
+        }
+
+        // The other pages, for review.
+        for (path, name) in
+            [("/breach-soon", "breach-soon"), ("/incidents/new", "new-incident"), ("/scorecard", "scorecard")]
+        {
+            manager.goto(&portal.url(path)).await.unwrap();
+            text_of(&manager, "body").await;
+            screenshot(&manager, name).await;
+        }
+        manager.close().await.unwrap();
+        let problems = browser(&driver).await;
+        login(&problems, &portal, "problem-manager").await;
+        problems.goto(&portal.url("/items/problems/PRB-DEMO-1")).await.unwrap();
+        assert!(text_of(&problems, "#incidents").await.contains("INC-DEMO-3"), "the problem links its incidents");
+        screenshot(&problems, "problem").await;
+        problems.close().await.unwrap();
         portal.stop().await;
     });
 }

@@ -108,17 +108,7 @@ pub enum ScheduleRefusal {
 }
 
 fn describe(conflicts: &[Conflict]) -> String {
-    let parts: Vec<String> = conflicts
-        .iter()
-        .map(|c| match c {
-            Conflict::Overlap { other } => format!("overlaps change {other}"),
-            Conflict::OutsideMaintenanceWindow { service } => format!("outside the maintenance windows of {service}"),
-            Conflict::InBlackout { service, reason } => format!("in a blackout of {service} ({reason})"),
-            Conflict::ImplementerDoubleBooked { implementer, other } => {
-                format!("{implementer} is booked on change {other}")
-            }
-        })
-        .collect();
+    let parts: Vec<String> = conflicts.iter().map(Conflict::to_string).collect();
     parts.join("; ")
 }
 
@@ -226,6 +216,19 @@ pub enum Conflict {
         /// The other change.
         other: ChangeId,
     },
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::Overlap { other } => write!(f, "overlaps change {other}"),
+            Conflict::OutsideMaintenanceWindow { service } => write!(f, "outside the maintenance windows of {service}"),
+            Conflict::InBlackout { service, reason } => write!(f, "in a blackout of {service} ({reason})"),
+            Conflict::ImplementerDoubleBooked { implementer, other } => {
+                write!(f, "{implementer} is booked on change {other}")
+            }
+        }
+    }
 }
 
 /// Maps a local date-time to an instant. In a DST gap the instant the gap ends
