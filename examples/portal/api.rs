@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use futures_util::Stream;
 use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
 use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Priority, Urgency};
@@ -25,31 +25,47 @@ use itsm_store::query::{Cursor, ListQuery, Range, Sort, SortKey};
 use itsm_store::{ExpectedVersion, FeedCursor, ProjectionRow, Request, Wake};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Shared;
 use super::auth::Authed;
+use super::calendar::CalendarParams;
+use super::openapi::{ApiDoc, Command, CommandProblems, ReadProblems};
 use super::problem::ApiError;
 
-/// The API's routes.
+/// The API's routes, and `/api/openapi.json`: the OpenAPI document generated
+/// from the same list.
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/api/session", get(session))
-        .route("/api/incidents", post(open_incident))
-        .route("/api/items", get(list))
-        .route("/api/facets", get(facets))
-        .route("/api/search", get(search))
-        .route("/api/feed", get(feed))
-        .route("/api/incidents/{id}/clocks", get(incident_clocks))
-        .route("/api/calendar", get(change_calendar))
-        .route("/api/conflicts", get(conflicts))
-        .route("/api/scorecard", get(scorecard))
-        .route("/api/{kind}/{id}", get(load))
-        .route("/api/{kind}/{id}/history", get(history))
-        .route("/api/{kind}/{id}/commands", post(command))
+    let (router, doc) = OpenApiRouter::<Shared>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session))
+        .routes(routes!(open_incident))
+        .routes(routes!(list))
+        .routes(routes!(facets))
+        .routes(routes!(search))
+        .routes(routes!(feed))
+        .routes(routes!(incident_clocks))
+        .routes(routes!(change_calendar))
+        .routes(routes!(conflicts))
+        .routes(routes!(scorecard))
+        .routes(routes!(load))
+        .routes(routes!(history))
+        .routes(routes!(command))
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
+    router.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+        }),
+    )
 }
 
 /// `GET /api/session`: who the request is, and the CSRF token a script
 /// sends back in `X-CSRF-Token` with a session cookie.
+#[utoipa::path(get, path = "/api/session", tag = "meta", responses((status = 200, description = "who the request is, and the CSRF token for X-CSRF-Token", body = serde_json::Value), ReadProblems))]
 async fn session(authed: Authed) -> Json<Value> {
     Json(json!({ "login": authed.login, "actor": authed.actor, "csrf": authed.csrf }))
 }
@@ -204,6 +220,7 @@ async fn command_of<A: Aggregate>(
 /// `POST /api/{kind}/{id}/commands`: the typed command JSON
 /// (`{"command": "assign", "group": "service-desk"}`), with optional
 /// `If-Match` and `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/{kind}/{id}/commands", tag = "commands", request_body = Command, params(("kind" = String, Path, description = "incidents, problems, standard-changes, normal-changes or emergency-changes"), ("id" = String, Path, description = "the aggregate id"), ("If-Match" = Option<String>, Header, description = "the version the client saw; a stale one is a 409 naming both versions"), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 200, description = "committed: the new version (ETag), status, events and state", body = serde_json::Value), CommandProblems))]
 async fn command(
     State(portal): State<Shared>,
     authed: Authed,
@@ -218,21 +235,25 @@ async fn command(
 
 /// What `POST /api/incidents` takes: the incident's facts; the server
 /// chooses its id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewIncident {
     /// A short title.
     pub title: String,
     /// The affected service.
     pub service: String,
     /// Impact (`low`, `medium`, `high`).
+    #[schema(value_type = String, example = "2")]
     pub impact: Impact,
     /// Urgency (`low`, `medium`, `high`).
+    #[schema(value_type = String, example = "2")]
     pub urgency: Urgency,
     /// Production (default) or another kind.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "production")]
     pub kind: Option<IncidentKind>,
     /// Who detected it (default: a user).
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "user")]
     pub source: Option<DetectionSource>,
 }
 
@@ -259,6 +280,7 @@ pub fn new_incident_id() -> String {
 }
 
 /// `POST /api/incidents`: opens an incident with a new id (201, `Location`).
+#[utoipa::path(post, path = "/api/incidents", tag = "commands", request_body = NewIncident, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key names the same incident and gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 201, description = "opened (Location, ETag: the version)", body = serde_json::Value), (status = 200, description = "a retry with the same Idempotency-Key: the first outcome", body = serde_json::Value), CommandProblems))]
 async fn open_incident(
     State(portal): State<Shared>,
     authed: Authed,
@@ -298,6 +320,7 @@ async fn load_of<A: Aggregate>(portal: &Shared, authed: &Authed, id: &str) -> Re
 }
 
 /// `GET /api/{kind}/{id}`: the state and version (`ETag`).
+#[utoipa::path(get, path = "/api/{kind}/{id}", tag = "reads", params(("kind" = String, Path, description = "incidents, problems, standard-changes, normal-changes or emergency-changes"), ("id" = String, Path, description = "the aggregate id")), responses((status = 200, description = "the state, status and version (ETag)", body = serde_json::Value), ReadProblems))]
 async fn load(
     State(portal): State<Shared>,
     authed: Authed,
@@ -313,6 +336,7 @@ async fn history_of<A: Aggregate>(portal: &Shared, authed: &Authed, id: &str) ->
 }
 
 /// `GET /api/{kind}/{id}/history`: the events the actor may read.
+#[utoipa::path(get, path = "/api/{kind}/{id}/history", tag = "reads", params(("kind" = String, Path, description = "incidents, problems, standard-changes, normal-changes or emergency-changes"), ("id" = String, Path, description = "the aggregate id")), responses((status = 200, description = "the events the actor may read, oldest first", body = serde_json::Value), ReadProblems))]
 async fn history(
     State(portal): State<Shared>,
     authed: Authed,
@@ -336,6 +360,7 @@ pub async fn clocks_now(
 }
 
 /// `GET /api/incidents/{id}/clocks`: the SLA clocks as of now.
+#[utoipa::path(get, path = "/api/incidents/{id}/clocks", tag = "reads", params(("id" = String, Path, description = "the aggregate id")), responses((status = 200, description = "the SLA clocks as of now: deadline, percent used, state", body = serde_json::Value), ReadProblems))]
 async fn incident_clocks(
     State(portal): State<Shared>,
     authed: Authed,
@@ -346,7 +371,8 @@ async fn incident_clocks(
 }
 
 /// A list's query parameters; lists are comma-separated.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Kinds (`incident,problem,...`).
     pub kind: Option<String>,
@@ -472,6 +498,7 @@ pub async fn list_page(portal: &Shared, authed: &Authed, params: &ListParams) ->
 }
 
 /// `GET /api/items`: a page of incidents, problems and changes.
+#[utoipa::path(get, path = "/api/items", tag = "reads", params(ListParams), responses((status = 200, description = "a page of rows and the cursor of the next page", body = serde_json::Value), ReadProblems))]
 async fn list(
     State(portal): State<Shared>,
     authed: Authed,
@@ -481,6 +508,7 @@ async fn list(
 }
 
 /// `GET /api/facets`: counts per kind and state, and per priority.
+#[utoipa::path(get, path = "/api/facets", tag = "reads", params(ListParams), responses((status = 200, description = "counts per kind and state, and per priority, of the rows of the list", body = serde_json::Value), ReadProblems))]
 async fn facets(
     State(portal): State<Shared>,
     authed: Authed,
@@ -499,7 +527,8 @@ async fn facets(
 }
 
 /// Search parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// The words.
     pub q: String,
@@ -508,6 +537,7 @@ pub struct SearchParams {
 }
 
 /// `GET /api/search?q=...`: ranked matches the actor may read.
+#[utoipa::path(get, path = "/api/search", tag = "reads", params(SearchParams), responses((status = 200, description = "ranked matches, and whether the search was exhaustive", body = serde_json::Value), ReadProblems))]
 async fn search(
     State(portal): State<Shared>,
     authed: Authed,
@@ -518,7 +548,8 @@ async fn search(
 }
 
 /// Feed parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// Start after this cursor (`TX.POSITION`); the `Last-Event-ID` header
     /// wins when a browser reconnects. Default: from now on.
@@ -589,6 +620,7 @@ pub fn feed_stream(
 }
 
 /// `GET /api/feed`: live events as server-sent events.
+#[utoipa::path(get, path = "/api/feed", tag = "live", params(FeedParams, ("Last-Event-ID" = Option<String>, Header, description = "resume after this cursor (a browser sends it on reconnect)")), responses((status = 200, description = "server-sent events named itsm; id: the cursor; data: the event as JSON", content_type = "text/event-stream", body = String), ReadProblems))]
 async fn feed(
     State(portal): State<Shared>,
     authed: Authed,
@@ -607,20 +639,22 @@ async fn feed(
 /// `GET /api/calendar?service=&week=` (or `from=&to=`): a service's changes
 /// whose windows touch the period, each with its conflicts, and the
 /// service's blackouts in it.
+#[utoipa::path(get, path = "/api/calendar", tag = "reads", params(CalendarParams), responses((status = 200, description = "the changes whose windows touch the period, each with its conflicts, and the blackouts", body = serde_json::Value), ReadProblems))]
 async fn change_calendar(
     State(portal): State<Shared>,
     authed: Authed,
-    Query(params): Query<super::calendar::CalendarParams>,
+    Query(params): Query<CalendarParams>,
 ) -> Result<Response, ApiError> {
     Ok(Json(super::calendar::calendar(&portal, &authed, &params).await?).into_response())
 }
 
 /// `GET /api/conflicts?service=&week=` (or `from=&to=`): the open changes
 /// of the period with at least one conflict.
+#[utoipa::path(get, path = "/api/conflicts", tag = "reads", params(CalendarParams), responses((status = 200, description = "the open changes of the period with at least one conflict", body = serde_json::Value), ReadProblems))]
 async fn conflicts(
     State(portal): State<Shared>,
     authed: Authed,
-    Query(params): Query<super::calendar::CalendarParams>,
+    Query(params): Query<CalendarParams>,
 ) -> Result<Response, ApiError> {
     let cal = super::calendar::calendar(&portal, &authed, &params).await?;
     let found: Vec<&super::calendar::Entry> = cal.conflicting().collect();
@@ -628,6 +662,7 @@ async fn conflicts(
 }
 
 /// `GET /api/scorecard`: the tenant's scorecard for the last full quarter.
+#[utoipa::path(get, path = "/api/scorecard", tag = "reads", responses((status = 200, description = "the maturity scorecard of the last full quarter", body = serde_json::Value), ReadProblems))]
 async fn scorecard(State(portal): State<Shared>, authed: Authed) -> Result<Response, ApiError> {
     Ok(Json(super::score::scorecard(&portal, &authed).await?).into_response())
 }

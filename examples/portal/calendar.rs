@@ -19,7 +19,8 @@ use super::problem::ApiError;
 
 /// A calendar's query: a service, and a week (any date in it; the week runs
 /// Monday 00:00 to Monday 00:00 UTC) or an explicit `[from, to)`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarParams {
     /// The service (default: the first service with a schedule).
     pub service: Option<String>,

@@ -11,12 +11,15 @@
 //!   facets, history, SLA clocks and the event feed as server-sent events.
 //! - [`calendar`]: the change calendar of a service with each change's
 //!   conflicts and the blackouts.
+//! - [`openapi`]: the OpenAPI document generated from the API's handlers,
+//!   served at `/api/openapi.json`.
 //! - [`pages`]: the HTML pages (maud), with the same reads and commands.
 //! - [`seed`]: the demo tenant written into an empty store.
 
 pub mod api;
 pub mod auth;
 pub mod calendar;
+pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod score;

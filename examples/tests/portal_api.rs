@@ -349,3 +349,171 @@ fn live_feed_and_probes() {
         p.stop().await;
     });
 }
+
+/// What the test expects the API to document: every route it serves.
+const DOCUMENTED: &[(&str, &str)] = &[
+    ("get", "/api/session"),
+    ("post", "/api/incidents"),
+    ("get", "/api/items"),
+    ("get", "/api/facets"),
+    ("get", "/api/search"),
+    ("get", "/api/feed"),
+    ("get", "/api/incidents/{id}/clocks"),
+    ("get", "/api/calendar"),
+    ("get", "/api/conflicts"),
+    ("get", "/api/scorecard"),
+    ("get", "/api/{kind}/{id}"),
+    ("get", "/api/{kind}/{id}/history"),
+    ("post", "/api/{kind}/{id}/commands"),
+];
+
+#[test]
+fn openapi_document_covers_every_route() {
+    common::portal::runtime().block_on(async {
+        let p = Running::start().await;
+        let doc = body(p.client.get(p.url("/api/openapi.json")).send().await.unwrap(), StatusCode::OK).await;
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc["openapi"]);
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flat_map(|ops| ops.keys())
+                    .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                    .map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut expected: Vec<(String, String)> =
+            DOCUMENTED.iter().map(|(m, path)| ((*m).to_owned(), (*path).to_owned())).collect();
+        expected.sort();
+        assert_eq!(documented, expected, "the document lists exactly the API's routes");
+
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer", "{schemes}");
+        assert_eq!(schemes["session"]["in"], "cookie", "{schemes}");
+        // A command documents its headers and every problem it can answer with.
+        let command = &paths["/api/{kind}/{id}/commands"]["post"];
+        let headers: Vec<&str> = command["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for header in ["If-Match", "Idempotency-Key", "X-CSRF-Token"] {
+            assert!(headers.contains(&header), "{header} in {headers:?}");
+        }
+        for status in ["200", "400", "401", "403", "404", "409", "422", "503"] {
+            let response = &command["responses"][status];
+            assert!(response.is_object(), "the command documents {status}: {}", command["responses"]);
+            if status != "200" {
+                assert!(response["content"]["application/problem+json"].is_object(), "{status}: {response}");
+            }
+        }
+        let list_params: Vec<&str> = paths["/api/items"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["kind", "status", "priority", "sort", "cursor", "limit", "due_before"] {
+            assert!(list_params.contains(&name), "{name} in {list_params:?}");
+        }
+
+        // Every documented read answers (no route the document names is missing from the router).
+        for (_, path) in DOCUMENTED.iter().filter(|(m, _)| *m == "get") {
+            let concrete = path.replace("{kind}", "incidents").replace("{id}", "INC-DEMO-1");
+            let query = if *path == "/api/search" { "?q=vpn" } else { "" };
+            let response = p.get(&format!("{concrete}{query}"), "incident-manager").send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "GET {concrete}{query}");
+        }
+        p.stop().await;
+    });
+}
+
+#[test]
+fn change_calendar_conflicts_and_blackout_override() {
+    common::portal::runtime().block_on(async {
+        let p = Running::start().await;
+        let now = chrono::Utc::now();
+        let period = |days: i64| {
+            [
+                ("service".to_owned(), "vpn".to_owned()),
+                ("from".to_owned(), now.to_rfc3339()),
+                ("to".to_owned(), (now + chrono::Duration::days(days)).to_rfc3339()),
+            ]
+        };
+        let calendar = |who: &str, days: i64| p.get("/api/calendar", who).query(&period(days)).send();
+        let cal = body(calendar("change-manager-1", 10).await.unwrap(), StatusCode::OK).await;
+        let ids: Vec<&str> = cal["changes"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["CHG-DEMO-2", "CHG-DEMO-3"], "in window order; CHG-DEMO-1 is not scheduled: {cal}");
+        for (this, other) in [(0, "CHG-DEMO-3"), (1, "CHG-DEMO-2")] {
+            let conflicts = &cal["changes"][this]["conflicts"];
+            assert!(
+                conflicts.as_array().unwrap().iter().any(|c| c["conflict"] == "overlap" && c["other"] == other),
+                "{conflicts}"
+            );
+        }
+        let blackout = &cal["blackouts"][0];
+        assert_eq!(blackout["reason"], "year-end freeze");
+        // A requester reads no one else's changes; a tenant elsewhere sees nothing of vpn's.
+        let theirs = body(calendar("requester-1", 10).await.unwrap(), StatusCode::OK).await;
+        assert_eq!(theirs["changes"], json!([]), "{theirs}");
+        let other = body(calendar("other-agent", 10).await.unwrap(), StatusCode::OK).await;
+        assert_eq!(other["changes"], json!([]));
+        assert_eq!(other["blackouts"], json!([]), "another tenant's schedule does not show: {other}");
+
+        // Into the freeze: refused until an override reason is given, then marked.
+        let start = chrono::DateTime::parse_from_rfc3339(blackout["start"].as_str().unwrap()).unwrap();
+        let window = json!({"start": (start + chrono::Duration::hours(1)).to_rfc3339(),
+                            "end": (start + chrono::Duration::hours(3)).to_rfc3339()});
+        let schedule = "/api/normal-changes/CHG-DEMO-1/commands";
+        let refused = problem(
+            p.post(schedule, "change-manager-1", &json!({"command": "schedule", "window": window}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(detail.contains("in a blackout of vpn (year-end freeze)") && detail.contains("authorized"), "{detail}");
+        assert_eq!(refused["command"], "schedule");
+        let scheduled = body(
+            p.post(
+                schedule,
+                "change-manager-1",
+                &json!({"command": "schedule", "window": window, "override_reason": "security fix"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(scheduled["status"], "scheduled");
+        let conflicts =
+            body(p.get("/api/conflicts", "change-manager-1").query(&period(10)).send().await.unwrap(), StatusCode::OK)
+                .await;
+        let mine = conflicts["conflicts"].as_array().unwrap().iter().find(|c| c["id"] == "CHG-DEMO-1").cloned();
+        let mine = mine.unwrap_or_else(|| panic!("CHG-DEMO-1 is listed with its conflict: {conflicts}"));
+        assert_eq!(
+            mine["conflicts"],
+            json!([{"conflict": "in_blackout", "service": "vpn", "reason": "year-end freeze"}])
+        );
+
+        // Bad periods are 400s naming the parameter.
+        for query in ["week=someday", "from=2026-01-01T00:00:00Z", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"]
+        {
+            let bad = problem(
+                p.get(&format!("/api/calendar?{query}"), "change-manager-1").send().await.unwrap(),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+            assert!(!bad["detail"].as_str().unwrap().is_empty());
+        }
+        p.stop().await;
+    });
+}
