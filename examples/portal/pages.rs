@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
@@ -45,11 +45,17 @@ pub fn routes() -> Router<Shared> {
         .route("/scorecard", get(scorecard))
 }
 
-/// The request's identity, or a redirect to the login page.
-#[allow(clippy::result_large_err)]
-fn who(portal: &Shared, headers: &HeaderMap) -> Result<Authed, Response> {
-    let jar = CookieJar::from_headers(headers);
-    portal.auth.authenticate(headers, &jar).ok_or_else(|| Redirect::to("/login").into_response())
+/// A page's viewer: the request's identity, or (as the rejection) a redirect
+/// to the login page.
+pub struct Viewer(pub Authed);
+
+impl axum::extract::FromRequestParts<Shared> for Viewer {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, portal: &Shared) -> Result<Self, Redirect> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        portal.auth.authenticate(&parts.headers, &jar).map(Viewer).ok_or_else(|| Redirect::to("/login"))
+    }
 }
 
 const STYLE: &str = "
@@ -211,11 +217,7 @@ fn rows_table(rows: &[itsm_store::ProjectionRow]) -> Markup {
 }
 
 /// `GET /`: the queue, with filters and paging.
-async fn queue(State(portal): State<Shared>, headers: HeaderMap, Query(mut params): Query<ListParams>) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
+async fn queue(State(portal): State<Shared>, Viewer(who): Viewer, Query(mut params): Query<ListParams>) -> Response {
     if params.open.is_none() && params.status.is_none() {
         params.open = Some(true);
     }
@@ -238,8 +240,7 @@ async fn queue(State(portal): State<Shared>, headers: HeaderMap, Query(mut param
         add("sort", &params.sort);
         query.push(("open", params.open.unwrap_or(true).to_string()));
         query.push(("cursor", cursor.clone()));
-        let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
-        format!("/?{}", encoded.join("&"))
+        format!("/?{}", serde_urlencoded::to_string(&query).unwrap_or_default())
     });
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let content = html! {
@@ -262,15 +263,6 @@ async fn queue(State(portal): State<Shared>, headers: HeaderMap, Query(mut param
         @if let Some(next) = &next { p { a href=(next) rel="next" { "Next page" } } }
     };
     layout("Queue", Some(&who), None, content).into_response()
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `GET /login`.
@@ -324,14 +316,10 @@ struct CsrfForm {
 /// `POST /logout`.
 async fn logout(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     if let Err(e) = who.check_csrf(Some(&form.csrf)) {
         return error_page(Some(&who), &e);
     }
@@ -369,11 +357,7 @@ fn select(name: &str, label: &str, options: fn() -> Vec<(&'static str, String)>)
 }
 
 /// `GET /incidents/new`.
-async fn new_incident_form(State(portal): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
+async fn new_incident_form(Viewer(who): Viewer) -> Response {
     let content = html! {
         form method="post" action="/incidents/new" {
             input type="hidden" name="csrf" value=(who.csrf.as_deref().unwrap_or(""));
@@ -389,13 +373,9 @@ async fn new_incident_form(State(portal): State<Shared>, headers: HeaderMap) -> 
 /// `POST /incidents/new`: opens the incident, then shows it.
 async fn new_incident(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     let result = async {
         who.check_csrf(form.get("csrf").map(String::as_str))?;
         let field = |name: &str| form.get(name).cloned().unwrap_or_default();
@@ -552,11 +532,7 @@ fn action_form(url: &str, version: u64, csrf: &str, command: &str, fields: &[Fie
 }
 
 /// `GET /incidents/{id}`: details, SLA clocks, the timeline and the actions.
-async fn incident_page(State(portal): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
+async fn incident_page(State(portal): State<Shared>, Viewer(who): Viewer, Path(id): Path<String>) -> Response {
     let result = async {
         let loaded = portal.store.load::<Incident>(&who.actor, &id).await?;
         let history = portal.store.history::<Incident>(&who.actor, &id).await?;
@@ -694,14 +670,10 @@ fn acted(who: &Authed, kind: AggregateKind, id: &str, result: Result<(), ApiErro
 /// `POST /incidents/{id}/act`: a form's command on an incident.
 async fn incident_act(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     let result = act_on::<Incident>(&portal, &who, &id, &form).await;
     acted(&who, AggregateKind::Incident, &id, result)
 }
@@ -709,14 +681,10 @@ async fn incident_act(
 /// `POST /items/{kind}/{id}/act`: a form's command on a change.
 async fn item_act(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     let Some(kind) = AggregateKind::ALL.iter().copied().find(|k| api::segment(*k) == kind) else {
         return error_page(Some(&who), &ApiError::not_found(format!("no such kind {kind}")));
     };
@@ -823,13 +791,9 @@ async fn change_conflicts(
 /// `GET /items/{kind}/{id}`: a problem (with its incidents) or a change.
 async fn item_page(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     Path((kind, id)): Path<(String, String)>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     let kind = match AggregateKind::ALL.iter().copied().find(|k| api::segment(*k) == kind) {
         Some(kind) => kind,
         None => return error_page(Some(&who), &ApiError::not_found(format!("no such kind {kind}"))),
@@ -854,11 +818,7 @@ async fn item_page(
 }
 
 /// `GET /breach-soon`: open work due within four hours (or overdue), soonest first.
-async fn breach_soon(State(portal): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
+async fn breach_soon(State(portal): State<Shared>, Viewer(who): Viewer) -> Response {
     let soon = portal.now().plus_seconds(4 * 3600).unwrap_or_else(|| portal.now());
     let params = ListParams {
         open: Some(true),
@@ -880,11 +840,7 @@ async fn breach_soon(State(portal): State<Shared>, headers: HeaderMap) -> Respon
 }
 
 /// `GET /scorecard`: the metrics crate's HTML for the last full quarter.
-async fn scorecard(State(portal): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
+async fn scorecard(State(portal): State<Shared>, Viewer(who): Viewer) -> Response {
     match super::score::scorecard(&portal, &who).await {
         Ok(card) => axum::response::Html(itsm_metrics::render::html(&card)).into_response(),
         Err(e) => error_page(Some(&who), &e),
@@ -895,13 +851,9 @@ async fn scorecard(State(portal): State<Shared>, headers: HeaderMap) -> Response
 /// blackouts and each change's conflicts marked.
 async fn calendar_page(
     State(portal): State<Shared>,
-    headers: HeaderMap,
+    Viewer(who): Viewer,
     Query(params): Query<CalendarParams>,
 ) -> Response {
-    let who = match who(&portal, &headers) {
-        Ok(who) => who,
-        Err(redirect) => return redirect,
-    };
     let params = CalendarParams { from: None, to: None, ..params };
     let cal = match calendar::calendar(&portal, &who, &params).await {
         Ok(cal) => cal,
@@ -911,7 +863,8 @@ async fn calendar_page(
     let monday = cal.from.as_utc().date_naive();
     let link = |days: i64| {
         let date = monday + chrono::Duration::days(days);
-        format!("/calendar?service={}&week={date}", urlencode(&service))
+        let query = [("service", service.clone()), ("week", date.to_string())];
+        format!("/calendar?{}", serde_urlencoded::to_string(query).unwrap_or_default())
     };
     let days: Vec<(chrono::NaiveDate, Timestamp, Timestamp)> = (0..7)
         .filter_map(|n| {
