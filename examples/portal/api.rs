@@ -220,7 +220,7 @@ async fn command_of<A: Aggregate>(
 /// `POST /api/{kind}/{id}/commands`: the typed command JSON
 /// (`{"command": "assign", "group": "service-desk"}`), with optional
 /// `If-Match` and `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/{kind}/{id}/commands", tag = "commands", request_body = Command, params(("kind" = String, Path, description = "incidents, problems, standard-changes, normal-changes or emergency-changes"), ("id" = String, Path, description = "the aggregate id"), ("If-Match" = Option<String>, Header, description = "the version the client saw; a stale one is a 409 naming both versions"), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 200, description = "committed: the new version (ETag), status, events and state", body = serde_json::Value), CommandProblems))]
+#[utoipa::path(post, path = "/api/{kind}/{id}/commands", tag = "commands", request_body = Command, params(("kind" = String, Path, description = "incidents, problems, standard-changes, normal-changes or emergency-changes"), ("id" = String, Path, description = "the aggregate id"), ("If-Match" = Option<String>, Header, description = "the version the client saw; a stale one is a 409 naming both versions"), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 200, description = "committed: the new version (ETag), status, events and state", body = serde_json::Value), ReadProblems, CommandProblems))]
 async fn command(
     State(portal): State<Shared>,
     authed: Authed,
@@ -280,7 +280,7 @@ pub fn new_incident_id() -> String {
 }
 
 /// `POST /api/incidents`: opens an incident with a new id (201, `Location`).
-#[utoipa::path(post, path = "/api/incidents", tag = "commands", request_body = NewIncident, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key names the same incident and gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 201, description = "opened (Location, ETag: the version)", body = serde_json::Value), (status = 200, description = "a retry with the same Idempotency-Key: the first outcome", body = serde_json::Value), CommandProblems))]
+#[utoipa::path(post, path = "/api/incidents", tag = "commands", request_body = NewIncident, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key names the same incident and gets the first answer"), ("X-CSRF-Token" = Option<String>, Header, description = "required with the session cookie")), responses((status = 201, description = "opened (Location, ETag: the version)", body = serde_json::Value), (status = 200, description = "a retry with the same Idempotency-Key: the first outcome", body = serde_json::Value), ReadProblems, CommandProblems))]
 async fn open_incident(
     State(portal): State<Shared>,
     authed: Authed,

@@ -74,7 +74,7 @@ pub struct Problem {
     pub actual_version: Option<u64>,
 }
 
-/// The problems any authenticated read can answer with.
+/// The problems any authenticated request can answer with.
 #[derive(IntoResponses)]
 #[allow(dead_code)] // Describes responses.
 pub enum ReadProblems {
@@ -84,8 +84,12 @@ pub enum ReadProblems {
     /// No valid credentials.
     #[response(status = 401, description = "not authenticated", content_type = "application/problem+json")]
     Unauthenticated(#[to_schema] Problem),
-    /// Not allowed.
-    #[response(status = 403, description = "not allowed", content_type = "application/problem+json")]
+    /// Not allowed: a role, or a command sent with the session cookie without its CSRF token.
+    #[response(
+        status = 403,
+        description = "not allowed (a role, a CSRF token)",
+        content_type = "application/problem+json"
+    )]
     Forbidden(#[to_schema] Problem),
     /// Not found, or not readable by the actor (the same answer).
     #[response(
@@ -103,30 +107,10 @@ pub enum ReadProblems {
     Unavailable(#[to_schema] Problem),
 }
 
-/// The problems a command can answer with, beyond a read's.
+/// The problems a command can answer with beyond [`ReadProblems`].
 #[derive(IntoResponses)]
 #[allow(dead_code)] // Describes responses.
 pub enum CommandProblems {
-    /// Invalid input (a malformed command, a bad header).
-    #[response(status = 400, description = "invalid input", content_type = "application/problem+json")]
-    Invalid(#[to_schema] Problem),
-    /// No valid credentials.
-    #[response(status = 401, description = "not authenticated", content_type = "application/problem+json")]
-    Unauthenticated(#[to_schema] Problem),
-    /// The actor's roles do not allow the command, or the CSRF token is missing.
-    #[response(
-        status = 403,
-        description = "not allowed (a role, a CSRF token)",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(#[to_schema] Problem),
-    /// Not found, or not readable by the actor.
-    #[response(
-        status = 404,
-        description = "not found, or not readable by the actor",
-        content_type = "application/problem+json"
-    )]
-    NotFound(#[to_schema] Problem),
     /// A version conflict (naming both versions), an id or key already used.
     #[response(
         status = 409,
@@ -141,13 +125,6 @@ pub enum CommandProblems {
         content_type = "application/problem+json"
     )]
     Rules(#[to_schema] Problem),
-    /// Contention or an unavailable database.
-    #[response(
-        status = 503,
-        description = "contention or an unavailable database (Retry-After)",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(#[to_schema] Problem),
 }
 
 /// A typed command of one of the library's state machines.
