@@ -755,10 +755,41 @@ async fn item_of<A: Aggregate>(portal: &Shared, who: &Authed, id: &str) -> Resul
         }
         h2 { "Timeline" }
         ol #timeline {
-            @for r in &history { li { (when(Some(r.recorded_at))) " · " strong { (A::event_name(&r.event)) } " by " (r.actor) } }
+            @for r in &history {
+                li {
+                    (when(Some(r.recorded_at))) " · " strong { (A::event_name(&r.event)) } " by " (r.actor)
+                    @if let Some(detail) = event_detail(&r.event) { " · " (detail) }
+                }
+            }
         }
         details { summary { "State as JSON" } pre { (serde_json::to_string_pretty(&state).unwrap_or_default()) } }
     })
+}
+
+/// What a change's timeline shows of an event beyond its name: the window it
+/// scheduled, the schedule conflicts it overrode and why, a reason given.
+fn event_detail<E: serde::Serialize>(event: &E) -> Option<String> {
+    let value = serde_json::to_value(event).ok()?;
+    let body = value.as_object()?; // Events are internally tagged: their fields are at the top.
+    let text = |v: &Value| v.as_str().and_then(|t| Timestamp::parse_rfc3339(t).ok());
+    let mut parts = Vec::new();
+    if let Some(window) = body.get("window") {
+        parts.push(format!("window {} to {}", when(text(&window["start"])), when(text(&window["end"]))));
+    }
+    if let Some(overridden) = body.get("override") {
+        let conflicts: Vec<itsm_core::change::schedule::Conflict> =
+            serde_json::from_value(overridden["conflicts"].clone()).unwrap_or_default();
+        let listed: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+        parts.push(format!(
+            "overrode: {} (\"{}\")",
+            listed.join("; "),
+            overridden["reason"].as_str().unwrap_or_default()
+        ));
+    }
+    if let Some(reason) = body.get("reason").and_then(Value::as_str) {
+        parts.push(format!("reason: {reason}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// A scheduled, open change's conflicts with the other changes of its

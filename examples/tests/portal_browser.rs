@@ -260,6 +260,13 @@ fn scheduling_into_a_blackout_shows_the_conflict_in_chromium() {
         wait_state(&manager, "scheduled").await;
         let conflicts = text_of(&manager, "#conflicts").await;
         assert!(conflicts.contains("in a blackout of vpn (year-end freeze)"), "{conflicts}");
+        let timeline = text_of(&manager, "#timeline").await;
+        assert!(
+            timeline.contains(
+                "overrode: in a blackout of vpn (year-end freeze) (\"security fix cannot wait for January\")"
+            ),
+            "the timeline records the override and its reason: {timeline}"
+        );
         screenshot(&manager, "change-scheduled").await;
 
         // The calendar week of the window marks the change and the blackout.
