@@ -78,6 +78,8 @@ th,td{border-bottom:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-
 ul.day{list-style:none;padding:0;margin:0}
 ul.day li{margin:.2rem 0}
 .visually-hidden{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
+.skip{position:absolute;left:-10000px}
+.skip:focus{position:static;display:inline-block;padding:.3rem;background:#fff}
 form.inline{display:inline-block;margin:.2rem .5rem .2rem 0;padding:.4rem;border:1px solid #ccc}
 label{margin-right:.5rem}
 ";
@@ -98,6 +100,7 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
                 style { (PreEscaped(STYLE)) }
             }
             body {
+                a .skip href="#content" { "Skip to the content" }
                 header {
                     strong { "itsm portal" }
                     @if let Some(who) = who {
@@ -117,7 +120,7 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
                         }
                     }
                 }
-                main {
+                main #content tabindex="-1" {
                     h1 { (title) }
                     @if who.is_some() {
                         p #live .live role="status" aria-live="polite" {}

@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::portal::Running;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// A chromedriver process on a free port; killed on drop.
@@ -278,6 +280,19 @@ fn scheduling_into_a_blackout_shows_the_conflict_in_chromium() {
         assert!(entry.contains("Conflict: in a blackout of vpn (year-end freeze)"), "{entry}");
         assert!(text_of(&manager, "#week-conflicts").await.contains("CHG-DEMO-1"));
         screenshot(&manager, "calendar").await;
+        // Keyboard: the first Tab reaches the skip link, and following it moves to the content.
+        let tab = char::from(Key::Tab);
+        let keys =
+            KeyActions::new("keyboard".into()).then(KeyAction::Down { value: tab }).then(KeyAction::Up { value: tab });
+        manager.perform_actions(keys).await.unwrap();
+        let focused = manager.active_element().await.unwrap();
+        assert_eq!(focused.text().await.unwrap(), "Skip to the content");
+        let enter = char::from(Key::Enter);
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: enter })
+            .then(KeyAction::Up { value: enter });
+        manager.perform_actions(keys).await.unwrap();
+        assert!(manager.current_url().await.unwrap().as_str().ends_with("#content"));
 
         // The seeded overlap of CHG-DEMO-2 and CHG-DEMO-3 is marked in its week.
         manager.goto(&portal.url("/calendar?service=vpn")).await.unwrap();
