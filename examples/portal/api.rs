@@ -241,10 +241,10 @@ pub struct NewIncident {
     pub title: String,
     /// The affected service.
     pub service: String,
-    /// Impact (`low`, `medium`, `high`).
+    /// Impact: `"1"` (high), `"2"` or `"3"` (low).
     #[schema(value_type = String, example = "2")]
     pub impact: Impact,
-    /// Urgency (`low`, `medium`, `high`).
+    /// Urgency: `"1"` (high), `"2"` or `"3"` (low).
     #[schema(value_type = String, example = "2")]
     pub urgency: Urgency,
     /// Production (default) or another kind.

@@ -1,6 +1,7 @@
 //! The change calendar: the changes of one service whose windows touch a
-//! period, each with its conflicts (overlapping changes, a double-booked
-//! implementer, outside the maintenance windows, in a blackout), and the
+//! period, each with its conflicts (overlapping changes of the service, its
+//! implementer booked on another of them, outside the maintenance windows,
+//! in a blackout), and the
 //! service's blackouts in that period, from the schedules in force now (the
 //! tenant's stored ones, as the store decides `schedule` with, else the
 //! portal's configuration).
@@ -144,10 +145,11 @@ fn booking(row: &ProjectionRow) -> Option<Booking> {
     })
 }
 
-/// The conflicts of every open change among `rows` (the changes of one
-/// service) with the others and with the schedules.
-pub fn with_conflicts(rows: Vec<ProjectionRow>, schedules: &[ServiceSchedule]) -> Vec<Entry> {
-    let booked: Vec<Booking> = rows.iter().filter(|r| !r.terminal).filter_map(booking).collect();
+/// The conflicts of every open change among `rows` with the open changes
+/// among `others` (the same service's changes around them; `rows` may be
+/// among them) and with the schedules.
+pub fn with_conflicts(rows: Vec<ProjectionRow>, others: &[ProjectionRow], schedules: &[ServiceSchedule]) -> Vec<Entry> {
+    let booked: Vec<Booking> = others.iter().filter(|r| !r.terminal).filter_map(booking).collect();
     rows.into_iter()
         .map(|row| {
             let conflicts = match (row.terminal, booking(&row)) {
@@ -157,6 +159,32 @@ pub fn with_conflicts(rows: Vec<ProjectionRow>, schedules: &[ServiceSchedule]) -
             Entry { row, conflicts }
         })
         .collect()
+}
+
+/// The changes of `service` whose windows touch `[from, to)`, each with its
+/// conflicts: with every change its window overlaps, even one outside the
+/// period, and with the schedules.
+pub async fn between(
+    portal: &Shared,
+    who: &Authed,
+    service: &ServiceId,
+    from: Timestamp,
+    to: Timestamp,
+    schedules: &[ServiceSchedule],
+) -> Result<Vec<Entry>, ApiError> {
+    let changes = |rows: Vec<ProjectionRow>| -> Vec<ProjectionRow> {
+        rows.into_iter().filter(|r| r.kind != AggregateKind::Incident).collect()
+    };
+    let rows = changes(portal.store.change_calendar(&who.actor, service, from, to).await?);
+    // A window crossing the period's edge may overlap a change outside it.
+    let lo = rows.iter().filter_map(|r| r.window).map(|(s, _)| s).min().unwrap_or(from).min(from);
+    let hi = rows.iter().filter_map(|r| r.window).map(|(_, e)| e).max().unwrap_or(to).max(to);
+    let others = if lo < from || hi > to {
+        changes(portal.store.change_calendar(&who.actor, service, lo, hi).await?)
+    } else {
+        rows.clone()
+    };
+    Ok(with_conflicts(rows, &others, schedules))
 }
 
 /// A service's blackouts touching `[from, to)`, as instants.
@@ -184,9 +212,7 @@ pub async fn calendar(portal: &Shared, who: &Authed, params: &CalendarParams) ->
     let Some(service) = service else {
         return Ok(Calendar { service: None, services, from, to, changes: Vec::new(), blackouts: Vec::new() });
     };
-    let rows = portal.store.change_calendar(&who.actor, &service, from, to).await?;
-    let rows: Vec<ProjectionRow> = rows.into_iter().filter(|r| r.kind != AggregateKind::Incident).collect();
-    let changes = with_conflicts(rows, &schedules);
+    let changes = between(portal, who, &service, from, to, &schedules).await?;
     let blackouts = schedules.iter().filter(|s| s.service == service).flat_map(|s| blackouts(s, from, to)).collect();
     Ok(Calendar { service: Some(service), services, from, to, changes, blackouts })
 }

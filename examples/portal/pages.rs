@@ -135,12 +135,24 @@ fn layout(title: &str, who: Option<&Authed>, watch: Option<(&str, &str)>, conten
     }
 }
 
+/// A JavaScript string literal of `text` that is safe inside a `<script>`
+/// element: JSON-escaped, with `<`, `>` and `&` as Unicode escapes, so a
+/// record id holding `</script>` cannot end the element.
+fn script_string(text: &str) -> String {
+    serde_json::to_string(text)
+        .unwrap_or_else(|_| "\"\"".to_owned())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// Listens to the event feed; when an event of the watched record (or, on a
 /// list, any event) arrives, says so in the live region and refreshes.
 fn live_script(watch: Option<(&str, &str)>) -> Markup {
     let (kind, id) = watch.unwrap_or(("", ""));
+    let (kind, id) = (script_string(kind), script_string(id));
     let script = format!(
-        "(function(){{var kind={kind:?},id={id:?};var es=new EventSource('/api/feed');\
+        "(function(){{var kind={kind},id={id};var es=new EventSource('/api/feed');\
          es.addEventListener('itsm',function(m){{var e=JSON.parse(m.data);\
          if(kind&&(e.kind!==kind||e.id!==id))return;\
          document.getElementById('live').textContent='Updated: '+e.name+' on '+e.id+' by '+e.actor;\
@@ -715,11 +727,9 @@ async fn item_of<A: Aggregate>(portal: &Shared, who: &Authed, id: &str) -> Resul
     let actions = offered_actions(portal, who, A::KIND, summary.status);
     let csrf = who.csrf.clone().unwrap_or_default();
     let week = |t: Timestamp| {
-        format!(
-            "/calendar?service={}&week={}",
-            summary.service.as_ref().map(|s| s.as_str()).unwrap_or(""),
-            t.as_utc().date_naive()
-        )
+        let service = summary.service.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+        let query = [("service", service), ("week", t.as_utc().date_naive().to_string())];
+        format!("/calendar?{}", serde_urlencoded::to_string(query).unwrap_or_default())
     };
     Ok(html! {
         p {
@@ -807,19 +817,11 @@ async fn change_conflicts(
     let (Some(service), Some((start, end)), false) = (&summary.service, summary.window, summary.terminal) else {
         return Ok(Vec::new());
     };
-    let params = CalendarParams {
-        service: Some(service.as_str().to_owned()),
-        from: Some(start.to_rfc3339()),
-        to: Some(end.max(start.plus_seconds(60).unwrap_or(end)).to_rfc3339()),
-        week: None,
-    };
-    let found = calendar::calendar(portal, who, &params).await?;
-    Ok(found
-        .changes
-        .into_iter()
-        .find(|e| e.row.kind == kind && e.row.id == id)
-        .map(|e| e.conflicts)
-        .unwrap_or_default())
+    // The change's own window, however long (the calendar's 92-day bound is for views).
+    let to = end.max(start.plus_seconds(60).unwrap_or(end));
+    let found =
+        calendar::between(portal, who, service, start, to, &calendar::schedules_now(portal, who).await?).await?;
+    Ok(found.into_iter().find(|e| e.row.kind == kind && e.row.id == id).map(|e| e.conflicts).unwrap_or_default())
 }
 
 /// `GET /items/{kind}/{id}`: a problem (with its incidents) or a change.

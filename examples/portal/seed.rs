@@ -3,7 +3,7 @@
 //! a few fresh records at now that the demo logins own: incidents raised by
 //! requesters, with public and private notes, and a problem linking two of
 //! them; the `vpn` service's change schedule (no maintenance windows, a
-//! year-end freeze starting two days from now that needs an override
+//! year-end freeze starting three days from now that needs an override
 //! reason), an authorized change waiting for its window, and two changes
 //! whose windows overlap. A store that holds records already is used as it
 //! is.
@@ -155,8 +155,10 @@ pub async fn seed(store: &Store, users: &Users, size: SeedSize, now: Timestamp) 
 /// The service the demo's change schedule covers.
 pub const DEMO_SERVICE: &str = "vpn";
 
-/// The demo freeze on [`DEMO_SERVICE`]: from midnight (Europe/Amsterdam) two
-/// days after `now`'s local date, for three days.
+/// The demo freeze on [`DEMO_SERVICE`]: from midnight (Europe/Amsterdam)
+/// three days after `now`'s local date, for three days: at least 47 hours
+/// ahead, so the seeded windows (within 25 hours) stay clear of it on a day
+/// the clocks change.
 pub fn demo_schedule(now: Timestamp) -> Result<ServiceSchedule, String> {
     let zone = chrono_tz::Europe::Amsterdam;
     let today = now.as_utc().with_timezone(&zone).date_naive();
@@ -170,7 +172,7 @@ pub fn demo_schedule(now: Timestamp) -> Result<ServiceSchedule, String> {
         service: ServiceId::new(DEMO_SERVICE).map_err(|e| e.to_string())?,
         zone,
         windows: Vec::new(),
-        blackouts: vec![Blackout { start: day(2)?, end: day(5)?, reason: "year-end freeze".to_owned() }],
+        blackouts: vec![Blackout { start: day(3)?, end: day(6)?, reason: "year-end freeze".to_owned() }],
         enforce: ScheduleEnforcement { outside_windows: Enforcement::Allow, blackouts: Enforcement::Override },
     })
 }

@@ -505,14 +505,81 @@ fn change_calendar_conflicts_and_blackout_override() {
         );
 
         // Bad periods are 400s naming the parameter.
-        for query in ["week=someday", "from=2026-01-01T00:00:00Z", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"]
-        {
+        for (query, named) in [
+            ("week=someday", "week"),
+            ("week=0999-12-31", "week"),
+            ("from=2026-01-01T00:00:00Z", "from and to"),
+            ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to must be after from"),
+            ("from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z", "92 days"),
+        ] {
             let bad = problem(
                 p.get(&format!("/api/calendar?{query}"), "change-manager-1").send().await.unwrap(),
                 StatusCode::BAD_REQUEST,
             )
             .await;
-            assert!(!bad["detail"].as_str().unwrap().is_empty());
+            assert!(bad["detail"].as_str().unwrap().contains(named), "{query}: {bad}");
+        }
+
+        // A change just before the period still counts against a window crossing into it.
+        let demo2 = cal["changes"][0]["window"].clone();
+        let demo2_start = chrono::DateTime::parse_from_rfc3339(demo2[0].as_str().unwrap()).unwrap();
+        let before = json!({"start": (demo2_start - chrono::Duration::hours(1)).to_rfc3339(),
+                            "end": (demo2_start + chrono::Duration::minutes(30)).to_rfc3339()});
+        let moved = p
+            .post(schedule, "change-manager-1", &json!({"command": "schedule", "window": before}))
+            .send()
+            .await
+            .unwrap();
+        body(moved, StatusCode::OK).await;
+        let later = [
+            ("service".to_owned(), "vpn".to_owned()),
+            ("from".to_owned(), (demo2_start + chrono::Duration::hours(1)).to_rfc3339()),
+            ("to".to_owned(), (demo2_start + chrono::Duration::days(2)).to_rfc3339()),
+        ];
+        let cal2 = body(p.get("/api/calendar", "change-manager-1").query(&later).send().await.unwrap(), StatusCode::OK).await;
+        let ids: Vec<&str> = cal2["changes"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["CHG-DEMO-2", "CHG-DEMO-3"], "CHG-DEMO-1 ended before the period: {cal2}");
+        assert!(
+            cal2["changes"][0]["conflicts"].as_array().unwrap().iter().any(|c| c["other"] == "CHG-DEMO-1"),
+            "CHG-DEMO-2 overlaps CHG-DEMO-1 outside the period: {cal2}"
+        );
+
+        // A long window: its change page still shows (the view's 92-day bound is not the page's).
+        let long = json!({"start": (start + chrono::Duration::days(30)).to_rfc3339(),
+                          "end": (start + chrono::Duration::days(150)).to_rfc3339()});
+        let moved = p
+            .post(schedule, "change-manager-1", &json!({"command": "schedule", "window": long, "override_reason": "x"}))
+            .send()
+            .await
+            .unwrap();
+        body(moved, StatusCode::OK).await;
+        let page = p.get("/items/normal-changes/CHG-DEMO-1", "change-manager-1").send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+
+        // A record id cannot end the page's script element.
+        let evil = "CHG-X</script><script>alert(1)</script>";
+        let created = p
+            .post(
+                &format!("/api/normal-changes/{}/commands", evil.replace('<', "%3C").replace('>', "%3E").replace('/', "%2F")),
+                "change-manager-1",
+                &json!({"command": "create", "id": evil, "service": "vpn", "title": "evil", "strategy": {"kind": "big_bang"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = created.status();
+        let text = created.text().await.unwrap();
+        if status == StatusCode::CREATED || status == StatusCode::OK {
+            let page = p
+                .get(&format!("/items/normal-changes/{}", evil.replace('<', "%3C").replace('>', "%3E").replace('/', "%2F")), "change-manager-1")
+                .send()
+                .await
+                .unwrap();
+            let html = page.text().await.unwrap();
+            assert!(!html.contains("</script><script>alert(1)"), "the id is escaped in the page's script");
+            assert!(html.contains("CHG-X\\u003c/script\\u003e"), "the id reaches the script escaped");
+        } else {
+            panic!("creating the change with an awkward id: {status} {text}");
         }
         p.stop().await;
     });

@@ -295,11 +295,12 @@ fn scheduling_into_a_blackout_shows_the_conflict_in_chromium() {
         assert!(manager.current_url().await.unwrap().as_str().ends_with("#content"));
 
         // The seeded overlap of CHG-DEMO-2 and CHG-DEMO-3 is marked in its week.
-        manager.goto(&portal.url("/calendar?service=vpn")).await.unwrap();
-        let week = text_of(&manager, "#week").await;
-        if week.contains("CHG-DEMO-2") {
-            assert!(week.contains("overlaps change CHG-DEMO-3"), "{week}");
-        }
+        let demo2 = cal["changes"].as_array().unwrap().iter().find(|c| c["id"] == "CHG-DEMO-2").cloned();
+        let demo2 = demo2.unwrap_or_else(|| panic!("CHG-DEMO-2 is on the calendar: {cal}"));
+        let day = &demo2["window"][0].as_str().expect("a scheduled window")[..10];
+        manager.goto(&portal.url(&format!("/calendar?service=vpn&week={day}"))).await.unwrap();
+        let entry = text_of(&manager, &format!("#week tr[data-date='{day}'] li[data-id=CHG-DEMO-2]")).await;
+        assert!(entry.contains("overlaps change CHG-DEMO-3"), "{entry}");
 
         // The other pages, for review.
         for (path, name) in
