@@ -81,6 +81,30 @@ pub fn segment(kind: AggregateKind) -> &'static str {
     }
 }
 
+/// Characters a record id cannot hold as they are in a URL path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
+
+/// A record id as a URL path segment (percent-encoded; non-ASCII as UTF-8).
+pub fn path_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, SEGMENT).to_string()
+}
+
 fn kind_of_segment(text: &str) -> Result<AggregateKind, ApiError> {
     AggregateKind::ALL
         .iter()
@@ -195,7 +219,7 @@ pub async fn execute<A: Aggregate>(
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::ETAG, etag(done.version));
     if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(&format!("/api/{}/{id}", segment(A::KIND)))
+        && let Ok(location) = HeaderValue::from_str(&format!("/api/{}/{}", segment(A::KIND), path_segment(id)))
     {
         response.headers_mut().insert(header::LOCATION, location);
     }

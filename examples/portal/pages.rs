@@ -195,8 +195,9 @@ fn when(t: Option<Timestamp>) -> String {
     t.map(|t| t.as_utc().format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 
-/// The link to a record's page.
+/// The link to a record's page (the id percent-encoded as a path segment).
 pub fn record_link(kind: AggregateKind, id: &str) -> String {
+    let id = api::path_segment(id);
     match kind {
         AggregateKind::Incident => format!("/incidents/{id}"),
         other => format!("/items/{}/{id}", api::segment(other)),

@@ -578,6 +578,10 @@ fn change_calendar_conflicts_and_blackout_override() {
             let html = page.text().await.unwrap();
             assert!(!html.contains("</script><script>alert(1)"), "the id is escaped in the page's script");
             assert!(html.contains("CHG-X\\u003c/script\\u003e"), "the id reaches the script escaped");
+            assert!(
+                html.contains("action=\"/items/normal-changes/CHG-X%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E/act\""),
+                "links carry the id percent-encoded"
+            );
         } else {
             panic!("creating the change with an awkward id: {status} {text}");
         }
