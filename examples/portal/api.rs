@@ -105,12 +105,13 @@ pub fn path_segment(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, SEGMENT).to_string()
 }
 
+/// The kind a path segment names ([`segment`] backwards).
+pub fn kind_of(text: &str) -> Option<AggregateKind> {
+    AggregateKind::ALL.iter().copied().find(|k| segment(*k) == text)
+}
+
 fn kind_of_segment(text: &str) -> Result<AggregateKind, ApiError> {
-    AggregateKind::ALL
-        .iter()
-        .copied()
-        .find(|k| segment(*k) == text)
-        .ok_or_else(|| ApiError::not_found(format!("no such collection: /api/{text}")))
+    kind_of(text).ok_or_else(|| ApiError::not_found(format!("no such collection: /api/{text}")))
 }
 
 /// Runs a generic function for the aggregate type of a kind.

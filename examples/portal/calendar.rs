@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 use itsm_core::change::Window;
-use itsm_core::change::schedule::{self, Booking, Conflict, ServiceSchedule, local_to_instant};
+use itsm_core::change::schedule::{self, Booking, Conflict, ServiceSchedule};
 use itsm_core::id::{ChangeId, ServiceId};
 use itsm_core::{AggregateKind, Timestamp};
 use itsm_store::ProjectionRow;
@@ -193,8 +193,7 @@ pub fn blackouts(schedule: &ServiceSchedule, from: Timestamp, to: Timestamp) -> 
         .blackouts
         .iter()
         .filter_map(|b| {
-            let start = local_to_instant(schedule.zone, b.start, true)?;
-            let end = local_to_instant(schedule.zone, b.end, false)?;
+            let (start, end) = b.instants(schedule.zone)?;
             (start < to && from < end).then(|| BlackoutSpan { start, end, reason: b.reason.clone() })
         })
         .collect()

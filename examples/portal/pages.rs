@@ -701,7 +701,7 @@ async fn item_act(
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let Some(kind) = AggregateKind::ALL.iter().copied().find(|k| api::segment(*k) == kind) else {
+    let Some(kind) = api::kind_of(&kind) else {
         return error_page(Some(&who), &ApiError::not_found(format!("no such kind {kind}")));
     };
     let result = match kind {
@@ -831,7 +831,7 @@ async fn item_page(
     Viewer(who): Viewer,
     Path((kind, id)): Path<(String, String)>,
 ) -> Response {
-    let kind = match AggregateKind::ALL.iter().copied().find(|k| api::segment(*k) == kind) {
+    let kind = match api::kind_of(&kind) {
         Some(kind) => kind,
         None => return error_page(Some(&who), &ApiError::not_found(format!("no such kind {kind}"))),
     };

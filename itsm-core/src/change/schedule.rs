@@ -55,6 +55,15 @@ pub struct Blackout {
     pub reason: String,
 }
 
+impl Blackout {
+    /// Its start and end as instants in `zone` (the earlier instant of an
+    /// ambiguous start, the later of an ambiguous end); `None` when either
+    /// cannot be represented.
+    pub fn instants(&self, zone: Tz) -> Option<(Timestamp, Timestamp)> {
+        Some((local_to_instant(zone, self.start, true)?, local_to_instant(zone, self.end, false)?))
+    }
+}
+
 /// What a schedule conflict does to the `schedule` command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -320,12 +329,10 @@ impl ServiceSchedule {
 
     /// The blackouts `window` touches.
     pub fn blackouts_hit<'a>(&'a self, window: &'a Window) -> impl Iterator<Item = &'a Blackout> + 'a {
-        self.blackouts.iter().filter(move |b| {
-            match (local_to_instant(self.zone, b.start, true), local_to_instant(self.zone, b.end, false)) {
-                (Some(start), Some(end)) => Window::new(start, end).is_some_and(|bw| bw.overlaps(window)),
-                // An unrepresentable blackout is treated as covering everything: fail safe.
-                (None, _) | (_, None) => true,
-            }
+        self.blackouts.iter().filter(move |b| match b.instants(self.zone) {
+            Some((start, end)) => Window::new(start, end).is_some_and(|bw| bw.overlaps(window)),
+            // An unrepresentable blackout is treated as covering everything: fail safe.
+            None => true,
         })
     }
 }
