@@ -279,6 +279,16 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         Self::note(event).is_some_and(|(_, public)| !public)
     }
 
+    /// The flat record the metrics compute from, as the state stands
+    /// ([`crate::records`]); `None` for kinds the metrics do not read. An
+    /// incident's `resolution_target_met` is left `None` here: it is the SLA
+    /// clock's verdict, which needs the policy and calendar
+    /// ([`crate::versioned::DomainConfigHistory::resolution_met`]). A store
+    /// keeps it per aggregate as a read model.
+    fn record(&self) -> Option<crate::records::Record> {
+        None
+    }
+
     /// Folds a whole history from nothing.
     fn replay<'e>(events: impl IntoIterator<Item = &'e Self::Event>) -> Result<Option<Self>, ApplyError>
     where

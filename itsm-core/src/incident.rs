@@ -1601,6 +1601,10 @@ impl Aggregate for Incident {
         &self.tenant
     }
 
+    fn record(&self) -> Option<crate::records::Record> {
+        Some(crate::records::Record::Incident(self.to_record()))
+    }
+
     fn summary(&self) -> Summary {
         let assignment = self.current_assignment();
         Summary {

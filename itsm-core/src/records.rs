@@ -109,3 +109,15 @@ pub struct OutageRecord {
     /// Planned maintenance rather than an unplanned outage.
     pub planned: bool,
 }
+
+/// What an aggregate contributes to the metrics, if anything
+/// ([`crate::Aggregate::record`]): an incident's or a change's record.
+/// Problems contribute through the incidents that link to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// An incident's record.
+    Incident(IncidentRecord),
+    /// A change's record (any of the three change types).
+    Change(ChangeRecord),
+}

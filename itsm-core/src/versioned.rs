@@ -73,7 +73,8 @@ use crate::change::schedule::ServiceSchedule;
 use crate::change::{ApprovalPolicy, StandardCatalog};
 use crate::classify::PriorityMatrix;
 use crate::sla::{
-    DueBasis, DueInstant, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, due_instants,
+    DueBasis, DueInstant, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, TargetKind,
+    due_instants, last_clock,
 };
 use crate::time::Timestamp;
 
@@ -523,6 +524,25 @@ impl DomainConfigHistory {
     /// `T` when this instant is at or before `T`. Pure.
     pub fn breach_at(&self, events: &[SlaEvent], now: Timestamp) -> Result<Option<Timestamp>, SlaError> {
         Ok(breach_of(&self.due_marks(events, now)?))
+    }
+
+    /// Whether the incident's last resolution clock met its target, as of
+    /// `now`: `Some(true)` or `Some(false)` once that clock has ended (the
+    /// incident resolved), under the SLA policy and calendar in force when
+    /// its cycle started ([`DomainConfigHistory::clock_config`]). `None`
+    /// while it runs or is paused, and when no SLA applies (not opened by
+    /// `now`, no policy or calendar in force then, no resolution target for
+    /// the incident's kind and priority). This is the metrics record's
+    /// `resolution_target_met`. Other clock errors are returned. Pure.
+    pub fn resolution_met(&self, events: &[SlaEvent], now: Timestamp) -> Result<Option<bool>, SlaError> {
+        let Ok(Some(config)) = self.clock_config_for(events, now) else {
+            return Ok(None);
+        };
+        match last_clock(events, &config.policy.value, &config.calendar.value, now, TargetKind::Resolution) {
+            Ok(Some(clock)) => Ok(clock.ended_at.map(|_| !clock.is_breached())),
+            Ok(None) | Err(SlaError::NoTarget { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// The [`DomainConfig`] for a decision at `at`: the priority matrix,

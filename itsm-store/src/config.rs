@@ -94,6 +94,9 @@ pub(crate) struct ClockState {
     pub due: Option<Timestamp>,
     /// When the first deadline is or was breached.
     pub breach: Option<Timestamp>,
+    /// Whether the last resolution clock met its target (`None` while it
+    /// runs, or when no SLA applies): the metrics record's verdict.
+    pub resolution: Option<bool>,
 }
 
 /// A clock's next due instant and breach instant from one evaluation of its
@@ -142,7 +145,9 @@ pub(crate) fn advance(
         id: id.to_owned(),
         source,
     })?;
-    Ok(ClockState { clock, handled, due, breach })
+    let resolution =
+        config.resolution_met(&events, now).map_err(|source| StoreError::Clock { kind, id: id.to_owned(), source })?;
+    Ok(ClockState { clock, handled, due, breach, resolution })
 }
 
 /// The escalations due on an aggregate's clock at `now` under the versions

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
 use itsm_core::incident::Incident;
 use itsm_core::read::ReadScope;
+use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
 use itsm_core::versioned::DomainConfigHistory;
 use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Summary, Timestamp};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -22,6 +23,7 @@ use crate::config::{self, ClockState, ConfigRow};
 use crate::dialect::{DbTime, Dialect, Pools};
 use crate::error::{Class, ExecError, StoreError, classify};
 use crate::ingest::{IngestReport, Run};
+use crate::metric::{self, RawChangeRecord, RawIncidentRecord, RecordWrite};
 use crate::model::{
     Committed, DeadLetter, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
@@ -225,6 +227,24 @@ where
     }
     q.push(")");
     q
+}
+
+/// The read model row of a write: the state's record, with an incident's SLA
+/// verdict from the clock when the write moved it (else the stored verdict
+/// stays).
+fn record_write<'a>(
+    tenant: &'a str,
+    kind: AggregateKind,
+    id: &'a str,
+    version: i64,
+    record: &Record,
+    clock: Option<&ClockState>,
+) -> RecordWrite<'a> {
+    let mut record = record.clone();
+    if let (Record::Incident(r), Some(clock)) = (&mut record, clock) {
+        r.resolution_target_met = clock.resolution;
+    }
+    RecordWrite { tenant, kind, id, version, record, judged: clock.is_some() }
 }
 
 /// Binds a projection's clock, due instant and handled instant (all `NULL`
@@ -484,7 +504,7 @@ where
     bool: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
     DbTime: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
     Option<DbTime>: for<'q> Encode<'q, DB>,
-    Option<String>: for<'r> Decode<'r, DB>,
+    Option<String>: for<'r> Decode<'r, DB> + for<'q> Encode<'q, DB>,
     Option<DbTime>: for<'r> Decode<'r, DB>,
     usize: ColumnIndex<DB::Row>,
     for<'r> RawProjection: FromRow<'r, DB::Row>,
@@ -498,6 +518,8 @@ where
     for<'r> ConfigRow: FromRow<'r, DB::Row>,
     for<'r> FeedRow: FromRow<'r, DB::Row>,
     for<'r> DueRow: FromRow<'r, DB::Row>,
+    for<'r> RawIncidentRecord: FromRow<'r, DB::Row>,
+    for<'r> RawChangeRecord: FromRow<'r, DB::Row>,
 {
     pub(crate) async fn close(&self) {
         self.pools.read.close().await;
@@ -729,6 +751,10 @@ where
             Self::put_search(&mut tx, A::KIND, std::slice::from_ref(&doc)).await?;
         }
         Self::put_outbox(&mut tx, tenant, &plan.outbox, now).await?;
+        if let Some(record) = &p.record {
+            let write = record_write(tenant, A::KIND, id, p.version, record, clock.as_ref());
+            Self::put_records(&mut tx, std::slice::from_ref(&write)).await?;
+        }
         commit(tx).await?;
         let positions: Vec<i64> = written.into_iter().map(|w| w.0).collect();
         Ok(plan::committed(plan, id, actor, now, &positions))
@@ -1684,6 +1710,33 @@ where
             let (due, breach) = config::due_and_breach(&history, kind, &id, &events, now, handled)?;
             Self::put_due(&mut tx, tenant, kind, &id, (due, handled), breach).await?;
         }
+        // A policy or calendar version governs the cycles that start from its
+        // effective instant on, closed ones included: their incidents' SLA
+        // verdicts in the metrics read model are judged again.
+        if matches!(new.name, "sla_policy" | "calendar") {
+            let judged: Vec<(String, String)> = query_as(sql.clocks_since)
+                .bind(tenant)
+                .bind(DbTime(new.effective_from))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(DB::error)?;
+            for (id, clock) in judged {
+                let events = config::parse_clock(AggregateKind::Incident, &id, &clock)?;
+                let at = events.iter().map(itsm_core::SlaEvent::at).max().map_or(now, |last| last.max(now));
+                let met = history.resolution_met(&events, at).map_err(|source| StoreError::Clock {
+                    kind: AggregateKind::Incident,
+                    id: id.clone(),
+                    source,
+                })?;
+                query(sql.resolution_put)
+                    .bind(tenant)
+                    .bind(id.as_str())
+                    .bind(metric::verdict_text(met))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(DB::error)?;
+            }
+        }
         commit(tx).await?;
         if let Ok(mut cache) = self.configs.lock() {
             cache.insert(tenant.to_owned(), (generation, Arc::new(history)));
@@ -1862,6 +1915,14 @@ where
             })
             .collect();
         Self::put_search(conn, A::KIND, &docs).await?;
+        let records: Vec<RecordWrite<'_>> = projections
+            .iter()
+            .filter_map(|d| {
+                let record = d.values.record.as_ref()?;
+                Some(record_write(d.tenant, A::KIND, d.id, d.values.version, record, d.clock.as_ref()))
+            })
+            .collect();
+        Self::put_records(conn, &records).await?;
         for (tenant, rows, at) in &batch.outbox {
             Self::put_outbox(conn, tenant, rows, *at).await?;
         }
@@ -1935,6 +1996,174 @@ where
             q.push_values(chunk, |mut b, (tenant, id, part, body)| {
                 b.push_bind(*tenant).push_bind(kind.as_str()).push_bind(*id).push_bind(*part).push_bind(clean(body));
             });
+            q.build().execute(&mut *conn).await.map_err(DB::error)?;
+        }
+        Ok(())
+    }
+
+    /// A page of a tenant's incident records in opening order, after the
+    /// (opening, id) given.
+    pub(crate) async fn incident_records_page(
+        &self,
+        tenant: &str,
+        after: Option<&(Timestamp, String)>,
+        limit: i64,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let mut q =
+            QueryBuilder::<DB>::new(format!("SELECT {} FROM metric_incidents WHERE tenant = ", sql::INCIDENT_RECORD));
+        q.push_bind(tenant.to_owned());
+        if let Some((opened, id)) = after {
+            q.push(" AND (opened_at, id) > (").push_bind(DbTime(*opened)).push(", ").push_bind(id.clone()).push(")");
+        }
+        q.push(" ORDER BY opened_at, id LIMIT ").push_bind(limit);
+        let rows: Vec<RawIncidentRecord> = q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+        rows.into_iter().map(RawIncidentRecord::into_record).collect()
+    }
+
+    /// A page of a tenant's change records in (kind, id) order, after the
+    /// (kind, id) given; each with its kind.
+    pub(crate) async fn change_records_page(
+        &self,
+        tenant: &str,
+        after: Option<&(String, String)>,
+        limit: i64,
+    ) -> Result<Vec<(String, ChangeRecord)>, StoreError> {
+        let mut q =
+            QueryBuilder::<DB>::new(format!("SELECT {} FROM metric_changes WHERE tenant = ", sql::CHANGE_RECORD));
+        q.push_bind(tenant.to_owned());
+        if let Some((kind, id)) = after {
+            q.push(" AND (kind, id) > (").push_bind(kind.clone()).push(", ").push_bind(id.clone()).push(")");
+        }
+        q.push(" ORDER BY kind, id LIMIT ").push_bind(limit);
+        let rows: Vec<RawChangeRecord> = q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+        rows.into_iter().map(|r| Ok((r.kind.clone(), r.into_record()?))).collect()
+    }
+
+    /// The stored records of some aggregates of one kind, by id.
+    pub(crate) async fn stored_records(
+        &self,
+        tenant: &str,
+        kind: AggregateKind,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Record>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            if kind == AggregateKind::Incident {
+                let mut q = QueryBuilder::<DB>::new(format!(
+                    "SELECT {} FROM metric_incidents WHERE tenant = ",
+                    sql::INCIDENT_RECORD
+                ));
+                q.push_bind(tenant.to_owned()).push(" AND ");
+                push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
+                let rows: Vec<RawIncidentRecord> =
+                    q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+                for row in rows {
+                    let id = row.id.clone();
+                    out.insert(id, Record::Incident(row.into_record()?));
+                }
+            } else {
+                let mut q = QueryBuilder::<DB>::new(format!(
+                    "SELECT {} FROM metric_changes WHERE tenant = ",
+                    sql::CHANGE_RECORD
+                ));
+                q.push_bind(tenant.to_owned());
+                q.push(" AND kind = ").push_bind(kind.as_str()).push(" AND ");
+                push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
+                let rows: Vec<RawChangeRecord> =
+                    q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
+                for row in rows {
+                    let id = row.id.clone();
+                    out.insert(id, Record::Change(row.into_record()?));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many record rows a tenant holds of one kind.
+    pub(crate) async fn count_records(&self, tenant: &str, kind: AggregateKind) -> Result<u64, StoreError> {
+        let n: i64 = if kind == AggregateKind::Incident {
+            query_scalar("SELECT count(*) FROM metric_incidents WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_one(&self.pools.read)
+                .await
+        } else {
+            query_scalar("SELECT count(*) FROM metric_changes WHERE tenant = $1 AND kind = $2")
+                .bind(tenant)
+                .bind(kind.as_str())
+                .fetch_one(&self.pools.read)
+                .await
+        }
+        .map_err(DB::error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The record definition a tenant's read model was built under; `None`
+    /// when the tenant is not listed (built from its first command).
+    pub(crate) async fn metric_model(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        query_scalar(DB::sql().metric_model_get).bind(tenant).fetch_optional(&self.pools.read).await.map_err(DB::error)
+    }
+
+    /// Lists a tenant's read model at a definition; with `clear`, its rows
+    /// are deleted in the same transaction (the start of a rebuild).
+    pub(crate) async fn set_metric_model(
+        &self,
+        tenant: &str,
+        definition: i64,
+        clear: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sql = DB::sql();
+        let mut tx = self.begin().await?;
+        if clear {
+            query(sql.metric_incidents_clear).bind(tenant).execute(&mut *tx).await.map_err(DB::error)?;
+            query(sql.metric_changes_clear).bind(tenant).execute(&mut *tx).await.map_err(DB::error)?;
+        }
+        query(sql.metric_model_put)
+            .bind(tenant)
+            .bind(definition)
+            .bind(DbTime(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(DB::error)?;
+        commit(tx).await
+    }
+
+    /// Writes folded records in one transaction (a rebuild's batch); a row a
+    /// newer command wrote is kept.
+    pub(crate) async fn write_records(&self, writes: &[RecordWrite<'_>]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        Self::put_records(&mut tx, writes).await?;
+        commit(tx).await
+    }
+
+    /// Writes metrics records (the read model, [`crate::metric`]), incidents
+    /// and changes each in multi-row upserts.
+    async fn put_records(conn: &mut DB::Connection, writes: &[RecordWrite<'_>]) -> Result<(), StoreError> {
+        let incidents: Vec<(&RecordWrite<'_>, &IncidentRecord)> = writes
+            .iter()
+            .filter_map(|w| match &w.record {
+                Record::Incident(r) => Some((w, r)),
+                Record::Change(_) => None,
+            })
+            .collect();
+        for chunk in incidents.chunks(metric::RECORDS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new(sql::INCIDENT_RECORD_WRITE);
+            q.push_values(chunk, |mut b, (w, r)| metric::push_incident(&mut b, w, r));
+            q.push(sql::INCIDENT_RECORD_UPSERT);
+            q.build().execute(&mut *conn).await.map_err(DB::error)?;
+        }
+        let changes: Vec<(&RecordWrite<'_>, &ChangeRecord)> = writes
+            .iter()
+            .filter_map(|w| match &w.record {
+                Record::Change(r) => Some((w, r)),
+                Record::Incident(_) => None,
+            })
+            .collect();
+        for chunk in changes.chunks(metric::RECORDS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new(sql::CHANGE_RECORD_WRITE);
+            q.push_values(chunk, |mut b, (w, r)| metric::push_change(&mut b, w, r));
+            q.push(sql::CHANGE_RECORD_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
         Ok(())

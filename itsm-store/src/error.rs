@@ -79,6 +79,21 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A tenant's metrics read model was built under an older record
+    /// definition (or before the read model existed): its rows cannot be
+    /// trusted until [`crate::Store::rebuild_metric_records`] has run.
+    #[error(
+        "the metrics read model of tenant {tenant} is at record definition {built}, this library writes {current}: \
+         run Store::rebuild_metric_records for it"
+    )]
+    MetricModelStale {
+        /// The tenant.
+        tenant: String,
+        /// The definition its rows were built under (0: never built).
+        built: i64,
+        /// The definition this library writes.
+        current: i64,
+    },
     /// A version would not fit the database's signed 64-bit column.
     #[error("version overflow")]
     Overflow,
@@ -313,6 +328,7 @@ impl StoreError {
             | StoreError::OutcomeUnknown { .. }
             | StoreError::Storage { .. } => ErrorKind::Unavailable,
             StoreError::SchemaTooNew { .. }
+            | StoreError::MetricModelStale { .. }
             | StoreError::Overflow
             | StoreError::NoEvent { .. }
             | StoreError::DecidedEventRefused { .. }

@@ -129,6 +129,7 @@ mod dialect;
 mod error;
 pub mod feed;
 mod ingest;
+pub mod metric;
 mod model;
 mod plan;
 #[cfg(feature = "postgres")]
@@ -855,6 +856,154 @@ impl Store {
             Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
         })
         .try_flatten()
+    }
+
+    /// A tenant's incident records from the metrics read model
+    /// ([`metric`]), in opening order (then id): what
+    /// `itsm_metrics::Accumulator::push_incident` takes, read [`PAGE_SIZE`]
+    /// rows at a time (bounded memory), without decoding or folding events.
+    /// Each record is the one a fold of the incident's events gives, with the
+    /// SLA verdict of its last resolution clock under the stored
+    /// configuration versions ([`Store::add_config_version`]). Refused with
+    /// [`StoreError::MetricModelStale`] when the tenant's read model is behind
+    /// the library's record definition. A system path, not actor-scoped.
+    pub fn incident_records<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::IncidentRecord, StoreError>> + Send + 'a {
+        stream::try_unfold(Some(None::<(Timestamp, String)>), move |after| async move {
+            let Some(after) = after else { return Ok::<_, StoreError>(None) };
+            if after.is_none() {
+                self.check_metric_model(tenant).await?;
+            }
+            let page = plan::retry(|| async {
+                dispatch!(self, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(PAGE_SIZE)).await)
+            })
+            .await?;
+            let next = match page.last() {
+                Some(last) if page.len() == PAGE_SIZE as usize => Some(Some((last.opened_at, last.id.as_str().to_owned()))),
+                _ => None,
+            };
+            if page.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+        })
+        .try_flatten()
+    }
+
+    /// A tenant's change records (all three types) from the metrics read
+    /// model, by kind and id, read [`PAGE_SIZE`] rows at a time; refused like
+    /// [`Store::incident_records`].
+    pub fn change_records<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::ChangeRecord, StoreError>> + Send + 'a {
+        stream::try_unfold(Some(None::<(String, String)>), move |after| async move {
+            let Some(after) = after else { return Ok::<_, StoreError>(None) };
+            if after.is_none() {
+                self.check_metric_model(tenant).await?;
+            }
+            let page = plan::retry(|| async {
+                dispatch!(self, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(PAGE_SIZE)).await)
+            })
+            .await?;
+            let next = match page.last() {
+                Some((kind, last)) if page.len() == PAGE_SIZE as usize => {
+                    Some(Some((kind.clone(), last.id.as_str().to_owned())))
+                }
+                _ => None,
+            };
+            if page.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((stream::iter(page.into_iter().map(|(_, r)| Ok(r))), next)))
+        })
+        .try_flatten()
+    }
+
+    /// [`StoreError::MetricModelStale`] unless the tenant's read model is at
+    /// the library's record definition.
+    async fn check_metric_model(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let built = plan::retry(|| async { dispatch!(self, s => s.metric_model(tenant.as_str()).await) }).await?;
+        match built {
+            Some(built) if built != metric::RECORD_DEFINITION => Err(StoreError::MetricModelStale {
+                tenant: tenant.as_str().to_owned(),
+                built,
+                current: metric::RECORD_DEFINITION,
+            }),
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// Rebuilds a tenant's metrics read model from its event log: the rows
+    /// are deleted and the tenant listed as not built (scans refuse), every
+    /// incident and change is folded from its events and its record written
+    /// in batches, then the tenant is listed at [`metric::RECORD_DEFINITION`].
+    /// Commands may run meanwhile: a row a newer command wrote is kept. An
+    /// interrupted rebuild leaves the tenant refused until one completes.
+    /// Run it after an upgrade raises the record definition (scans say so
+    /// with [`StoreError::MetricModelStale`]) or to repair the rows.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn rebuild_metric_records(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<metric::MetricModelReport, StoreError> {
+        plan::check_time("now", now)?;
+        let t = tenant.as_str();
+        plan::retry(|| async { dispatch!(self, s => s.set_metric_model(t, 0, true, now).await) }).await?;
+        let report = self.fold_records(tenant, metric::Pass::Rebuild).await?;
+        plan::retry(|| async {
+            dispatch!(self, s => s.set_metric_model(t, metric::RECORD_DEFINITION, false, now).await)
+        })
+        .await?;
+        Ok(report)
+    }
+
+    /// Compares a tenant's metrics read model with a fold of its event log:
+    /// every incident and change whose row is missing or differs, and rows
+    /// no aggregate accounts for. Reads only. Run it while no commands are
+    /// written to the tenant: a command committed between the fold and the
+    /// row read shows as a difference.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn verify_metric_records(&self, tenant: &TenantId) -> Result<metric::MetricModelReport, StoreError> {
+        let mut report = self.fold_records(tenant, metric::Pass::Verify).await?;
+        let t = tenant.as_str();
+        let mut rows = 0;
+        for kind in metric::KINDS {
+            rows += plan::retry(|| async { dispatch!(self, s => s.count_records(t, kind).await) }).await?;
+        }
+        report.extra_rows = rows.saturating_sub(report.incidents + report.changes - report.missing_rows);
+        Ok(report)
+    }
+
+    async fn fold_records(
+        &self,
+        tenant: &TenantId,
+        pass: metric::Pass,
+    ) -> Result<metric::MetricModelReport, StoreError> {
+        use itsm_core::change::{EmergencyChange, NormalChange, StandardChange};
+        let config = self.config_history(tenant).await?;
+        let mut report = metric::MetricModelReport::default();
+        metric::fold_kind::<itsm_core::incident::Incident>(self, tenant, &config, pass, &mut report).await?;
+        metric::fold_kind::<StandardChange>(self, tenant, &config, pass, &mut report).await?;
+        metric::fold_kind::<NormalChange>(self, tenant, &config, pass, &mut report).await?;
+        metric::fold_kind::<EmergencyChange>(self, tenant, &config, pass, &mut report).await?;
+        Ok(report)
+    }
+
+    pub(crate) async fn write_records(&self, writes: &[metric::RecordWrite<'_>]) -> Result<(), StoreError> {
+        plan::retry(|| async { dispatch!(self, s => s.write_records(writes).await) }).await
+    }
+
+    pub(crate) async fn stored_records(
+        &self,
+        tenant: &TenantId,
+        kind: AggregateKind,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, itsm_core::records::Record>, StoreError> {
+        plan::retry(|| async { dispatch!(self, s => s.stored_records(tenant.as_str(), kind, ids).await) }).await
     }
 
     /// The actor's tenant's events after `after`, at most `limit` scanned,

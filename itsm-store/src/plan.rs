@@ -33,6 +33,8 @@ pub(crate) struct ProjectionValues {
     pub version: i64,
     pub summary: Summary,
     pub state: String,
+    /// The metrics record ([`Aggregate::record`]), for the read model.
+    pub record: Option<itsm_core::records::Record>,
 }
 
 /// What one decided command writes.
@@ -220,12 +222,13 @@ pub(crate) fn projection_values<A: Aggregate>(state: &A, version: i64) -> Result
         check_time("window start", start)?;
         check_time("window end", end)?;
     }
-    let state = serde_json::to_string(state).map_err(|source| StoreError::Serialize {
+    let record = state.record();
+    let text = serde_json::to_string(state).map_err(|source| StoreError::Serialize {
         what: "state",
         id: state.id().to_owned(),
         source,
     })?;
-    Ok(ProjectionValues { version, summary, state })
+    Ok(ProjectionValues { version, summary, state: text, record })
 }
 
 /// What commands add to an aggregate's search rows: whether it was created

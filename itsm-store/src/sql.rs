@@ -41,6 +41,58 @@ pub(crate) const PRELOAD: &str = "SELECT id, version, state, chain_hash FROM agg
 /// The start of a bulk clock read (`id IN (...)` is appended).
 pub(crate) const CLOCKS: &str = "SELECT id, clock, due_handled FROM aggregates WHERE tenant = ";
 
+/// The columns an incident record write sets, in bind order
+/// ([`crate::metric`]).
+pub(crate) const INCIDENT_RECORD_WRITE: &str = "INSERT INTO metric_incidents (tenant, id, version, kind, service, \
+    category, priority, detected_by, opened_at, acknowledged_at, impact_start, restored_at, resolved_at, closed_at, \
+    resolved_by, major, reopen_count, caused_by_change, problem_id, failure_class, outage, resolution) ";
+
+/// The update of an incident record whose row exists: never to an older
+/// version; the SLA verdict only when the write judged it (a `NULL` keeps
+/// the stored one), or when the row holds none.
+pub(crate) const INCIDENT_RECORD_UPSERT: &str = " ON CONFLICT (tenant, id) DO UPDATE SET \
+    resolution = CASE WHEN metric_incidents.version <= excluded.version OR metric_incidents.resolution IS NULL \
+        THEN COALESCE(excluded.resolution, metric_incidents.resolution) ELSE metric_incidents.resolution END, \
+    version = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.version ELSE metric_incidents.version END, \
+    kind = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.kind ELSE metric_incidents.kind END, \
+    service = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.service ELSE metric_incidents.service END, \
+    category = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.category ELSE metric_incidents.category END, \
+    priority = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.priority ELSE metric_incidents.priority END, \
+    detected_by = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.detected_by ELSE metric_incidents.detected_by END, \
+    opened_at = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.opened_at ELSE metric_incidents.opened_at END, \
+    acknowledged_at = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.acknowledged_at ELSE metric_incidents.acknowledged_at END, \
+    impact_start = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.impact_start ELSE metric_incidents.impact_start END, \
+    restored_at = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.restored_at ELSE metric_incidents.restored_at END, \
+    resolved_at = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.resolved_at ELSE metric_incidents.resolved_at END, \
+    closed_at = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.closed_at ELSE metric_incidents.closed_at END, \
+    resolved_by = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.resolved_by ELSE metric_incidents.resolved_by END, \
+    major = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.major ELSE metric_incidents.major END, \
+    reopen_count = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.reopen_count ELSE metric_incidents.reopen_count END, \
+    caused_by_change = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.caused_by_change ELSE metric_incidents.caused_by_change END, \
+    problem_id = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.problem_id ELSE metric_incidents.problem_id END, \
+    failure_class = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.failure_class ELSE metric_incidents.failure_class END, \
+    outage = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.outage ELSE metric_incidents.outage END";
+
+/// The columns a change record write sets, in bind order.
+pub(crate) const CHANGE_RECORD_WRITE: &str = "INSERT INTO metric_changes (tenant, kind, id, version, change_type, \
+    service, requested_at, planned_start, planned_end, started_at, completed_at, outcome, remediation) ";
+
+/// The update of a change record whose row exists: never to an older version.
+pub(crate) const CHANGE_RECORD_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
+    change_type = excluded.change_type, service = excluded.service, requested_at = excluded.requested_at, \
+    planned_start = excluded.planned_start, planned_end = excluded.planned_end, started_at = excluded.started_at, \
+    completed_at = excluded.completed_at, outcome = excluded.outcome, remediation = excluded.remediation \
+    WHERE metric_changes.version <= excluded.version";
+
+/// Incident record columns, in [`crate::metric::RawIncidentRecord`] order.
+pub(crate) const INCIDENT_RECORD: &str = "id, kind, service, category, priority, detected_by, opened_at, acknowledged_at, \
+    impact_start, restored_at, resolved_at, closed_at, resolved_by, major, reopen_count, caused_by_change, problem_id, \
+    failure_class, outage, resolution";
+
+/// Change record columns, in [`crate::metric::RawChangeRecord`] order.
+pub(crate) const CHANGE_RECORD: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, started_at, \
+    completed_at, outcome, remediation";
+
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
 #[derive(Debug)]
 pub(crate) struct Sql {
@@ -99,6 +151,16 @@ pub(crate) struct Sql {
     pub checkpoint_put: &'static str,
     pub checkpoints: &'static str,
     pub checkpoint_heads: &'static str,
+    /// A tenant's read model definition, if listed.
+    pub metric_model_get: &'static str,
+    /// Lists a tenant's read model at a definition.
+    pub metric_model_put: &'static str,
+    pub metric_incidents_clear: &'static str,
+    pub metric_changes_clear: &'static str,
+    /// Incidents with a clock opened at or after an instant (their SLA
+    /// verdicts may move with a configuration version effective then).
+    pub clocks_since: &'static str,
+    pub resolution_put: &'static str,
 }
 
 impl Sql {
@@ -240,6 +302,14 @@ impl Sql {
             checkpoints: "SELECT seq, taken_at, aggregates, events, root, prev_hash, hash FROM checkpoints \
                 WHERE tenant = $1 ORDER BY seq",
             checkpoint_heads: "SELECT seq, kind, id, version, hash FROM checkpoint_heads WHERE tenant = $1 ORDER BY seq, kind, id",
+            metric_model_get: "SELECT definition FROM metric_models WHERE tenant = $1",
+            metric_model_put: "INSERT INTO metric_models (tenant, definition, built_at) VALUES ($1, $2, $3) \
+                ON CONFLICT (tenant) DO UPDATE SET definition = excluded.definition, built_at = excluded.built_at",
+            metric_incidents_clear: "DELETE FROM metric_incidents WHERE tenant = $1",
+            metric_changes_clear: "DELETE FROM metric_changes WHERE tenant = $1",
+            clocks_since: "SELECT id, clock FROM aggregates WHERE tenant = $1 AND kind = 'incident' \
+                AND clock IS NOT NULL AND opened_at >= $2 ORDER BY id",
+            resolution_put: "UPDATE metric_incidents SET resolution = $3 WHERE tenant = $1 AND id = $2",
         }
     }
 }

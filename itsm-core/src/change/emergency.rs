@@ -816,6 +816,10 @@ impl Aggregate for EmergencyChange {
         &self.tenant
     }
 
+    fn record(&self) -> Option<crate::records::Record> {
+        Some(crate::records::Record::Change(self.to_record()))
+    }
+
     fn summary(&self) -> Summary {
         let window = self.done().map(|d| (d.completion.started_at, d.completion.completed_at));
         Summary {

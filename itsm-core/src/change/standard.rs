@@ -653,6 +653,10 @@ impl Aggregate for StandardChange {
         &self.tenant
     }
 
+    fn record(&self) -> Option<crate::records::Record> {
+        Some(crate::records::Record::Change(self.to_record()))
+    }
+
     fn summary(&self) -> Summary {
         Summary {
             status: self.status().as_str(),

@@ -14,6 +14,7 @@ mod files;
 mod fill;
 mod kill;
 mod list;
+mod metric;
 mod outbox;
 mod props;
 mod read;

@@ -1,0 +1,447 @@
+//! The metrics read model: every incident's and change's metric record
+//! (`itsm_core::records`) as plain columns (`metric_incidents`,
+//! `metric_changes`, migration 0012), written in the transaction of each
+//! command that changes the aggregate, so a scorecard scans one row per
+//! aggregate instead of decoding and folding the event log. The log stays
+//! the source of truth: a rebuild writes the rows again from a fold of it, a
+//! verification compares the two.
+//!
+//! An incident's `resolution_target_met` is the SLA verdict of its last
+//! resolution clock under the configuration versions in force when its cycle
+//! started ([`itsm_core::versioned::DomainConfigHistory::resolution_met`]).
+//! It moves only with the clock, so a write whose events did not move the
+//! clock leaves the stored verdict as it was (`judged: false`).
+
+use itsm_core::classify::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
+use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
+use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
+use itsm_core::{AggregateKind, Timestamp};
+use sqlx::query_builder::Separated;
+use sqlx::{Encode, Type};
+
+use crate::dialect::{DbTime, Dialect};
+use crate::error::StoreError;
+
+/// The record definition this library writes. A tenant whose read model was
+/// built under an older one (or before the read model existed, listed as 0
+/// by migration 0012) is refused by the scans until
+/// [`crate::Store::rebuild_metric_records`] has run. Raise it when the
+/// records' fields or their derivation change, with a migration that lists
+/// every tenant holding records at 0.
+pub const RECORD_DEFINITION: i64 = 1;
+
+/// The kinds the read model holds a row for.
+pub(crate) const KINDS: [AggregateKind; 4] = [
+    AggregateKind::Incident,
+    AggregateKind::StandardChange,
+    AggregateKind::NormalChange,
+    AggregateKind::EmergencyChange,
+];
+
+/// Records per multi-row statement (22 binds each; SQLite allows 32,766).
+pub(crate) const RECORDS_PER_STATEMENT: usize = 500;
+
+/// One record row to write.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordWrite<'a> {
+    pub tenant: &'a str,
+    pub kind: AggregateKind,
+    pub id: &'a str,
+    /// The aggregate version the record is of.
+    pub version: i64,
+    pub record: Record,
+    /// Whether an incident's `resolution_target_met` was judged by this write
+    /// (else the stored verdict stays).
+    pub judged: bool,
+}
+
+/// The stored form of an SLA verdict.
+pub(crate) fn verdict_text(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "open",
+    }
+}
+
+/// Binds an incident record in [`crate::sql::INCIDENT_RECORD_WRITE`]'s order.
+pub(crate) fn push_incident<DB>(b: &mut Separated<'_, DB, &'static str>, w: &RecordWrite<'_>, r: &IncidentRecord)
+where
+    DB: Dialect,
+    for<'q> &'q str: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    str: Type<DB>,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB>,
+    DbTime: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<DbTime>: for<'q> Encode<'q, DB>,
+{
+    let t = |at: Option<Timestamp>| at.map(DbTime);
+    b.push_bind(w.tenant)
+        .push_bind(r.id.as_str().to_owned())
+        .push_bind(w.version)
+        .push_bind(r.kind.as_str())
+        .push_bind(r.service.as_str().to_owned())
+        // PostgreSQL text cannot hold NUL.
+        .push_bind(r.category.as_ref().map(|c| c.replace('\0', "\u{fffd}")))
+        .push_bind(r.priority.as_str())
+        .push_bind(r.detected_by.as_str())
+        .push_bind(DbTime(r.opened_at))
+        .push_bind(t(r.acknowledged_at))
+        .push_bind(DbTime(r.impact_start))
+        .push_bind(t(r.restored_at))
+        .push_bind(t(r.resolved_at))
+        .push_bind(t(r.closed_at))
+        .push_bind(r.resolved_by.map(|v| v.as_str()))
+        .push_bind(r.major)
+        .push_bind(i64::from(r.reopen_count))
+        .push_bind(r.caused_by_change.as_ref().map(|v| v.as_str()))
+        .push_bind(r.problem_id.as_ref().map(|v| v.as_str()))
+        .push_bind(r.failure_class.as_str())
+        .push_bind(r.outage)
+        .push_bind(w.judged.then(|| verdict_text(r.resolution_target_met)));
+}
+
+/// Binds a change record in [`crate::sql::CHANGE_RECORD_WRITE`]'s order.
+pub(crate) fn push_change<DB>(b: &mut Separated<'_, DB, &'static str>, w: &RecordWrite<'_>, r: &ChangeRecord)
+where
+    DB: Dialect,
+    for<'q> &'q str: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    str: Type<DB>,
+    String: Type<DB> + for<'q> Encode<'q, DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB>,
+    DbTime: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<DbTime>: for<'q> Encode<'q, DB>,
+{
+    let t = |at: Option<Timestamp>| at.map(DbTime);
+    b.push_bind(w.tenant)
+        .push_bind(w.kind.as_str())
+        .push_bind(w.id.to_owned())
+        .push_bind(w.version)
+        .push_bind(r.change_type.as_str())
+        .push_bind(r.service.as_str().to_owned())
+        .push_bind(t(r.requested_at))
+        .push_bind(t(r.planned_start))
+        .push_bind(t(r.planned_end))
+        .push_bind(t(r.started_at))
+        .push_bind(t(r.completed_at))
+        .push_bind(r.outcome.map(|v| v.as_str()))
+        .push_bind(r.remediation.as_str());
+}
+
+/// An incident record row as read.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RawIncidentRecord {
+    pub id: String,
+    pub kind: String,
+    pub service: String,
+    pub category: Option<String>,
+    pub priority: String,
+    pub detected_by: String,
+    pub opened_at: DbTime,
+    pub acknowledged_at: Option<DbTime>,
+    pub impact_start: DbTime,
+    pub restored_at: Option<DbTime>,
+    pub resolved_at: Option<DbTime>,
+    pub closed_at: Option<DbTime>,
+    pub resolved_by: Option<String>,
+    pub major: bool,
+    pub reopen_count: i64,
+    pub caused_by_change: Option<String>,
+    pub problem_id: Option<String>,
+    pub failure_class: String,
+    pub outage: bool,
+    pub resolution: Option<String>,
+}
+
+/// A typed value from a column, or a corrupt-row error naming the row and column.
+fn typed<T>(key: &str, column: &str, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::corrupt("metric record", key, format!("{column}: {text:?}")))
+}
+
+/// An optional typed value from a column.
+fn typed_opt<T>(
+    key: &str,
+    column: &str,
+    text: Option<String>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| typed(key, column, &t, parse)).transpose()
+}
+
+impl RawIncidentRecord {
+    /// The record, every column checked.
+    pub(crate) fn into_record(self) -> Result<IncidentRecord, StoreError> {
+        let key = format!("incident {}", self.id);
+        let k = key.as_str();
+        let resolution_target_met = match self.resolution.as_deref() {
+            Some("met") => Some(true),
+            Some("missed") => Some(false),
+            Some("open") | None => None,
+            Some(other) => return Err(StoreError::corrupt("metric record", k, format!("resolution: {other:?}"))),
+        };
+        Ok(IncidentRecord {
+            kind: typed(k, "kind", &self.kind, IncidentKind::parse)?,
+            service: typed(k, "service", &self.service, |s| ServiceId::new(s).ok())?,
+            category: self.category,
+            priority: typed(k, "priority", &self.priority, Priority::parse)?,
+            detected_by: typed(k, "detected_by", &self.detected_by, DetectionSource::parse)?,
+            opened_at: self.opened_at.0,
+            acknowledged_at: self.acknowledged_at.map(|t| t.0),
+            impact_start: self.impact_start.0,
+            restored_at: self.restored_at.map(|t| t.0),
+            resolved_at: self.resolved_at.map(|t| t.0),
+            closed_at: self.closed_at.map(|t| t.0),
+            resolved_by: typed_opt(k, "resolved_by", self.resolved_by, ResolvedBy::parse)?,
+            major: self.major,
+            reopen_count: u32::try_from(self.reopen_count)
+                .map_err(|e| StoreError::corrupt("metric record", k, format!("reopen_count: {e}")))?,
+            caused_by_change: typed_opt(k, "caused_by_change", self.caused_by_change, |s| ChangeId::new(s).ok())?,
+            problem_id: typed_opt(k, "problem_id", self.problem_id, |s| ProblemId::new(s).ok())?,
+            failure_class: typed(k, "failure_class", &self.failure_class, FailureClass::parse)?,
+            outage: self.outage,
+            resolution_target_met,
+            id: typed(k, "id", &self.id, |s| IncidentId::new(s).ok())?,
+        })
+    }
+}
+
+/// A change record row as read.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RawChangeRecord {
+    pub kind: String,
+    pub id: String,
+    pub change_type: String,
+    pub service: String,
+    pub requested_at: Option<DbTime>,
+    pub planned_start: Option<DbTime>,
+    pub planned_end: Option<DbTime>,
+    pub started_at: Option<DbTime>,
+    pub completed_at: Option<DbTime>,
+    pub outcome: Option<String>,
+    pub remediation: String,
+}
+
+impl RawChangeRecord {
+    /// The record, every column checked.
+    pub(crate) fn into_record(self) -> Result<ChangeRecord, StoreError> {
+        let key = format!("{} {}", self.kind, self.id);
+        let k = key.as_str();
+        Ok(ChangeRecord {
+            id: typed(k, "id", &self.id, |s| ChangeId::new(s).ok())?,
+            change_type: typed(k, "change_type", &self.change_type, ChangeType::parse)?,
+            service: typed(k, "service", &self.service, |s| ServiceId::new(s).ok())?,
+            requested_at: self.requested_at.map(|t| t.0),
+            planned_start: self.planned_start.map(|t| t.0),
+            planned_end: self.planned_end.map(|t| t.0),
+            started_at: self.started_at.map(|t| t.0),
+            completed_at: self.completed_at.map(|t| t.0),
+            outcome: typed_opt(k, "outcome", self.outcome, ChangeOutcome::parse)?,
+            remediation: typed(k, "remediation", &self.remediation, Remediation::parse)?,
+        })
+    }
+}
+
+/// What a rebuild or a verification of a tenant's metrics read model
+/// covered, and for a verification what differs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricModelReport {
+    /// Incidents folded from the event log.
+    pub incidents: u64,
+    /// Changes (all three types) folded from the event log.
+    pub changes: u64,
+    /// Aggregates whose stored record differs from the fold of their events
+    /// (at most [`MAX_MISMATCHES`] listed; `mismatched` counts them all).
+    pub mismatches: Vec<RecordMismatch>,
+    /// How many aggregates differ in all (missing rows included).
+    pub mismatched: u64,
+    /// How many of them have no row at all.
+    pub missing_rows: u64,
+    /// Rows of the read model that no aggregate of the log accounts for.
+    pub extra_rows: u64,
+}
+
+impl MetricModelReport {
+    /// Whether the read model equals the fold of the event log.
+    pub fn is_consistent(&self) -> bool {
+        self.mismatched == 0 && self.extra_rows == 0
+    }
+}
+
+/// Most mismatches a verification lists.
+pub const MAX_MISMATCHES: usize = 100;
+
+/// One aggregate whose read model row differs from the fold of its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMismatch {
+    /// The aggregate's kind.
+    pub kind: AggregateKind,
+    /// The aggregate's id.
+    pub id: String,
+    /// The stored row (`None`: missing).
+    pub stored: Option<Record>,
+    /// The record folded from the events.
+    pub folded: Record,
+}
+
+impl std::fmt::Display for RecordMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.stored {
+            None => write!(f, "{} {}: no read model row", self.kind, self.id),
+            Some(stored) => {
+                write!(
+                    f,
+                    "{} {}: read model row {stored:?} differs from the fold {:?}",
+                    self.kind, self.id, self.folded
+                )
+            }
+        }
+    }
+}
+
+/// What to do with folded records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Write them (a rebuild).
+    Rebuild,
+    /// Compare them with the stored rows (a verification).
+    Verify,
+}
+
+/// One aggregate's record folded from its events.
+pub(crate) struct Folded {
+    pub id: String,
+    pub version: i64,
+    pub record: Record,
+}
+
+/// Folds every aggregate of kind `A` of a tenant from the event log into
+/// its record (an incident's SLA verdict judged under `config` as of its last
+/// event), one aggregate at a time, and hands them on in batches of
+/// [`RECORDS_PER_STATEMENT`]: written for a rebuild, compared for a
+/// verification. Memory: one aggregate's history and one batch.
+pub(crate) async fn fold_kind<A: itsm_core::Aggregate>(
+    store: &crate::Store,
+    tenant: &itsm_core::id::TenantId,
+    config: &itsm_core::versioned::DomainConfigHistory,
+    pass: Pass,
+    report: &mut MetricModelReport,
+) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt;
+
+    struct Current<A: itsm_core::Aggregate> {
+        id: String,
+        state: Option<A>,
+        events: Vec<A::Event>,
+        version: i64,
+        last: Timestamp,
+    }
+
+    let finish =
+        |c: Current<A>| -> Result<Option<Folded>, StoreError> {
+            let Some(state) = c.state else { return Ok(None) };
+            let Some(mut record) = state.record() else { return Ok(None) };
+            if let Record::Incident(r) = &mut record {
+                let clock = A::clock_events(&c.events);
+                r.resolution_target_met = config
+                    .resolution_met(&clock, c.last)
+                    .map_err(|source| StoreError::Clock { kind: A::KIND, id: c.id.clone(), source })?;
+            }
+            Ok(Some(Folded { id: c.id, version: c.version, record }))
+        };
+    let mut batch: Vec<Folded> = Vec::with_capacity(RECORDS_PER_STATEMENT);
+    let mut current: Option<Current<A>> = None;
+    let mut stream = std::pin::pin!(store.stream_events(tenant, A::KIND));
+    loop {
+        let next = stream.try_next().await?;
+        let boundary = match (&current, &next) {
+            (Some(c), Some(e)) => c.id != e.aggregate_id,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if boundary && let Some(done) = current.take() {
+            if let Some(folded) = finish(done)? {
+                batch.push(folded);
+            }
+            if batch.len() >= RECORDS_PER_STATEMENT {
+                hand_on::<A>(store, tenant, pass, std::mem::take(&mut batch), report).await?;
+            }
+        }
+        let Some(stored) = next else { break };
+        let event: A::Event = stored.decode()?;
+        let c = current.get_or_insert_with(|| Current {
+            id: stored.aggregate_id.clone(),
+            state: None,
+            events: Vec::new(),
+            version: 0,
+            last: stored.recorded_at,
+        });
+        c.state = Some(A::apply(c.state.take(), &event)?);
+        c.events.push(event);
+        c.version = i64::try_from(stored.version).map_err(|_| StoreError::Overflow)?;
+        c.last = c.last.max(stored.recorded_at);
+    }
+    hand_on::<A>(store, tenant, pass, batch, report).await
+}
+
+/// A batch of folded records: written, or compared with the stored rows.
+async fn hand_on<A: itsm_core::Aggregate>(
+    store: &crate::Store,
+    tenant: &itsm_core::id::TenantId,
+    pass: Pass,
+    batch: Vec<Folded>,
+    report: &mut MetricModelReport,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let n = batch.len() as u64;
+    if A::KIND == AggregateKind::Incident {
+        report.incidents += n;
+    } else {
+        report.changes += n;
+    }
+    match pass {
+        Pass::Rebuild => {
+            let writes: Vec<RecordWrite<'_>> = batch
+                .iter()
+                .map(|f| RecordWrite {
+                    tenant: tenant.as_str(),
+                    kind: A::KIND,
+                    id: &f.id,
+                    version: f.version,
+                    record: f.record.clone(),
+                    judged: true,
+                })
+                .collect();
+            store.write_records(&writes).await
+        }
+        Pass::Verify => {
+            let ids: Vec<&str> = batch.iter().map(|f| f.id.as_str()).collect();
+            let mut stored = store.stored_records(tenant, A::KIND, &ids).await?;
+            for f in batch {
+                let row = stored.remove(&f.id);
+                if row.is_none() {
+                    report.missing_rows += 1;
+                }
+                if row.as_ref() != Some(&f.record) {
+                    report.mismatched += 1;
+                    if report.mismatches.len() < MAX_MISMATCHES {
+                        report.mismatches.push(RecordMismatch {
+                            kind: A::KIND,
+                            id: f.id,
+                            stored: row,
+                            folded: f.record,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}

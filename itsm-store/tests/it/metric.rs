@@ -1,0 +1,382 @@
+//! The metrics read model (`metric_incidents`, `metric_changes`), on both
+//! backends: over random histories of incidents (commands one at a time and
+//! in import batches) and standard changes, with SLA policy versions added
+//! over time (some back-dated), the records the store scans equal the
+//! records the test folds from the events each command returned (each
+//! aggregate replayed through its machine, the SLA verdict judged by the
+//! pure clock under the configuration history the test keeps), in the
+//! scan's order; the scorecard from the scan equals the scorecard from that
+//! fold; and `verify_metric_records` finds nothing. Then the rows are
+//! corrupted and deleted, and a rebuild restores them exactly.
+
+use std::collections::BTreeMap;
+
+use futures_util::TryStreamExt;
+use itsm_core::calendar::Calendar;
+use itsm_core::change::{ChangeSpec, ReviewVerdict, StandardChange, StandardCommand, StandardEvent, Window};
+use itsm_core::classify::{ChangeOutcome, Remediation, ResolvedBy};
+use itsm_core::id::{ActorId, ChangeId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode, sla_events};
+use itsm_core::records::{ChangeRecord, IncidentRecord};
+use itsm_core::sla::{ReopenPolicy, SlaPolicy};
+use itsm_core::versioned::{DomainConfigHistory, Versioned};
+use itsm_core::{Actor, Aggregate, BusinessDuration, Context, DomainConfig, Role, Timestamp};
+use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};
+use itsm_store::{ImportCommand, OnReject, Request, Store, StoreError};
+use proptest::prelude::*;
+
+use crate::common::{TestDb, open_titled, ts, unique};
+
+fn incident_command(action: u8, arg: u8) -> IncidentCommand {
+    use itsm_core::classify::{Impact, Urgency};
+    match action % 10 {
+        0 => IncidentCommand::Acknowledge,
+        1 => IncidentCommand::Start,
+        2 => IncidentCommand::Hold { reason: itsm_core::classify::HoldReason::AwaitingCaller },
+        3 => IncidentCommand::Resume,
+        4 => {
+            let levels = [(Impact::High, Urgency::High), (Impact::Low, Urgency::Low), (Impact::Medium, Urgency::High)];
+            let (impact, urgency) = levels[usize::from(arg) % levels.len()];
+            IncidentCommand::Reprioritize { impact, urgency }
+        }
+        5 => IncidentCommand::AddNote { text: Text::new("status").unwrap(), public: arg.is_multiple_of(2) },
+        6 | 7 => IncidentCommand::Resolve {
+            code: ResolutionCode::Fixed,
+            resolved_by: if arg.is_multiple_of(2) { ResolvedBy::L1 } else { ResolvedBy::L2 },
+            restored_at: None,
+        },
+        8 => IncidentCommand::Reopen { reason: Text::new("came back").unwrap() },
+        _ if arg.is_multiple_of(7) => IncidentCommand::Cancel { reason: Text::new("raised in error").unwrap() },
+        _ => IncidentCommand::Close,
+    }
+}
+
+fn change_command(id: &str, action: u8, at: Timestamp) -> StandardCommand {
+    match action % 8 {
+        0 | 1 => StandardCommand::Schedule {
+            window: Window::new(at.plus_seconds(600).unwrap(), at.plus_seconds(4_200).unwrap()).unwrap(),
+            override_reason: None,
+        },
+        2 => StandardCommand::Start,
+        3 => StandardCommand::Complete {
+            outcome: if id.ends_with('1') { ChangeOutcome::Failed } else { ChangeOutcome::Successful },
+            remediation: if id.ends_with('1') { Remediation::RolledBack } else { Remediation::None },
+        },
+        4 => StandardCommand::Review { verdict: ReviewVerdict::ObjectivesMet, notes: Text::new("fine").unwrap() },
+        5 => StandardCommand::Close,
+        6 => StandardCommand::Cancel { reason: Text::new("not needed").unwrap() },
+        _ => StandardCommand::AdvanceStage,
+    }
+}
+
+fn create_change(id: &str) -> StandardCommand {
+    StandardCommand::Create {
+        spec: ChangeSpec {
+            id: ChangeId::new(id).unwrap(),
+            service: ServiceId::new("mail").unwrap(),
+            title: Text::new("patch the relay").unwrap(),
+            strategy: itsm_core::change::Strategy::BigBang,
+            auto_rollback: false,
+        },
+        template: TemplateId::new("os-patch").unwrap(),
+    }
+}
+
+fn policy(version: u32, scale: u8, new_cycle: bool) -> SlaPolicy {
+    let mut policy = SlaPolicy { version, ..SlaPolicy::default() };
+    let scale = u64::from(scale.max(5));
+    for t in &mut policy.targets {
+        t.response = BusinessDuration::from_secs((t.response.as_secs() * scale / 100).max(60));
+        t.resolution = BusinessDuration::from_secs((t.resolution.as_secs() * scale / 100).max(60));
+    }
+    policy.reopen = if new_cycle { ReopenPolicy::NewCycle } else { ReopenPolicy::ContinueCycle };
+    policy
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A command on incident `n` (opened first).
+    Incident { n: u8, action: u8, arg: u8 },
+    /// The same, as a batch of commands on incidents through `import_batch`.
+    Import { commands: Vec<(u8, u8, u8)> },
+    /// A command on standard change `n` (created first).
+    Change { n: u8, action: u8 },
+    /// An SLA policy version effective `offset` seconds from now.
+    Policy { scale: u8, new_cycle: bool, offset: i32 },
+    /// Time passes.
+    Wait { secs: u16 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u8..5, any::<u8>(), any::<u8>()).prop_map(|(n, action, arg)| Step::Incident { n, action, arg }),
+        2 => prop::collection::vec((0u8..5, any::<u8>(), any::<u8>()), 1..6).prop_map(|commands| Step::Import { commands }),
+        4 => (0u8..3, any::<u8>()).prop_map(|(n, action)| Step::Change { n, action }),
+        1 => (5u8..150, any::<bool>(), -30_000i32..5_000).prop_map(|(scale, new_cycle, offset)| Step::Policy { scale, new_cycle, offset }),
+        2 => (1u16..20_000).prop_map(|secs| Step::Wait { secs }),
+    ]
+}
+
+/// The test's own fold: every aggregate's events, as the store returned them.
+#[derive(Default)]
+struct Reference {
+    incidents: BTreeMap<String, Vec<IncidentEvent>>,
+    changes: BTreeMap<String, Vec<StandardEvent>>,
+    history: DomainConfigHistory,
+}
+
+impl Reference {
+    fn incident_records(&self) -> Vec<IncidentRecord> {
+        let mut out: Vec<IncidentRecord> = self
+            .incidents
+            .values()
+            .map(|events| {
+                let state = Incident::replay(events).unwrap().unwrap();
+                let mut r = state.to_record();
+                // Judged as of the last event: every event has happened by then.
+                let last = events.iter().map(IncidentEvent::at).max().unwrap();
+                r.resolution_target_met = self.history.resolution_met(&sla_events(events), last).unwrap();
+                r
+            })
+            .collect();
+        out.sort_by(|a, b| (a.opened_at, a.id.as_str()).cmp(&(b.opened_at, b.id.as_str())));
+        out
+    }
+
+    fn change_records(&self) -> Vec<ChangeRecord> {
+        self.changes.values().map(|events| StandardChange::replay(events).unwrap().unwrap().to_record()).collect()
+    }
+}
+
+fn scorecard(incidents: &[IncidentRecord], changes: &[ChangeRecord]) -> serde_json::Value {
+    let config = ScorecardConfig::new(ts(-86_400), ts(40 * 86_400)).unwrap();
+    let mut acc = Accumulator::new(config).unwrap();
+    for r in incidents {
+        acc.push_incident(r).unwrap();
+    }
+    acc.no_more_incidents();
+    for c in changes {
+        acc.push_change(c);
+    }
+    serde_json::to_value(acc.finish(&Thresholds::default())).unwrap()
+}
+
+async fn scanned(store: &Store, tenant: &TenantId) -> Result<(Vec<IncidentRecord>, Vec<ChangeRecord>), StoreError> {
+    let incidents = store.incident_records(tenant).try_collect().await?;
+    let changes = store.change_records(tenant).try_collect().await?;
+    Ok((incidents, changes))
+}
+
+async fn case(db: &TestDb, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let store = &db.store;
+    let tenant = TenantId::new(unique("metric")).unwrap();
+    let actor = Actor::new(ActorId::new("agent").unwrap(), tenant.clone(), Role::ALL.iter().copied());
+    let config = DomainConfig::default();
+    let mut reference = Reference::default();
+    let mut now = ts(0);
+    let initial = Versioned::new(1, ts(-1_000_000), policy(1, 100, false));
+    reference.history.sla_policies.add(initial.clone()).unwrap();
+    store.add_config_version(&tenant, initial, now).await.unwrap();
+    let calendar = Versioned::new(1, ts(-1_000_000), Calendar::twenty_four_seven(chrono_tz::UTC));
+    reference.history.calendars.add(calendar.clone()).unwrap();
+    store.add_config_version(&tenant, calendar, now).await.unwrap();
+    let mut version = 1;
+    let incident_command_for = |reference: &Reference, id: &str, action: u8, arg: u8| {
+        if reference.incidents.contains_key(id) { incident_command(action, arg) } else { open_titled(id, "mail down") }
+    };
+    for step in steps {
+        now = now.plus_seconds(61).unwrap();
+        match step {
+            Step::Incident { n, action, arg } => {
+                let id = format!("INC-{n}");
+                let command = incident_command_for(&reference, &id, action, arg);
+                let ctx = Context::new(&actor, now, &config);
+                if let Ok(c) = store.execute::<Incident>(Request::new(ctx, &id, &command)).await {
+                    reference.incidents.entry(id).or_default().extend(c.events.into_iter().map(|r| r.event));
+                }
+            }
+            Step::Import { commands } => {
+                let ids: Vec<String> = commands.iter().map(|(n, _, _)| format!("INC-{n}")).collect();
+                // A batch sees its own earlier commands: an incident opened in
+                // it takes its later commands.
+                let mut known: Vec<String> = reference.incidents.keys().cloned().collect();
+                let mut batch = Vec::new();
+                for ((_, action, arg), id) in commands.iter().zip(&ids) {
+                    let command = if known.contains(id) {
+                        incident_command(*action, *arg)
+                    } else {
+                        known.push(id.clone());
+                        open_titled(id, "mail down")
+                    };
+                    batch.push(ImportCommand::<Incident> { actor: &actor, now, aggregate_id: id, command });
+                }
+                store.import_batch(&config, &batch, OnReject::Skip).await.unwrap();
+                // The events of the commands the batch committed, read back.
+                for id in &ids {
+                    if let Ok(history) = store.history::<Incident>(&actor, id).await {
+                        reference.incidents.insert(id.clone(), history.into_iter().map(|r| r.event).collect());
+                    }
+                }
+            }
+            Step::Change { n, action } => {
+                let id = format!("CHG-{n}");
+                let command = if reference.changes.contains_key(&id) {
+                    change_command(&id, action, now)
+                } else {
+                    create_change(&id)
+                };
+                let ctx = Context::new(&actor, now, &config);
+                if let Ok(c) = store.execute::<StandardChange>(Request::new(ctx, &id, &command)).await {
+                    reference.changes.entry(id).or_default().extend(c.events.into_iter().map(|r| r.event));
+                }
+            }
+            Step::Policy { scale, new_cycle, offset } => {
+                version += 1;
+                let v = Versioned::new(
+                    version,
+                    now.plus_seconds(i64::from(offset)).unwrap(),
+                    policy(version, scale, new_cycle),
+                );
+                reference.history.sla_policies.add(v.clone()).unwrap();
+                store.add_config_version(&tenant, v, now).await.unwrap();
+            }
+            Step::Wait { secs } => now = now.plus_seconds(i64::from(secs)).unwrap(),
+        }
+    }
+    let (incidents, changes) = scanned(store, &tenant).await.unwrap();
+    let want_incidents = reference.incident_records();
+    let want_changes = reference.change_records();
+    prop_assert_eq!(&incidents, &want_incidents, "incident records");
+    let mut sorted_changes = changes.clone();
+    sorted_changes.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    prop_assert_eq!(&sorted_changes, &want_changes, "change records");
+    prop_assert_eq!(scorecard(&incidents, &changes), scorecard(&want_incidents, &want_changes), "scorecards");
+    let report = store.verify_metric_records(&tenant).await.unwrap();
+    prop_assert!(report.is_consistent(), "verify: {:?}", report);
+    prop_assert_eq!(report.incidents, want_incidents.len() as u64);
+    prop_assert_eq!(report.changes, want_changes.len() as u64);
+    Ok(())
+}
+
+fn run(db: &TestDb, rt: &tokio::runtime::Runtime, cases: u32) {
+    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(steps in prop::collection::vec(step(), 1..40))| {
+        rt.block_on(case(db, steps))?;
+    });
+}
+
+#[test]
+fn read_model_equals_the_fold_sqlite() {
+    crate::common::on_sqlite(|db, rt| run(db, rt, 40));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn read_model_equals_the_fold_postgres() {
+    crate::common::on_postgres(|db, rt| run(db, rt, 20));
+}
+
+/// Corrupt rows, deleted rows and a tenant listed as never built: scans
+/// refuse the stale tenant, verification names the damage, and a rebuild
+/// restores exactly what the commands had written.
+async fn rebuild_restores(db: &TestDb) {
+    let store = &db.store;
+    let tenant = TenantId::new(unique("rebuild")).unwrap();
+    let actor = Actor::new(ActorId::new("agent").unwrap(), tenant.clone(), Role::ALL.iter().copied());
+    let config = DomainConfig::default();
+    store.add_config_version(&tenant, Versioned::new(1, ts(-10), SlaPolicy::default()), ts(0)).await.unwrap();
+    store
+        .add_config_version(&tenant, Versioned::new(1, ts(-10), Calendar::twenty_four_seven(chrono_tz::UTC)), ts(0))
+        .await
+        .unwrap();
+    for i in 0..30 {
+        let id = format!("INC-{i:02}");
+        let at = i64::from(i) * 100;
+        let ctx = Context::new(&actor, ts(at), &config);
+        store.execute::<Incident>(Request::new(ctx, &id, &open_titled(&id, "relay down"))).await.unwrap();
+        if i % 3 != 0 {
+            let resolve = IncidentCommand::Resolve {
+                code: ResolutionCode::Fixed,
+                resolved_by: ResolvedBy::L1,
+                // Some within the target, some long after it.
+                restored_at: None,
+            };
+            let later = if i % 2 == 0 { 600 } else { 10 * 86_400 };
+            let ctx = Context::new(&actor, ts(at + later), &config);
+            store.execute::<Incident>(Request::new(ctx, &id, &resolve)).await.unwrap();
+        }
+    }
+    for i in 0..5 {
+        let id = format!("CHG-{i}");
+        let ctx = Context::new(&actor, ts(50_000), &config);
+        store.execute::<StandardChange>(Request::new(ctx, &id, &create_change(&id))).await.unwrap();
+    }
+    let before = scanned(store, &tenant).await.unwrap();
+    assert_eq!(before.0.len(), 30);
+    assert_eq!(before.1.len(), 5);
+    let met: Vec<Option<bool>> = before.0.iter().map(|r| r.resolution_target_met).collect();
+    assert!(met.contains(&Some(true)) && met.contains(&Some(false)) && met.contains(&None), "{met:?}");
+    assert!(store.verify_metric_records(&tenant).await.unwrap().is_consistent());
+
+    let t = tenant.as_str();
+    db.raw(&[
+        &format!(
+            "UPDATE metric_incidents SET reopen_count = 7, resolution = 'missed' WHERE tenant = '{t}' AND id = 'INC-01'"
+        ),
+        &format!("DELETE FROM metric_incidents WHERE tenant = '{t}' AND id IN ('INC-02', 'INC-03')"),
+        &format!("DELETE FROM metric_changes WHERE tenant = '{t}' AND id = 'CHG-4'"),
+        &format!(
+            "INSERT INTO metric_changes (tenant, kind, id, version, change_type, service, remediation) \
+             VALUES ('{t}', 'standard_change', 'CHG-GHOST', 1, 'standard', 'mail', 'none')"
+        ),
+    ])
+    .await
+    .unwrap();
+    let report = store.verify_metric_records(&tenant).await.unwrap();
+    assert!(!report.is_consistent());
+    assert_eq!(report.mismatched, 4, "{report:?}");
+    assert_eq!(report.missing_rows, 3, "{report:?}");
+    assert_eq!(report.extra_rows, 1, "{report:?}");
+    let named: Vec<&str> = report.mismatches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(named, ["INC-01", "INC-02", "INC-03", "CHG-4"]);
+    assert!(report.mismatches[1].to_string().contains("INC-02: no read model row"), "{}", report.mismatches[1]);
+
+    // A tenant listed as never built (as migration 0012 lists existing ones).
+    db.raw(&[
+        &format!("UPDATE metric_models SET definition = 0 WHERE tenant = '{t}'"),
+        &format!(
+            "INSERT INTO metric_models (tenant, definition) SELECT '{t}', 0 WHERE NOT EXISTS \
+         (SELECT 1 FROM metric_models WHERE tenant = '{t}')"
+        ),
+    ])
+    .await
+    .unwrap();
+    let refused = scanned(store, &tenant).await.unwrap_err();
+    assert!(matches!(refused, StoreError::MetricModelStale { built: 0, current: 1, .. }), "{refused}");
+    assert!(refused.to_string().contains(&format!("tenant {t}")), "{refused}");
+    assert!(refused.to_string().contains("rebuild_metric_records"), "{refused}");
+
+    let rebuilt = store.rebuild_metric_records(&tenant, ts(100_000)).await.unwrap();
+    assert_eq!((rebuilt.incidents, rebuilt.changes), (30, 5));
+    let after = scanned(store, &tenant).await.unwrap();
+    assert_eq!(after, before);
+    assert!(store.verify_metric_records(&tenant).await.unwrap().is_consistent());
+    // Another tenant's rows were not touched by the rebuild.
+}
+
+#[test]
+fn rebuild_restores_the_read_model_sqlite() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(crate::common::sqlite());
+    rt.block_on(rebuild_restores(&db));
+    rt.block_on(db.cleanup());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn rebuild_restores_the_read_model_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(crate::common::postgres()) else { return };
+    rt.block_on(rebuild_restores(&db));
+    rt.block_on(db.cleanup());
+}
