@@ -1,4 +1,6 @@
-//! Folding incident events into the incident.
+//! Folding incident events into the incident. The fold is strict: an event
+//! applies only in the states where `decide` emits it, so a history that no
+//! sequence of commands could have produced does not replay.
 
 use std::collections::BTreeSet;
 
@@ -8,8 +10,18 @@ use super::{
 };
 use crate::actor::AggregateKind;
 use crate::aggregate::ApplyError;
+use crate::time::Timestamp;
+
+/// The open states, as a pattern: neither resolved nor terminal.
+macro_rules! open {
+    () => {
+        IncidentState::New | IncidentState::Assigned(_) | IncidentState::InProgress(_) | IncidentState::OnHold(_)
+    };
+}
 
 impl Incident {
+    /// Applies one event: `Opened` creates the incident, every other event
+    /// needs one.
     pub(super) fn fold(state: Option<Self>, event: &IncidentEvent) -> Result<Self, ApplyError> {
         match (state, event) {
             (None, IncidentEvent::Opened { tenant, incident, priority, at, by }) => Ok(Incident {
@@ -48,111 +60,191 @@ impl Incident {
         }
     }
 
+    /// Applies one event to an existing incident. The fold is strict: each
+    /// event applies only in the states where `decide` emits it, and any other
+    /// (state, event) pair is an [`ApplyError`] naming the kind, the state and
+    /// the event. An event that keeps the state (a first response, a note, a
+    /// link) is no exception.
     fn applied(mut self, event: &IncidentEvent) -> Result<Self, ApplyError> {
+        use IncidentEvent as E;
         use IncidentState as S;
-        let fail = |state: &Incident| ApplyError {
-            kind: AggregateKind::Incident,
-            state: state.status().as_str(),
-            event: event.name(),
-        };
+        let refused = ApplyError { kind: AggregateKind::Incident, state: self.status().as_str(), event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
-        match event {
-            IncidentEvent::Opened { .. } => return Err(fail(&self)),
-            IncidentEvent::Assigned { assignment, .. } => {
-                self.state = match self.state {
-                    S::New | S::Assigned(_) => S::Assigned(assignment.clone()),
-                    S::InProgress(_) => S::InProgress(Work { assignment: Some(assignment.clone()) }),
-                    S::OnHold(h) => S::OnHold(OnHold { assignment: Some(assignment.clone()), ..h }),
-                    S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(fail(&self)),
-                };
+        // The new state, or `None` when the event keeps it.
+        let next = match (&self.state, event) {
+            (open!() | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Opened { .. }) => return Err(refused),
+
+            (S::New | S::Assigned(_), E::Assigned { assignment, .. }) => Some(S::Assigned(assignment.clone())),
+            (S::InProgress(_), E::Assigned { assignment, .. }) => {
+                Some(S::InProgress(Work { assignment: Some(assignment.clone()) }))
             }
-            IncidentEvent::Acknowledged { at, .. } => self.acknowledged_at = Some(*at),
-            IncidentEvent::Started { at, .. } => {
-                self.state = S::InProgress(Work { assignment: self.current_assignment() });
+            (S::OnHold(h), E::Assigned { assignment, .. }) => {
+                Some(S::OnHold(OnHold { assignment: Some(assignment.clone()), ..h.clone() }))
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Assigned { .. }) => return Err(refused),
+
+            // A first response may be recorded after the resolution, even after the closure.
+            (open!() | S::Resolved(_) | S::Closed(_), E::Acknowledged { at, .. }) => {
+                self.acknowledged_at = Some(*at);
+                None
+            }
+            (S::Cancelled(_), E::Acknowledged { .. }) => return Err(refused),
+
+            (S::New | S::Assigned(_), E::Started { at, .. }) => {
                 self.acknowledged_at.get_or_insert(*at);
+                Some(S::InProgress(Work { assignment: self.current_assignment() }))
             }
-            IncidentEvent::Held { reason, at, .. } => {
-                let since = match &self.state {
-                    S::OnHold(h) => h.since,
-                    S::New | S::Assigned(_) | S::InProgress(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => *at,
-                };
-                self.state = S::OnHold(OnHold { reason: *reason, since, assignment: self.current_assignment() });
+            (S::InProgress(_) | S::OnHold(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Started { .. }) => {
+                return Err(refused);
             }
-            IncidentEvent::Resumed { .. } => {
-                let S::OnHold(h) = &self.state else { return Err(fail(&self)) };
-                self.state = S::InProgress(Work { assignment: h.assignment.clone() });
+
+            (S::New | S::Assigned(_) | S::InProgress(_), E::Held { reason, at, .. }) => {
+                Some(S::OnHold(OnHold { reason: *reason, since: *at, assignment: self.current_assignment() }))
             }
-            IncidentEvent::Resolved { code, resolved_by, restored_at, cascaded_from, at, .. } => {
+            // Another reason: still waiting, since the first hold.
+            (S::OnHold(h), E::Held { reason, .. }) => {
+                Some(S::OnHold(OnHold { reason: *reason, since: h.since, assignment: h.assignment.clone() }))
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Held { .. }) => return Err(refused),
+
+            (S::OnHold(h), E::Resumed { .. }) => Some(S::InProgress(Work { assignment: h.assignment.clone() })),
+            (
+                S::New | S::Assigned(_) | S::InProgress(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_),
+                E::Resumed { .. },
+            ) => {
+                return Err(refused);
+            }
+
+            // A resolution or a cascade from the parent.
+            (open!(), E::Resolved { code, resolved_by, restored_at, cascaded_from, at, .. }) => {
                 self.first_resolved_at.get_or_insert(*at);
                 self.restored_at = Some(*restored_at);
-                self.state = S::Resolved(Resolution {
+                Some(S::Resolved(Resolution {
                     at: *at,
                     code: *code,
                     resolved_by: *resolved_by,
                     restored_at: *restored_at,
                     cascaded_from: cascaded_from.clone(),
                     assignment: self.current_assignment(),
+                }))
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Resolved { .. }) => return Err(refused),
+
+            (open!(), E::ImpactRecorded { impact_start, restored_at, .. }) => {
+                self.record_impact(*impact_start, *restored_at);
+                None
+            }
+            (S::Resolved(r), E::ImpactRecorded { impact_start, restored_at, .. }) => {
+                let next = restored_at.map(|restored| S::Resolved(Resolution { restored_at: restored, ..r.clone() }));
+                self.record_impact(*impact_start, *restored_at);
+                next
+            }
+            (S::Closed(c), E::ImpactRecorded { impact_start, restored_at, .. }) => {
+                let next = restored_at.map(|restored| {
+                    let resolution = Resolution { restored_at: restored, ..c.resolution.clone() };
+                    S::Closed(ClosedIncident { at: c.at, resolution })
                 });
+                self.record_impact(*impact_start, *restored_at);
+                next
             }
-            IncidentEvent::ImpactRecorded { impact_start, restored_at, .. } => {
-                if matches!(self.state, S::Cancelled(_)) {
-                    return Err(fail(&self));
-                }
-                if let Some(start) = impact_start {
-                    self.impact_start = *start;
-                }
-                if let Some(restored) = restored_at {
-                    self.restored_at = Some(*restored);
-                    match &mut self.state {
-                        S::Resolved(r) => r.restored_at = *restored,
-                        S::Closed(c) => c.resolution.restored_at = *restored,
-                        S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Cancelled(_) => {}
-                    }
-                }
-            }
-            IncidentEvent::Reopened { count, .. } => {
-                let S::Resolved(r) = &self.state else { return Err(fail(&self)) };
+            (S::Cancelled(_), E::ImpactRecorded { .. }) => return Err(refused),
+
+            (S::Resolved(r), E::Reopened { count, .. }) => {
                 self.reopen_count = *count;
                 self.restored_at = None;
-                self.state = S::InProgress(Work { assignment: r.assignment.clone() });
+                Some(S::InProgress(Work { assignment: r.assignment.clone() }))
             }
-            IncidentEvent::Closed { at, .. } => {
-                let S::Resolved(r) = &self.state else { return Err(fail(&self)) };
-                self.state = S::Closed(ClosedIncident { at: *at, resolution: r.clone() });
+            (open!() | S::Closed(_) | S::Cancelled(_), E::Reopened { .. }) => return Err(refused),
+
+            (S::Resolved(r), E::Closed { at, .. }) => {
+                Some(S::Closed(ClosedIncident { at: *at, resolution: r.clone() }))
             }
-            IncidentEvent::Cancelled { reason, at, .. } => {
-                self.state = S::Cancelled(CancelledIncident { at: *at, reason: reason.clone() });
+            (open!() | S::Closed(_) | S::Cancelled(_), E::Closed { .. }) => return Err(refused),
+
+            (open!(), E::Cancelled { reason, at, .. }) => {
+                Some(S::Cancelled(CancelledIncident { at: *at, reason: reason.clone() }))
             }
-            IncidentEvent::Reprioritized { impact, urgency, priority, .. } => {
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Cancelled { .. }) => return Err(refused),
+
+            (open!(), E::Reprioritized { impact, urgency, priority, .. }) => {
                 self.impact = *impact;
                 self.urgency = *urgency;
                 self.priority = *priority;
+                None
             }
-            IncidentEvent::TierEscalated { to, group, .. } => {
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Reprioritized { .. }) => return Err(refused),
+
+            // An escalation assigns the incident to the new tier's group.
+            (S::New | S::Assigned(_), E::TierEscalated { to, group, .. }) => {
                 self.tier = *to;
+                Some(S::Assigned(Assignment { group: group.clone(), assignee: None }))
+            }
+            (S::InProgress(_), E::TierEscalated { to, group, .. }) => {
+                self.tier = *to;
+                Some(S::InProgress(Work { assignment: Some(Assignment { group: group.clone(), assignee: None }) }))
+            }
+            (S::OnHold(h), E::TierEscalated { to, group, .. }) => {
                 let assignment = Assignment { group: group.clone(), assignee: None };
-                self.state = match self.state {
-                    S::New | S::Assigned(_) => S::Assigned(assignment),
-                    S::InProgress(_) => S::InProgress(Work { assignment: Some(assignment) }),
-                    S::OnHold(h) => S::OnHold(OnHold { assignment: Some(assignment), ..h }),
-                    S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(fail(&self)),
-                };
+                let next = S::OnHold(OnHold { assignment: Some(assignment), ..h.clone() });
+                self.tier = *to;
+                Some(next)
             }
-            IncidentEvent::MajorDeclared { at, by } => {
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::TierEscalated { .. }) => return Err(refused),
+
+            (open!(), E::MajorDeclared { at, by }) => {
                 self.major = Some(MajorDeclaration { at: *at, by: by.clone() });
+                None
             }
-            IncidentEvent::ProblemLinked { problem, .. } => self.problem = Some(problem.clone()),
-            IncidentEvent::ChangeLinked { change, .. } => self.caused_by_change = Some(change.clone()),
-            IncidentEvent::ParentSet { parent, .. } => self.parent = Some(parent.clone()),
-            IncidentEvent::ChildLinked { child, .. } => {
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => return Err(refused),
+
+            (open!() | S::Resolved(_) | S::Closed(_), E::ProblemLinked { problem, .. }) => {
+                self.problem = Some(problem.clone());
+                None
+            }
+            (S::Cancelled(_), E::ProblemLinked { .. }) => return Err(refused),
+
+            (open!() | S::Resolved(_) | S::Closed(_), E::ChangeLinked { change, .. }) => {
+                self.caused_by_change = Some(change.clone());
+                None
+            }
+            (S::Cancelled(_), E::ChangeLinked { .. }) => return Err(refused),
+
+            (open!(), E::ParentSet { parent, .. }) => {
+                self.parent = Some(parent.clone());
+                None
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ParentSet { .. }) => return Err(refused),
+
+            (open!(), E::ChildLinked { child, .. }) => {
                 self.children.insert(child.clone());
+                None
             }
-            IncidentEvent::NoteAdded { .. } => {}
-            IncidentEvent::AlertCorrelated { alert, .. } => {
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ChildLinked { .. }) => return Err(refused),
+
+            (open!() | S::Resolved(_), E::NoteAdded { .. }) => None,
+            (S::Closed(_) | S::Cancelled(_), E::NoteAdded { .. }) => return Err(refused),
+
+            // A late alert on a resolved incident is recorded (and cleared at once).
+            (open!() | S::Resolved(_), E::AlertCorrelated { alert, .. }) => {
                 self.alerts.insert(alert.key());
                 self.alert_last_seen = Some(self.alert_last_seen.map_or(alert.fired_at, |t| t.max(alert.fired_at)));
+                None
             }
+            (S::Closed(_) | S::Cancelled(_), E::AlertCorrelated { .. }) => return Err(refused),
+        };
+        if let Some(next) = next {
+            self.state = next;
         }
         Ok(self)
+    }
+
+    /// Records the service-impact interval: a new impact start, a restore.
+    fn record_impact(&mut self, impact_start: Option<Timestamp>, restored_at: Option<Timestamp>) {
+        if let Some(start) = impact_start {
+            self.impact_start = start;
+        }
+        if let Some(restored) = restored_at {
+            self.restored_at = Some(restored);
+        }
     }
 }
