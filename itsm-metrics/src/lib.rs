@@ -70,7 +70,6 @@
 #![forbid(unsafe_code)]
 
 pub mod accumulator;
-mod bigint;
 pub mod config;
 mod cover;
 pub mod error;

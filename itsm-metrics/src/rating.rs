@@ -39,9 +39,9 @@ use std::cmp::Ordering;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::bigint::BigInt;
 use crate::stats::{self, End, Exact, WilsonInterval};
 use crate::thresholds::{LevelBound, MetricThresholds, Op, Unit};
+use num_bigint::BigInt;
 
 /// A maturity level, or no data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -178,14 +178,14 @@ fn bound_exact(b: &LevelBound, unit: Unit) -> Exact {
         Unit::Percent => Exact::from_decimal(b.value, 100),
         Unit::Hours => {
             let e = Exact::from_decimal(b.value, 1);
-            Exact { num: e.num.mul(&BigInt::from_u128(3600)), den: e.den }
+            Exact { num: e.num * 3600u32, den: e.den }
         }
     }
 }
 
 fn meets(value: &Exact, op: Op, bound: &Exact) -> bool {
     // value.num / value.den  op  bound.num / bound.den, dens > 0.
-    let ord = value.num.mul(&bound.den).cmp(&bound.num.mul(&value.den));
+    let ord = (&value.num * &bound.den).cmp(&(&bound.num * &value.den));
     match op {
         Op::Lt => ord == Ordering::Less,
         Op::Le => ord != Ordering::Greater,
@@ -239,8 +239,7 @@ pub fn rate_proportion(numerator: u64, denominator: u64, th: &MetricThresholds) 
     if denominator == 0 {
         return Rating::no_data();
     }
-    let value =
-        Exact { num: BigInt::from_u128(u128::from(numerator)), den: BigInt::from_u128(u128::from(denominator)) };
+    let value = Exact { num: BigInt::from(numerator), den: BigInt::from(denominator) };
     let (level, attained) = level_of(&value, th);
     let wilson = stats::wilson_interval(numerator, denominator);
     let valid = numerator <= denominator;
@@ -295,7 +294,7 @@ pub fn rate_time_value(num: u128, den: u128, th: &MetricThresholds) -> Rating {
     if den == 0 {
         return Rating::no_data();
     }
-    let value = Exact { num: BigInt::from_u128(num), den: BigInt::from_u128(den) };
+    let value = Exact { num: BigInt::from(num), den: BigInt::from(den) };
     let (level, attained) = level_of(&value, th);
     Rating {
         level,

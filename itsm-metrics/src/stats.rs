@@ -5,15 +5,16 @@
 //!   rating decisions use an exact test instead (crate-private): a rational
 //!   bound `t` is placed against the interval's ends through the sign of
 //!   `g(t) = (x - n t)^2 - n z^2 t (1 - t)` (the interval is `{p : g(p) <= 0}`),
-//!   computed with arbitrary-precision integers, `z` taken as the decimal
-//!   `1.9599639845400545`.
+//!   computed with arbitrary-precision integers ([`num_bigint::BigInt`]), `z`
+//!   taken as the decimal `1.9599639845400545`.
 //! - **Zero-failure sample sizes**: [`wilson_zero_failure_n`] (what the ratings
 //!   use, consistent with the Wilson decision) and, for reference,
 //!   [`clopper_pearson_zero_failure_n`] (exact one-sided, `n >= ln 0.05 / ln(1 - t)`).
 //! - **Type-7 percentiles** (linear interpolation between order statistics, as
 //!   numpy, pandas and SQL `PERCENTILE_CONT`), exact in decimal.
-//! - **`erfc`**, implemented here: a positive-term series for `erf` below 2 and
-//!   a continued fraction (modified Lentz) above; absolute error below 1e-15.
+//! - **`erfc`** from the `libm` crate (FreeBSD's `s_erf.c` by way of musl:
+//!   rational approximations); the golden vectors check it against Python's
+//!   `math.erfc`.
 //! - **Mann-Kendall** with tie correction and continuity correction, two-sided
 //!   p-value by the normal approximation, and **Sen's slope** (the median of
 //!   pairwise slopes, positions kept, so gaps count), as in `pymannkendall`'s
@@ -21,10 +22,10 @@
 
 use std::cmp::Ordering;
 
+use num_bigint::{BigInt, Sign};
+use num_traits::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-
-use crate::bigint::BigInt;
 
 /// The two-sided 95% normal quantile `Phi^-1(0.975)` as `scipy.stats.norm.isf(0.025)` gives it.
 pub const Z95: f64 = 1.959_963_984_540_054_5;
@@ -68,6 +69,14 @@ pub fn wilson_interval(events: u64, n: u64) -> Option<WilsonInterval> {
 }
 
 /// An exact rational `num / den` with `den > 0`.
+///
+/// Arbitrary precision because no native integer holds the products. A bound
+/// is a [`Decimal`] loaded from data: numerator below 2^96 (2^108 once hours
+/// become seconds), denominator `10^scale * divisor` up to `10^30` < 2^100.
+/// Comparing a `u128` time value with it already needs 2^228 (`meets` in
+/// [`crate::rating`]); the Wilson test's `(x D - n a)^2 * 10^32`, with `x`, `n`
+/// up to 2^64, reaches about 2^437. No `i128`/`u128` bound can be proved, so
+/// `num_bigint::BigInt`.
 #[derive(Debug, Clone)]
 pub(crate) struct Exact {
     pub(crate) num: BigInt,
@@ -77,10 +86,15 @@ pub(crate) struct Exact {
 impl Exact {
     /// `value / divisor` where `value` is a decimal (e.g. a percent bound with divisor 100).
     pub(crate) fn from_decimal(value: Decimal, divisor: u128) -> Exact {
-        let num = BigInt::from_i128(value.mantissa());
-        let den = BigInt::pow10(value.scale()).mul(&BigInt::from_u128(divisor.max(1)));
+        let num = BigInt::from(value.mantissa());
+        let den = pow10(value.scale()) * BigInt::from(divisor.max(1));
         Exact { num, den }
     }
+}
+
+/// `10^exp`.
+fn pow10(exp: u32) -> BigInt {
+    BigInt::from(10u8).pow(exp)
 }
 
 /// Where a value lies against a Wilson interval `[l, u]`.
@@ -104,26 +118,26 @@ pub(crate) fn wilson_position(x: u64, n: u64, t: &Exact) -> Option<Position> {
     if n == 0 || x > n {
         return None;
     }
-    let xb = BigInt::from_u128(u128::from(x));
-    let nb = BigInt::from_u128(u128::from(n));
+    let xb = BigInt::from(x);
+    let nb = BigInt::from(n);
     // t vs p-hat: a/D vs x/n  <=>  a*n vs x*D.
-    let t_vs_p = t.num.mul(&nb).cmp(&xb.mul(&t.den));
+    let t_vs_p = (&t.num * &nb).cmp(&(&xb * &t.den));
     // G = (x D - n a)^2 * 10^(2 s) - n Z^2 a (D - a), with z = Zm / 10^s.
-    let diff = xb.mul(&t.den).sub(&nb.mul(&t.num));
-    let zm = BigInt::from_u128(Z95_MANTISSA);
-    let left = diff.mul(&diff).mul(&BigInt::pow10(2 * Z95_SCALE));
-    let right = nb.mul(&zm).mul(&zm).mul(&t.num).mul(&t.den.sub(&t.num));
-    let g = left.sub(&right);
-    Some(match g.signum() {
-        Ordering::Less => Position::Inside,
-        Ordering::Greater => {
+    let diff = &xb * &t.den - &nb * &t.num;
+    let zm = BigInt::from(Z95_MANTISSA);
+    let left = &diff * &diff * pow10(2 * Z95_SCALE);
+    let right = &nb * &zm * &zm * &t.num * (&t.den - &t.num);
+    let g = left - right;
+    Some(match g.sign() {
+        Sign::Minus => Position::Inside,
+        Sign::Plus => {
             if t_vs_p == Ordering::Less {
                 Position::BelowLower
             } else {
                 Position::AboveUpper
             }
         }
-        Ordering::Equal => match t_vs_p {
+        Sign::NoSign => match t_vs_p {
             Ordering::Less => Position::AtLower,
             Ordering::Greater => Position::AtUpper,
             // t equals p-hat and is a root: p-hat is 0 (the lower end) or 1 (the upper end).
@@ -210,12 +224,13 @@ fn exhaustive_small(check: impl Fn(u64) -> bool) -> Option<u64> {
     (1..=8).find(|&n| check(n))
 }
 
+/// `num / den` as a float; `None` when `den` is 0 or too large for a float.
 fn ratio_to_f64(num: &BigInt, den: &BigInt) -> Option<f64> {
-    let d = den.to_f64();
+    let d = den.to_f64()?;
     if d == 0.0 || !d.is_finite() {
         return None;
     }
-    Some(num.to_f64() / d)
+    Some(num.to_f64()? / d)
 }
 
 /// Fewest trials with zero failures that demonstrate a failure rate below `t`
@@ -253,70 +268,9 @@ pub fn clopper_pearson_zero_failure_n(t: f64) -> Option<u64> {
     Some(n)
 }
 
-/// The complementary error function `erfc(x) = 1 - erf(x)`.
+/// The complementary error function `erfc(x) = 1 - erf(x)` (`libm::erfc`).
 pub fn erfc(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x < 0.0 {
-        return 2.0 - erfc(-x);
-    }
-    if x < 2.0 {
-        return 1.0 - erf_series(x);
-    }
-    if x > 27.3 {
-        return 0.0;
-    }
-    erfc_continued_fraction(x)
-}
-
-/// `erf(x)` for `0 <= x < 2`: `2/sqrt(pi) e^(-x^2) sum_k (2x^2)^k x / (1*3*...*(2k+1))`,
-/// a series of positive terms (no cancellation).
-fn erf_series(x: f64) -> f64 {
-    let x2 = x * x;
-    let mut term = x;
-    let mut sum = x;
-    let mut k = 0u32;
-    while k < 200 {
-        k += 1;
-        term *= 2.0 * x2 / f64::from(2 * k + 1);
-        sum += term;
-        if term < sum * 1e-17 {
-            break;
-        }
-    }
-    sum * (-x2).exp() * std::f64::consts::FRAC_2_SQRT_PI
-}
-
-/// `erfc(x)` for `x >= 2`: `e^(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))`,
-/// evaluated with the modified Lentz method.
-fn erfc_continued_fraction(x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let mut f = x;
-    let mut c = x;
-    let mut d = 0.0f64;
-    for k in 1..500u32 {
-        let a = f64::from(k) / 2.0;
-        d = x + a * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = x + a / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let delta = c * d;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    // exp(-x^2) with x^2 split to limit the rounding of the square.
-    let hi = (x * 4096.0).trunc() / 4096.0;
-    let lo = x - hi;
-    let e = (-hi * hi).exp() * (-(2.0 * hi * lo + lo * lo)).exp();
-    e / (f * std::f64::consts::PI.sqrt())
+    libm::erfc(x)
 }
 
 /// The standard normal CDF `Phi(z) = erfc(-z / sqrt 2) / 2`.
@@ -539,7 +493,7 @@ mod tests {
             let w = wilson_interval(x, n).unwrap();
             for k in 0..=200u32 {
                 let tf = f64::from(k) / 200.0;
-                let ex = Exact { num: BigInt::from_u128(u128::from(k)), den: BigInt::from_u128(200) };
+                let ex = Exact { num: BigInt::from(k), den: BigInt::from(200) };
                 let pos = wilson_position(x, n, &ex).unwrap();
                 let margin = 1e-12;
                 if tf < w.lower - margin {
@@ -552,9 +506,9 @@ mod tests {
             }
         }
         // Roots at the observed extremes.
-        let zero = Exact { num: BigInt::zero(), den: BigInt::from_u128(1) };
+        let zero = Exact { num: BigInt::from(0), den: BigInt::from(1) };
         assert_eq!(wilson_position(0, 10, &zero), Some(Position::AtLower));
-        let one = Exact { num: BigInt::from_u128(1), den: BigInt::from_u128(1) };
+        let one = Exact { num: BigInt::from(1), den: BigInt::from(1) };
         assert_eq!(wilson_position(10, 10, &one), Some(Position::AtUpper));
     }
 

@@ -1,0 +1,113 @@
+//! Per-change accumulation: the change counters of one service and type, the
+//! change <-> incident join (a change failed when any incident names it), and
+//! the per-type change metrics.
+
+use foldhash::HashSet;
+
+use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation};
+use itsm_core::id::ChangeId;
+use itsm_core::records::ChangeRecord;
+
+use super::primitives::{Tally, rate_of};
+use crate::scorecard::ChangeTypeMetrics;
+
+/// Change counters of one service and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ChangeAcc {
+    pub(super) implemented: Tally,
+    pub(super) own_failed: Tally,
+    /// Implemented changes that did not fail on their own fields: failed iff an incident names them.
+    pub(super) pending: Vec<ChangeId>,
+    /// Changes judged failed because an incident names them, once every incident was in
+    /// ([`Accumulator::no_more_incidents`](super::Accumulator::no_more_incidents)).
+    pub(super) linked_failed: Tally,
+    pub(super) rollback_attempts: Tally,
+    pub(super) rollback_failed: Tally,
+}
+
+impl ChangeAcc {
+    /// Counts an implemented change `c` with its `outcome`. One that did not
+    /// fail on its own fields is judged now when every incident is in
+    /// (`linked` is then the set of change ids incidents name), else kept for
+    /// the join. Returns whether it was judged now (and so not kept).
+    pub(super) fn push(
+        &mut self,
+        c: &ChangeRecord,
+        outcome: ChangeOutcome,
+        linked: Option<&HashSet<ChangeId>>,
+        with_ids: bool,
+    ) -> bool {
+        let id = c.id.as_str();
+        let mut judged = false;
+        self.implemented.add(id, with_ids);
+        if outcome == ChangeOutcome::Failed || c.remediation != Remediation::None {
+            self.own_failed.add(id, with_ids);
+        } else if let Some(linked) = linked {
+            // Every incident is in: judge the change now instead of keeping its id.
+            judged = true;
+            self.judge(&c.id, linked, with_ids);
+        } else {
+            self.pending.push(c.id.clone());
+        }
+        match c.remediation {
+            Remediation::RolledBack => self.rollback_attempts.add(id, with_ids),
+            Remediation::RollbackFailed => {
+                self.rollback_attempts.add(id, with_ids);
+                self.rollback_failed.add(id, with_ids);
+            }
+            Remediation::None | Remediation::FixedForward => {}
+        }
+        judged
+    }
+
+    /// Judges a change that did not fail on its own fields once every incident
+    /// is in: failed iff an incident names it.
+    pub(super) fn judge(&mut self, id: &ChangeId, linked: &HashSet<ChangeId>, with_ids: bool) {
+        if linked.contains(id) {
+            self.linked_failed.add(id.as_str(), with_ids);
+        }
+    }
+
+    /// Judges every change waiting for the join; returns how many.
+    pub(super) fn judge_pending(&mut self, linked: &HashSet<ChangeId>, with_ids: bool) -> u64 {
+        let mut judged = 0;
+        for id in std::mem::take(&mut self.pending) {
+            judged += 1;
+            self.judge(&id, linked, with_ids);
+        }
+        judged
+    }
+
+    pub(super) fn merge(&mut self, other: ChangeAcc) {
+        self.implemented.merge(other.implemented);
+        self.own_failed.merge(other.own_failed);
+        self.pending.extend(other.pending);
+        self.linked_failed.merge(other.linked_failed);
+        self.rollback_attempts.merge(other.rollback_attempts);
+        self.rollback_failed.merge(other.rollback_failed);
+    }
+
+    /// The tallies that may hold ids.
+    pub(super) fn tallies(&self) -> [&Tally; 5] {
+        [&self.implemented, &self.own_failed, &self.linked_failed, &self.rollback_attempts, &self.rollback_failed]
+    }
+
+    /// The metrics of change type `t`; the changes still waiting for the join
+    /// are judged against `linked` (without being forgotten).
+    pub(super) fn metrics(&self, t: ChangeType, linked: &HashSet<ChangeId>, with_ids: bool) -> ChangeTypeMetrics {
+        let mut failed = self.own_failed.clone();
+        failed.merge(self.linked_failed.clone());
+        for id in &self.pending {
+            if linked.contains(id) {
+                failed.add(id.as_str(), with_ids);
+            }
+        }
+        ChangeTypeMetrics {
+            change_type: t,
+            first_change_failure_rate: rate_of(&failed, &self.implemented, with_ids),
+            rollback_failure_rate: rate_of(&self.rollback_failed, &self.rollback_attempts, with_ids),
+            rollback_failure_share_of_implemented: rate_of(&self.rollback_failed, &self.implemented, with_ids),
+            rollback_attempt_rate: rate_of(&self.rollback_attempts, &self.implemented, with_ids),
+        }
+    }
+}
