@@ -126,3 +126,70 @@ pub async fn change_records(store: &Store, tenant: &TenantId) -> Result<Vec<Chan
     for_each_change_record(store, tenant, |r| out.push(r)).await?;
     Ok(out)
 }
+
+/// Stores the SLA policy and calendar the examples judge by
+/// ([`crate::interchange::sla`]) as configuration version 1, effective from
+/// 2000-01-01, when the tenant has no SLA policy yet: the store then keeps
+/// due instants, and the SLA verdicts of its metrics read model, under them.
+/// Storing them judges again the verdicts of the incidents already there.
+pub async fn ensure_sla(store: &Store, tenant: &TenantId, now: Timestamp) -> Result<(), StoreError> {
+    let history = store.config_history(tenant).await?;
+    if !history.sla_policies.is_empty() {
+        return Ok(());
+    }
+    let from = Timestamp::from_unix_secs(946_684_800).unwrap_or(now);
+    let (policy, calendar) = crate::interchange::sla();
+    if history.calendars.is_empty() {
+        store.add_config_version(tenant, itsm_core::versioned::Versioned::new(1, from, calendar), now).await?;
+    }
+    store.add_config_version(tenant, itsm_core::versioned::Versioned::new(1, from, policy), now).await
+}
+
+/// Records between two `settle_before` calls of [`accumulate`] (each is a
+/// pass over the services).
+const SETTLE_EVERY: usize = 4_096;
+
+/// Streams a tenant's records from the store's metrics read model
+/// ([`Store::incident_records`] in opening order, settling repeat verdicts
+/// as it goes, then [`Store::change_records`]) into `acc`; when the store
+/// says the read model is behind this library's record definition, it is
+/// rebuilt from the event log first ([`Store::rebuild_metric_records`],
+/// reported on standard error). Returns the incidents and changes read.
+pub async fn accumulate(
+    store: &Store,
+    tenant: &TenantId,
+    acc: &mut itsm_metrics::Accumulator,
+    now: Timestamp,
+) -> Result<(usize, usize), String> {
+    let first = {
+        let mut probe = std::pin::pin!(store.incident_records(tenant));
+        probe.try_next().await
+    };
+    if let Err(StoreError::MetricModelStale { built, current, .. }) = &first {
+        tracing::warn!(tenant = %tenant, built, current, "rebuilding the metrics read model from the event log");
+        eprintln!(
+            "the metrics read model of {tenant} is behind this library (definition {built}, now {current}): rebuilding it from the event log"
+        );
+        let report = store.rebuild_metric_records(tenant, now).await.map_err(|e| e.to_string())?;
+        eprintln!("rebuilt {} incident and {} change records", report.incidents, report.changes);
+    } else {
+        first.map_err(|e| e.to_string())?;
+    }
+    let mut incidents = 0usize;
+    let mut scan = std::pin::pin!(store.incident_records(tenant));
+    while let Some(r) = scan.try_next().await.map_err(|e| e.to_string())? {
+        acc.push_incident(&r).map_err(|e| e.to_string())?;
+        incidents += 1;
+        if incidents.is_multiple_of(SETTLE_EVERY) {
+            acc.settle_before(r.opened_at);
+        }
+    }
+    acc.no_more_incidents();
+    let mut changes = 0usize;
+    let mut scan = std::pin::pin!(store.change_records(tenant));
+    while let Some(c) = scan.try_next().await.map_err(|e| e.to_string())? {
+        acc.push_change(&c);
+        changes += 1;
+    }
+    Ok((incidents, changes))
+}

@@ -27,7 +27,7 @@ use itsm_core::id::TenantId;
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::db;
 use itsm_examples::interchange::{CsvInputs, CsvRun, score_csv};
-use itsm_examples::records::{for_each_change_record, for_each_incident_record};
+use itsm_examples::records::{accumulate, ensure_sla};
 use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
 use itsm_store::{FillClaim, Store};
@@ -198,6 +198,11 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         store.close().await;
     }
     if claimed? {
+        // The SLA the verdicts are judged by, stored before the first command.
+        if let Err(e) = ensure_sla(&store, &tenant, now).await {
+            store.close().await;
+            return Err(format!("{url}: {e}"));
+        }
         let sim = simulate(args.seed, &cast, args.simulate_incidents, args.simulate_changes);
         let total = sim.commands();
         let tty = std::io::stderr().is_terminal();
@@ -229,24 +234,15 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         }
         store.complete_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{url}: {e}"))?;
     }
-    let (policy, calendar) = itsm_examples::interchange::sla();
     let mut acc = Accumulator::new(metrics).map_err(|e| e.to_string())?;
-    let mut refused = None;
-    for_each_incident_record(&store, &tenant, &policy, &calendar, now, |r| {
-        if refused.is_none()
-            && let Err(e) = acc.push_incident(&r)
-        {
-            refused = Some(e);
-        }
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    if let Some(e) = refused {
-        return Err(e.to_string());
-    }
-    acc.no_more_incidents();
-    for_each_change_record(&store, &tenant, |c| acc.push_change(&c)).await.map_err(|e| e.to_string())?;
+    // A demo store filled before the SLA was stored gets it now (its
+    // verdicts are judged again under it).
+    let read = match ensure_sla(&store, &tenant, now).await {
+        Ok(()) => accumulate(&store, &tenant, &mut acc, now).await,
+        Err(e) => Err(format!("{url}: {e}")),
+    };
     store.close().await;
+    read?;
     Ok(acc)
 }
 

@@ -23,7 +23,7 @@ use crate::config::{self, ClockState, ConfigRow};
 use crate::dialect::{DbTime, Dialect, Pools};
 use crate::error::{Class, ExecError, StoreError, classify};
 use crate::ingest::{IngestReport, Run};
-use crate::metric::{self, RawChangeRecord, RawIncidentRecord, RecordWrite};
+use crate::metric::{self, RecordWrite};
 use crate::model::{
     Committed, DeadLetter, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
@@ -504,6 +504,7 @@ where
     bool: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
     DbTime: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
     Option<DbTime>: for<'q> Encode<'q, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
     Option<String>: for<'r> Decode<'r, DB> + for<'q> Encode<'q, DB>,
     Option<DbTime>: for<'r> Decode<'r, DB>,
     usize: ColumnIndex<DB::Row>,
@@ -518,8 +519,6 @@ where
     for<'r> ConfigRow: FromRow<'r, DB::Row>,
     for<'r> FeedRow: FromRow<'r, DB::Row>,
     for<'r> DueRow: FromRow<'r, DB::Row>,
-    for<'r> RawIncidentRecord: FromRow<'r, DB::Row>,
-    for<'r> RawChangeRecord: FromRow<'r, DB::Row>,
 {
     pub(crate) async fn close(&self) {
         self.pools.read.close().await;
@@ -2009,15 +2008,22 @@ where
         after: Option<&(Timestamp, String)>,
         limit: i64,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
-        let mut q =
-            QueryBuilder::<DB>::new(format!("SELECT {} FROM metric_incidents WHERE tenant = ", sql::INCIDENT_RECORD));
-        q.push_bind(tenant.to_owned());
-        if let Some((opened, id)) = after {
-            q.push(" AND (opened_at, id) > (").push_bind(DbTime(*opened)).push(", ").push_bind(id.clone()).push(")");
+        let (opened, id) = after.map_or((i64::MIN, ""), |(at, id)| (at.unix_micros(), id.as_str()));
+        let page: Option<String> = query_scalar(DB::sql().incident_records_page.as_str())
+            .bind(tenant)
+            .bind(opened)
+            .bind(id)
+            .bind(limit)
+            .fetch_one(&self.pools.read)
+            .await
+            .map_err(DB::error)?;
+        let page = metric::incident_page(page.as_deref())?;
+        if !DB::JSON_AGG_ORDERED {
+            let in_order =
+                page.windows(2).all(|w| (w[0].opened_at, w[0].id.as_str()) < (w[1].opened_at, w[1].id.as_str()));
+            metric::check_order(in_order)?;
         }
-        q.push(" ORDER BY opened_at, id LIMIT ").push_bind(limit);
-        let rows: Vec<RawIncidentRecord> = q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
-        rows.into_iter().map(RawIncidentRecord::into_record).collect()
+        Ok(page)
     }
 
     /// A page of a tenant's change records in (kind, id) order, after the
@@ -2028,15 +2034,22 @@ where
         after: Option<&(String, String)>,
         limit: i64,
     ) -> Result<Vec<(String, ChangeRecord)>, StoreError> {
-        let mut q =
-            QueryBuilder::<DB>::new(format!("SELECT {} FROM metric_changes WHERE tenant = ", sql::CHANGE_RECORD));
-        q.push_bind(tenant.to_owned());
-        if let Some((kind, id)) = after {
-            q.push(" AND (kind, id) > (").push_bind(kind.clone()).push(", ").push_bind(id.clone()).push(")");
+        let (kind, id) = after.map_or(("", ""), |(kind, id)| (kind.as_str(), id.as_str()));
+        let page: Option<String> = query_scalar(DB::sql().change_records_page.as_str())
+            .bind(tenant)
+            .bind(kind)
+            .bind(id)
+            .bind(limit)
+            .fetch_one(&self.pools.read)
+            .await
+            .map_err(DB::error)?;
+        let page = metric::change_page(page.as_deref())?;
+        if !DB::JSON_AGG_ORDERED {
+            let in_order =
+                page.windows(2).all(|w| (w[0].0.as_str(), w[0].1.id.as_str()) < (w[1].0.as_str(), w[1].1.id.as_str()));
+            metric::check_order(in_order)?;
         }
-        q.push(" ORDER BY kind, id LIMIT ").push_bind(limit);
-        let rows: Vec<RawChangeRecord> = q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
-        rows.into_iter().map(|r| Ok((r.kind.clone(), r.into_record()?))).collect()
+        Ok(page)
     }
 
     /// The stored records of some aggregates of one kind, by id.
@@ -2046,34 +2059,29 @@ where
         kind: AggregateKind,
         ids: &[&str],
     ) -> Result<HashMap<String, Record>, StoreError> {
+        let sql = DB::sql();
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            if kind == AggregateKind::Incident {
-                let mut q = QueryBuilder::<DB>::new(format!(
-                    "SELECT {} FROM metric_incidents WHERE tenant = ",
-                    sql::INCIDENT_RECORD
-                ));
-                q.push_bind(tenant.to_owned()).push(" AND ");
-                push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
-                let rows: Vec<RawIncidentRecord> =
-                    q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
-                for row in rows {
-                    let id = row.id.clone();
-                    out.insert(id, Record::Incident(row.into_record()?));
+            let incidents = kind == AggregateKind::Incident;
+            let mut q = QueryBuilder::<DB>::new(if incidents {
+                format!("{}FROM metric_incidents WHERE tenant = ", sql.incident_records_select)
+            } else {
+                format!("{}FROM metric_changes WHERE tenant = ", sql.change_records_select)
+            });
+            q.push_bind(tenant.to_owned());
+            if !incidents {
+                q.push(" AND kind = ").push_bind(kind.as_str());
+            }
+            q.push(" AND ");
+            push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
+            let page: Option<String> = q.build_query_scalar().fetch_one(&self.pools.read).await.map_err(DB::error)?;
+            if incidents {
+                for r in metric::incident_page(page.as_deref())? {
+                    out.insert(r.id.as_str().to_owned(), Record::Incident(r));
                 }
             } else {
-                let mut q = QueryBuilder::<DB>::new(format!(
-                    "SELECT {} FROM metric_changes WHERE tenant = ",
-                    sql::CHANGE_RECORD
-                ));
-                q.push_bind(tenant.to_owned());
-                q.push(" AND kind = ").push_bind(kind.as_str()).push(" AND ");
-                push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
-                let rows: Vec<RawChangeRecord> =
-                    q.build_query_as().fetch_all(&self.pools.read).await.map_err(DB::error)?;
-                for row in rows {
-                    let id = row.id.clone();
-                    out.insert(id, Record::Change(row.into_record()?));
+                for (_, r) in metric::change_page(page.as_deref())? {
+                    out.insert(r.id.as_str().to_owned(), Record::Change(r));
                 }
             }
         }

@@ -63,6 +63,19 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// Whether `INSERT ... RETURNING` may stand in a `WITH` clause, so a
     /// command's events and projection go in one statement.
     const WRITABLE_CTE: bool;
+    /// A JSON array of its arguments (`json_array`, `json_build_array`).
+    const JSON_ARRAY: &'static str;
+    /// The aggregate collecting values into one JSON array, taking an
+    /// `ORDER BY` (`json_group_array`, `json_agg`): a page of read-model
+    /// rows travels as one value (SQLite's driver hands rows one by one from
+    /// its worker thread, which cost more than reading them).
+    const JSON_AGG: &'static str;
+    /// Whether [`Dialect::JSON_AGG`] over a subquery with `ORDER BY` must
+    /// repeat the order: SQLite feeds an aggregate the rows of such a
+    /// subquery in its order (a sort inside the aggregate costs a temporary
+    /// B-tree per page; the page is checked in order after it is read),
+    /// PostgreSQL promises no order without it.
+    const JSON_AGG_ORDERED: bool;
     /// The feed's watermark (one `BIGINT`): every event under it is final
     /// (see [`crate::feed`]). SQLite: the last position; PostgreSQL: the
     /// snapshot's oldest running transaction.
@@ -138,6 +151,9 @@ mod sqlite {
         const MIGRATIONS_TABLE: &'static str =
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
         const WRITABLE_CTE: bool = false;
+        const JSON_ARRAY: &'static str = "json_array";
+        const JSON_AGG: &'static str = "json_group_array";
+        const JSON_AGG_ORDERED: bool = false;
         const FEED_WATERMARK: &'static str = "SELECT COALESCE(MAX(position), 0) FROM events";
         const FEED_TX: &'static str = "0";
         const FEED_ORDER: &'static str = "e.position";
@@ -266,12 +282,16 @@ mod postgres {
         const OPEN: &'static str = "NOT terminal";
         const MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
         const WRITABLE_CTE: bool = true;
+        const JSON_ARRAY: &'static str = "json_build_array";
+        const JSON_AGG: &'static str = "json_agg";
+        const JSON_AGG_ORDERED: bool = true;
         const FEED_WATERMARK: &'static str =
             "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)";
         const FEED_TX: &'static str = "CAST(CAST(e.txid AS TEXT) AS BIGINT)";
         const FEED_ORDER: &'static str = "e.txid, e.position";
         const DRIVING_JOIN: &'static str = "JOIN";
-        const ANALYZE: Option<&'static str> = Some("ANALYZE aggregates, events, search_rows");
+        const ANALYZE: Option<&'static str> =
+            Some("ANALYZE aggregates, events, search_rows, metric_incidents, metric_changes");
         const SEARCH_SETUP: Option<&'static str> = Some("SET LOCAL plan_cache_mode = force_custom_plan");
 
         fn push_feed_after(b: &mut QueryBuilder<Self>, after: (i64, i64), watermark: i64) {

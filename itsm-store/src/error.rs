@@ -94,6 +94,15 @@ pub enum StoreError {
         /// The definition this library writes.
         current: i64,
     },
+    /// A read that runs on a task of its own stopped before it finished (the
+    /// runtime is shutting down); nothing was written.
+    #[error("the {what} was interrupted: {reason}")]
+    Interrupted {
+        /// Which read.
+        what: &'static str,
+        /// Why, as the runtime says.
+        reason: String,
+    },
     /// A version would not fit the database's signed 64-bit column.
     #[error("version overflow")]
     Overflow,
@@ -326,6 +335,7 @@ impl StoreError {
             | StoreError::Refused { .. }
             | StoreError::ConnectionLost { .. }
             | StoreError::OutcomeUnknown { .. }
+            | StoreError::Interrupted { .. }
             | StoreError::Storage { .. } => ErrorKind::Unavailable,
             StoreError::SchemaTooNew { .. }
             | StoreError::MetricModelStale { .. }

@@ -171,6 +171,9 @@ pub const ESCALATION_TOPIC: &str = "escalation";
 /// Rows read per page by [`Store::stream_events`] and [`Store::verify_chain`].
 pub const PAGE_SIZE: u32 = 512;
 
+/// Rows per page of a metrics read-model scan ([`Store::incident_records`]).
+pub const SCAN_PAGE: u32 = 2_048;
+
 /// The URL with its password replaced by `***` (the `user:password@`
 /// part and any `password=` query parameter), for messages and logs. SQLite
 /// URLs are returned unchanged.
@@ -867,57 +870,84 @@ impl Store {
     /// configuration versions ([`Store::add_config_version`]). Refused with
     /// [`StoreError::MetricModelStale`] when the tenant's read model is behind
     /// the library's record definition. A system path, not actor-scoped.
-    pub fn incident_records<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-    ) -> impl Stream<Item = Result<itsm_core::records::IncidentRecord, StoreError>> + Send + 'a {
-        stream::try_unfold(Some(None::<(Timestamp, String)>), move |after| async move {
-            let Some(after) = after else { return Ok::<_, StoreError>(None) };
-            if after.is_none() {
-                self.check_metric_model(tenant).await?;
+    pub fn incident_records(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::IncidentRecord, StoreError>> + Send + 'static {
+        let (store, tenant) = (self.clone(), tenant.clone());
+        Self::prefetched(move |after: Option<(Timestamp, String)>| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            async move {
+                if after.is_none() {
+                    store.check_metric_model(&tenant).await?;
+                }
+                let page = plan::retry(|| async {
+                    dispatch!(store, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
+                })
+                .await?;
+                let next = match page.last() {
+                    Some(last) if page.len() == SCAN_PAGE as usize => {
+                        Some((last.opened_at, last.id.as_str().to_owned()))
+                    }
+                    _ => None,
+                };
+                Ok((page, next))
             }
-            let page = plan::retry(|| async {
-                dispatch!(self, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(PAGE_SIZE)).await)
-            })
-            .await?;
-            let next = match page.last() {
-                Some(last) if page.len() == PAGE_SIZE as usize => Some(Some((last.opened_at, last.id.as_str().to_owned()))),
-                _ => None,
-            };
-            if page.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
         })
-        .try_flatten()
     }
 
     /// A tenant's change records (all three types) from the metrics read
-    /// model, by kind and id, read [`PAGE_SIZE`] rows at a time; refused like
+    /// model, by kind and id, read [`SCAN_PAGE`] rows at a time; refused like
     /// [`Store::incident_records`].
-    pub fn change_records<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-    ) -> impl Stream<Item = Result<itsm_core::records::ChangeRecord, StoreError>> + Send + 'a {
-        stream::try_unfold(Some(None::<(String, String)>), move |after| async move {
-            let Some(after) = after else { return Ok::<_, StoreError>(None) };
-            if after.is_none() {
-                self.check_metric_model(tenant).await?;
-            }
-            let page = plan::retry(|| async {
-                dispatch!(self, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(PAGE_SIZE)).await)
-            })
-            .await?;
-            let next = match page.last() {
-                Some((kind, last)) if page.len() == PAGE_SIZE as usize => {
-                    Some(Some((kind.clone(), last.id.as_str().to_owned())))
+    pub fn change_records(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::ChangeRecord, StoreError>> + Send + 'static {
+        let (store, tenant) = (self.clone(), tenant.clone());
+        Self::prefetched(move |after: Option<(String, String)>| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            async move {
+                if after.is_none() {
+                    store.check_metric_model(&tenant).await?;
                 }
-                _ => None,
-            };
+                let page = plan::retry(|| async {
+                    dispatch!(store, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
+                })
+                .await?;
+                let next = match page.last() {
+                    Some((kind, last)) if page.len() == SCAN_PAGE as usize => {
+                        Some((kind.clone(), last.id.as_str().to_owned()))
+                    }
+                    _ => None,
+                };
+                Ok((page.into_iter().map(|(_, r)| r).collect(), next))
+            }
+        })
+    }
+
+    /// The items of pages read one after another by `fetch` (from no cursor,
+    /// then from the cursor each page gives, until one gives none), each page
+    /// read on a task of its own while the caller consumes the one before: a
+    /// scan's reading and decoding overlap the caller's work.
+    fn prefetched<C, T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
+    where
+        C: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Option<C>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<C>), StoreError>> + Send + 'static,
+    {
+        type Pending<T, C> = tokio::task::JoinHandle<Result<(Vec<T>, Option<C>), StoreError>>;
+        let first: Pending<T, C> = tokio::spawn(fetch(None));
+        stream::try_unfold((Some(first), fetch), |(pending, fetch)| async move {
+            let Some(pending) = pending else { return Ok::<_, StoreError>(None) };
+            let (page, next) = pending
+                .await
+                .map_err(|e| StoreError::Interrupted { what: "metric record scan", reason: e.to_string() })??;
+            let pending = next.map(|cursor| tokio::spawn(fetch(Some(cursor))));
             if page.is_empty() {
                 return Ok(None);
             }
-            Ok(Some((stream::iter(page.into_iter().map(|(_, r)| Ok(r))), next)))
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), (pending, fetch))))
         })
         .try_flatten()
     }

@@ -18,10 +18,12 @@ use itsm_core::classify::{
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
 use itsm_core::{AggregateKind, Timestamp};
+use std::borrow::Cow;
+
 use sqlx::query_builder::Separated;
 use sqlx::{Encode, Type};
 
-use crate::dialect::{DbTime, Dialect};
+use crate::dialect::Dialect;
 use crate::error::StoreError;
 
 /// The record definition this library writes. A tenant whose read model was
@@ -77,10 +79,9 @@ where
     String: Type<DB> + for<'q> Encode<'q, DB>,
     i64: Type<DB> + for<'q> Encode<'q, DB>,
     bool: for<'q> Encode<'q, DB> + Type<DB>,
-    DbTime: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<DbTime>: for<'q> Encode<'q, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
 {
-    let t = |at: Option<Timestamp>| at.map(DbTime);
+    let t = |at: Option<Timestamp>| at.map(|at| at.unix_micros());
     b.push_bind(w.tenant)
         .push_bind(r.id.as_str().to_owned())
         .push_bind(w.version)
@@ -90,9 +91,9 @@ where
         .push_bind(r.category.as_ref().map(|c| c.replace('\0', "\u{fffd}")))
         .push_bind(r.priority.as_str())
         .push_bind(r.detected_by.as_str())
-        .push_bind(DbTime(r.opened_at))
+        .push_bind(r.opened_at.unix_micros())
         .push_bind(t(r.acknowledged_at))
-        .push_bind(DbTime(r.impact_start))
+        .push_bind(r.impact_start.unix_micros())
         .push_bind(t(r.restored_at))
         .push_bind(t(r.resolved_at))
         .push_bind(t(r.closed_at))
@@ -115,10 +116,9 @@ where
     str: Type<DB>,
     String: Type<DB> + for<'q> Encode<'q, DB>,
     i64: Type<DB> + for<'q> Encode<'q, DB>,
-    DbTime: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<DbTime>: for<'q> Encode<'q, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
 {
-    let t = |at: Option<Timestamp>| at.map(DbTime);
+    let t = |at: Option<Timestamp>| at.map(|at| at.unix_micros());
     b.push_bind(w.tenant)
         .push_bind(w.kind.as_str())
         .push_bind(w.id.to_owned())
@@ -134,30 +134,47 @@ where
         .push_bind(r.remediation.as_str());
 }
 
-/// An incident record row as read.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct RawIncidentRecord {
-    pub id: String,
-    pub kind: String,
-    pub service: String,
-    pub category: Option<String>,
-    pub priority: String,
-    pub detected_by: String,
-    pub opened_at: DbTime,
-    pub acknowledged_at: Option<DbTime>,
-    pub impact_start: DbTime,
-    pub restored_at: Option<DbTime>,
-    pub resolved_at: Option<DbTime>,
-    pub closed_at: Option<DbTime>,
-    pub resolved_by: Option<String>,
-    pub major: bool,
-    pub reopen_count: i64,
-    pub caused_by_change: Option<String>,
-    pub problem_id: Option<String>,
-    pub failure_class: String,
-    pub outage: bool,
-    pub resolution: Option<String>,
-}
+/// An incident record as a page carries it (one JSON array per row, in
+/// [`crate::sql::INCIDENT_RECORD_JSON`]'s order).
+#[derive(Debug, serde::Deserialize)]
+struct IncidentRow<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    u8,
+    i64,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    u8,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+);
+
+/// A change record as a page carries it (in [`crate::sql::CHANGE_RECORD_JSON`]'s order).
+#[derive(Debug, serde::Deserialize)]
+struct ChangeRow<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+);
 
 /// A typed value from a column, or a corrupt-row error naming the row and column.
 fn typed<T>(key: &str, column: &str, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
@@ -168,83 +185,136 @@ fn typed<T>(key: &str, column: &str, text: &str, parse: impl FnOnce(&str) -> Opt
 fn typed_opt<T>(
     key: &str,
     column: &str,
-    text: Option<String>,
+    text: Option<&str>,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, StoreError> {
-    text.map(|t| typed(key, column, &t, parse)).transpose()
+    text.map(|t| typed(key, column, t, parse)).transpose()
 }
 
-impl RawIncidentRecord {
-    /// The record, every column checked.
-    pub(crate) fn into_record(self) -> Result<IncidentRecord, StoreError> {
-        let key = format!("incident {}", self.id);
+/// An instant from its stored microseconds.
+fn instant(key: &str, column: &str, micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_micros(micros)
+        .ok_or_else(|| StoreError::corrupt("metric record", key, format!("{column}: {micros} is not an instant")))
+}
+
+fn instant_opt(key: &str, column: &str, micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    micros.map(|m| instant(key, column, m)).transpose()
+}
+
+impl IncidentRow<'_> {
+    fn into_record(self) -> Result<IncidentRecord, StoreError> {
+        let IncidentRow(
+            id,
+            kind,
+            service,
+            category,
+            priority,
+            detected_by,
+            opened_at,
+            acknowledged_at,
+            impact_start,
+            restored_at,
+            resolved_at,
+            closed_at,
+            resolved_by,
+            major,
+            reopen_count,
+            caused_by_change,
+            problem_id,
+            failure_class,
+            outage,
+            resolution,
+        ) = self;
+        let key = format!("incident {id}");
         let k = key.as_str();
-        let resolution_target_met = match self.resolution.as_deref() {
+        let resolution_target_met = match resolution.as_deref() {
             Some("met") => Some(true),
             Some("missed") => Some(false),
             Some("open") | None => None,
             Some(other) => return Err(StoreError::corrupt("metric record", k, format!("resolution: {other:?}"))),
         };
         Ok(IncidentRecord {
-            kind: typed(k, "kind", &self.kind, IncidentKind::parse)?,
-            service: typed(k, "service", &self.service, |s| ServiceId::new(s).ok())?,
-            category: self.category,
-            priority: typed(k, "priority", &self.priority, Priority::parse)?,
-            detected_by: typed(k, "detected_by", &self.detected_by, DetectionSource::parse)?,
-            opened_at: self.opened_at.0,
-            acknowledged_at: self.acknowledged_at.map(|t| t.0),
-            impact_start: self.impact_start.0,
-            restored_at: self.restored_at.map(|t| t.0),
-            resolved_at: self.resolved_at.map(|t| t.0),
-            closed_at: self.closed_at.map(|t| t.0),
-            resolved_by: typed_opt(k, "resolved_by", self.resolved_by, ResolvedBy::parse)?,
-            major: self.major,
-            reopen_count: u32::try_from(self.reopen_count)
+            kind: typed(k, "kind", &kind, IncidentKind::parse)?,
+            service: typed(k, "service", &service, |s| ServiceId::new(s).ok())?,
+            category: category.map(Cow::into_owned),
+            priority: typed(k, "priority", &priority, Priority::parse)?,
+            detected_by: typed(k, "detected_by", &detected_by, DetectionSource::parse)?,
+            opened_at: instant(k, "opened_at", opened_at)?,
+            acknowledged_at: instant_opt(k, "acknowledged_at", acknowledged_at)?,
+            impact_start: instant(k, "impact_start", impact_start)?,
+            restored_at: instant_opt(k, "restored_at", restored_at)?,
+            resolved_at: instant_opt(k, "resolved_at", resolved_at)?,
+            closed_at: instant_opt(k, "closed_at", closed_at)?,
+            resolved_by: typed_opt(k, "resolved_by", resolved_by.as_deref(), ResolvedBy::parse)?,
+            major: major != 0,
+            reopen_count: u32::try_from(reopen_count)
                 .map_err(|e| StoreError::corrupt("metric record", k, format!("reopen_count: {e}")))?,
-            caused_by_change: typed_opt(k, "caused_by_change", self.caused_by_change, |s| ChangeId::new(s).ok())?,
-            problem_id: typed_opt(k, "problem_id", self.problem_id, |s| ProblemId::new(s).ok())?,
-            failure_class: typed(k, "failure_class", &self.failure_class, FailureClass::parse)?,
-            outage: self.outage,
+            caused_by_change: typed_opt(k, "caused_by_change", caused_by_change.as_deref(), |s| ChangeId::new(s).ok())?,
+            problem_id: typed_opt(k, "problem_id", problem_id.as_deref(), |s| ProblemId::new(s).ok())?,
+            failure_class: typed(k, "failure_class", &failure_class, FailureClass::parse)?,
+            outage: outage != 0,
             resolution_target_met,
-            id: typed(k, "id", &self.id, |s| IncidentId::new(s).ok())?,
+            id: typed(k, "id", &id, |s| IncidentId::new(s).ok())?,
         })
     }
 }
 
-/// A change record row as read.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct RawChangeRecord {
-    pub kind: String,
-    pub id: String,
-    pub change_type: String,
-    pub service: String,
-    pub requested_at: Option<DbTime>,
-    pub planned_start: Option<DbTime>,
-    pub planned_end: Option<DbTime>,
-    pub started_at: Option<DbTime>,
-    pub completed_at: Option<DbTime>,
-    pub outcome: Option<String>,
-    pub remediation: String,
-}
-
-impl RawChangeRecord {
-    /// The record, every column checked.
-    pub(crate) fn into_record(self) -> Result<ChangeRecord, StoreError> {
-        let key = format!("{} {}", self.kind, self.id);
+impl ChangeRow<'_> {
+    /// The aggregate kind's name and the record.
+    fn into_record(self) -> Result<(String, ChangeRecord), StoreError> {
+        let ChangeRow(
+            kind,
+            id,
+            change_type,
+            service,
+            requested_at,
+            planned_start,
+            planned_end,
+            started_at,
+            completed_at,
+            outcome,
+            remediation,
+        ) = self;
+        let key = format!("{kind} {id}");
         let k = key.as_str();
-        Ok(ChangeRecord {
-            id: typed(k, "id", &self.id, |s| ChangeId::new(s).ok())?,
-            change_type: typed(k, "change_type", &self.change_type, ChangeType::parse)?,
-            service: typed(k, "service", &self.service, |s| ServiceId::new(s).ok())?,
-            requested_at: self.requested_at.map(|t| t.0),
-            planned_start: self.planned_start.map(|t| t.0),
-            planned_end: self.planned_end.map(|t| t.0),
-            started_at: self.started_at.map(|t| t.0),
-            completed_at: self.completed_at.map(|t| t.0),
-            outcome: typed_opt(k, "outcome", self.outcome, ChangeOutcome::parse)?,
-            remediation: typed(k, "remediation", &self.remediation, Remediation::parse)?,
-        })
+        let record = ChangeRecord {
+            id: typed(k, "id", &id, |s| ChangeId::new(s).ok())?,
+            change_type: typed(k, "change_type", &change_type, ChangeType::parse)?,
+            service: typed(k, "service", &service, |s| ServiceId::new(s).ok())?,
+            requested_at: instant_opt(k, "requested_at", requested_at)?,
+            planned_start: instant_opt(k, "planned_start", planned_start)?,
+            planned_end: instant_opt(k, "planned_end", planned_end)?,
+            started_at: instant_opt(k, "started_at", started_at)?,
+            completed_at: instant_opt(k, "completed_at", completed_at)?,
+            outcome: typed_opt(k, "outcome", outcome.as_deref(), ChangeOutcome::parse)?,
+            remediation: typed(k, "remediation", &remediation, Remediation::parse)?,
+        };
+        Ok((kind.into_owned(), record))
     }
+}
+
+/// A page read out of the scan order: refused (never fed to the
+/// accumulator in another order). Text compares byte by byte on SQLite
+/// (`BINARY`), as Rust compares `str`; PostgreSQL orders the aggregate
+/// itself ([`Dialect::JSON_AGG_ORDERED`]) and is not checked.
+pub(crate) fn check_order(in_order: bool) -> Result<(), StoreError> {
+    if in_order { Ok(()) } else { Err(StoreError::corrupt("metric record", "page", "rows out of the scan order")) }
+}
+
+/// The incident records of a page (a JSON array of rows; `None`: no row).
+pub(crate) fn incident_page(json: Option<&str>) -> Result<Vec<IncidentRecord>, StoreError> {
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let rows: Vec<IncidentRow<'_>> =
+        serde_json::from_str(json).map_err(|e| StoreError::corrupt("metric record", "incident page", e))?;
+    rows.into_iter().map(IncidentRow::into_record).collect()
+}
+
+/// The change records of a page, each with its aggregate kind's name.
+pub(crate) fn change_page(json: Option<&str>) -> Result<Vec<(String, ChangeRecord)>, StoreError> {
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let rows: Vec<ChangeRow<'_>> =
+        serde_json::from_str(json).map_err(|e| StoreError::corrupt("metric record", "change page", e))?;
+    rows.into_iter().map(ChangeRow::into_record).collect()
 }
 
 /// What a rebuild or a verification of a tenant's metrics read model

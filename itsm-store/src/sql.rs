@@ -84,14 +84,15 @@ pub(crate) const CHANGE_RECORD_UPSERT: &str = " ON CONFLICT (tenant, kind, id) D
     completed_at = excluded.completed_at, outcome = excluded.outcome, remediation = excluded.remediation \
     WHERE metric_changes.version <= excluded.version";
 
-/// Incident record columns, in [`crate::metric::RawIncidentRecord`] order.
-pub(crate) const INCIDENT_RECORD: &str = "id, kind, service, category, priority, detected_by, opened_at, acknowledged_at, \
-    impact_start, restored_at, resolved_at, closed_at, resolved_by, major, reopen_count, caused_by_change, problem_id, \
-    failure_class, outage, resolution";
+/// The values of an incident record row a page carries, in
+/// `metric::IncidentRow` order (flags as 0 or 1 on both backends).
+pub(crate) const INCIDENT_RECORD_JSON: &str = "id, kind, service, category, priority, detected_by, opened_at, \
+    acknowledged_at, impact_start, restored_at, resolved_at, closed_at, resolved_by, CASE WHEN major THEN 1 ELSE 0 END, \
+    reopen_count, caused_by_change, problem_id, failure_class, CASE WHEN outage THEN 1 ELSE 0 END, resolution";
 
-/// Change record columns, in [`crate::metric::RawChangeRecord`] order.
-pub(crate) const CHANGE_RECORD: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, started_at, \
-    completed_at, outcome, remediation";
+/// The values of a change record row a page carries, in `metric::ChangeRow` order.
+pub(crate) const CHANGE_RECORD_JSON: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, \
+    started_at, completed_at, outcome, remediation";
 
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
 #[derive(Debug)]
@@ -152,6 +153,16 @@ pub(crate) struct Sql {
     pub checkpoints: &'static str,
     pub checkpoint_heads: &'static str,
     /// A tenant's read model definition, if listed.
+    /// A page of a tenant's incident records in opening order after
+    /// `($2, $3)`, at most `$4`, as one JSON array.
+    pub incident_records_page: String,
+    /// A page of a tenant's change records in (kind, id) order after
+    /// `($2, $3)`, at most `$4`, as one JSON array.
+    pub change_records_page: String,
+    /// `SELECT` of a JSON array of incident record rows (a `FROM` follows).
+    pub incident_records_select: String,
+    /// `SELECT` of a JSON array of change record rows (a `FROM` follows).
+    pub change_records_select: String,
     pub metric_model_get: &'static str,
     /// Lists a tenant's read model at a definition.
     pub metric_model_put: &'static str,
@@ -302,6 +313,31 @@ impl Sql {
             checkpoints: "SELECT seq, taken_at, aggregates, events, root, prev_hash, hash FROM checkpoints \
                 WHERE tenant = $1 ORDER BY seq",
             checkpoint_heads: "SELECT seq, kind, id, version, hash FROM checkpoint_heads WHERE tenant = $1 ORDER BY seq, kind, id",
+            incident_records_page: format!(
+                "SELECT CAST({agg}({arr}({INCIDENT_RECORD_JSON}){order}) AS TEXT) FROM (SELECT * \
+                 FROM metric_incidents WHERE tenant = $1 AND (opened_at, id) > ($2, $3) ORDER BY opened_at, id LIMIT $4) \
+                 AS page",
+                agg = D::JSON_AGG,
+                arr = D::JSON_ARRAY,
+                order = if D::JSON_AGG_ORDERED { " ORDER BY opened_at, id" } else { "" }
+            ),
+            change_records_page: format!(
+                "SELECT CAST({agg}({arr}({CHANGE_RECORD_JSON}){order}) AS TEXT) FROM (SELECT * \
+                 FROM metric_changes WHERE tenant = $1 AND (kind, id) > ($2, $3) ORDER BY kind, id LIMIT $4) AS page",
+                agg = D::JSON_AGG,
+                arr = D::JSON_ARRAY,
+                order = if D::JSON_AGG_ORDERED { " ORDER BY kind, id" } else { "" }
+            ),
+            incident_records_select: format!(
+                "SELECT CAST({}({}({INCIDENT_RECORD_JSON})) AS TEXT) ",
+                D::JSON_AGG,
+                D::JSON_ARRAY
+            ),
+            change_records_select: format!(
+                "SELECT CAST({}({}({CHANGE_RECORD_JSON})) AS TEXT) ",
+                D::JSON_AGG,
+                D::JSON_ARRAY
+            ),
             metric_model_get: "SELECT definition FROM metric_models WHERE tenant = $1",
             metric_model_put: "INSERT INTO metric_models (tenant, definition, built_at) VALUES ($1, $2, $3) \
                 ON CONFLICT (tenant) DO UPDATE SET definition = excluded.definition, built_at = excluded.built_at",

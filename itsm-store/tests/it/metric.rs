@@ -341,13 +341,19 @@ async fn rebuild_restores(db: &TestDb) {
     assert_eq!(named, ["INC-01", "INC-02", "INC-03", "CHG-4"]);
     assert!(report.mismatches[1].to_string().contains("INC-02: no read model row"), "{}", report.mismatches[1]);
 
-    // A tenant listed as never built (as migration 0012 lists existing ones).
+    // A store upgraded from before the read model: no rows, no listing;
+    // migration 0012's statement lists every tenant holding records as
+    // never built.
+    let migration = match db.backend() {
+        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0012_metric_records.sql"),
+        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0012_metric_records.sql"),
+    };
+    let listing = crate::common::migration_statement(migration, "INSERT INTO metric_models");
     db.raw(&[
-        &format!("UPDATE metric_models SET definition = 0 WHERE tenant = '{t}'"),
-        &format!(
-            "INSERT INTO metric_models (tenant, definition) SELECT '{t}', 0 WHERE NOT EXISTS \
-         (SELECT 1 FROM metric_models WHERE tenant = '{t}')"
-        ),
+        &format!("DELETE FROM metric_incidents WHERE tenant = '{t}'"),
+        &format!("DELETE FROM metric_changes WHERE tenant = '{t}'"),
+        &format!("DELETE FROM metric_models WHERE tenant = '{t}'"),
+        &format!("{listing} AND tenant = '{t}'"),
     ])
     .await
     .unwrap();
