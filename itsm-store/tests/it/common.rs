@@ -233,3 +233,18 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// SLA policy version `version`: the default targets scaled by `scale`
+/// percent (at least 5), none under a minute, with the given reopen rule.
+pub fn scaled_policy(version: u32, scale: u8, new_cycle: bool) -> itsm_core::sla::SlaPolicy {
+    use itsm_core::BusinessDuration;
+    use itsm_core::sla::{ReopenPolicy, SlaPolicy};
+    let mut policy = SlaPolicy { version, ..SlaPolicy::default() };
+    let scale = u64::from(scale.max(5));
+    for t in &mut policy.targets {
+        t.response = BusinessDuration::from_secs((t.response.as_secs() * scale / 100).max(60));
+        t.resolution = BusinessDuration::from_secs((t.resolution.as_secs() * scale / 100).max(60));
+    }
+    policy.reopen = if new_cycle { ReopenPolicy::NewCycle } else { ReopenPolicy::ContinueCycle };
+    policy
+}

@@ -15,13 +15,12 @@ use itsm_core::calendar::Calendar;
 use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident, ResolutionCode, sla_events};
-use itsm_core::sla::{ReopenPolicy, SlaPolicy};
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
-use itsm_core::{Actor, Aggregate, AggregateKind, BusinessDuration, Context, DomainConfig, Role, Timestamp};
+use itsm_core::{Actor, Aggregate, AggregateKind, Context, DomainConfig, Role, Timestamp};
 use itsm_store::{Request, Store};
 use proptest::prelude::*;
 
-use crate::common::{TestDb, ts, unique};
+use crate::common::{TestDb, scaled_policy, ts, unique};
 
 const REASONS: [HoldReason; 3] = [HoldReason::AwaitingCaller, HoldReason::AwaitingVendor, HoldReason::AwaitingChange];
 const LEVELS: [(Impact, Urgency); 4] = [
@@ -67,19 +66,6 @@ fn command(action: u8, arg: u8) -> IncidentCommand {
         10 if arg.is_multiple_of(5) => IncidentCommand::Cancel { reason: Text::new("raised in error").unwrap() },
         _ => IncidentCommand::Close,
     }
-}
-
-/// SLA policy version `version`: the default targets scaled by `scale`
-/// percent, with the given reopen rule.
-fn policy(version: u32, scale: u8, new_cycle: bool) -> SlaPolicy {
-    let mut policy = SlaPolicy { version, ..SlaPolicy::default() };
-    let scale = u64::from(scale.max(10));
-    for t in &mut policy.targets {
-        t.response = BusinessDuration::from_secs((t.response.as_secs() * scale / 100).max(60));
-        t.resolution = BusinessDuration::from_secs((t.resolution.as_secs() * scale / 100).max(60));
-    }
-    policy.reopen = if new_cycle { ReopenPolicy::NewCycle } else { ReopenPolicy::ContinueCycle };
-    policy
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +120,7 @@ async fn case(store: &Store, calendar_24x7: bool, steps: Vec<Step>) -> Result<()
     } else {
         Calendar::five_by_eight(chrono_tz::Europe::Berlin)
     };
-    let initial = Versioned::new(1, ts(-1_000_000), policy(1, 100, false));
+    let initial = Versioned::new(1, ts(-1_000_000), scaled_policy(1, 100, false));
     history.sla_policies.add(initial.clone()).unwrap();
     store.add_config_version(&tenant, initial, now).await.unwrap();
     let calendar = Versioned::new(1, ts(-1_000_000), calendar);
@@ -164,7 +150,7 @@ async fn case(store: &Store, calendar_24x7: bool, steps: Vec<Step>) -> Result<()
                 let v = Versioned::new(
                     version,
                     now.plus_seconds(i64::from(offset)).unwrap(),
-                    policy(version, scale, new_cycle),
+                    scaled_policy(version, scale, new_cycle),
                 );
                 history.sla_policies.add(v.clone()).unwrap();
                 store.add_config_version(&tenant, v, now).await.unwrap();
@@ -260,7 +246,10 @@ fn worked_example_sqlite() {
         let ctx = Context::new(&actor, ts(0), &config);
         store.execute::<Incident>(Request::new(ctx, "INC-0", &open("INC-0", 1))).await.unwrap();
         assert!(store.due_before(&actor, ts(1_000_000), 10).await.unwrap().is_empty());
-        store.add_config_version(&tenant, Versioned::new(1, ts(-10), policy(1, 100, false)), ts(0)).await.unwrap();
+        store
+            .add_config_version(&tenant, Versioned::new(1, ts(-10), scaled_policy(1, 100, false)), ts(0))
+            .await
+            .unwrap();
         store
             .add_config_version(&tenant, Versioned::new(1, ts(-10), Calendar::twenty_four_seven(chrono_tz::UTC)), ts(0))
             .await
@@ -269,7 +258,8 @@ fn worked_example_sqlite() {
         let due = store.due_before(&actor, ts(1_000_000), 10).await.unwrap();
         assert_eq!(due.iter().map(|r| (r.id.as_str(), r.due_at)).collect::<Vec<_>>(), vec![("INC-0", Some(ts(3600)))]);
         // A duplicate version is refused and changes nothing.
-        let refused = store.add_config_version(&tenant, Versioned::new(1, ts(0), policy(1, 50, false)), ts(1)).await;
+        let refused =
+            store.add_config_version(&tenant, Versioned::new(1, ts(0), scaled_policy(1, 50, false)), ts(1)).await;
         assert_eq!(refused.unwrap_err().kind(), itsm_store::ErrorKind::Invalid);
         // The runner handled the 50 % warning: next is 75 % (1 h 30 min).
         let next = store.mark_due_handled(&actor, AggregateKind::Incident, "INC-0", ts(3600), ts(3700)).await.unwrap();

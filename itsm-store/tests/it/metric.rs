@@ -18,14 +18,14 @@ use itsm_core::classify::{ChangeOutcome, Remediation, ResolvedBy};
 use itsm_core::id::{ActorId, ChangeId, ServiceId, TemplateId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode, sla_events};
 use itsm_core::records::{ChangeRecord, IncidentRecord};
-use itsm_core::sla::{ReopenPolicy, SlaPolicy};
+use itsm_core::sla::SlaPolicy;
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
-use itsm_core::{Actor, Aggregate, BusinessDuration, Context, DomainConfig, Role, Timestamp};
+use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};
 use itsm_store::{ImportCommand, OnReject, Request, Store, StoreError};
 use proptest::prelude::*;
 
-use crate::common::{TestDb, open_titled, ts, unique};
+use crate::common::{TestDb, open_titled, scaled_policy, ts, unique};
 
 fn incident_command(action: u8, arg: u8) -> IncidentCommand {
     use itsm_core::classify::{Impact, Urgency};
@@ -80,17 +80,6 @@ fn create_change(id: &str) -> StandardCommand {
         },
         template: TemplateId::new("os-patch").unwrap(),
     }
-}
-
-fn policy(version: u32, scale: u8, new_cycle: bool) -> SlaPolicy {
-    let mut policy = SlaPolicy { version, ..SlaPolicy::default() };
-    let scale = u64::from(scale.max(5));
-    for t in &mut policy.targets {
-        t.response = BusinessDuration::from_secs((t.response.as_secs() * scale / 100).max(60));
-        t.resolution = BusinessDuration::from_secs((t.resolution.as_secs() * scale / 100).max(60));
-    }
-    policy.reopen = if new_cycle { ReopenPolicy::NewCycle } else { ReopenPolicy::ContinueCycle };
-    policy
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +163,7 @@ async fn case(db: &TestDb, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let config = DomainConfig::default();
     let mut reference = Reference::default();
     let mut now = ts(0);
-    let initial = Versioned::new(1, ts(-1_000_000), policy(1, 100, false));
+    let initial = Versioned::new(1, ts(-1_000_000), scaled_policy(1, 100, false));
     reference.history.sla_policies.add(initial.clone()).unwrap();
     store.add_config_version(&tenant, initial, now).await.unwrap();
     let calendar = Versioned::new(1, ts(-1_000_000), Calendar::twenty_four_seven(chrono_tz::UTC));
@@ -235,7 +224,7 @@ async fn case(db: &TestDb, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let v = Versioned::new(
                     version,
                     now.plus_seconds(i64::from(offset)).unwrap(),
-                    policy(version, scale, new_cycle),
+                    scaled_policy(version, scale, new_cycle),
                 );
                 reference.history.sla_policies.add(v.clone()).unwrap();
                 store.add_config_version(&tenant, v, now).await.unwrap();
