@@ -928,7 +928,9 @@ impl Store {
     /// The items of pages read one after another by `fetch` (from no cursor,
     /// then from the cursor each page gives, until one gives none), each page
     /// read on a task of its own while the caller consumes the one before: a
-    /// scan's reading and decoding overlap the caller's work.
+    /// scan's reading and decoding overlap the caller's work. Nothing runs
+    /// until the stream is first polled (inside the caller's runtime); a
+    /// stream dropped early stops the read in flight.
     fn prefetched<C, T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
     where
         C: Send + 'static,
@@ -936,18 +938,37 @@ impl Store {
         F: Fn(Option<C>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(Vec<T>, Option<C>), StoreError>> + Send + 'static,
     {
-        type Pending<T, C> = tokio::task::JoinHandle<Result<(Vec<T>, Option<C>), StoreError>>;
-        let first: Pending<T, C> = tokio::spawn(fetch(None));
-        stream::try_unfold((Some(first), fetch), |(pending, fetch)| async move {
-            let Some(pending) = pending else { return Ok::<_, StoreError>(None) };
-            let (page, next) = pending
+        /// A page being read; aborted when dropped unread.
+        struct Prefetch<R>(tokio::task::JoinHandle<R>);
+        impl<R> Drop for Prefetch<R> {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        /// A page and the cursor after it, if there is more.
+        type Page<T, C> = Result<(Vec<T>, Option<C>), StoreError>;
+        enum Next<T, C> {
+            Start,
+            Reading(Prefetch<Page<T, C>>),
+            Done,
+        }
+        stream::try_unfold((Next::<T, C>::Start, fetch), |(next, fetch)| async move {
+            let mut reading = match next {
+                Next::Done => return Ok::<_, StoreError>(None),
+                Next::Start => Prefetch(tokio::spawn(fetch(None))),
+                Next::Reading(reading) => reading,
+            };
+            let (page, cursor) = (&mut reading.0)
                 .await
                 .map_err(|e| StoreError::Interrupted { what: "metric record scan", reason: e.to_string() })??;
-            let pending = next.map(|cursor| tokio::spawn(fetch(Some(cursor))));
+            let next = match cursor {
+                Some(cursor) => Next::Reading(Prefetch(tokio::spawn(fetch(Some(cursor))))),
+                None => Next::Done,
+            };
             if page.is_empty() {
                 return Ok(None);
             }
-            Ok(Some((stream::iter(page.into_iter().map(Ok)), (pending, fetch))))
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), (next, fetch))))
         })
         .try_flatten()
     }
