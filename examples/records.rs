@@ -161,28 +161,26 @@ pub async fn accumulate(
     acc: &mut itsm_metrics::Accumulator,
     now: Timestamp,
 ) -> Result<(usize, usize), String> {
-    let first = {
-        let mut probe = std::pin::pin!(store.incident_records(tenant));
-        probe.try_next().await
-    };
-    if let Err(StoreError::MetricModelStale { built, current, .. }) = &first {
+    let mut scan = std::pin::pin!(store.incident_records(tenant));
+    let mut next = scan.try_next().await;
+    if let Err(StoreError::MetricModelStale { built, current, .. }) = &next {
         tracing::warn!(tenant = %tenant, built, current, "rebuilding the metrics read model from the event log");
         eprintln!(
             "the metrics read model of {tenant} is behind this library (definition {built}, now {current}): rebuilding it from the event log"
         );
         let report = store.rebuild_metric_records(tenant, now).await.map_err(|e| e.to_string())?;
         eprintln!("rebuilt {} incident and {} change records", report.incidents, report.changes);
-    } else {
-        first.map_err(|e| e.to_string())?;
+        scan.set(store.incident_records(tenant));
+        next = scan.try_next().await;
     }
     let mut incidents = 0usize;
-    let mut scan = std::pin::pin!(store.incident_records(tenant));
-    while let Some(r) = scan.try_next().await.map_err(|e| e.to_string())? {
+    while let Some(r) = next.map_err(|e| e.to_string())? {
         acc.push_incident(&r).map_err(|e| e.to_string())?;
         incidents += 1;
         if incidents.is_multiple_of(SETTLE_EVERY) {
             acc.settle_before(r.opened_at);
         }
+        next = scan.try_next().await;
     }
     acc.no_more_incidents();
     let mut changes = 0usize;

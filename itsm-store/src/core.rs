@@ -237,10 +237,9 @@ fn record_write<'a>(
     kind: AggregateKind,
     id: &'a str,
     version: i64,
-    record: &Record,
+    mut record: Record,
     clock: Option<&ClockState>,
 ) -> RecordWrite<'a> {
-    let mut record = record.clone();
     if let (Record::Incident(r), Some(clock)) = (&mut record, clock) {
         r.resolution_target_met = clock.resolution;
     }
@@ -636,7 +635,8 @@ where
                 ctx.config = &with_schedules;
             }
         }
-        let plan = plan::decide::<A>(current, &ctx, id, req.command)?;
+        let mut plan = plan::decide::<A>(current, &ctx, id, req.command)?;
+        let record = plan.projection.record.take();
         let now = req.ctx.now;
         let now_text = now.to_rfc3339();
         let actor = req.ctx.actor.id.as_str();
@@ -750,7 +750,7 @@ where
             Self::put_search(&mut tx, A::KIND, std::slice::from_ref(&doc)).await?;
         }
         Self::put_outbox(&mut tx, tenant, &plan.outbox, now).await?;
-        if let Some(record) = &p.record {
+        if let Some(record) = record {
             let write = record_write(tenant, A::KIND, id, p.version, record, clock.as_ref());
             Self::put_records(&mut tx, std::slice::from_ref(&write)).await?;
         }
@@ -1915,9 +1915,9 @@ where
             .collect();
         Self::put_search(conn, A::KIND, &docs).await?;
         let records: Vec<RecordWrite<'_>> = projections
-            .iter()
+            .iter_mut()
             .filter_map(|d| {
-                let record = d.values.record.as_ref()?;
+                let record = d.values.record.take()?;
                 Some(record_write(d.tenant, A::KIND, d.id, d.values.version, record, d.clock.as_ref()))
             })
             .collect();
