@@ -2000,42 +2000,38 @@ where
         Ok(())
     }
 
-    /// A page of a tenant's incident records in opening order, after the
-    /// (opening, id) given.
+    /// A page of a tenant's incident record rows in opening order, after
+    /// the (opening in microseconds, id) given, as read: decoded by
+    /// [`metric::IncidentPage::decode`].
     pub(crate) async fn incident_records_page(
         &self,
         tenant: &str,
-        after: Option<&(Timestamp, String)>,
+        after: Option<&(i64, String)>,
         limit: i64,
-    ) -> Result<Vec<IncidentRecord>, StoreError> {
-        let (opened, id) = after.map_or((i64::MIN, ""), |(at, id)| (at.unix_micros(), id.as_str()));
-        let page: Option<String> = query_scalar(DB::sql().incident_records_page.as_str())
-            .bind(tenant)
-            .bind(opened)
-            .bind(id)
-            .bind(limit)
-            .fetch_one(&self.pools.read)
-            .await
-            .map_err(DB::error)?;
-        let page = metric::incident_page(page.as_deref())?;
-        if !DB::JSON_AGG_ORDERED {
-            let in_order =
-                page.windows(2).all(|w| (w[0].opened_at, w[0].id.as_str()) < (w[1].opened_at, w[1].id.as_str()));
-            metric::check_order(in_order)?;
-        }
-        Ok(page)
+    ) -> Result<metric::IncidentPage, StoreError> {
+        let (opened, id) = after.map_or((i64::MIN, ""), |(at, id)| (*at, id.as_str()));
+        let (rows, texts, verdicts): (i64, Option<String>, Option<String>) =
+            query_as(DB::sql().incident_records_page.as_str())
+                .bind(tenant)
+                .bind(opened)
+                .bind(id)
+                .bind(limit)
+                .fetch_one(&self.pools.read)
+                .await
+                .map_err(DB::error)?;
+        Ok(metric::IncidentPage { rows, texts, verdicts, check_order: !DB::JSON_AGG_ORDERED })
     }
 
-    /// A page of a tenant's change records in (kind, id) order, after the
-    /// (kind, id) given; each with its kind.
+    /// A page of a tenant's change record rows in (kind, id) order, after
+    /// the (kind, id) given, as read: decoded by [`metric::ChangePage::decode`].
     pub(crate) async fn change_records_page(
         &self,
         tenant: &str,
         after: Option<&(String, String)>,
         limit: i64,
-    ) -> Result<Vec<(String, ChangeRecord)>, StoreError> {
+    ) -> Result<metric::ChangePage, StoreError> {
         let (kind, id) = after.map_or(("", ""), |(kind, id)| (kind.as_str(), id.as_str()));
-        let page: Option<String> = query_scalar(DB::sql().change_records_page.as_str())
+        let (rows, texts): (i64, Option<String>) = query_as(DB::sql().change_records_page.as_str())
             .bind(tenant)
             .bind(kind)
             .bind(id)
@@ -2043,13 +2039,7 @@ where
             .fetch_one(&self.pools.read)
             .await
             .map_err(DB::error)?;
-        let page = metric::change_page(page.as_deref())?;
-        if !DB::JSON_AGG_ORDERED {
-            let in_order =
-                page.windows(2).all(|w| (w[0].0.as_str(), w[0].1.id.as_str()) < (w[1].0.as_str(), w[1].1.id.as_str()));
-            metric::check_order(in_order)?;
-        }
-        Ok(page)
+        Ok(metric::ChangePage { rows, texts, check_order: !DB::JSON_AGG_ORDERED })
     }
 
     /// The stored records of some aggregates of one kind, by id.
@@ -2058,7 +2048,7 @@ where
         tenant: &str,
         kind: AggregateKind,
         ids: &[&str],
-    ) -> Result<HashMap<String, Record>, StoreError> {
+    ) -> Result<HashMap<String, metric::StoredRow>, StoreError> {
         let sql = DB::sql();
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
@@ -2075,14 +2065,14 @@ where
             q.push(" AND ");
             push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
             let page: Option<String> = q.build_query_scalar().fetch_one(&self.pools.read).await.map_err(DB::error)?;
-            if incidents {
-                for r in metric::incident_page(page.as_deref())? {
-                    out.insert(r.id.as_str().to_owned(), Record::Incident(r));
-                }
-            } else {
-                for (_, r) in metric::change_page(page.as_deref())? {
-                    out.insert(r.id.as_str().to_owned(), Record::Change(r));
-                }
+            let rows =
+                if incidents { metric::stored_incidents(page.as_deref())? } else { metric::stored_changes(page.as_deref())? };
+            for row in rows {
+                let id = match &row.0 {
+                    Record::Incident(r) => r.id.as_str().to_owned(),
+                    Record::Change(r) => r.id.as_str().to_owned(),
+                };
+                out.insert(id, row);
             }
         }
         Ok(out)
@@ -2157,7 +2147,8 @@ where
             .collect();
         for chunk in incidents.chunks(metric::RECORDS_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new(sql::INCIDENT_RECORD_WRITE);
-            q.push_values(chunk, |mut b, (w, r)| metric::push_incident(&mut b, w, r));
+            let texts = chunk.iter().map(|(w, _)| metric::record_text(w)).collect::<Result<Vec<_>, _>>()?;
+            q.push_values(chunk.iter().zip(texts), |mut b, ((w, r), text)| metric::push_incident(&mut b, w, r, text));
             q.push(sql::INCIDENT_RECORD_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }
@@ -2170,7 +2161,8 @@ where
             .collect();
         for chunk in changes.chunks(metric::RECORDS_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new(sql::CHANGE_RECORD_WRITE);
-            q.push_values(chunk, |mut b, (w, r)| metric::push_change(&mut b, w, r));
+            let texts = chunk.iter().map(|(w, _)| metric::record_text(w)).collect::<Result<Vec<_>, _>>()?;
+            q.push_values(chunk.iter().zip(texts), |mut b, ((w, r), text)| metric::push_change(&mut b, w, r, text));
             q.push(sql::CHANGE_RECORD_UPSERT);
             q.build().execute(&mut *conn).await.map_err(DB::error)?;
         }

@@ -70,6 +70,10 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// rows travels as one value (SQLite's driver hands rows one by one from
     /// its worker thread, which cost more than reading them).
     const JSON_AGG: &'static str;
+    /// The aggregate joining texts with a separator, taking an `ORDER BY`
+    /// (`group_concat`, `string_agg`): a page of read-model record texts
+    /// travels as one value built by copying, not by formatting columns.
+    const TEXT_AGG: &'static str;
     /// Whether [`Dialect::JSON_AGG`] over a subquery with `ORDER BY` must
     /// repeat the order: SQLite feeds an aggregate the rows of such a
     /// subquery in its order (a sort inside the aggregate costs a temporary
@@ -153,6 +157,7 @@ mod sqlite {
         const WRITABLE_CTE: bool = false;
         const JSON_ARRAY: &'static str = "json_array";
         const JSON_AGG: &'static str = "json_group_array";
+        const TEXT_AGG: &'static str = "group_concat";
         const JSON_AGG_ORDERED: bool = false;
         const FEED_WATERMARK: &'static str = "SELECT COALESCE(MAX(position), 0) FROM events";
         const FEED_TX: &'static str = "0";
@@ -284,6 +289,7 @@ mod postgres {
         const WRITABLE_CTE: bool = true;
         const JSON_ARRAY: &'static str = "json_build_array";
         const JSON_AGG: &'static str = "json_agg";
+        const TEXT_AGG: &'static str = "string_agg";
         const JSON_AGG_ORDERED: bool = true;
         const FEED_WATERMARK: &'static str =
             "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)";

@@ -875,25 +875,23 @@ impl Store {
         tenant: &TenantId,
     ) -> impl Stream<Item = Result<itsm_core::records::IncidentRecord, StoreError>> + Send + 'static {
         let (store, tenant) = (self.clone(), tenant.clone());
-        Self::prefetched(move |after: Option<(Timestamp, String)>| {
-            let (store, tenant) = (store.clone(), tenant.clone());
-            async move {
-                if after.is_none() {
-                    store.check_metric_model(&tenant).await?;
-                }
-                let page = plan::retry(|| async {
-                    dispatch!(store, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
-                })
-                .await?;
-                let next = match page.last() {
-                    Some(last) if page.len() == SCAN_PAGE as usize => {
-                        Some((last.opened_at, last.id.as_str().to_owned()))
+        Self::prefetched(
+            move |after: Option<(i64, String)>| {
+                let (store, tenant) = (store.clone(), tenant.clone());
+                async move {
+                    if after.is_none() {
+                        store.check_metric_model(&tenant).await?;
                     }
-                    _ => None,
-                };
-                Ok((page, next))
-            }
-        })
+                    let page = plan::retry(|| async {
+                        dispatch!(store, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
+                    })
+                    .await?;
+                    let next = page.cursor(i64::from(SCAN_PAGE))?;
+                    Ok((page, next))
+                }
+            },
+            metric::IncidentPage::decode,
+        )
     }
 
     /// A tenant's change records (all three types) from the metrics read
@@ -904,72 +902,113 @@ impl Store {
         tenant: &TenantId,
     ) -> impl Stream<Item = Result<itsm_core::records::ChangeRecord, StoreError>> + Send + 'static {
         let (store, tenant) = (self.clone(), tenant.clone());
-        Self::prefetched(move |after: Option<(String, String)>| {
-            let (store, tenant) = (store.clone(), tenant.clone());
-            async move {
-                if after.is_none() {
-                    store.check_metric_model(&tenant).await?;
-                }
-                let page = plan::retry(|| async {
-                    dispatch!(store, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
-                })
-                .await?;
-                let next = match page.last() {
-                    Some((kind, last)) if page.len() == SCAN_PAGE as usize => {
-                        Some((kind.clone(), last.id.as_str().to_owned()))
+        Self::prefetched(
+            move |after: Option<(String, String)>| {
+                let (store, tenant) = (store.clone(), tenant.clone());
+                async move {
+                    if after.is_none() {
+                        store.check_metric_model(&tenant).await?;
                     }
-                    _ => None,
-                };
-                Ok((page.into_iter().map(|(_, r)| r).collect(), next))
-            }
-        })
+                    let page = plan::retry(|| async {
+                        dispatch!(store, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
+                    })
+                    .await?;
+                    let next = page.cursor(i64::from(SCAN_PAGE))?;
+                    Ok((page, next))
+                }
+            },
+            metric::ChangePage::decode,
+        )
     }
 
     /// The items of pages read one after another by `fetch` (from no cursor,
-    /// then from the cursor each page gives, until one gives none), each page
-    /// read on a task of its own while the caller consumes the one before: a
-    /// scan's reading and decoding overlap the caller's work. Nothing runs
-    /// until the stream is first polled (inside the caller's runtime); a
-    /// stream dropped early stops the read in flight.
-    fn prefetched<C, T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
+    /// then from the cursor each page gives, until one gives none) and
+    /// decoded by `decode`, in a pipeline: one task reads pages (the next
+    /// as soon as the last is handed on), another decodes them, while the
+    /// caller consumes the page before; a page waits in each hand-over at
+    /// most, so memory stays a few pages. Nothing runs until the stream is
+    /// first polled (inside the caller's runtime); a stream dropped early
+    /// stops both tasks. A pipeline that stops before its last page (a task
+    /// cancelled by its runtime) ends the stream with
+    /// [`StoreError::Interrupted`], never a silently shorter scan.
+    fn prefetched<C, R, T, F, Fut, D>(fetch: F, decode: D) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
     where
         C: Send + 'static,
+        R: Send + 'static,
         T: Send + 'static,
         F: Fn(Option<C>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(Vec<T>, Option<C>), StoreError>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<(R, Option<C>), StoreError>> + Send + 'static,
+        D: Fn(R) -> Result<Vec<T>, StoreError> + Send + 'static,
     {
-        /// A page being read; aborted when dropped unread.
-        struct Prefetch<R>(tokio::task::JoinHandle<R>);
-        impl<R> Drop for Prefetch<R> {
+        use futures_util::StreamExt;
+        use tokio::sync::mpsc;
+
+        /// The pipeline's tasks; aborted when the stream is dropped.
+        struct Tasks([tokio::task::JoinHandle<()>; 2]);
+        impl Drop for Tasks {
             fn drop(&mut self) {
-                self.0.abort();
+                for task in &self.0 {
+                    task.abort();
+                }
             }
         }
-        /// A page and the cursor after it, if there is more.
-        type Page<T, C> = Result<(Vec<T>, Option<C>), StoreError>;
-        enum Next<T, C> {
-            Start,
-            Reading(Prefetch<Page<T, C>>),
-            Done,
+        /// What passes along the pipeline: a page, or the end of the scan.
+        enum Hand<P> {
+            Page(P),
+            End,
         }
-        stream::try_unfold((Next::<T, C>::Start, fetch), |(next, fetch)| async move {
-            let mut reading = match next {
-                Next::Done => return Ok::<_, StoreError>(None),
-                Next::Start => Prefetch(tokio::spawn(fetch(None))),
-                Next::Reading(reading) => reading,
-            };
-            let (page, cursor) = (&mut reading.0)
-                .await
-                .map_err(|e| StoreError::Interrupted { what: "metric record scan", reason: e.to_string() })??;
-            let next = match cursor {
-                Some(cursor) => Next::Reading(Prefetch(tokio::spawn(fetch(Some(cursor))))),
-                None => Next::Done,
-            };
-            if page.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some((stream::iter(page.into_iter().map(Ok)), (next, fetch))))
+        type Handed<P> = Result<Hand<P>, StoreError>;
+
+        stream::once(async move {
+            let (raw_tx, mut raw_rx) = mpsc::channel::<Handed<R>>(1);
+            let (page_tx, page_rx) = mpsc::channel::<Handed<Vec<T>>>(1);
+            let reader = tokio::spawn(async move {
+                let mut cursor = None;
+                loop {
+                    let (hand, next) = match fetch(cursor).await {
+                        Ok((raw, Some(next))) => (Ok(Hand::Page(raw)), Some(next)),
+                        Ok((raw, None)) => (Ok(Hand::Page(raw)), None),
+                        Err(e) => (Err(e), None),
+                    };
+                    let last = next.is_none();
+                    if raw_tx.send(hand).await.is_err() {
+                        return;
+                    }
+                    if last {
+                        let _ = raw_tx.send(Ok(Hand::End)).await;
+                        return;
+                    }
+                    cursor = next;
+                }
+            });
+            let decoder = tokio::spawn(async move {
+                while let Some(hand) = raw_rx.recv().await {
+                    let hand = match hand {
+                        Ok(Hand::Page(raw)) => decode(raw).map(Hand::Page),
+                        Ok(Hand::End) => Ok(Hand::End),
+                        Err(e) => Err(e),
+                    };
+                    let stop = !matches!(hand, Ok(Hand::Page(_)));
+                    if page_tx.send(hand).await.is_err() || stop {
+                        return;
+                    }
+                }
+            });
+            let tasks = Tasks([reader, decoder]);
+            stream::try_unfold((page_rx, tasks), |(mut rx, tasks)| async move {
+                match rx.recv().await {
+                    Some(Ok(Hand::Page(page))) => Ok(Some((page, (rx, tasks)))),
+                    Some(Ok(Hand::End)) => Ok(None),
+                    Some(Err(e)) => Err(e),
+                    None => Err(StoreError::Interrupted {
+                        what: "metric record scan",
+                        reason: "the reading task stopped before the last page".to_owned(),
+                    }),
+                }
+            })
         })
+        .flatten()
+        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
         .try_flatten()
     }
 
@@ -1053,7 +1092,7 @@ impl Store {
         tenant: &TenantId,
         kind: AggregateKind,
         ids: &[&str],
-    ) -> Result<std::collections::HashMap<String, itsm_core::records::Record>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, metric::StoredRow>, StoreError> {
         plan::retry(|| async { dispatch!(self, s => s.stored_records(tenant.as_str(), kind, ids).await) }).await
     }
 

@@ -68,9 +68,14 @@ pub(crate) fn verdict_text(met: Option<bool>) -> &'static str {
     }
 }
 
-/// Binds an incident record in [`crate::sql::INCIDENT_RECORD_WRITE`]'s order.
-pub(crate) fn push_incident<DB>(b: &mut Separated<'_, DB, &'static str>, w: &RecordWrite<'_>, r: &IncidentRecord)
-where
+/// Binds an incident record in [`crate::sql::INCIDENT_RECORD_WRITE`]'s
+/// order, with its JSON text ([`record_text`]).
+pub(crate) fn push_incident<DB>(
+    b: &mut Separated<'_, DB, &'static str>,
+    w: &RecordWrite<'_>,
+    r: &IncidentRecord,
+    text: String,
+) where
     DB: Dialect,
     for<'q> &'q str: Encode<'q, DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
@@ -104,12 +109,18 @@ where
         .push_bind(r.problem_id.as_ref().map(|v| v.as_str()))
         .push_bind(r.failure_class.as_str())
         .push_bind(r.outage)
-        .push_bind(w.judged.then(|| verdict_text(r.resolution_target_met)));
+        .push_bind(w.judged.then(|| verdict_text(r.resolution_target_met)))
+        .push_bind(text);
 }
 
-/// Binds a change record in [`crate::sql::CHANGE_RECORD_WRITE`]'s order.
-pub(crate) fn push_change<DB>(b: &mut Separated<'_, DB, &'static str>, w: &RecordWrite<'_>, r: &ChangeRecord)
-where
+/// Binds a change record in [`crate::sql::CHANGE_RECORD_WRITE`]'s order,
+/// with its JSON text ([`record_text`]).
+pub(crate) fn push_change<DB>(
+    b: &mut Separated<'_, DB, &'static str>,
+    w: &RecordWrite<'_>,
+    r: &ChangeRecord,
+    text: String,
+) where
     DB: Dialect,
     for<'q> &'q str: Encode<'q, DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
@@ -131,12 +142,14 @@ where
         .push_bind(t(r.started_at))
         .push_bind(t(r.completed_at))
         .push_bind(r.outcome.map(|v| v.as_str()))
-        .push_bind(r.remediation.as_str());
+        .push_bind(r.remediation.as_str())
+        .push_bind(text);
 }
 
-/// An incident record as a page carries it (one JSON array per row, in
-/// [`crate::sql::INCIDENT_RECORD_JSON`]'s order).
-#[derive(Debug, serde::Deserialize)]
+/// An incident record's JSON text (the `record` column, a JSON array in
+/// [`crate::sql::INCIDENT_RECORD_COLUMNS`]' order; the SLA verdict has its
+/// own column).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct IncidentRow<'a>(
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
@@ -157,11 +170,10 @@ struct IncidentRow<'a>(
     #[serde(borrow)] Option<Cow<'a, str>>,
     #[serde(borrow)] Cow<'a, str>,
     u8,
-    #[serde(borrow)] Option<Cow<'a, str>>,
 );
 
-/// A change record as a page carries it (in [`crate::sql::CHANGE_RECORD_JSON`]'s order).
-#[derive(Debug, serde::Deserialize)]
+/// A change record's JSON text (in [`crate::sql::CHANGE_RECORD_COLUMNS`]' order).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ChangeRow<'a>(
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
@@ -176,14 +188,70 @@ struct ChangeRow<'a>(
     #[serde(borrow)] Cow<'a, str>,
 );
 
+/// The JSON text a record row holds beside its columns (`record`): what a
+/// scan reads. The same values as the columns, a category's NUL included
+/// as the columns store it.
+pub(crate) fn record_text(w: &RecordWrite<'_>) -> Result<String, StoreError> {
+    let b = |s: &'static str| Cow::Borrowed(s);
+    let t = |at: Option<Timestamp>| at.map(|at| at.unix_micros());
+    let text = match &w.record {
+        Record::Incident(r) => serde_json::to_string(&IncidentRow(
+            Cow::Borrowed(r.id.as_str()),
+            b(r.kind.as_str()),
+            Cow::Borrowed(r.service.as_str()),
+            r.category.as_ref().map(|c| Cow::Owned(c.replace('\0', "\u{fffd}"))),
+            b(r.priority.as_str()),
+            b(r.detected_by.as_str()),
+            r.opened_at.unix_micros(),
+            t(r.acknowledged_at),
+            r.impact_start.unix_micros(),
+            t(r.restored_at),
+            t(r.resolved_at),
+            t(r.closed_at),
+            r.resolved_by.map(|v| b(v.as_str())),
+            u8::from(r.major),
+            i64::from(r.reopen_count),
+            r.caused_by_change.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            r.problem_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            b(r.failure_class.as_str()),
+            u8::from(r.outage),
+        )),
+        Record::Change(r) => serde_json::to_string(&ChangeRow(
+            b(w.kind.as_str()),
+            Cow::Borrowed(w.id),
+            b(r.change_type.as_str()),
+            Cow::Borrowed(r.service.as_str()),
+            t(r.requested_at),
+            t(r.planned_start),
+            t(r.planned_end),
+            t(r.started_at),
+            t(r.completed_at),
+            r.outcome.map(|v| b(v.as_str())),
+            b(r.remediation.as_str()),
+        )),
+    };
+    text.map_err(|source| StoreError::Serialize { what: "metric record", id: format!("{} {}", w.kind, w.id), source })
+}
+
+/// A record row's name in an error (`incident INC-1`), formatted only
+/// when an error names it.
+#[derive(Debug, Clone, Copy)]
+struct Key<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
 /// A typed value from a column, or a corrupt-row error naming the row and column.
-fn typed<T>(key: &str, column: &str, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
+fn typed<T>(key: Key<'_>, column: &str, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
     parse(text).ok_or_else(|| StoreError::corrupt("metric record", key, format!("{column}: {text:?}")))
 }
 
 /// An optional typed value from a column.
 fn typed_opt<T>(
-    key: &str,
+    key: Key<'_>,
     column: &str,
     text: Option<&str>,
     parse: impl FnOnce(&str) -> Option<T>,
@@ -192,17 +260,18 @@ fn typed_opt<T>(
 }
 
 /// An instant from its stored microseconds.
-fn instant(key: &str, column: &str, micros: i64) -> Result<Timestamp, StoreError> {
+fn instant(key: Key<'_>, column: &str, micros: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_unix_micros(micros)
         .ok_or_else(|| StoreError::corrupt("metric record", key, format!("{column}: {micros} is not an instant")))
 }
 
-fn instant_opt(key: &str, column: &str, micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+fn instant_opt(key: Key<'_>, column: &str, micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
     micros.map(|m| instant(key, column, m)).transpose()
 }
 
 impl IncidentRow<'_> {
-    fn into_record(self) -> Result<IncidentRecord, StoreError> {
+    /// The record, with the SLA verdict stored beside it.
+    fn into_record(self, resolution: Option<&str>) -> Result<IncidentRecord, StoreError> {
         let IncidentRow(
             id,
             kind,
@@ -223,11 +292,9 @@ impl IncidentRow<'_> {
             problem_id,
             failure_class,
             outage,
-            resolution,
         ) = self;
-        let key = format!("incident {id}");
-        let k = key.as_str();
-        let resolution_target_met = match resolution.as_deref() {
+        let k = Key("incident", &id);
+        let resolution_target_met = match resolution {
             Some("met") => Some(true),
             Some("missed") => Some(false),
             Some("open") | None => None,
@@ -275,8 +342,7 @@ impl ChangeRow<'_> {
             outcome,
             remediation,
         ) = self;
-        let key = format!("{kind} {id}");
-        let k = key.as_str();
+        let k = Key(&kind, &id);
         let record = ChangeRecord {
             id: typed(k, "id", &id, |s| ChangeId::new(s).ok())?,
             change_type: typed(k, "change_type", &change_type, ChangeType::parse)?,
@@ -297,24 +363,182 @@ impl ChangeRow<'_> {
 /// accumulator in another order). Text compares byte by byte on SQLite
 /// (`BINARY`), as Rust compares `str`; PostgreSQL orders the aggregate
 /// itself ([`Dialect::JSON_AGG_ORDERED`]) and is not checked.
-pub(crate) fn check_order(in_order: bool) -> Result<(), StoreError> {
+fn check_order(in_order: bool) -> Result<(), StoreError> {
     if in_order { Ok(()) } else { Err(StoreError::corrupt("metric record", "page", "rows out of the scan order")) }
 }
 
-/// The incident records of a page (a JSON array of rows; `None`: no row).
-pub(crate) fn incident_page(json: Option<&str>) -> Result<Vec<IncidentRecord>, StoreError> {
-    let Some(json) = json else { return Ok(Vec::new()) };
-    let rows: Vec<IncidentRow<'_>> =
-        serde_json::from_str(json).map_err(|e| StoreError::corrupt("metric record", "incident page", e))?;
-    rows.into_iter().map(IncidentRow::into_record).collect()
+/// The values of record texts joined by newlines (`null` for a row
+/// without one), as a scan page reads them: a stream of JSON values, parsed
+/// in place. A record text never holds a raw newline (JSON escapes control
+/// characters in strings, and neither serde_json nor the databases' JSON
+/// builders put one between values), so the last line is the last row.
+fn texts<'a, T: serde::Deserialize<'a> + 'a>(
+    joined: Option<&'a str>,
+    what: &'static str,
+) -> impl Iterator<Item = Result<Option<T>, StoreError>> + 'a {
+    serde_json::Deserializer::from_str(joined.unwrap_or(""))
+        .into_iter::<Option<T>>()
+        .map(move |row| row.map_err(|e| StoreError::corrupt("metric record", what, e)))
 }
 
-/// The change records of a page, each with its aggregate kind's name.
-pub(crate) fn change_page(json: Option<&str>) -> Result<Vec<(String, ChangeRecord)>, StoreError> {
-    let Some(json) = json else { return Ok(Vec::new()) };
-    let rows: Vec<ChangeRow<'_>> =
-        serde_json::from_str(json).map_err(|e| StoreError::corrupt("metric record", "change page", e))?;
-    rows.into_iter().map(ChangeRow::into_record).collect()
+/// The last row of a page's texts, parsed alone.
+fn last_row<'a, T: serde::Deserialize<'a>>(joined: Option<&'a str>, what: &str) -> Result<T, StoreError> {
+    let last = joined.and_then(|j| j.rsplit('\n').next()).unwrap_or("null");
+    serde_json::from_str::<Option<T>>(last)
+        .map_err(|e| StoreError::corrupt("metric record", what, e))?
+        .ok_or_else(|| no_text(what))
+}
+
+/// A row whose record text is missing: the read model needs a rebuild.
+fn no_text(what: &str) -> StoreError {
+    StoreError::corrupt(
+        "metric record",
+        what,
+        "a row has no record text (run Store::rebuild_metric_records for the tenant)",
+    )
+}
+
+/// A scan page of incident rows as read: `rows` record texts joined by
+/// newlines, and the rows' SLA verdicts as a JSON array in the same order.
+#[derive(Debug)]
+pub(crate) struct IncidentPage {
+    pub rows: i64,
+    pub texts: Option<String>,
+    pub verdicts: Option<String>,
+    /// Whether the page's order is to be checked ([`check_order`]).
+    pub check_order: bool,
+}
+
+impl IncidentPage {
+    /// The (opening, id) of the page's last row, when the page is full
+    /// (a next page may follow): read from its last text alone, so the next
+    /// page can be read while this one is decoded.
+    pub(crate) fn cursor(&self, limit: i64) -> Result<Option<(i64, String)>, StoreError> {
+        if self.rows < limit {
+            return Ok(None);
+        }
+        let row: IncidentRow<'_> = last_row(self.texts.as_deref(), "incident page")?;
+        Ok(Some((row.6, row.0.into_owned())))
+    }
+
+    /// The page's records, checked against its row count and, on SQLite,
+    /// its order.
+    pub(crate) fn decode(self) -> Result<Vec<IncidentRecord>, StoreError> {
+        const WHAT: &str = "incident page";
+        let verdicts: Vec<Option<Cow<'_, str>>> = match self.verdicts.as_deref() {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::corrupt("metric record", WHAT, e))?,
+        };
+        let miscounted = |texts: usize| {
+            StoreError::corrupt(
+                "metric record",
+                WHAT,
+                format!("{} rows, {texts} record texts, {} verdicts", self.rows, verdicts.len()),
+            )
+        };
+        // One pass: each text becomes its record as it is parsed.
+        let mut page = Vec::with_capacity(verdicts.len());
+        for row in texts::<IncidentRow<'_>>(self.texts.as_deref(), WHAT) {
+            let row = row?.ok_or_else(|| no_text(WHAT))?;
+            let Some(verdict) = verdicts.get(page.len()) else { return Err(miscounted(page.len() + 1)) };
+            page.push(row.into_record(verdict.as_deref())?);
+        }
+        if i64::try_from(page.len()).ok() != Some(self.rows) || verdicts.len() != page.len() {
+            return Err(miscounted(page.len()));
+        }
+        if self.check_order {
+            check_order(
+                page.windows(2).all(|w| (w[0].opened_at, w[0].id.as_str()) < (w[1].opened_at, w[1].id.as_str())),
+            )?;
+        }
+        Ok(page)
+    }
+}
+
+/// A scan page of change rows as read: `rows` record texts joined by
+/// newlines.
+#[derive(Debug)]
+pub(crate) struct ChangePage {
+    pub rows: i64,
+    pub texts: Option<String>,
+    /// Whether the page's order is to be checked ([`check_order`]).
+    pub check_order: bool,
+}
+
+impl ChangePage {
+    /// The (kind, id) of the page's last row when the page is full, read
+    /// from its last text alone.
+    pub(crate) fn cursor(&self, limit: i64) -> Result<Option<(String, String)>, StoreError> {
+        if self.rows < limit {
+            return Ok(None);
+        }
+        let row: ChangeRow<'_> = last_row(self.texts.as_deref(), "change page")?;
+        Ok(Some((row.0.into_owned(), row.1.into_owned())))
+    }
+
+    /// The page's records, checked against its row count and, on SQLite,
+    /// its (kind, id) order.
+    pub(crate) fn decode(self) -> Result<Vec<ChangeRecord>, StoreError> {
+        const WHAT: &str = "change page";
+        let mut page = Vec::with_capacity(usize::try_from(self.rows).unwrap_or(0));
+        let mut last_kind = String::new();
+        for row in texts::<ChangeRow<'_>>(self.texts.as_deref(), WHAT) {
+            let (kind, record) = row?.ok_or_else(|| no_text(WHAT))?.into_record()?;
+            if self.check_order {
+                let last: Option<&ChangeRecord> = page.last();
+                check_order(last.is_none_or(|last| (last_kind.as_str(), last.id.as_str()) < (kind.as_str(), record.id.as_str())))?;
+                last_kind = kind;
+            }
+            page.push(record);
+        }
+        if i64::try_from(page.len()).ok() != Some(self.rows) {
+            return Err(StoreError::corrupt(
+                "metric record",
+                WHAT,
+                format!("{} rows, {} record texts", self.rows, page.len()),
+            ));
+        }
+        Ok(page)
+    }
+}
+
+/// A stored record row in both its forms: from its columns, and from its
+/// record text (`None`: the row has none, or it does not parse).
+pub(crate) type StoredRow = (Record, Option<Record>);
+
+/// One record text as a verification reads it: `None` when missing or
+/// not the record's shape.
+fn text_of<'a, T: serde::Deserialize<'a>>(text: Option<&'a str>) -> Option<T> {
+    serde_json::from_str(text?).ok()
+}
+
+/// The incident rows a verification reads: a JSON array of
+/// `[[columns], verdict, record text]` per row.
+pub(crate) fn stored_incidents(rows: Option<&str>) -> Result<Vec<StoredRow>, StoreError> {
+    let Some(rows) = rows else { return Ok(Vec::new()) };
+    let rows: Vec<(IncidentRow<'_>, Option<Cow<'_, str>>, Option<Cow<'_, str>>)> =
+        serde_json::from_str(rows).map_err(|e| StoreError::corrupt("metric record", "incident rows", e))?;
+    rows.into_iter()
+        .map(|(row, verdict, text)| {
+            let verdict = verdict.as_deref();
+            let text = text_of::<IncidentRow<'_>>(text.as_deref()).and_then(|t| t.into_record(verdict).ok());
+            Ok((Record::Incident(row.into_record(verdict)?), text.map(Record::Incident)))
+        })
+        .collect()
+}
+
+/// The change rows a verification reads: a JSON array of
+/// `[[columns], record text]` per row.
+pub(crate) fn stored_changes(rows: Option<&str>) -> Result<Vec<StoredRow>, StoreError> {
+    let Some(rows) = rows else { return Ok(Vec::new()) };
+    let rows: Vec<(ChangeRow<'_>, Option<Cow<'_, str>>)> =
+        serde_json::from_str(rows).map_err(|e| StoreError::corrupt("metric record", "change rows", e))?;
+    rows.into_iter()
+        .map(|(row, text)| {
+            let text = text_of::<ChangeRow<'_>>(text.as_deref()).and_then(|t| t.into_record().ok());
+            Ok((Record::Change(row.into_record()?.1), text.map(|(_, r)| Record::Change(r))))
+        })
+        .collect()
 }
 
 /// What a rebuild or a verification of a tenant's metrics read model
@@ -353,23 +577,32 @@ pub struct RecordMismatch {
     pub kind: AggregateKind,
     /// The aggregate's id.
     pub id: String,
-    /// The stored row (`None`: missing).
+    /// The stored row, from its columns (`None`: missing).
     pub stored: Option<Record>,
+    /// The stored row's record text, which scans read (`None`: no row, no
+    /// text, or a text that is not a record).
+    pub stored_text: Option<Record>,
     /// The record folded from the events.
     pub folded: Record,
 }
 
 impl std::fmt::Display for RecordMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.stored {
-            None => write!(f, "{} {}: no read model row", self.kind, self.id),
-            Some(stored) => {
+        match (&self.stored, &self.stored_text) {
+            (None, _) => write!(f, "{} {}: no read model row", self.kind, self.id),
+            (Some(stored), _) if *stored != self.folded => {
                 write!(
                     f,
                     "{} {}: read model row {stored:?} differs from the fold {:?}",
                     self.kind, self.id, self.folded
                 )
             }
+            (Some(_), None) => write!(f, "{} {}: the read model row has no valid record text", self.kind, self.id),
+            (Some(_), Some(text)) => write!(
+                f,
+                "{} {}: the read model row's record text {text:?} differs from the fold {:?}",
+                self.kind, self.id, self.folded
+            ),
         }
     }
 }
@@ -495,17 +728,21 @@ async fn hand_on<A: itsm_core::Aggregate>(
             let ids: Vec<&str> = batch.iter().map(|f| f.id.as_str()).collect();
             let mut stored = store.stored_records(tenant, A::KIND, &ids).await?;
             for f in batch {
-                let row = stored.remove(&f.id);
-                if row.is_none() {
-                    report.missing_rows += 1;
-                }
-                if row.as_ref() != Some(&f.record) {
+                let (stored, stored_text) = match stored.remove(&f.id) {
+                    Some((columns, text)) => (Some(columns), text),
+                    None => {
+                        report.missing_rows += 1;
+                        (None, None)
+                    }
+                };
+                if stored.as_ref() != Some(&f.record) || stored_text.as_ref() != Some(&f.record) {
                     report.mismatched += 1;
                     if report.mismatches.len() < MAX_MISMATCHES {
                         report.mismatches.push(RecordMismatch {
                             kind: A::KIND,
                             id: f.id,
-                            stored: row,
+                            stored,
+                            stored_text,
                             folded: f.record,
                         });
                     }

@@ -45,7 +45,7 @@ pub(crate) const CLOCKS: &str = "SELECT id, clock, due_handled FROM aggregates W
 /// ([`crate::metric`]).
 pub(crate) const INCIDENT_RECORD_WRITE: &str = "INSERT INTO metric_incidents (tenant, id, version, kind, service, \
     category, priority, detected_by, opened_at, acknowledged_at, impact_start, restored_at, resolved_at, closed_at, \
-    resolved_by, major, reopen_count, caused_by_change, problem_id, failure_class, outage, resolution) ";
+    resolved_by, major, reopen_count, caused_by_change, problem_id, failure_class, outage, resolution, record) ";
 
 /// The update of an incident record whose row exists: never to an older
 /// version; the SLA verdict only when the write judged it (a `NULL` keeps
@@ -71,27 +71,30 @@ pub(crate) const INCIDENT_RECORD_UPSERT: &str = " ON CONFLICT (tenant, id) DO UP
     caused_by_change = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.caused_by_change ELSE metric_incidents.caused_by_change END, \
     problem_id = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.problem_id ELSE metric_incidents.problem_id END, \
     failure_class = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.failure_class ELSE metric_incidents.failure_class END, \
-    outage = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.outage ELSE metric_incidents.outage END";
+    outage = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.outage ELSE metric_incidents.outage END, \
+    record = CASE WHEN metric_incidents.version <= excluded.version THEN excluded.record ELSE metric_incidents.record END";
 
 /// The columns a change record write sets, in bind order.
 pub(crate) const CHANGE_RECORD_WRITE: &str = "INSERT INTO metric_changes (tenant, kind, id, version, change_type, \
-    service, requested_at, planned_start, planned_end, started_at, completed_at, outcome, remediation) ";
+    service, requested_at, planned_start, planned_end, started_at, completed_at, outcome, remediation, record) ";
 
 /// The update of a change record whose row exists: never to an older version.
 pub(crate) const CHANGE_RECORD_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
     change_type = excluded.change_type, service = excluded.service, requested_at = excluded.requested_at, \
     planned_start = excluded.planned_start, planned_end = excluded.planned_end, started_at = excluded.started_at, \
-    completed_at = excluded.completed_at, outcome = excluded.outcome, remediation = excluded.remediation \
-    WHERE metric_changes.version <= excluded.version";
+    completed_at = excluded.completed_at, outcome = excluded.outcome, remediation = excluded.remediation, \
+    record = excluded.record WHERE metric_changes.version <= excluded.version";
 
-/// The values of an incident record row a page carries, in
-/// `metric::IncidentRow` order (flags as 0 or 1 on both backends).
-pub(crate) const INCIDENT_RECORD_JSON: &str = "id, kind, service, category, priority, detected_by, opened_at, \
+/// The columns of an incident record row in `metric::IncidentRow` order
+/// (flags as 0 or 1 on both backends; the SLA verdict apart): what a
+/// verification rebuilds the row's JSON text from, to compare with its
+/// `record` column.
+pub(crate) const INCIDENT_RECORD_COLUMNS: &str = "id, kind, service, category, priority, detected_by, opened_at, \
     acknowledged_at, impact_start, restored_at, resolved_at, closed_at, resolved_by, CASE WHEN major THEN 1 ELSE 0 END, \
-    reopen_count, caused_by_change, problem_id, failure_class, CASE WHEN outage THEN 1 ELSE 0 END, resolution";
+    reopen_count, caused_by_change, problem_id, failure_class, CASE WHEN outage THEN 1 ELSE 0 END";
 
-/// The values of a change record row a page carries, in `metric::ChangeRow` order.
-pub(crate) const CHANGE_RECORD_JSON: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, \
+/// The columns of a change record row in `metric::ChangeRow` order.
+pub(crate) const CHANGE_RECORD_COLUMNS: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, \
     started_at, completed_at, outcome, remediation";
 
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
@@ -154,14 +157,19 @@ pub(crate) struct Sql {
     pub checkpoint_heads: &'static str,
     /// A tenant's read model definition, if listed.
     /// A page of a tenant's incident records in opening order after
-    /// `($2, $3)`, at most `$4`, as one JSON array.
+    /// `($2, $3)`, at most `$4`: the row count, the rows' record texts
+    /// joined by newlines (`null` for a row without one) and their SLA
+    /// verdicts as one JSON array, in the same order.
     pub incident_records_page: String,
     /// A page of a tenant's change records in (kind, id) order after
-    /// `($2, $3)`, at most `$4`, as one JSON array.
+    /// `($2, $3)`, at most `$4`: the row count and the record texts joined
+    /// by newlines.
     pub change_records_page: String,
-    /// `SELECT` of a JSON array of incident record rows (a `FROM` follows).
+    /// `SELECT` of incident record rows as one JSON array of
+    /// `[[columns], verdict, record text]` (a `FROM` follows).
     pub incident_records_select: String,
-    /// `SELECT` of a JSON array of change record rows (a `FROM` follows).
+    /// `SELECT` of change record rows as one JSON array of
+    /// `[[columns], record text]` (a `FROM` follows).
     pub change_records_select: String,
     pub metric_model_get: &'static str,
     /// Lists a tenant's read model at a definition.
@@ -314,29 +322,29 @@ impl Sql {
                 WHERE tenant = $1 ORDER BY seq",
             checkpoint_heads: "SELECT seq, kind, id, version, hash FROM checkpoint_heads WHERE tenant = $1 ORDER BY seq, kind, id",
             incident_records_page: format!(
-                "SELECT CAST({agg}({arr}({INCIDENT_RECORD_JSON}){order}) AS TEXT) FROM (SELECT * \
+                "SELECT count(*), CAST({text_agg}(COALESCE(record, 'null'), '\n'{order}) AS TEXT), \
+                 CAST({agg}(resolution{order}) AS TEXT) FROM (SELECT record, resolution, opened_at, id \
                  FROM metric_incidents WHERE tenant = $1 AND (opened_at, id) > ($2, $3) ORDER BY opened_at, id LIMIT $4) \
                  AS page",
+                text_agg = D::TEXT_AGG,
                 agg = D::JSON_AGG,
-                arr = D::JSON_ARRAY,
                 order = if D::JSON_AGG_ORDERED { " ORDER BY opened_at, id" } else { "" }
             ),
             change_records_page: format!(
-                "SELECT CAST({agg}({arr}({CHANGE_RECORD_JSON}){order}) AS TEXT) FROM (SELECT * \
+                "SELECT count(*), CAST({text_agg}(COALESCE(record, 'null'), '\n'{order}) AS TEXT) FROM (SELECT record, kind, id \
                  FROM metric_changes WHERE tenant = $1 AND (kind, id) > ($2, $3) ORDER BY kind, id LIMIT $4) AS page",
-                agg = D::JSON_AGG,
-                arr = D::JSON_ARRAY,
+                text_agg = D::TEXT_AGG,
                 order = if D::JSON_AGG_ORDERED { " ORDER BY kind, id" } else { "" }
             ),
             incident_records_select: format!(
-                "SELECT CAST({}({}({INCIDENT_RECORD_JSON})) AS TEXT) ",
-                D::JSON_AGG,
-                D::JSON_ARRAY
+                "SELECT CAST({agg}({arr}({arr}({INCIDENT_RECORD_COLUMNS}), resolution, record)) AS TEXT) ",
+                agg = D::JSON_AGG,
+                arr = D::JSON_ARRAY,
             ),
             change_records_select: format!(
-                "SELECT CAST({}({}({CHANGE_RECORD_JSON})) AS TEXT) ",
-                D::JSON_AGG,
-                D::JSON_ARRAY
+                "SELECT CAST({agg}({arr}({arr}({CHANGE_RECORD_COLUMNS}), record)) AS TEXT) ",
+                agg = D::JSON_AGG,
+                arr = D::JSON_ARRAY,
             ),
             metric_model_get: "SELECT definition FROM metric_models WHERE tenant = $1",
             metric_model_put: "INSERT INTO metric_models (tenant, definition, built_at) VALUES ($1, $2, $3) \

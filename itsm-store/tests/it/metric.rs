@@ -17,7 +17,7 @@ use itsm_core::change::{ChangeSpec, ReviewVerdict, StandardChange, StandardComma
 use itsm_core::classify::{ChangeOutcome, Remediation, ResolvedBy};
 use itsm_core::id::{ActorId, ChangeId, ServiceId, TemplateId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode, sla_events};
-use itsm_core::records::{ChangeRecord, IncidentRecord};
+use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
@@ -329,6 +329,58 @@ async fn rebuild_restores(db: &TestDb) {
     let named: Vec<&str> = report.mismatches.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(named, ["INC-01", "INC-02", "INC-03", "CHG-4"]);
     assert!(report.mismatches[1].to_string().contains("INC-02: no read model row"), "{}", report.mismatches[1]);
+    // The columns edited, the record text (what scans read) not: both forms are checked.
+    assert_eq!(report.mismatches[0].stored_text.as_ref(), Some(&Record::Incident(before.0[1].clone())));
+
+    // The record text alone corrupt (its columns intact): a verification
+    // names the row, and a scan refuses a row without a text rather than
+    // skip it.
+    let text = "replace(record, '\"l1\"', '\"l2\"')";
+    db.raw(&[
+        &format!("UPDATE metric_incidents SET record = {text} WHERE tenant = '{t}' AND id = 'INC-04'"),
+        &format!("UPDATE metric_incidents SET record = 'not json' WHERE tenant = '{t}' AND id = 'INC-05'"),
+        &format!("UPDATE metric_changes SET record = NULL WHERE tenant = '{t}' AND id = 'CHG-3'"),
+    ])
+    .await
+    .unwrap();
+    let report = store.verify_metric_records(&tenant).await.unwrap();
+    let named: Vec<&str> = report.mismatches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(named, ["INC-01", "INC-02", "INC-03", "INC-04", "INC-05", "CHG-3", "CHG-4"], "{report:?}");
+    let inc04 = &report.mismatches[3];
+    assert_eq!(inc04.stored.as_ref(), Some(&inc04.folded));
+    match &inc04.stored_text {
+        Some(Record::Incident(r)) => assert_eq!(r.resolved_by, Some(ResolvedBy::L2)),
+        other => panic!("INC-04's text should read as a record resolved by L2: {other:?}"),
+    }
+    assert!(inc04.to_string().contains("record text"), "{inc04}");
+    assert!(report.mismatches[4].to_string().contains("INC-05: the read model row has no valid record text"));
+    assert_eq!(report.mismatches[5].stored_text, None);
+    let refused = store.change_records(&tenant).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(refused, StoreError::Corrupt { .. }), "{refused}");
+    assert!(refused.to_string().contains("rebuild_metric_records"), "{refused}");
+    let refused = store.incident_records(&tenant).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(refused, StoreError::Corrupt { .. }), "{refused}");
+
+    // A store upgraded from before the record texts: migration 0013's
+    // statements give every row its text from its columns.
+    let texts = match db.backend() {
+        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0013_metric_record_text.sql"),
+        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0013_metric_record_text.sql"),
+    };
+    store.rebuild_metric_records(&tenant, ts(90_000)).await.unwrap();
+    db.raw(&[
+        &format!("UPDATE metric_incidents SET record = NULL WHERE tenant = '{t}'"),
+        &format!("UPDATE metric_changes SET record = NULL WHERE tenant = '{t}'"),
+        &format!(
+            "{} WHERE tenant = '{t}'",
+            crate::common::migration_statement(texts, "UPDATE metric_incidents SET record")
+        ),
+        &format!("{} WHERE tenant = '{t}'", crate::common::migration_statement(texts, "UPDATE metric_changes SET record")),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(scanned(store, &tenant).await.unwrap(), before);
+    assert!(store.verify_metric_records(&tenant).await.unwrap().is_consistent());
 
     // A store upgraded from before the read model: no rows, no listing;
     // migration 0012's statement lists every tenant holding records as
