@@ -451,6 +451,17 @@ fn a_scan_is_made_anywhere_and_dropped_early() {
             })
             .collect();
         db.store.import_batch(&config, &commands, OnReject::Abort).await.unwrap();
+        // Two pages of changes and a bit: the next page's cursor is the
+        // (kind, id) of the last row's text.
+        let ids: Vec<String> = (0..2_100).map(|i| format!("CHG-{i:05}")).collect();
+        let changes: Vec<ImportCommand<'_, StandardChange>> = ids
+            .iter()
+            .map(|id| ImportCommand { actor: &actor, now: ts(10_000), aggregate_id: id, command: create_change(id) })
+            .collect();
+        db.store.import_batch(&config, &changes, OnReject::Abort).await.unwrap();
+        let scanned: Vec<String> =
+            db.store.change_records(&tenant).map_ok(|r| r.id.as_str().to_owned()).try_collect().await.unwrap();
+        assert_eq!(scanned, ids);
     });
     // Made outside the runtime: nothing runs yet.
     let scan = db.store.incident_records(&tenant);
