@@ -486,7 +486,11 @@ impl ChangePage {
             let (kind, record) = row?.ok_or_else(|| no_text(WHAT))?.into_record()?;
             if self.check_order {
                 let last: Option<&ChangeRecord> = page.last();
-                check_order(last.is_none_or(|last| (last_kind.as_str(), last.id.as_str()) < (kind.as_str(), record.id.as_str())))?;
+                check_order(
+                    last.is_none_or(|last| {
+                        (last_kind.as_str(), last.id.as_str()) < (kind.as_str(), record.id.as_str())
+                    }),
+                )?;
                 last_kind = kind;
             }
             page.push(record);
@@ -516,7 +520,9 @@ fn text_of<'a, T: serde::Deserialize<'a>>(text: Option<&'a str>) -> Option<T> {
 /// `[[columns], verdict, record text]` per row.
 pub(crate) fn stored_incidents(rows: Option<&str>) -> Result<Vec<StoredRow>, StoreError> {
     let Some(rows) = rows else { return Ok(Vec::new()) };
-    let rows: Vec<(IncidentRow<'_>, Option<Cow<'_, str>>, Option<Cow<'_, str>>)> =
+    /// An incident row's columns, its verdict and its record text.
+    type Stored<'a> = (IncidentRow<'a>, Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+    let rows: Vec<Stored<'_>> =
         serde_json::from_str(rows).map_err(|e| StoreError::corrupt("metric record", "incident rows", e))?;
     rows.into_iter()
         .map(|(row, verdict, text)| {
