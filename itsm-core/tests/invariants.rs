@@ -151,3 +151,43 @@ fn core_sources_never_read_the_clock_or_do_io() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// The features `package`'s normal dependency graph turns on for `dep`,
+/// resolved for that package alone (`cargo tree -p`), as an embedder that
+/// depends on it alone gets them.
+fn features_for(package: &str, dep: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args(["tree", "--offline", "-p", package, "-e", "features,normal", "-i", dep, "--prefix", "none"])
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "cargo tree -p {package} -i {dep}: {}", String::from_utf8_lossy(&out.stderr));
+    let prefix = format!("{dep} feature \"");
+    let mut features: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str())?.split('"').next().map(str::to_owned))
+        .collect();
+    features.sort();
+    features.dedup();
+    features
+}
+
+/// What the compiler enforces, not a text scan: itsm-core builds against
+/// chrono without `clock` (so `Utc::now()` is a compile error there when the
+/// crate is built alone, as `cargo check -p itsm-core` in CI does), and the
+/// library crates ask tokio for no runtime flavour an embedder did not choose.
+#[test]
+fn core_builds_without_a_clock_and_libraries_choose_no_runtime() {
+    let chrono = features_for("itsm-core", "chrono");
+    assert!(chrono.contains(&"std".to_owned()), "the query found chrono's features: {chrono:?}");
+    assert!(!chrono.contains(&"clock".to_owned()), "itsm-core gets chrono's clock: {chrono:?}");
+    for library in ["itsm-store", "itsm-notify"] {
+        let tokio = features_for(library, "tokio");
+        assert!(tokio.contains(&"rt".to_owned()), "the query found tokio's features for {library}: {tokio:?}");
+        for flavour in ["rt-multi-thread", "full"] {
+            assert!(!tokio.contains(&flavour.to_owned()), "{library} forces tokio's {flavour}: {tokio:?}");
+        }
+    }
+}
