@@ -2065,8 +2065,11 @@ where
             q.push(" AND ");
             push_in(&mut q, "id", chunk.iter().map(|&id| id.to_owned()).collect());
             let page: Option<String> = q.build_query_scalar().fetch_one(&self.pools.read).await.map_err(DB::error)?;
-            let rows =
-                if incidents { metric::stored_incidents(page.as_deref())? } else { metric::stored_changes(page.as_deref())? };
+            let rows = if incidents {
+                metric::stored_incidents(page.as_deref())?
+            } else {
+                metric::stored_changes(page.as_deref())?
+            };
             for row in rows {
                 let id = match &row.0 {
                     Record::Incident(r) => r.id.as_str().to_owned(),

@@ -486,7 +486,11 @@ impl ChangePage {
             let (kind, record) = row?.ok_or_else(|| no_text(WHAT))?.into_record()?;
             if self.check_order {
                 let last: Option<&ChangeRecord> = page.last();
-                check_order(last.is_none_or(|last| (last_kind.as_str(), last.id.as_str()) < (kind.as_str(), record.id.as_str())))?;
+                check_order(
+                    last.is_none_or(|last| {
+                        (last_kind.as_str(), last.id.as_str()) < (kind.as_str(), record.id.as_str())
+                    }),
+                )?;
                 last_kind = kind;
             }
             page.push(record);

@@ -375,7 +375,10 @@ async fn rebuild_restores(db: &TestDb) {
             "{} WHERE tenant = '{t}'",
             crate::common::migration_statement(texts, "UPDATE metric_incidents SET record")
         ),
-        &format!("{} WHERE tenant = '{t}'", crate::common::migration_statement(texts, "UPDATE metric_changes SET record")),
+        &format!(
+            "{} WHERE tenant = '{t}'",
+            crate::common::migration_statement(texts, "UPDATE metric_changes SET record")
+        ),
     ])
     .await
     .unwrap();
