@@ -1,0 +1,546 @@
+//! The change folds are strict: the `apply` of the standard, normal and
+//! emergency change accepts an event only in the states where `decide` emits
+//! it, and refuses every other (state, event) pair with an `ApplyError`
+//! naming the kind, the state and the event.
+//!
+//! Each machine's `RULES` states it by hand, from the documented domain rules
+//! (not from the modules' `TRANSITIONS`); the checks in `common` hold `apply`
+//! to them for every (state, event) pair, `decide` to emitting each event in
+//! exactly the states they allow, and random command histories to replaying
+//! as decided. Events are the unit here, not commands: an approval that meets
+//! the quorum emits `approved` and then `authorized`, which follows the
+//! approval in the state it left.
+
+mod common;
+
+use common::{Machine, Rules, text, ts};
+use itsm_core::change::emergency::{AfterTheFact, EmergencyStatus};
+use itsm_core::change::normal::NormalStatus;
+use itsm_core::change::standard::StandardStatus;
+use itsm_core::change::{
+    ApprovalStep, Assessment, ChangeSpec, Completion, EmergencyChange, EmergencyCommand, EmergencyEvent, NormalChange,
+    NormalCommand, NormalEvent, Quorum, Review, ReviewVerdict, Stage, StandardChange, StandardCommand, StandardEvent,
+    Strategy as RollOut, Window,
+};
+use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
+use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId};
+use itsm_core::{Actor, Role, Timestamp};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+fn id(s: &str) -> ActorId {
+    ActorId::new(s).unwrap()
+}
+
+fn group(s: &str) -> GroupId {
+    GroupId::new(s).unwrap()
+}
+
+/// Who issues a change command, by its name: the approver `carl` (a member of
+/// every approver group, never the requester or the implementer) approves and
+/// rejects, the implementer `ivan` starts, advances and completes, and the
+/// change manager `rita` does the rest (and so requests every change).
+fn actor(command: &str) -> Actor {
+    let tenant = TenantId::new("acme").unwrap();
+    match command {
+        "approve" | "reject" => Actor::new(id("carl"), tenant, [Role::CabMember, Role::EmergencyCabMember])
+            .with_groups([group("change-managers"), group("cab"), group("ecab")]),
+        "start" | "advance_stage" | "complete" => Actor::new(id("ivan"), tenant, [Role::Implementer]),
+        _ => Actor::new(id("rita"), tenant, [Role::ChangeManager]),
+    }
+}
+
+/// A phased roll-out in two stages, so that one stage can be advanced.
+fn spec() -> ChangeSpec {
+    let stage = |name: &str, percent| Stage { name: name.to_owned(), percent };
+    ChangeSpec {
+        id: ChangeId::new("CHG-1").unwrap(),
+        service: ServiceId::new("payments").unwrap(),
+        title: text("upgrade the payment gateway"),
+        strategy: RollOut::Phased { stages: vec![stage("canary", 10), stage("all", 100)] },
+        auto_rollback: true,
+    }
+}
+
+/// A window a day ahead.
+fn window() -> Window {
+    Window::new(ts(86_400), ts(90_000)).unwrap()
+}
+
+fn completion(at: Timestamp) -> Completion {
+    Completion {
+        started_at: ts(-600),
+        completed_at: at,
+        outcome: ChangeOutcome::SuccessfulWithIssues,
+        remediation: Remediation::FixedForward,
+    }
+}
+
+fn review(at: Timestamp) -> Review {
+    Review { verdict: ReviewVerdict::PartlyMet, notes: text("went in late"), at, by: id("rita") }
+}
+
+/// A first attempt that went as planned.
+fn success() -> (ChangeOutcome, Remediation) {
+    (ChangeOutcome::Successful, Remediation::None)
+}
+
+/// `commands` in order, then each longer prefix: every prefix is a path.
+fn prefixes<C: Clone>(commands: &[C]) -> Vec<Vec<C>> {
+    (1..=commands.len()).map(|n| commands[..n].to_vec()).collect()
+}
+
+struct Standard;
+
+impl Machine for Standard {
+    type Agg = StandardChange;
+    type Status = StandardStatus;
+
+    /// Pre-approved: scheduled (and rescheduled), implemented in stages,
+    /// completed, optionally reviewed, closed; cancellable before it starts.
+    const RULES: Rules<StandardStatus> = {
+        use StandardStatus as S;
+        &[
+            ("scheduled", &[(S::New, S::Scheduled), (S::Scheduled, S::Scheduled)]),
+            ("started", &[(S::Scheduled, S::Implementing)]),
+            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
+            ("completed", &[(S::Implementing, S::Completed)]),
+            ("reviewed", &[(S::Completed, S::Reviewed)]),
+            ("closed", &[(S::Completed, S::Closed), (S::Reviewed, S::Closed)]),
+            ("cancelled", &[(S::New, S::Cancelled), (S::Scheduled, S::Cancelled)]),
+        ]
+    };
+    const CREATED: &'static [(&'static str, StandardStatus)] = &[("created", StandardStatus::New)];
+    const STATES: &'static [StandardStatus] = StandardStatus::ALL;
+
+    fn status(change: &StandardChange) -> StandardStatus {
+        change.status()
+    }
+
+    fn sample_event(name: &str, at: Timestamp) -> StandardEvent {
+        use StandardEvent as E;
+        let by = id("rita");
+        match name {
+            "created" => E::Created {
+                tenant: TenantId::new("acme").unwrap(),
+                spec: spec(),
+                template: TemplateId::new("os-patch").unwrap(),
+                at,
+                by,
+            },
+            "scheduled" => E::Scheduled { window: window(), at, by, overridden: None },
+            "started" => E::Started { at, by },
+            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by },
+            "completed" => E::Completed { completion: completion(at), by },
+            "reviewed" => E::Reviewed { review: review(at) },
+            "closed" => E::Closed { at, by },
+            "cancelled" => E::Cancelled { reason: text("no longer needed"), at, by },
+            other => panic!("unknown event {other}"),
+        }
+    }
+
+    fn actor(command: &StandardCommand) -> Actor {
+        actor(command.name())
+    }
+
+    fn paths() -> Vec<Vec<StandardCommand>> {
+        use StandardCommand as C;
+        let create = C::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() };
+        let (outcome, remediation) = success();
+        let mut paths = prefixes(&[
+            create.clone(),
+            C::Schedule { window: window(), override_reason: None },
+            C::Start,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
+            C::Close,
+        ]);
+        paths.push(vec![create, C::Cancel { reason: text("no longer needed") }]);
+        paths
+    }
+
+    fn probes(_now: Timestamp) -> Vec<StandardCommand> {
+        use StandardCommand as C;
+        let (outcome, remediation) = success();
+        vec![
+            C::Create { spec: spec(), template: TemplateId::new("cert-renewal").unwrap() },
+            C::Schedule { window: window(), override_reason: None },
+            C::Start,
+            C::AdvanceStage,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::NotMet, notes: text("caused an incident") },
+            C::Close,
+            C::Cancel { reason: text("no longer needed") },
+        ]
+    }
+}
+
+struct Normal;
+
+impl Machine for Normal {
+    type Agg = NormalChange;
+    type Status = NormalStatus;
+
+    /// Planned: submitted, assessed, approved (each vote keeps it assessed;
+    /// the vote meeting the quorum is followed by the authorization) or
+    /// rejected, scheduled (and rescheduled), implemented in stages,
+    /// completed, reviewed (mandatory), closed; cancellable before it starts.
+    const RULES: Rules<NormalStatus> = {
+        use NormalStatus as S;
+        &[
+            ("submitted", &[(S::Draft, S::Submitted)]),
+            ("assessed", &[(S::Submitted, S::Assessed)]),
+            ("approved", &[(S::Assessed, S::Assessed)]),
+            ("authorized", &[(S::Assessed, S::Authorized)]),
+            ("rejected", &[(S::Assessed, S::Rejected)]),
+            ("scheduled", &[(S::Authorized, S::Scheduled), (S::Scheduled, S::Scheduled)]),
+            ("started", &[(S::Scheduled, S::Implementing)]),
+            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
+            ("completed", &[(S::Implementing, S::Completed)]),
+            ("reviewed", &[(S::Completed, S::Reviewed)]),
+            ("closed", &[(S::Reviewed, S::Closed)]),
+            (
+                "cancelled",
+                &[
+                    (S::Draft, S::Cancelled),
+                    (S::Submitted, S::Cancelled),
+                    (S::Assessed, S::Cancelled),
+                    (S::Authorized, S::Cancelled),
+                    (S::Scheduled, S::Cancelled),
+                ],
+            ),
+        ]
+    };
+    const CREATED: &'static [(&'static str, NormalStatus)] = &[("created", NormalStatus::Draft)];
+    const STATES: &'static [NormalStatus] = NormalStatus::ALL;
+
+    fn status(change: &NormalChange) -> NormalStatus {
+        change.status()
+    }
+
+    fn sample_event(name: &str, at: Timestamp) -> NormalEvent {
+        use NormalEvent as E;
+        let by = id("rita");
+        match name {
+            "created" => E::Created { tenant: TenantId::new("acme").unwrap(), spec: spec(), at, by },
+            "submitted" => E::Submitted { at, by },
+            "assessed" => E::Assessed {
+                assessment: assessment(Risk::High),
+                steps: vec![ApprovalStep { group: group("cab"), quorum: Quorum::AtLeast(2) }],
+                at,
+                by,
+            },
+            "approved" => E::Approved { group: group("cab"), at, by: id("carl") },
+            "authorized" => E::Authorized { at },
+            "rejected" => E::Rejected { group: group("cab"), reason: text("too risky"), at, by: id("carl") },
+            "scheduled" => E::Scheduled { window: window(), at, by, overridden: None },
+            "started" => E::Started { at, by: id("ivan") },
+            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by: id("ivan") },
+            "completed" => E::Completed { completion: completion(at), by: id("ivan") },
+            "reviewed" => E::Reviewed { review: review(at) },
+            "closed" => E::Closed { at, by },
+            "cancelled" => E::Cancelled { reason: text("superseded"), at, by },
+            other => panic!("unknown event {other}"),
+        }
+    }
+
+    fn actor(command: &NormalCommand) -> Actor {
+        actor(command.name())
+    }
+
+    fn paths() -> Vec<Vec<NormalCommand>> {
+        use NormalCommand as C;
+        let (outcome, remediation) = success();
+        let assessed = vec![C::Create(spec()), C::Submit, C::Assess(assessment(Risk::Low))];
+        let mut paths = prefixes(&[
+            C::Create(spec()),
+            C::Submit,
+            C::Assess(assessment(Risk::Low)),
+            C::Approve { group: group("change-managers") },
+            C::Schedule { window: window(), override_reason: None },
+            C::Start,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
+            C::Close,
+        ]);
+        let mut rejected = assessed;
+        rejected.push(C::Reject { group: group("change-managers"), reason: text("too risky") });
+        paths.push(rejected);
+        paths.push(vec![C::Create(spec()), C::Cancel { reason: text("superseded") }]);
+        paths
+    }
+
+    fn probes(_now: Timestamp) -> Vec<NormalCommand> {
+        use NormalCommand as C;
+        let (outcome, remediation) = success();
+        vec![
+            C::Create(spec()),
+            C::Submit,
+            C::Assess(assessment(Risk::Low)),
+            C::Approve { group: group("change-managers") },
+            C::Reject { group: group("change-managers"), reason: text("too risky") },
+            C::Schedule { window: window(), override_reason: None },
+            C::Start,
+            C::AdvanceStage,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::PartlyMet, notes: text("late") },
+            C::Close,
+            C::Cancel { reason: text("superseded") },
+        ]
+    }
+}
+
+fn assessment(risk: Risk) -> Assessment {
+    Assessment {
+        risk,
+        impact: text("payments pause for a minute"),
+        backout_plan: text("redeploy the previous release"),
+        implementer: id("ivan"),
+    }
+}
+
+struct Emergency;
+
+impl Machine for Emergency {
+    type Agg = EmergencyChange;
+    type Status = EmergencyStatus;
+
+    /// Submitted to the emergency CAB (each vote keeps it submitted; the vote
+    /// meeting the quorum is followed by the authorization) or rejected,
+    /// implemented in stages, completed, reviewed (mandatory), closed;
+    /// cancellable before it starts. Recorded after the fact it starts
+    /// completed, and is approved (and authorized) there.
+    const RULES: Rules<EmergencyStatus> = {
+        use EmergencyStatus as S;
+        &[
+            ("approved", &[(S::Submitted, S::Submitted), (S::Completed, S::Completed)]),
+            ("authorized", &[(S::Submitted, S::Authorized), (S::Completed, S::Completed)]),
+            ("rejected", &[(S::Submitted, S::Rejected)]),
+            ("started", &[(S::Authorized, S::Implementing)]),
+            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
+            ("completed", &[(S::Implementing, S::Completed)]),
+            ("reviewed", &[(S::Completed, S::Reviewed)]),
+            ("closed", &[(S::Reviewed, S::Closed)]),
+            ("cancelled", &[(S::Submitted, S::Cancelled), (S::Authorized, S::Cancelled)]),
+        ]
+    };
+    const CREATED: &'static [(&'static str, EmergencyStatus)] =
+        &[("submitted", EmergencyStatus::Submitted), ("recorded", EmergencyStatus::Completed)];
+    const STATES: &'static [EmergencyStatus] = EmergencyStatus::ALL;
+
+    fn status(change: &EmergencyChange) -> EmergencyStatus {
+        change.status()
+    }
+
+    fn sample_event(name: &str, at: Timestamp) -> EmergencyEvent {
+        use EmergencyEvent as E;
+        let by = id("rita");
+        let tenant = TenantId::new("acme").unwrap();
+        let steps = vec![ApprovalStep { group: group("ecab"), quorum: Quorum::Any }];
+        match name {
+            "submitted" => E::Submitted {
+                tenant,
+                spec: spec(),
+                risk: Risk::High,
+                justification: text("payments are down"),
+                steps,
+                at,
+                by,
+            },
+            "recorded" => E::Recorded { tenant, record: after_the_fact(), steps, at, by },
+            "approved" => E::Approved { group: group("ecab"), at, by: id("carl") },
+            "authorized" => E::Authorized { at },
+            "rejected" => E::Rejected { group: group("ecab"), reason: text("not an emergency"), at, by: id("carl") },
+            "started" => E::Started { at, by: id("ivan") },
+            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by: id("ivan") },
+            "completed" => E::Completed { completion: completion(at), by: id("ivan") },
+            "reviewed" => E::Reviewed { review: review(at) },
+            "closed" => E::Closed { at, by },
+            "cancelled" => E::Cancelled { reason: text("fixed by a restart"), at, by },
+            other => panic!("unknown event {other}"),
+        }
+    }
+
+    fn actor(command: &EmergencyCommand) -> Actor {
+        actor(command.name())
+    }
+
+    fn paths() -> Vec<Vec<EmergencyCommand>> {
+        use EmergencyCommand as C;
+        let (outcome, remediation) = success();
+        let mut paths = prefixes(&[
+            submit(),
+            C::Approve { group: group("ecab") },
+            C::Start,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
+            C::Close,
+        ]);
+        paths.push(vec![submit(), C::Reject { group: group("ecab"), reason: text("not an emergency") }]);
+        paths.push(vec![submit(), C::Cancel { reason: text("fixed by a restart") }]);
+        paths.push(vec![C::RecordAfterTheFact(after_the_fact())]);
+        paths
+    }
+
+    fn probes(_now: Timestamp) -> Vec<EmergencyCommand> {
+        use EmergencyCommand as C;
+        let (outcome, remediation) = success();
+        vec![
+            submit(),
+            C::RecordAfterTheFact(after_the_fact()),
+            C::Approve { group: group("ecab") },
+            C::Reject { group: group("ecab"), reason: text("not an emergency") },
+            C::Start,
+            C::AdvanceStage,
+            C::Complete { outcome, remediation },
+            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
+            C::Close,
+            C::Cancel { reason: text("fixed by a restart") },
+        ]
+    }
+}
+
+fn submit() -> EmergencyCommand {
+    EmergencyCommand::Submit { spec: spec(), risk: Risk::High, justification: text("payments are down") }
+}
+
+/// A change made an hour before the epoch of [`ts`], recorded afterwards.
+fn after_the_fact() -> AfterTheFact {
+    AfterTheFact {
+        spec: spec(),
+        risk: Risk::Moderate,
+        justification: text("payments were down"),
+        implementer: id("ivan"),
+        started_at: ts(-7_200),
+        completed_at: ts(-3_600),
+        outcome: ChangeOutcome::Failed,
+        remediation: Remediation::RolledBack,
+    }
+}
+
+#[test]
+fn the_rules_name_every_event_once() {
+    common::check_names::<Standard>(8);
+    common::check_names::<Normal>(13);
+    common::check_names::<Emergency>(11);
+}
+
+#[test]
+fn apply_follows_the_rules_for_every_state_and_event() {
+    common::check_apply::<Standard>();
+    common::check_apply::<Normal>();
+    common::check_apply::<Emergency>();
+}
+
+#[test]
+fn only_the_creating_events_create_a_change() {
+    common::check_creation::<Standard>();
+    common::check_creation::<Normal>();
+    common::check_creation::<Emergency>();
+}
+
+#[test]
+fn decide_emits_each_event_where_the_rules_allow_it() {
+    common::check_decide::<Standard>();
+    common::check_decide::<Normal>();
+    common::check_decide::<Emergency>();
+}
+
+fn outcome() -> impl Strategy<Value = (ChangeOutcome, Remediation)> {
+    (select(ChangeOutcome::ALL), select(Remediation::ALL))
+}
+
+fn verdict() -> impl Strategy<Value = ReviewVerdict> {
+    select(ReviewVerdict::ALL)
+}
+
+/// A window starting `0..=3` days ahead, or one that ends before it starts.
+fn any_window() -> impl Strategy<Value = Window> {
+    (0i64..=3, any::<bool>()).prop_map(|(days, backwards)| {
+        let start = ts(86_400 * days);
+        let end = ts(86_400 * days + 3_600);
+        if backwards { Window { start: end, end: start } } else { Window { start, end } }
+    })
+}
+
+fn standard_command() -> BoxedStrategy<StandardCommand> {
+    use StandardCommand as C;
+    prop_oneof![
+        1 => select(&["os-patch", "restart-service", "no-such-template"][..])
+            .prop_map(|t| C::Create { spec: spec(), template: TemplateId::new(t).unwrap() }),
+        3 => any_window().prop_map(|window| C::Schedule { window, override_reason: None }),
+        3 => Just(C::Start),
+        2 => Just(C::AdvanceStage),
+        3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
+        2 => Just(C::Close),
+        1 => Just(C::Cancel { reason: text("no longer needed") }),
+    ]
+    .boxed()
+}
+
+fn normal_command() -> BoxedStrategy<NormalCommand> {
+    use NormalCommand as C;
+    let groups = select(&["change-managers", "cab", "ecab"][..]).prop_map(group);
+    prop_oneof![
+        1 => Just(C::Create(spec())),
+        3 => Just(C::Submit),
+        3 => select(Risk::ALL).prop_map(|risk| C::Assess(assessment(risk))),
+        4 => groups.clone().prop_map(|group| C::Approve { group }),
+        1 => groups.prop_map(|group| C::Reject { group, reason: text("too risky") }),
+        3 => any_window().prop_map(|window| C::Schedule { window, override_reason: None }),
+        3 => Just(C::Start),
+        2 => Just(C::AdvanceStage),
+        3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
+        2 => Just(C::Close),
+        1 => Just(C::Cancel { reason: text("superseded") }),
+    ]
+    .boxed()
+}
+
+fn emergency_command() -> BoxedStrategy<EmergencyCommand> {
+    use EmergencyCommand as C;
+    let groups = select(&["ecab", "cab"][..]).prop_map(group);
+    prop_oneof![
+        1 => Just(submit()),
+        1 => Just(C::RecordAfterTheFact(after_the_fact())),
+        4 => groups.clone().prop_map(|group| C::Approve { group }),
+        1 => groups.prop_map(|group| C::Reject { group, reason: text("not an emergency") }),
+        3 => Just(C::Start),
+        2 => Just(C::AdvanceStage),
+        3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
+        2 => Just(C::Close),
+        1 => Just(C::Cancel { reason: text("fixed by a restart") }),
+    ]
+    .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Apply never refuses an event that decide emitted, each event leads to
+    /// the state the rules give, and the history replays to the same change.
+    #[test]
+    fn standard_apply_accepts_whatever_decide_emits(steps in prop::collection::vec(standard_command(), 0..=30)) {
+        let create = StandardCommand::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() };
+        let commands: Vec<StandardCommand> = std::iter::once(create).chain(steps).collect();
+        common::check_history::<Standard>(&commands)?;
+    }
+
+    #[test]
+    fn normal_apply_accepts_whatever_decide_emits(steps in prop::collection::vec(normal_command(), 0..=30)) {
+        let commands: Vec<NormalCommand> = std::iter::once(NormalCommand::Create(spec())).chain(steps).collect();
+        common::check_history::<Normal>(&commands)?;
+    }
+
+    #[test]
+    fn emergency_apply_accepts_whatever_decide_emits(
+        first in prop_oneof![Just(submit()), Just(EmergencyCommand::RecordAfterTheFact(after_the_fact()))],
+        steps in prop::collection::vec(emergency_command(), 0..=30),
+    ) {
+        let commands: Vec<EmergencyCommand> = std::iter::once(first).chain(steps).collect();
+        common::check_history::<Emergency>(&commands)?;
+    }
+}
