@@ -516,11 +516,15 @@ fn text_of<'a, T: serde::Deserialize<'a>>(text: Option<&'a str>) -> Option<T> {
     serde_json::from_str(text?).ok()
 }
 
+/// One incident row as a verification reads it: the columns, the verdict,
+/// the record text.
+type VerifiedIncidentRow<'a> = (IncidentRow<'a>, Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
 /// The incident rows a verification reads: a JSON array of
 /// `[[columns], verdict, record text]` per row.
 pub(crate) fn stored_incidents(rows: Option<&str>) -> Result<Vec<StoredRow>, StoreError> {
     let Some(rows) = rows else { return Ok(Vec::new()) };
-    let rows: Vec<(IncidentRow<'_>, Option<Cow<'_, str>>, Option<Cow<'_, str>>)> =
+    let rows: Vec<VerifiedIncidentRow<'_>> =
         serde_json::from_str(rows).map_err(|e| StoreError::corrupt("metric record", "incident rows", e))?;
     rows.into_iter()
         .map(|(row, verdict, text)| {
