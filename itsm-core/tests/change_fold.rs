@@ -90,6 +90,22 @@ fn prefixes<C: Clone>(commands: &[C]) -> Vec<Vec<C>> {
     (1..=commands.len()).map(|n| commands[..n].to_vec()).collect()
 }
 
+/// The events every change type has, from implementation on, as `E`'s
+/// variants: the sample events' common part.
+macro_rules! implementation_event {
+    ($E:ident, $name:expr, $at:expr, $by:expr) => {
+        match $name {
+            "started" => $E::Started { at: $at, by: id("ivan") },
+            "stage_advanced" => $E::StageAdvanced { stages_done: 1, at: $at, by: id("ivan") },
+            "completed" => $E::Completed { completion: completion($at), by: id("ivan") },
+            "reviewed" => $E::Reviewed { review: review($at) },
+            "closed" => $E::Closed { at: $at, by: $by },
+            "cancelled" => $E::Cancelled { reason: text("no longer needed"), at: $at, by: $by },
+            other => panic!("unknown event {other}"),
+        }
+    };
+}
+
 struct Standard;
 
 impl Machine for Standard {
@@ -129,13 +145,7 @@ impl Machine for Standard {
                 by,
             },
             "scheduled" => E::Scheduled { window: window(), at, by, overridden: None },
-            "started" => E::Started { at, by },
-            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by },
-            "completed" => E::Completed { completion: completion(at), by },
-            "reviewed" => E::Reviewed { review: review(at) },
-            "closed" => E::Closed { at, by },
-            "cancelled" => E::Cancelled { reason: text("no longer needed"), at, by },
-            other => panic!("unknown event {other}"),
+            other => implementation_event!(E, other, at, by),
         }
     }
 
@@ -159,7 +169,7 @@ impl Machine for Standard {
         paths
     }
 
-    fn probes(_now: Timestamp) -> Vec<StandardCommand> {
+    fn probes() -> Vec<StandardCommand> {
         use StandardCommand as C;
         let (outcome, remediation) = success();
         vec![
@@ -234,13 +244,7 @@ impl Machine for Normal {
             "authorized" => E::Authorized { at },
             "rejected" => E::Rejected { group: group("cab"), reason: text("too risky"), at, by: id("carl") },
             "scheduled" => E::Scheduled { window: window(), at, by, overridden: None },
-            "started" => E::Started { at, by: id("ivan") },
-            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by: id("ivan") },
-            "completed" => E::Completed { completion: completion(at), by: id("ivan") },
-            "reviewed" => E::Reviewed { review: review(at) },
-            "closed" => E::Closed { at, by },
-            "cancelled" => E::Cancelled { reason: text("superseded"), at, by },
-            other => panic!("unknown event {other}"),
+            other => implementation_event!(E, other, at, by),
         }
     }
 
@@ -270,7 +274,7 @@ impl Machine for Normal {
         paths
     }
 
-    fn probes(_now: Timestamp) -> Vec<NormalCommand> {
+    fn probes() -> Vec<NormalCommand> {
         use NormalCommand as C;
         let (outcome, remediation) = success();
         vec![
@@ -351,13 +355,7 @@ impl Machine for Emergency {
             "approved" => E::Approved { group: group("ecab"), at, by: id("carl") },
             "authorized" => E::Authorized { at },
             "rejected" => E::Rejected { group: group("ecab"), reason: text("not an emergency"), at, by: id("carl") },
-            "started" => E::Started { at, by: id("ivan") },
-            "stage_advanced" => E::StageAdvanced { stages_done: 1, at, by: id("ivan") },
-            "completed" => E::Completed { completion: completion(at), by: id("ivan") },
-            "reviewed" => E::Reviewed { review: review(at) },
-            "closed" => E::Closed { at, by },
-            "cancelled" => E::Cancelled { reason: text("fixed by a restart"), at, by },
-            other => panic!("unknown event {other}"),
+            other => implementation_event!(E, other, at, by),
         }
     }
 
@@ -382,7 +380,7 @@ impl Machine for Emergency {
         paths
     }
 
-    fn probes(_now: Timestamp) -> Vec<EmergencyCommand> {
+    fn probes() -> Vec<EmergencyCommand> {
         use EmergencyCommand as C;
         let (outcome, remediation) = success();
         vec![

@@ -117,7 +117,7 @@ impl Machine for ProblemMachine {
         (0..=steps.len()).map(|n| std::iter::once(open()).chain(steps[..n].iter().cloned()).collect()).collect()
     }
 
-    fn probes(_now: Timestamp) -> Vec<ProblemCommand> {
+    fn probes() -> Vec<ProblemCommand> {
         use ProblemCommand as C;
         let mut probes = vec![
             open(),
