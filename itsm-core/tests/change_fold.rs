@@ -106,6 +106,54 @@ macro_rules! implementation_event {
     };
 }
 
+/// The standard change's way from creation to closure, one stage advanced.
+fn standard_happy() -> Vec<StandardCommand> {
+    use StandardCommand as C;
+    let (outcome, remediation) = success();
+    vec![
+        C::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() },
+        C::Schedule { window: window(), override_reason: None },
+        C::Start,
+        C::AdvanceStage,
+        C::Complete { outcome, remediation },
+        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
+        C::Close,
+    ]
+}
+
+/// The normal change's way from the draft to closure, one stage advanced.
+fn normal_happy() -> Vec<NormalCommand> {
+    use NormalCommand as C;
+    let (outcome, remediation) = success();
+    vec![
+        C::Create(spec()),
+        C::Submit,
+        C::Assess(assessment(Risk::Low)),
+        C::Approve { group: group("change-managers") },
+        C::Schedule { window: window(), override_reason: None },
+        C::Start,
+        C::AdvanceStage,
+        C::Complete { outcome, remediation },
+        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
+        C::Close,
+    ]
+}
+
+/// The emergency change's way from submission to closure, one stage advanced.
+fn emergency_happy() -> Vec<EmergencyCommand> {
+    use EmergencyCommand as C;
+    let (outcome, remediation) = success();
+    vec![
+        submit(),
+        C::Approve { group: group("ecab") },
+        C::Start,
+        C::AdvanceStage,
+        C::Complete { outcome, remediation },
+        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
+        C::Close,
+    ]
+}
+
 struct Standard;
 
 impl Machine for Standard {
@@ -155,17 +203,8 @@ impl Machine for Standard {
 
     fn paths() -> Vec<Vec<StandardCommand>> {
         use StandardCommand as C;
-        let create = C::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() };
-        let (outcome, remediation) = success();
-        let mut paths = prefixes(&[
-            create.clone(),
-            C::Schedule { window: window(), override_reason: None },
-            C::Start,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
-            C::Close,
-        ]);
-        paths.push(vec![create, C::Cancel { reason: text("no longer needed") }]);
+        let mut paths = prefixes(&standard_happy());
+        paths.push(vec![standard_happy().swap_remove(0), C::Cancel { reason: text("no longer needed") }]);
         paths
     }
 
@@ -254,20 +293,8 @@ impl Machine for Normal {
 
     fn paths() -> Vec<Vec<NormalCommand>> {
         use NormalCommand as C;
-        let (outcome, remediation) = success();
-        let assessed = vec![C::Create(spec()), C::Submit, C::Assess(assessment(Risk::Low))];
-        let mut paths = prefixes(&[
-            C::Create(spec()),
-            C::Submit,
-            C::Assess(assessment(Risk::Low)),
-            C::Approve { group: group("change-managers") },
-            C::Schedule { window: window(), override_reason: None },
-            C::Start,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
-            C::Close,
-        ]);
-        let mut rejected = assessed;
+        let mut paths = prefixes(&normal_happy());
+        let mut rejected = normal_happy()[..3].to_vec();
         rejected.push(C::Reject { group: group("change-managers"), reason: text("too risky") });
         paths.push(rejected);
         paths.push(vec![C::Create(spec()), C::Cancel { reason: text("superseded") }]);
@@ -365,15 +392,7 @@ impl Machine for Emergency {
 
     fn paths() -> Vec<Vec<EmergencyCommand>> {
         use EmergencyCommand as C;
-        let (outcome, remediation) = success();
-        let mut paths = prefixes(&[
-            submit(),
-            C::Approve { group: group("ecab") },
-            C::Start,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
-            C::Close,
-        ]);
+        let mut paths = prefixes(&emergency_happy());
         paths.push(vec![submit(), C::Reject { group: group("ecab"), reason: text("not an emergency") }]);
         paths.push(vec![submit(), C::Cancel { reason: text("fixed by a restart") }]);
         paths.push(vec![C::RecordAfterTheFact(after_the_fact())]);
@@ -521,22 +540,25 @@ proptest! {
     /// Apply never refuses an event that decide emitted, each event leads to
     /// the state the rules give, and the history replays to the same change.
     #[test]
-    fn standard_apply_accepts_whatever_decide_emits(steps in prop::collection::vec(standard_command(), 0..=30)) {
-        let create = StandardCommand::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() };
-        let commands: Vec<StandardCommand> = std::iter::once(create).chain(steps).collect();
+    fn standard_apply_accepts_whatever_decide_emits(
+        steps in common::history(standard_command(), standard_happy()[1..].to_vec(), 20),
+    ) {
+        let commands: Vec<StandardCommand> = standard_happy().into_iter().take(1).chain(steps).collect();
         common::check_history::<Standard>(&commands)?;
     }
 
     #[test]
-    fn normal_apply_accepts_whatever_decide_emits(steps in prop::collection::vec(normal_command(), 0..=30)) {
-        let commands: Vec<NormalCommand> = std::iter::once(NormalCommand::Create(spec())).chain(steps).collect();
+    fn normal_apply_accepts_whatever_decide_emits(
+        steps in common::history(normal_command(), normal_happy()[1..].to_vec(), 20),
+    ) {
+        let commands: Vec<NormalCommand> = normal_happy().into_iter().take(1).chain(steps).collect();
         common::check_history::<Normal>(&commands)?;
     }
 
     #[test]
     fn emergency_apply_accepts_whatever_decide_emits(
         first in prop_oneof![Just(submit()), Just(EmergencyCommand::RecordAfterTheFact(after_the_fact()))],
-        steps in prop::collection::vec(emergency_command(), 0..=30),
+        steps in common::history(emergency_command(), emergency_happy()[1..].to_vec(), 20),
     ) {
         let commands: Vec<EmergencyCommand> = std::iter::once(first).chain(steps).collect();
         common::check_history::<Emergency>(&commands)?;

@@ -8,6 +8,7 @@ use std::fmt::{Debug, Display};
 
 use itsm_core::id::Text;
 use itsm_core::{Actor, Aggregate, ApplyError, Context, DomainConfig, Timestamp};
+use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 /// For each event that follows a state: every state it may follow and the
@@ -226,4 +227,18 @@ pub fn check_history<M: Machine>(commands: &[Command<M>]) -> Result<(), TestCase
         return Err(TestCaseError::fail("the replayed history differs from the decided one"));
     }
     Ok(())
+}
+
+/// Up to `runs` pieces, each one random command or the tail of `happy` (the
+/// machine's way from creation to its end) from a random step on, so that a
+/// history reaches the late states as well as wandering.
+pub fn history<C: Clone + Debug + 'static>(
+    command: BoxedStrategy<C>,
+    happy: Vec<C>,
+    runs: usize,
+) -> impl Strategy<Value = Vec<C>> {
+    let len = happy.len();
+    let tail = (0..len).prop_map(move |from| happy[from..].to_vec());
+    let piece = prop_oneof![3 => command.prop_map(|c| vec![c]), 1 => tail];
+    prop::collection::vec(piece, 0..=runs).prop_map(|pieces| pieces.into_iter().flatten().collect())
 }
