@@ -80,11 +80,6 @@ fn review(at: Timestamp) -> Review {
     Review { verdict: ReviewVerdict::PartlyMet, notes: text("went in late"), at, by: id("rita") }
 }
 
-/// A first attempt that went as planned.
-fn success() -> (ChangeOutcome, Remediation) {
-    (ChangeOutcome::Successful, Remediation::None)
-}
-
 /// `commands` in order, then each longer prefix: every prefix is a path.
 fn prefixes<C: Clone>(commands: &[C]) -> Vec<Vec<C>> {
     (1..=commands.len()).map(|n| commands[..n].to_vec()).collect()
@@ -106,52 +101,51 @@ macro_rules! implementation_event {
     };
 }
 
+/// A change's way from the start of implementation to closure, as `C`'s
+/// variants: one stage advanced, a successful first attempt, a review.
+macro_rules! implemented {
+    ($C:ident) => {
+        [
+            $C::Start,
+            $C::AdvanceStage,
+            $C::Complete { outcome: ChangeOutcome::Successful, remediation: Remediation::None },
+            $C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
+            $C::Close,
+        ]
+    };
+}
+
 /// The standard change's way from creation to closure, one stage advanced.
 fn standard_happy() -> Vec<StandardCommand> {
     use StandardCommand as C;
-    let (outcome, remediation) = success();
-    vec![
+    [
         C::Create { spec: spec(), template: TemplateId::new("os-patch").unwrap() },
         C::Schedule { window: window(), override_reason: None },
-        C::Start,
-        C::AdvanceStage,
-        C::Complete { outcome, remediation },
-        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
-        C::Close,
     ]
+    .into_iter()
+    .chain(implemented!(C))
+    .collect()
 }
 
 /// The normal change's way from the draft to closure, one stage advanced.
 fn normal_happy() -> Vec<NormalCommand> {
     use NormalCommand as C;
-    let (outcome, remediation) = success();
-    vec![
+    [
         C::Create(spec()),
         C::Submit,
         C::Assess(assessment(Risk::Low)),
         C::Approve { group: group("change-managers") },
         C::Schedule { window: window(), override_reason: None },
-        C::Start,
-        C::AdvanceStage,
-        C::Complete { outcome, remediation },
-        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
-        C::Close,
     ]
+    .into_iter()
+    .chain(implemented!(C))
+    .collect()
 }
 
 /// The emergency change's way from submission to closure, one stage advanced.
 fn emergency_happy() -> Vec<EmergencyCommand> {
     use EmergencyCommand as C;
-    let (outcome, remediation) = success();
-    vec![
-        submit(),
-        C::Approve { group: group("ecab") },
-        C::Start,
-        C::AdvanceStage,
-        C::Complete { outcome, remediation },
-        C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
-        C::Close,
-    ]
+    [submit(), C::Approve { group: group("ecab") }].into_iter().chain(implemented!(C)).collect()
 }
 
 struct Standard;
@@ -210,17 +204,9 @@ impl Machine for Standard {
 
     fn probes() -> Vec<StandardCommand> {
         use StandardCommand as C;
-        let (outcome, remediation) = success();
-        vec![
-            C::Create { spec: spec(), template: TemplateId::new("cert-renewal").unwrap() },
-            C::Schedule { window: window(), override_reason: None },
-            C::Start,
-            C::AdvanceStage,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::NotMet, notes: text("caused an incident") },
-            C::Close,
-            C::Cancel { reason: text("no longer needed") },
-        ]
+        let mut probes = standard_happy();
+        probes.push(C::Cancel { reason: text("no longer needed") });
+        probes
     }
 }
 
@@ -303,21 +289,12 @@ impl Machine for Normal {
 
     fn probes() -> Vec<NormalCommand> {
         use NormalCommand as C;
-        let (outcome, remediation) = success();
-        vec![
-            C::Create(spec()),
-            C::Submit,
-            C::Assess(assessment(Risk::Low)),
-            C::Approve { group: group("change-managers") },
+        let mut probes = normal_happy();
+        probes.extend([
             C::Reject { group: group("change-managers"), reason: text("too risky") },
-            C::Schedule { window: window(), override_reason: None },
-            C::Start,
-            C::AdvanceStage,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::PartlyMet, notes: text("late") },
-            C::Close,
             C::Cancel { reason: text("superseded") },
-        ]
+        ]);
+        probes
     }
 }
 
@@ -401,19 +378,13 @@ impl Machine for Emergency {
 
     fn probes() -> Vec<EmergencyCommand> {
         use EmergencyCommand as C;
-        let (outcome, remediation) = success();
-        vec![
-            submit(),
+        let mut probes = emergency_happy();
+        probes.extend([
             C::RecordAfterTheFact(after_the_fact()),
-            C::Approve { group: group("ecab") },
             C::Reject { group: group("ecab"), reason: text("not an emergency") },
-            C::Start,
-            C::AdvanceStage,
-            C::Complete { outcome, remediation },
-            C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("restored") },
-            C::Close,
             C::Cancel { reason: text("fixed by a restart") },
-        ]
+        ]);
+        probes
     }
 }
 

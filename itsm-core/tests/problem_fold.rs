@@ -111,16 +111,11 @@ impl Machine for ProblemMachine {
 
     fn probes() -> Vec<ProblemCommand> {
         use ProblemCommand as C;
-        let mut probes = vec![
-            open(),
-            C::Assess { priority: Priority::P1 },
-            C::StartAnalysis,
-            C::RecordKnownError(known_error()),
-            C::StartFix { change: ChangeId::new("CHG-2").unwrap() },
+        let mut probes = happy();
+        probes.extend([
             C::Reanalyze { reason: text("the fix did not hold") },
-            C::Close,
             C::LinkIncident { incident: IncidentId::new("INC-9").unwrap() },
-        ];
+        ]);
         probes.extend(ProblemClosure::ALL.iter().map(|closure| C::Resolve { closure: *closure }));
         probes
     }
