@@ -5,7 +5,8 @@
 //! (back to RootCauseAnalysis from KnownError, FixInProgress or Resolved),
 //! linked incidents, and a known-error record (symptom, root cause,
 //! workaround). Closure codes follow ServiceNow: fix applied, risk accepted,
-//! duplicate, cancelled.
+//! duplicate, cancelled. The fold is strict: an event applies only in the
+//! states where `decide` emits it.
 
 use std::collections::BTreeSet;
 
@@ -563,41 +564,103 @@ impl Problem {
         Ok(vec![event])
     }
 
+    /// Applies one event to an existing problem. The fold is strict: each
+    /// event applies only in the states where `decide` emits it, and any other
+    /// (state, event) pair is an [`ApplyError`] naming the kind, the state and
+    /// the event.
     fn applied(mut self, event: &ProblemEvent) -> Result<Self, ApplyError> {
+        use ProblemEvent as E;
         use ProblemState as S;
-        let fail =
-            |p: &Problem| ApplyError { kind: AggregateKind::Problem, state: p.status().as_str(), event: event.name() };
+        let refused = ApplyError { kind: AggregateKind::Problem, state: self.status().as_str(), event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
-        match event {
-            ProblemEvent::Opened { .. } => return Err(fail(&self)),
-            ProblemEvent::Assessed { priority, .. } => {
+        // The new state, or `None` when the event keeps it.
+        let next = match (&self.state, event) {
+            (
+                S::New
+                | S::Assessed
+                | S::RootCauseAnalysis
+                | S::KnownError(_)
+                | S::FixInProgress(_)
+                | S::Resolved(_)
+                | S::Closed(_),
+                E::Opened { .. },
+            ) => return Err(refused),
+
+            (S::New, E::Assessed { priority, .. }) => {
                 self.priority = Some(*priority);
-                self.state = S::Assessed;
+                Some(S::Assessed)
             }
-            ProblemEvent::AnalysisStarted { .. } => {
+            (
+                S::Assessed
+                | S::RootCauseAnalysis
+                | S::KnownError(_)
+                | S::FixInProgress(_)
+                | S::Resolved(_)
+                | S::Closed(_),
+                E::Assessed { .. },
+            ) => return Err(refused),
+
+            (S::Assessed, E::AnalysisStarted { .. }) => {
                 self.analyses = self.analyses.saturating_add(1);
-                self.state = S::RootCauseAnalysis;
+                Some(S::RootCauseAnalysis)
             }
-            ProblemEvent::KnownErrorRecorded { known_error, .. } => self.state = S::KnownError(known_error.clone()),
-            ProblemEvent::FixStarted { change, .. } => {
-                let S::KnownError(k) = &self.state else { return Err(fail(&self)) };
-                self.state = S::FixInProgress(Fix { known_error: k.clone(), change: change.clone() });
+            (
+                S::New | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_),
+                E::AnalysisStarted { .. },
+            ) => return Err(refused),
+
+            // A first record, or a better one.
+            (S::RootCauseAnalysis | S::KnownError(_), E::KnownErrorRecorded { known_error, .. }) => {
+                Some(S::KnownError(known_error.clone()))
             }
-            ProblemEvent::Resolved { closure, at, .. } => {
+            (
+                S::New | S::Assessed | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_),
+                E::KnownErrorRecorded { .. },
+            ) => {
+                return Err(refused);
+            }
+
+            (S::KnownError(k), E::FixStarted { change, .. }) => {
+                Some(S::FixInProgress(Fix { known_error: k.clone(), change: change.clone() }))
+            }
+            (
+                S::New | S::Assessed | S::RootCauseAnalysis | S::FixInProgress(_) | S::Resolved(_) | S::Closed(_),
+                E::FixStarted { .. },
+            ) => return Err(refused),
+
+            // Which closure each state allows is `decide`'s rule; the fold keeps the known error.
+            (
+                S::New | S::Assessed | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_),
+                E::Resolved { closure, at, .. },
+            ) => {
                 let known_error = self.known_error().cloned();
-                self.state = S::Resolved(ProblemResolution { closure: *closure, at: *at, known_error });
+                Some(S::Resolved(ProblemResolution { closure: *closure, at: *at, known_error }))
             }
-            ProblemEvent::Reanalyzed { .. } => {
+            (S::Resolved(_) | S::Closed(_), E::Resolved { .. }) => return Err(refused),
+
+            (S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_), E::Reanalyzed { .. }) => {
                 self.analyses = self.analyses.saturating_add(1);
-                self.state = S::RootCauseAnalysis;
+                Some(S::RootCauseAnalysis)
             }
-            ProblemEvent::Closed { .. } => {
-                let S::Resolved(r) = &self.state else { return Err(fail(&self)) };
-                self.state = S::Closed(r.clone());
-            }
-            ProblemEvent::IncidentLinked { incident, .. } => {
+            (S::New | S::Assessed | S::RootCauseAnalysis | S::Closed(_), E::Reanalyzed { .. }) => return Err(refused),
+
+            (S::Resolved(r), E::Closed { .. }) => Some(S::Closed(r.clone())),
+            (
+                S::New | S::Assessed | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Closed(_),
+                E::Closed { .. },
+            ) => return Err(refused),
+
+            (
+                S::New | S::Assessed | S::RootCauseAnalysis | S::KnownError(_) | S::FixInProgress(_) | S::Resolved(_),
+                E::IncidentLinked { incident, .. },
+            ) => {
                 self.incidents.insert(incident.clone());
+                None
             }
+            (S::Closed(_), E::IncidentLinked { .. }) => return Err(refused),
+        };
+        if let Some(next) = next {
+            self.state = next;
         }
         Ok(self)
     }

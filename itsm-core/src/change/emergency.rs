@@ -645,42 +645,155 @@ impl EmergencyChange {
         Ok(events)
     }
 
+    /// Applies one event to an existing emergency change. The fold is strict:
+    /// each event applies only in the states where `decide` emits it, and any
+    /// other (state, event) pair is an [`ApplyError`] naming the kind, the
+    /// state and the event.
     fn applied(mut self, event: &EmergencyEvent) -> Result<Self, ApplyError> {
+        use EmergencyEvent as E;
         use EmergencyState as S;
         let status = self.status().as_str();
         let fail = || ApplyError { kind: AggregateKind::EmergencyChange, state: status, event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
         self.state = match (self.state, event) {
-            (state @ (S::Submitted | S::Completed(_)), EmergencyEvent::Approved { group, by, .. }) => {
+            (
+                S::Submitted
+                | S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Submitted { .. } | E::Recorded { .. },
+            ) => return Err(fail()),
+
+            // A vote before implementation, or on a change recorded after the fact.
+            (state @ (S::Submitted | S::Completed(_)), E::Approved { group, by, .. }) => {
                 self.votes.entry(group.clone()).or_default().insert(by.clone());
                 state
             }
-            (S::Submitted, EmergencyEvent::Authorized { .. }) => {
+            (
+                S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Approved { .. },
+            ) => return Err(fail()),
+
+            (S::Submitted, E::Authorized { .. }) => {
                 self.authorized = true;
                 S::Authorized
             }
-            (state @ S::Completed(_), EmergencyEvent::Authorized { .. }) => {
+            // A change recorded after the fact stays completed once approved.
+            (state @ S::Completed(_), E::Authorized { .. }) => {
                 self.authorized = true;
                 state
             }
-            (S::Submitted, EmergencyEvent::Rejected { reason, at, by, .. }) => {
+            (
+                S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Authorized { .. },
+            ) => return Err(fail()),
+
+            (S::Submitted, E::Rejected { reason, at, by, .. }) => {
                 S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() })
             }
-            (S::Authorized, EmergencyEvent::Started { at, by }) => {
+            (
+                S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Rejected { .. },
+            ) => return Err(fail()),
+
+            (S::Authorized, E::Started { at, by }) => {
                 S::Implementing { started_at: *at, implementer: by.clone(), stages_done: 0 }
             }
-            (S::Implementing { started_at, implementer, .. }, EmergencyEvent::StageAdvanced { stages_done, .. }) => {
+            (
+                S::Submitted
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Started { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing { started_at, implementer, .. }, E::StageAdvanced { stages_done, .. }) => {
                 S::Implementing { started_at, implementer, stages_done: *stages_done }
             }
-            (S::Implementing { implementer, .. }, EmergencyEvent::Completed { completion, .. }) => {
+            (
+                S::Submitted
+                | S::Authorized
+                | S::Rejected(_)
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::StageAdvanced { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing { implementer, .. }, E::Completed { completion, .. }) => {
                 S::Completed(EmergencyDone { completion: completion.clone(), retroactive: false, implementer })
             }
-            (S::Completed(done), EmergencyEvent::Reviewed { review }) => S::Reviewed { done, review: review.clone() },
-            (S::Reviewed { done, review }, EmergencyEvent::Closed { .. }) => S::Closed { done, review },
-            (S::Submitted | S::Authorized, EmergencyEvent::Cancelled { reason, at, by }) => {
+            (
+                S::Submitted
+                | S::Authorized
+                | S::Rejected(_)
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Completed { .. },
+            ) => return Err(fail()),
+
+            (S::Completed(done), E::Reviewed { review }) => S::Reviewed { done, review: review.clone() },
+            (
+                S::Submitted
+                | S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Reviewed { .. },
+            ) => return Err(fail()),
+
+            (S::Reviewed { done, review }, E::Closed { .. }) => S::Closed { done, review },
+            (
+                S::Submitted
+                | S::Authorized
+                | S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Completed(_)
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Closed { .. },
+            ) => return Err(fail()),
+
+            (S::Submitted | S::Authorized, E::Cancelled { reason, at, by }) => {
                 S::Cancelled(Ended { reason: reason.clone(), at: *at, by: by.clone() })
             }
-            (_, _) => return Err(fail()),
+            (
+                S::Rejected(_)
+                | S::Implementing { .. }
+                | S::Completed(_)
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Cancelled { .. },
+            ) => return Err(fail()),
         };
         Ok(self)
     }

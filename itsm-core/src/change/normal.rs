@@ -907,52 +907,228 @@ impl NormalChange {
         Ok(())
     }
 
+    /// Applies one event to an existing normal change. The fold is strict:
+    /// each event applies only in the states where `decide` emits it, and any
+    /// other (state, event) pair is an [`ApplyError`] naming the kind, the
+    /// state and the event.
     fn applied(mut self, event: &NormalEvent) -> Result<Self, ApplyError> {
+        use NormalEvent as E;
         use NormalState as S;
         let status = self.status().as_str();
         let fail = || ApplyError { kind: AggregateKind::NormalChange, state: status, event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
         self.state = match (self.state, event) {
-            (S::Draft, NormalEvent::Submitted { at, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Created { .. },
+            ) => return Err(fail()),
+
+            (S::Draft, E::Submitted { at, .. }) => {
                 self.submitted_at = Some(*at);
                 S::Submitted
             }
-            (S::Submitted, NormalEvent::Assessed { assessment, steps, .. }) => {
+            (
+                S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Submitted { .. },
+            ) => return Err(fail()),
+
+            (S::Submitted, E::Assessed { assessment, steps, .. }) => {
                 S::Assessed(Approvals { assessment: assessment.clone(), steps: steps.clone(), votes: BTreeMap::new() })
             }
-            (S::Assessed(mut a), NormalEvent::Approved { group, by, .. }) => {
+            (
+                S::Draft
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Assessed { .. },
+            ) => return Err(fail()),
+
+            (S::Assessed(mut a), E::Approved { group, by, .. }) => {
                 a.votes.entry(group.clone()).or_default().insert(by.clone());
                 S::Assessed(a)
             }
-            (S::Assessed(a), NormalEvent::Authorized { .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Approved { .. },
+            ) => return Err(fail()),
+
+            // Follows the assessment (no step required) or the vote meeting the quorum.
+            (S::Assessed(a), E::Authorized { .. }) => {
                 S::Authorized(Plan { assessment: a.assessment, approvals: a.votes, window: None })
             }
-            (S::Assessed(_), NormalEvent::Rejected { reason, at, by, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Authorized { .. },
+            ) => return Err(fail()),
+
+            (S::Assessed(_), E::Rejected { reason, at, by, .. }) => {
                 S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() })
             }
-            (S::Authorized(mut p) | S::Scheduled(mut p), NormalEvent::Scheduled { window, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Rejected { .. },
+            ) => return Err(fail()),
+
+            // A first window, or another one.
+            (S::Authorized(mut p) | S::Scheduled(mut p), E::Scheduled { window, .. }) => {
                 p.window = Some(*window);
                 S::Scheduled(p)
             }
-            (S::Scheduled(plan), NormalEvent::Started { at, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Rejected(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Scheduled { .. },
+            ) => return Err(fail()),
+
+            (S::Scheduled(plan), E::Started { at, .. }) => {
                 S::Implementing(Implementation { plan, started_at: *at, stages_done: 0 })
             }
-            (S::Implementing(mut i), NormalEvent::StageAdvanced { stages_done, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Started { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing(mut i), E::StageAdvanced { stages_done, .. }) => {
                 i.stages_done = *stages_done;
                 S::Implementing(i)
             }
-            (S::Implementing(i), NormalEvent::Completed { completion, .. }) => {
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::StageAdvanced { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing(i), E::Completed { completion, .. }) => {
                 S::Completed(Done { plan: i.plan, completion: completion.clone() })
             }
-            (S::Completed(done), NormalEvent::Reviewed { review }) => {
-                S::Reviewed(Reviewed { done, review: review.clone() })
-            }
-            (S::Reviewed(r), NormalEvent::Closed { .. }) => S::Closed(r),
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Completed(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Completed { .. },
+            ) => return Err(fail()),
+
+            (S::Completed(done), E::Reviewed { review }) => S::Reviewed(Reviewed { done, review: review.clone() }),
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Reviewed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Reviewed { .. },
+            ) => return Err(fail()),
+
+            (S::Reviewed(r), E::Closed { .. }) => S::Closed(r),
+            (
+                S::Draft
+                | S::Submitted
+                | S::Assessed(_)
+                | S::Authorized(_)
+                | S::Rejected(_)
+                | S::Scheduled(_)
+                | S::Implementing(_)
+                | S::Completed(_)
+                | S::Closed(_)
+                | S::Cancelled(_),
+                E::Closed { .. },
+            ) => return Err(fail()),
+
             (
                 S::Draft | S::Submitted | S::Assessed(_) | S::Authorized(_) | S::Scheduled(_),
-                NormalEvent::Cancelled { reason, at, by },
+                E::Cancelled { reason, at, by },
             ) => S::Cancelled(Ended { reason: reason.clone(), at: *at, by: by.clone() }),
-            (_, _) => return Err(fail()),
+            (
+                S::Rejected(_) | S::Implementing(_) | S::Completed(_) | S::Reviewed(_) | S::Closed(_) | S::Cancelled(_),
+                E::Cancelled { .. },
+            ) => return Err(fail()),
         };
         Ok(self)
     }

@@ -544,36 +544,105 @@ impl StandardChange {
         Ok(vec![event])
     }
 
+    /// Applies one event to an existing standard change. The fold is strict:
+    /// each event applies only in the states where `decide` emits it, and any
+    /// other (state, event) pair is an [`ApplyError`] naming the kind, the
+    /// state and the event.
     fn applied(mut self, event: &StandardEvent) -> Result<Self, ApplyError> {
+        use StandardEvent as E;
         use StandardState as S;
         let status = self.status().as_str();
         let fail = || ApplyError { kind: AggregateKind::StandardChange, state: status, event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
         self.state = match (self.state, event) {
-            (S::New | S::Scheduled { .. }, StandardEvent::Scheduled { window, .. }) => S::Scheduled { window: *window },
-            (S::Scheduled { window }, StandardEvent::Started { at, by }) => {
+            (
+                S::New
+                | S::Scheduled { .. }
+                | S::Implementing { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Created { .. },
+            ) => return Err(fail()),
+
+            (S::New | S::Scheduled { .. }, E::Scheduled { window, .. }) => S::Scheduled { window: *window },
+            (
+                S::Implementing { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_),
+                E::Scheduled { .. },
+            ) => return Err(fail()),
+
+            (S::Scheduled { window }, E::Started { at, by }) => {
                 S::Implementing { window, started_at: *at, implementer: by.clone(), stages_done: 0 }
             }
             (
-                S::Implementing { window, started_at, implementer, .. },
-                StandardEvent::StageAdvanced { stages_done, .. },
-            ) => S::Implementing { window, started_at, implementer, stages_done: *stages_done },
-            (S::Implementing { window, implementer, .. }, StandardEvent::Completed { completion, .. }) => {
+                S::New
+                | S::Implementing { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Started { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing { window, started_at, implementer, .. }, E::StageAdvanced { stages_done, .. }) => {
+                S::Implementing { window, started_at, implementer, stages_done: *stages_done }
+            }
+            (
+                S::New
+                | S::Scheduled { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::StageAdvanced { .. },
+            ) => return Err(fail()),
+
+            (S::Implementing { window, implementer, .. }, E::Completed { completion, .. }) => {
                 S::Completed { window, implementer, completion: completion.clone() }
             }
-            (S::Completed { window, implementer, completion }, StandardEvent::Reviewed { review }) => {
+            (
+                S::New
+                | S::Scheduled { .. }
+                | S::Completed { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Completed { .. },
+            ) => return Err(fail()),
+
+            (S::Completed { window, implementer, completion }, E::Reviewed { review }) => {
                 S::Reviewed { window, implementer, completion, review: review.clone() }
             }
-            (S::Completed { window, implementer, completion }, StandardEvent::Closed { .. }) => {
+            (
+                S::New
+                | S::Scheduled { .. }
+                | S::Implementing { .. }
+                | S::Reviewed { .. }
+                | S::Closed { .. }
+                | S::Cancelled(_),
+                E::Reviewed { .. },
+            ) => return Err(fail()),
+
+            // The review is optional: a change closes from completed or reviewed.
+            (S::Completed { window, implementer, completion }, E::Closed { .. }) => {
                 S::Closed { window, implementer, completion, review: None }
             }
-            (S::Reviewed { window, implementer, completion, review }, StandardEvent::Closed { .. }) => {
+            (S::Reviewed { window, implementer, completion, review }, E::Closed { .. }) => {
                 S::Closed { window, implementer, completion, review: Some(review) }
             }
-            (S::New | S::Scheduled { .. }, StandardEvent::Cancelled { reason, at, by }) => {
+            (
+                S::New | S::Scheduled { .. } | S::Implementing { .. } | S::Closed { .. } | S::Cancelled(_),
+                E::Closed { .. },
+            ) => return Err(fail()),
+
+            (S::New | S::Scheduled { .. }, E::Cancelled { reason, at, by }) => {
                 S::Cancelled(Ended { reason: reason.clone(), at: *at, by: by.clone() })
             }
-            (_, _) => return Err(fail()),
+            (
+                S::Implementing { .. } | S::Completed { .. } | S::Reviewed { .. } | S::Closed { .. } | S::Cancelled(_),
+                E::Cancelled { .. },
+            ) => return Err(fail()),
         };
         Ok(self)
     }
