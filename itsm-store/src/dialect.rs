@@ -66,16 +66,17 @@ pub(crate) trait Dialect: Database<Arguments: sqlx::IntoArguments<Self>> {
     /// A JSON array of its arguments (`json_array`, `json_build_array`).
     const JSON_ARRAY: &'static str;
     /// The aggregate collecting values into one JSON array, taking an
-    /// `ORDER BY` (`json_group_array`, `json_agg`): a page of read-model
-    /// rows travels as one value (SQLite's driver hands rows one by one from
-    /// its worker thread, which cost more than reading them).
+    /// `ORDER BY` (`json_group_array`, `json_agg`): a scan page's SLA
+    /// verdicts, and the rows a verification reads, travel as one value
+    /// (SQLite's driver hands rows one by one from its worker thread, which
+    /// cost more than reading them).
     const JSON_AGG: &'static str;
     /// The aggregate joining texts with a separator, taking an `ORDER BY`
     /// (`group_concat`, `string_agg`): a page of read-model record texts
     /// travels as one value built by copying, not by formatting columns.
     const TEXT_AGG: &'static str;
-    /// Whether [`Dialect::JSON_AGG`] over a subquery with `ORDER BY` must
-    /// repeat the order: SQLite feeds an aggregate the rows of such a
+    /// Whether [`Dialect::JSON_AGG`] and [`Dialect::TEXT_AGG`] over a
+    /// subquery with `ORDER BY` must repeat the order: SQLite feeds an aggregate the rows of such a
     /// subquery in its order (a sort inside the aggregate costs a temporary
     /// B-tree per page; the page is checked in order after it is read),
     /// PostgreSQL promises no order without it.

@@ -863,7 +863,7 @@ impl Store {
 
     /// A tenant's incident records from the metrics read model
     /// ([`metric`]), in opening order (then id): what
-    /// `itsm_metrics::Accumulator::push_incident` takes, read [`PAGE_SIZE`]
+    /// `itsm_metrics::Accumulator::push_incident` takes, read [`SCAN_PAGE`]
     /// rows at a time (bounded memory), without decoding or folding events.
     /// Each record is the one a fold of the incident's events gives, with the
     /// SLA verdict of its last resolution clock under the stored
@@ -966,8 +966,7 @@ impl Store {
                 let mut cursor = None;
                 loop {
                     let (hand, next) = match fetch(cursor).await {
-                        Ok((raw, Some(next))) => (Ok(Hand::Page(raw)), Some(next)),
-                        Ok((raw, None)) => (Ok(Hand::Page(raw)), None),
+                        Ok((raw, next)) => (Ok(Hand::Page(raw)), next),
                         Err(e) => (Err(e), None),
                     };
                     let last = next.is_none();
