@@ -22,6 +22,7 @@ pub mod machine;
 pub mod problem;
 pub mod read;
 pub mod records;
+pub mod service;
 pub mod sla;
 pub mod versioned;
 

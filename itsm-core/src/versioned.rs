@@ -2,7 +2,7 @@
 //!
 //! The configuration the domain takes (SLA policies, business calendars,
 //! escalation rules, the priority matrix, the approval policy, the standard
-//! catalogue, maintenance windows and blackouts) changes over time, and a
+//! catalogue, maintenance windows and blackouts, the service model) changes over time, and a
 //! decision or a clock must use the version that was in force at the right
 //! instant, not the latest one. A [`ConfigHistory`] holds the versions of one
 //! piece of configuration, each a [`Versioned`] value with a version number
@@ -72,6 +72,7 @@ use crate::calendar::Calendar;
 use crate::change::schedule::ServiceSchedule;
 use crate::change::{ApprovalPolicy, StandardCatalog};
 use crate::classify::PriorityMatrix;
+use crate::service::ServiceModel;
 use crate::sla::{
     DueBasis, DueInstant, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, TargetKind,
     due_instants, last_clock,
@@ -96,6 +97,9 @@ pub enum ConfigKind {
     StandardCatalog,
     /// The services' maintenance windows and blackouts ([`ServiceSchedule`]s).
     ServiceSchedules,
+    /// Business services, configuration items and their dependencies
+    /// ([`ServiceModel`]).
+    ServiceModel,
 }
 
 impl ConfigKind {
@@ -109,6 +113,7 @@ impl ConfigKind {
             ConfigKind::ApprovalPolicy => "approval_policy",
             ConfigKind::StandardCatalog => "standard_catalog",
             ConfigKind::ServiceSchedules => "service_schedules",
+            ConfigKind::ServiceModel => "service_model",
         }
     }
 }
@@ -166,6 +171,10 @@ impl Configuration for StandardCatalog {
 
 impl Configuration for Vec<ServiceSchedule> {
     const KIND: ConfigKind = ConfigKind::ServiceSchedules;
+}
+
+impl Configuration for ServiceModel {
+    const KIND: ConfigKind = ConfigKind::ServiceModel;
 }
 
 /// Why a version was refused or none could be chosen.
@@ -416,6 +425,9 @@ pub struct DomainConfigHistory {
     /// Maintenance windows and blackouts of every service.
     #[serde(default)]
     pub service_schedules: ConfigHistory<Vec<ServiceSchedule>>,
+    /// Business services, configuration items and their dependencies.
+    #[serde(default)]
+    pub service_models: ConfigHistory<ServiceModel>,
 }
 
 impl DomainConfigHistory {

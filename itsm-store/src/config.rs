@@ -43,6 +43,7 @@ pub(crate) fn history(rows: &[ConfigRow]) -> Result<DomainConfigHistory, StoreEr
             "approval_policy" => add(&mut h.approval_policies, row)?,
             "standard_catalog" => add(&mut h.standard_catalogs, row)?,
             "service_schedules" => add(&mut h.service_schedules, row)?,
+            "service_model" => add(&mut h.service_models, row)?,
             other => return Err(StoreError::corrupt("configuration", other, "unknown configuration")),
         }
     }
@@ -76,6 +77,7 @@ storable!(itsm_core::classify::PriorityMatrix, priority_matrices);
 storable!(itsm_core::change::ApprovalPolicy, approval_policies);
 storable!(itsm_core::change::StandardCatalog, standard_catalogs);
 storable!(Vec<itsm_core::change::schedule::ServiceSchedule>, service_schedules);
+storable!(itsm_core::service::ServiceModel, service_models);
 
 /// The clock of an aggregate as stored: its SLA events as JSON.
 pub(crate) fn parse_clock(kind: AggregateKind, id: &str, text: &str) -> Result<Vec<SlaEvent>, StoreError> {
