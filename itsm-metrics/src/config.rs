@@ -3,6 +3,7 @@
 
 use chrono_tz::Tz;
 use itsm_core::Timestamp;
+use itsm_core::service::ServiceModel;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetricsError;
@@ -99,6 +100,14 @@ pub struct ScorecardConfig {
     /// Include months the period cuts (partial months) in trend tests (default false:
     /// a partial month's count is not comparable with a full month's).
     pub trend_partial_months: bool,
+    /// The business services and the items they rest on: with a model, the
+    /// outages of its items (incidents with `outage`, outage records) are
+    /// rolled up to each business service, planned maintenance kept out of
+    /// the agreed service time, and Table 15's availability and annual
+    /// downtime are rated over the business services
+    /// ([`Scorecard::business_services`](crate::Scorecard)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_model: Option<ServiceModel>,
 }
 
 impl ScorecardConfig {
@@ -110,6 +119,7 @@ impl ScorecardConfig {
             repeat: RepeatConfig::default(),
             options: ScorecardOptions::default(),
             trend_partial_months: false,
+            service_model: None,
         })
     }
 
@@ -135,6 +145,13 @@ impl ScorecardConfig {
     /// [`ScorecardOptions::outages_recorded`]).
     pub fn with_outages_recorded(mut self, recorded: bool) -> ScorecardConfig {
         self.options.outages_recorded = recorded;
+        self
+    }
+
+    /// This configuration with availability rolled up to the business
+    /// services of `model` (see [`ScorecardConfig::service_model`]).
+    pub fn with_service_model(mut self, model: ServiceModel) -> ScorecardConfig {
+        self.service_model = Some(model);
         self
     }
 

@@ -188,38 +188,48 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
                 metrics.push(mttr_entry(th, th.subject.clone(), stats));
             }
             MetricKind::Availability | MetricKind::AnnualDowntime => {
+                // Each service and business service carries its own entry.
+                let mut rated: Vec<(MetricRating, u64, u64, bool)> = Vec::new();
+                for s in &mut card.services {
+                    let e = service_entry(th, s.service.as_str(), &s.metrics.availability, period_micros);
+                    s.ratings.push(e.clone());
+                    let a = &s.metrics.availability.availability;
+                    rated.push((e, a.numerator, a.denominator, false));
+                }
+                for b in &mut card.business_services {
+                    let e = service_entry(th, b.service.as_str(), &b.availability, period_micros);
+                    b.ratings.push(e.clone());
+                    let a = &b.availability.availability;
+                    rated.push((e, a.numerator, a.denominator, true));
+                }
                 if let Some(subject) = &th.subject {
-                    let found = card.services.iter_mut().find(|s| s.service.as_str() == subject);
-                    match found {
-                        Some(s) => {
-                            let e = service_entry(th, subject, &s.metrics.availability, period_micros);
-                            s.ratings.push(e.clone());
-                            metrics.push(e);
-                        }
-                        None => metrics.push(entry(th, Some(subject.clone()), None, None, Rating::no_data())),
-                    }
+                    // A business service of that name first, then a service.
+                    let found = rated
+                        .iter()
+                        .filter(|r| r.0.subject.as_deref() == Some(subject.as_str()))
+                        .max_by_key(|r| r.3)
+                        .map(|r| r.0.clone());
+                    metrics
+                        .push(found.unwrap_or_else(|| entry(th, Some(subject.clone()), None, None, Rating::no_data())));
                 } else {
-                    // Every service; the worst (lowest level, then lowest availability, then name) is listed.
-                    let mut worst: Option<(MetricRating, u64, u64)> = None;
-                    for s in &mut card.services {
-                        let e = service_entry(th, s.service.as_str(), &s.metrics.availability, period_micros);
-                        s.ratings.push(e.clone());
-                        let a = &s.metrics.availability.availability;
-                        let better = match &worst {
-                            None => true,
-                            Some((w, wn, wd)) => {
-                                let by_level = e.rating.level.cmp(&w.rating.level);
-                                let by_value = (u128::from(a.numerator) * u128::from(*wd))
-                                    .cmp(&(u128::from(*wn) * u128::from(a.denominator)));
-                                by_level.then(by_value).is_lt()
-                            }
-                        };
+                    // Over the business services when a service model names
+                    // them, else over every service: the worst (lowest level,
+                    // then lowest availability, then name) is listed.
+                    let business = !card.business_services.is_empty();
+                    let mut worst: Option<&(MetricRating, u64, u64, bool)> = None;
+                    for r in rated.iter().filter(|r| r.3 == business) {
+                        let better = worst.is_none_or(|w| {
+                            let by_level = r.0.rating.level.cmp(&w.0.rating.level);
+                            let by_value =
+                                (u128::from(r.1) * u128::from(w.2)).cmp(&(u128::from(w.1) * u128::from(r.2)));
+                            by_level.then(by_value).is_lt()
+                        });
                         if better {
-                            worst = Some((e, a.numerator, a.denominator));
+                            worst = Some(r);
                         }
                     }
                     match worst {
-                        Some((e, _, _)) => metrics.push(e),
+                        Some(w) => metrics.push(w.0.clone()),
                         None => metrics.push(entry(th, None, None, None, Rating::no_data())),
                     }
                 }

@@ -4,6 +4,7 @@
 use itsm_core::Timestamp;
 use itsm_core::classify::{ChangeType, FailureClass, Priority};
 use itsm_core::id::ServiceId;
+use itsm_core::service::Criticality;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,10 @@ pub struct Scorecard {
     pub total: Metrics,
     /// Per service, sorted by service id.
     pub services: Vec<ServiceMetrics>,
+    /// Availability of each business service of the configured service
+    /// model, in the model's order (empty without a model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub business_services: Vec<BusinessServiceAvailability>,
     /// Monthly buckets in the zone with incident counts and repeat rates (all services).
     pub months: Vec<MonthRow>,
     /// Mann-Kendall trends of the monthly series.
@@ -222,6 +227,25 @@ pub struct OpenOutage {
     pub since: Timestamp,
     /// The incident.
     pub incident: String,
+}
+
+/// One business service's availability, rolled up through the service
+/// model from the outages of the items it rests on
+/// ([`itsm_core::service::availability`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusinessServiceAvailability {
+    /// The business service.
+    pub service: ServiceId,
+    /// How much it matters.
+    pub criticality: Criticality,
+    /// (agreed time - downtime) / agreed time, where agreed time is the
+    /// period less planned maintenance; downtime scaled to a year over the
+    /// whole period.
+    pub availability: Availability,
+    /// Planned maintenance that took the service down, in seconds.
+    pub planned_seconds: Decimal,
+    /// Its Table 15 ratings (availability, annual downtime).
+    pub ratings: Vec<MetricRating>,
 }
 
 /// Availability over the period.

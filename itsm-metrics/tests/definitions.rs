@@ -524,3 +524,85 @@ fn on_time_rate_and_sla_attainment_leave_out_incidents_without_a_target() {
     let p3 = &third.total.sla_attainment[2].attainment;
     assert_eq!((p3.numerator, p3.denominator), (1, 2));
 }
+
+#[test]
+fn availability_rolls_up_to_business_services_through_the_service_model() {
+    // payroll (critical) needs the app, which runs on either vm; web (high)
+    // needs the app and the load balancer. W = 10 days.
+    let model: itsm_core::service::ServiceModel = serde_json::from_str(
+        r#"{"items": [
+            {"id": "payroll", "kind": "business_service", "criticality": "critical"},
+            {"id": "web", "kind": "business_service", "criticality": "high"},
+            {"id": "app", "kind": "component", "any_of": [["vm-1", "vm-2"]]},
+            {"id": "vm-1", "kind": "component"}, {"id": "vm-2", "kind": "component"},
+            {"id": "lb", "kind": "component"}],
+          "dependencies": [
+            {"from": "app", "kind": "part_of", "to": "payroll"},
+            {"from": "app", "kind": "part_of", "to": "web"},
+            {"from": "lb", "kind": "part_of", "to": "web"},
+            {"from": "app", "kind": "runs_on", "to": "vm-1"},
+            {"from": "app", "kind": "runs_on", "to": "vm-2"}]}"#,
+    )
+    .unwrap();
+    let o = |svc: &str, s: i64, e: i64, planned: bool| OutageRecord {
+        service: ServiceId::new(svc).unwrap(),
+        start: ts(BASE + s * 3600),
+        end: ts(BASE + e * 3600),
+        planned,
+    };
+    let outages = vec![
+        // vm-1 down 1h-5h alone: vm-2 carries the app, nothing is down.
+        o("vm-1", 1, 5, false),
+        // vm-2 in maintenance 4h-8h: with vm-1 down, 4h-5h is unplanned downtime.
+        o("vm-2", 4, 8, true),
+        // Both vms in maintenance 30h-32h: planned, not agreed time.
+        o("vm-1", 30, 32, true),
+        o("vm-2", 30, 32, true),
+        // The load balancer: an outage record 50h-53h.
+        o("lb", 50, 53, false),
+        // A service outside the model.
+        o("mail", 1, 2, false),
+    ];
+    // An outage incident on the app 70h-72h.
+    let mut inc = incident("I1", "app", BASE + 70 * 3600, Some(BASE + 72 * 3600));
+    inc.outage = true;
+    let config = config(10).with_service_model(model);
+    let c = card(config.clone(), std::slice::from_ref(&inc), &[], &outages);
+    let names: Vec<&str> = c.business_services.iter().map(|b| b.service.as_str()).collect();
+    assert_eq!(names, ["payroll", "web"]);
+    let hour = 3_600_000_000u64;
+    let window = 240 * hour;
+    let check = |b: &itsm_metrics::scorecard::BusinessServiceAvailability, down_h: u64, planned_h: u64| {
+        let a = &b.availability.availability;
+        assert_eq!(
+            (a.denominator, a.numerator),
+            (window - planned_h * hour, window - planned_h * hour - down_h * hour),
+            "{}",
+            b.service
+        );
+        assert_eq!(b.availability.downtime_seconds, Some(Decimal::from(down_h * 3600)), "{}", b.service);
+        assert_eq!(b.planned_seconds, Decimal::from(planned_h * 3600), "{}", b.service);
+    };
+    // payroll: down 4h-5h and 70h-72h (3 h), planned 30h-32h (2 h).
+    check(&c.business_services[0], 3, 2);
+    // web: also the load balancer's 3 h.
+    check(&c.business_services[1], 6, 2);
+    // Rated: 3 h of 238 h = 98.74% (level 1); 6 h = 97.48% (level 1, lower):
+    // Table 15's availability lists web, the worst business service.
+    let payroll = &c.business_services[0].ratings;
+    assert_eq!(payroll.iter().map(|r| r.rating.level).collect::<Vec<_>>(), [Level::L1, Level::L1], "{payroll:?}");
+    let worst: Vec<&MetricRating> =
+        c.ratings.metrics.iter().filter(|m| m.label.starts_with("availability") && m.table == 15).collect();
+    assert!(worst.iter().any(|m| m.subject.as_deref() == Some("web")), "{worst:?}");
+    assert!(c.business_services.iter().all(|b| b.ratings.len() == 2), "availability and annual downtime each");
+    assert!(c.ratings.notes.iter().any(|n| n.contains("not in the service model") && n.contains("mail")));
+    // Shown by every renderer.
+    assert!(render::text(&c).contains("business services"));
+    assert!(render::html(&c).contains("Availability by business service"));
+    assert!(render::csv(&c).unwrap().contains("business_service,web,availability"));
+    let back: Scorecard = serde_json::from_str(&render::json(&c).unwrap()).unwrap();
+    assert_eq!(back.business_services, c.business_services);
+    // Without a model nothing is rolled up and the planned records change nothing.
+    let plain = card(config.clone().with_service_model(Default::default()), &[inc], &[], &outages);
+    assert!(plain.business_services.is_empty());
+}

@@ -3,7 +3,10 @@
 
 use foldhash::HashSet;
 
+use itsm_core::Timestamp;
 use itsm_core::id::{ChangeId, ServiceId};
+use itsm_core::service::ServiceModel;
+use itsm_core::service::availability::{Outage, roll_up};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::Accumulator;
@@ -11,8 +14,8 @@ use super::primitives::{CLASSES, DurationAcc, HISTOGRAM_BOUNDS, PRIORITIES, Span
 use super::service::ServiceAcc;
 use crate::rate::Rate;
 use crate::scorecard::{
-    Availability, ChangeTypeMetrics, ClassDuration, DurationStats, HistogramBucket, IncidentKpis, Metrics, MonthRow,
-    PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA, Scorecard, ServiceMetrics,
+    Availability, BusinessServiceAvailability, ChangeTypeMetrics, ClassDuration, DurationStats, HistogramBucket,
+    IncidentKpis, Metrics, MonthRow, PeriodInfo, PriorityAttainment, RepeatPair, SCHEMA, Scorecard, ServiceMetrics,
 };
 use crate::thresholds::Thresholds;
 
@@ -49,8 +52,12 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         restore: Default::default(),
         ack: DurationAcc::default(),
     };
+    let mut item_outages = Vec::new();
     for name in &names {
-        let Some(svc) = services.remove(name) else { continue };
+        let Some(mut svc) = services.remove(name) else { continue };
+        if acc.config.service_model.is_some() {
+            collect_outages(name, &mut svc, &mut item_outages);
+        }
         let metrics = service_metrics_of(svc, &span, &acc.linked_changes, period_micros, outages_recorded, &mut totals);
         service_metrics.push(ServiceMetrics { service: name.clone(), metrics, ratings: Vec::new() });
     }
@@ -99,6 +106,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         anomalies: acc.anomalies,
         total,
         services: service_metrics,
+        business_services: Vec::new(),
         months,
         trends,
         repeat_pairs: if with_ids { Some(pairs) } else { None },
@@ -111,7 +119,19 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
             notes: Vec::new(),
         },
     };
+    let mut unmodelled = Vec::new();
+    if let Some(model) = &acc.config.service_model {
+        (card.business_services, unmodelled) =
+            business_services(model, &acc.config.period, item_outages, period_micros, outages_recorded);
+    }
     card.ratings = crate::ratings::rate(&mut card, thresholds, period_micros);
+    if !unmodelled.is_empty() {
+        card.ratings.notes.push(format!(
+            "Outages of {} service(s) not in the service model are not rolled up to a business service: {}.",
+            unmodelled.len(),
+            unmodelled.join(", ")
+        ));
+    }
     if !outages_recorded {
         card.ratings.notes.push(
             "The input records no outages (no outage source): availability and annual downtime are no data, \
@@ -183,8 +203,69 @@ fn service_metrics_of(
     }
 }
 
+/// A service's unplanned outages and planned maintenance, as outages of the
+/// service model's item of that name.
+fn collect_outages(name: &ServiceId, svc: &mut ServiceAcc, out: &mut Vec<Outage>) {
+    svc.outages.union();
+    svc.planned.union();
+    let at = |micros: i64| Timestamp::from_unix_micros(micros);
+    for (set, planned) in [(&svc.outages, false), (&svc.planned, true)] {
+        for &(from, to) in &set.items {
+            if let (Some(from), Some(to)) = (at(from), at(to)) {
+                out.push(Outage { item: name.clone(), from, to: Some(to), planned });
+            }
+        }
+    }
+}
+
+/// Each business service's availability from the outages of its items; also
+/// the services with outages that are not items of the model.
+fn business_services(
+    model: &ServiceModel,
+    period: &crate::period::Period,
+    outages: Vec<Outage>,
+    period_micros: u64,
+    recorded: bool,
+) -> (Vec<BusinessServiceAvailability>, Vec<String>) {
+    let (known, unknown): (Vec<Outage>, Vec<Outage>) = outages.into_iter().partition(|o| model.item(&o.item).is_some());
+    let mut unmodelled: Vec<String> = unknown.into_iter().map(|o| o.item.as_str().to_owned()).collect();
+    unmodelled.dedup();
+    // Every outage names a model item and ends no earlier than it starts, so
+    // the roll-up cannot refuse; an empty list is the safe answer if it did.
+    let rolled = roll_up(model, period.from, period.to, &known).unwrap_or_default();
+    let list = rolled
+        .into_iter()
+        .map(|s| {
+            let down = u64::try_from(s.down_micros()).unwrap_or(0);
+            let agreed = u64::try_from(s.agreed_micros()).unwrap_or(0);
+            BusinessServiceAvailability {
+                service: s.service.clone(),
+                criticality: s.criticality,
+                availability: availability_over(down, s.down.len() as u64, agreed, period_micros, recorded),
+                planned_seconds: Decimal::try_from_i128_with_scale(i128::from(s.planned_micros()), 6)
+                    .unwrap_or(Decimal::ZERO)
+                    .normalize(),
+                ratings: Vec::new(),
+            }
+        })
+        .collect();
+    (list, unmodelled)
+}
+
+/// The availability over the whole period.
 fn availability(down: u64, intervals: u64, period_micros: u64, recorded: bool) -> Availability {
-    if !recorded {
+    availability_over(down, intervals, period_micros, period_micros, recorded)
+}
+
+/// (agreed - down) / agreed; the downtime scaled to a year over the period.
+fn availability_over(
+    down: u64,
+    intervals: u64,
+    agreed_micros: u64,
+    period_micros: u64,
+    recorded: bool,
+) -> Availability {
+    if !recorded || agreed_micros == 0 {
         // No outage source: the downtime is not known (never "100% available").
         return Availability {
             availability: Rate::new(0, 0),
@@ -193,14 +274,14 @@ fn availability(down: u64, intervals: u64, period_micros: u64, recorded: bool) -
             outage_intervals: 0,
         };
     }
-    let down = down.min(period_micros);
+    let down = down.min(agreed_micros);
     let annual = Decimal::try_from_i128_with_scale(i128::from(down) * i128::from(YEAR_SECONDS), 6)
         .ok()
         .and_then(|d| d.checked_div(Decimal::try_from_i128_with_scale(i128::from(period_micros), 6).ok()?))
         .map(|d| d.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven).normalize())
         .unwrap_or(Decimal::ZERO);
     Availability {
-        availability: Rate::new(period_micros - down, period_micros),
+        availability: Rate::new(agreed_micros - down, agreed_micros),
         downtime_seconds: Some(
             Decimal::try_from_i128_with_scale(i128::from(down), 6).unwrap_or(Decimal::ZERO).normalize(),
         ),

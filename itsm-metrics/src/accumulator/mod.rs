@@ -309,7 +309,8 @@ impl Accumulator {
         }
     }
 
-    /// Adds an outage (planned ones only make the service known).
+    /// Adds an outage (a planned one counts only where a service model is
+    /// configured, as maintenance kept out of agreed service time).
     pub fn push_outage(&mut self, o: &OutageRecord) {
         self.inputs.outages += 1;
         let month_count = self.months.len();
@@ -323,6 +324,7 @@ impl Accumulator {
             return;
         }
         if o.planned {
+            svc.planned.insert(o.start.unix_micros().max(from), o.end.unix_micros().min(to));
             return;
         }
         svc.outages.insert(o.start.unix_micros().max(from), o.end.unix_micros().min(to));
@@ -394,6 +396,8 @@ impl Accumulator {
             Some("options")
         } else if a.trend_partial_months != b.trend_partial_months {
             Some("trend settings")
+        } else if a.service_model != b.service_model {
+            Some("service models")
         } else {
             None
         };

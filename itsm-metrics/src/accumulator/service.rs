@@ -37,6 +37,8 @@ pub(super) struct ServiceAcc {
     pub(super) repeat: RepeatAcc,
     pub(super) changes: [ChangeAcc; 3],
     pub(super) outages: IntervalSet,
+    /// Planned maintenance (outage records marked planned), clipped to W.
+    pub(super) planned: IntervalSet,
 }
 
 impl ServiceAcc {
@@ -58,6 +60,7 @@ impl ServiceAcc {
             repeat: RepeatAcc::new(months),
             changes: Default::default(),
             outages: IntervalSet::default(),
+            planned: IntervalSet::default(),
         }
     }
 
@@ -198,6 +201,7 @@ impl ServiceAcc {
             a.merge(b);
         }
         self.outages.merge(other.outages);
+        self.planned.merge(other.planned);
     }
 
     /// Adds what this service holds beyond fixed counters to `r`.
@@ -213,7 +217,7 @@ impl ServiceAcc {
             r.ids += (d.ids.len() + d.censored.ids.len()) as u64;
         }
         r.pending_changes += self.changes.iter().map(|c| c.pending.len() as u64).sum::<u64>();
-        r.outage_intervals += self.outages.items.len() as u64;
+        r.outage_intervals += (self.outages.items.len() + self.planned.items.len()) as u64;
         let tallies = [
             &self.opened,
             &self.resolved_by_to,

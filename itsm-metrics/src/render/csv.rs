@@ -3,7 +3,7 @@
 use super::{clean, evidence_text};
 use crate::error::RenderError;
 use crate::rate::Rate;
-use crate::scorecard::{DurationStats, Metrics, Scorecard};
+use crate::scorecard::{Availability, DurationStats, Metrics, Scorecard};
 
 /// The CSV header.
 pub const CSV_HEADER: [&str; 16] = [
@@ -101,12 +101,17 @@ fn metric_rows(service: &str, m: &Metrics, rows: &mut Vec<Row>) {
         rows.push(Row::new("restore_time", service, "restore_time", c.failure_class.as_str()).durations(&c.stats));
     }
     rows.push(Row::new("acknowledge_time", service, "acknowledge_time", "all").durations(&m.acknowledge_time));
-    rows.push(Row::new("availability", service, "availability", "").rate(&m.availability.availability));
-    let mut d = Row::new("availability", service, "downtime_seconds", "");
-    d.cells[6] = m.availability.downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
+    availability_rows("availability", service, &m.availability, rows);
+}
+
+/// The availability, downtime and annual downtime rows of one service.
+fn availability_rows(section: &str, service: &str, a: &Availability, rows: &mut Vec<Row>) {
+    rows.push(Row::new(section, service, "availability", "").rate(&a.availability));
+    let mut d = Row::new(section, service, "downtime_seconds", "");
+    d.cells[6] = a.downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
     rows.push(d);
-    let mut d = Row::new("availability", service, "annual_downtime_seconds", "");
-    d.cells[6] = m.availability.annual_downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
+    let mut d = Row::new(section, service, "annual_downtime_seconds", "");
+    d.cells[6] = a.annual_downtime_seconds.map(|s| s.to_string()).unwrap_or_default();
     rows.push(d);
 }
 
@@ -130,6 +135,13 @@ pub fn csv(card: &Scorecard) -> Result<String, RenderError> {
     metric_rows("", &card.total, &mut rows);
     for s in &card.services {
         metric_rows(s.service.as_str(), &s.metrics, &mut rows);
+    }
+    for b in &card.business_services {
+        let service = b.service.as_str();
+        availability_rows("business_service", service, &b.availability, &mut rows);
+        let mut r = Row::new("business_service", service, "planned_seconds", b.criticality.as_str());
+        r.cells[6] = b.planned_seconds.to_string();
+        rows.push(r);
     }
     for o in &card.open_outages {
         let mut r = Row::new("open_outage", &o.service, "open_outage_since", &o.incident);

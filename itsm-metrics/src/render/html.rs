@@ -320,6 +320,25 @@ pub fn html(card: &Scorecard) -> String {
         );
     }
     out.push_str("</table>");
+    if !card.business_services.is_empty() {
+        out.push_str("<h2>Availability by business service</h2><p>Rolled up through the service model; planned maintenance is not agreed service time.</p><table><tr><th>business service</th><th>criticality</th><th>availability</th><th>downtime (s)</th><th>annual downtime (s)</th><th>planned (s)</th><th>level</th></tr>");
+        for b in &card.business_services {
+            let a = &b.availability;
+            let level = b.ratings.iter().map(|r| r.rating.level).min().map_or("-", |l| l.as_str());
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(b.service.as_str()),
+                esc(b.criticality.as_str()),
+                esc(&percent(&a.availability).map(|p| format!("{p}%")).unwrap_or_else(|| "-".into())),
+                esc(&opt_dec(a.downtime_seconds)),
+                esc(&opt_dec(a.annual_downtime_seconds)),
+                esc(&b.planned_seconds.to_string()),
+                esc(level)
+            );
+        }
+        out.push_str("</table>");
+    }
     if !card.open_outages.is_empty() {
         let _ = write!(
             out,

@@ -165,6 +165,35 @@ pub fn text(card: &Scorecard) -> String {
         ]);
     }
     t.render(&mut out);
+    if !card.business_services.is_empty() {
+        let _ = writeln!(
+            out,
+            "business services (rolled up through the service model; planned maintenance is not agreed time):"
+        );
+        let mut t = Table::new(&[
+            "business service",
+            "criticality",
+            "availability",
+            "downtime (s)",
+            "annual downtime (s)",
+            "planned (s)",
+            "level",
+        ]);
+        for b in &card.business_services {
+            let a = &b.availability;
+            let level = b.ratings.iter().map(|r| r.rating.level).min().map_or("-", |l| l.as_str());
+            t.row(vec![
+                b.service.as_str().to_owned(),
+                b.criticality.as_str().to_owned(),
+                rate_text(&a.availability),
+                opt_dec(a.downtime_seconds),
+                opt_dec(a.annual_downtime_seconds),
+                b.planned_seconds.to_string(),
+                level.to_owned(),
+            ]);
+        }
+        t.render(&mut out);
+    }
     if !card.open_outages.is_empty() {
         let _ = writeln!(
             out,
