@@ -145,6 +145,20 @@ pub async fn ensure_sla(store: &Store, tenant: &TenantId, now: Timestamp) -> Res
     store.add_config_version(tenant, itsm_core::versioned::Versioned::new(1, from, policy), now).await
 }
 
+/// Stores the simulated organisation's service model
+/// ([`crate::simulate::service_model`]) as version 1, effective from
+/// 2000-01-01, when the tenant has none yet: the scorecard then rolls
+/// availability up to its business services.
+pub async fn ensure_service_model(store: &Store, tenant: &TenantId, now: Timestamp) -> Result<(), StoreError> {
+    let history = store.config_history(tenant).await?;
+    if !history.service_models.is_empty() {
+        return Ok(());
+    }
+    let from = Timestamp::from_unix_secs(946_684_800).unwrap_or(now);
+    let model = crate::simulate::service_model();
+    store.add_config_version(tenant, itsm_core::versioned::Versioned::new(1, from, model), now).await
+}
+
 /// Records between two `settle_before` calls of [`accumulate`] (each is a
 /// pass over the services).
 const SETTLE_EVERY: usize = 4_096;
@@ -154,22 +168,25 @@ const SETTLE_EVERY: usize = 4_096;
 /// as it goes, then [`Store::change_records`]) into `acc`; when the store
 /// says the read model is behind this library's record definition, it is
 /// rebuilt from the event log first ([`Store::rebuild_metric_records`],
-/// reported on standard error). Returns the incidents and changes read.
+/// told to `say` before and after, and logged). Returns the incidents and
+/// changes read.
 pub async fn accumulate(
     store: &Store,
     tenant: &TenantId,
     acc: &mut itsm_metrics::Accumulator,
     now: Timestamp,
+    mut say: impl FnMut(&str),
 ) -> Result<(usize, usize), String> {
     let mut scan = std::pin::pin!(store.incident_records(tenant));
     let mut next = scan.try_next().await;
     if let Err(StoreError::MetricModelStale { built, current, .. }) = &next {
         tracing::warn!(tenant = %tenant, built, current, "rebuilding the metrics read model from the event log");
-        eprintln!(
+        say(&format!(
             "the metrics read model of {tenant} is behind this library (definition {built}, now {current}): rebuilding it from the event log"
-        );
+        ));
         let report = store.rebuild_metric_records(tenant, now).await.map_err(|e| e.to_string())?;
-        eprintln!("rebuilt {} incident and {} change records", report.incidents, report.changes);
+        tracing::info!(tenant = %tenant, incidents = report.incidents, changes = report.changes, "metrics read model rebuilt");
+        say(&format!("rebuilt {} incident and {} change records", report.incidents, report.changes));
         scan.set(store.incident_records(tenant));
         next = scan.try_next().await;
     }

@@ -21,6 +21,52 @@ use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ServiceId, TemplateI
 use itsm_core::incident::{IncidentCommand, OpenIncident, ResolutionCode};
 use itsm_core::{Actor, Role, Timestamp};
 
+/// The simulated organisation's service model: five business services over
+/// the [`SERVICES`] (which are its configuration items), with the CI/CD
+/// pipelines running on the DevOps platform and the HR portal reachable
+/// through either the VPN or the intranet.
+pub fn service_model() -> itsm_core::service::ServiceModel {
+    let parts = |service: &str, items: &[&str]| -> Vec<serde_json::Value> {
+        items.iter().map(|i| serde_json::json!({"from": i, "kind": "part_of", "to": service})).collect()
+    };
+    let mut dependencies = Vec::new();
+    dependencies.extend(parts("order-to-cash", &["payments", "erp", "crm", "identity"]));
+    dependencies.extend(parts("collaboration", &["email", "identity", "intranet"]));
+    dependencies.extend(parts("people", &["hr-portal"]));
+    dependencies.extend(parts("analytics", &["data-warehouse"]));
+    dependencies.extend(parts("software-delivery", &["ci-pipeline", "cd-pipeline"]));
+    for (from, kind, to) in [
+        ("data-warehouse", "depends_on", "erp"),
+        ("hr-portal", "depends_on", "identity"),
+        ("hr-portal", "depends_on", "vpn"),
+        ("hr-portal", "depends_on", "intranet"),
+        ("ci-pipeline", "runs_on", "devops-platform"),
+        ("cd-pipeline", "runs_on", "devops-platform"),
+    ] {
+        dependencies.push(serde_json::json!({"from": from, "kind": kind, "to": to}));
+    }
+    let mut items: Vec<serde_json::Value> = [
+        ("order-to-cash", "critical"),
+        ("collaboration", "high"),
+        ("software-delivery", "high"),
+        ("people", "medium"),
+        ("analytics", "low"),
+    ]
+    .iter()
+    .map(|(id, criticality)| serde_json::json!({"id": id, "kind": "business_service", "criticality": criticality}))
+    .collect();
+    for (name, _, _) in SERVICES {
+        let mut item = serde_json::json!({"id": name, "kind": "component"});
+        if *name == "hr-portal" {
+            item["any_of"] = serde_json::json!([["vpn", "intranet"]]);
+        }
+        items.push(item);
+    }
+    // Built from constants checked by the tests: a refusal is a bug here,
+    // and the empty model (nothing rolled up) is the harmless answer.
+    serde_json::from_value(serde_json::json!({"items": items, "dependencies": dependencies})).unwrap_or_default()
+}
+
 /// The services of the simulated organisation, with their Table 15 class and
 /// how often they fail (relative weight).
 pub const SERVICES: &[(&str, FailureClass, u32)] = &[
@@ -634,5 +680,25 @@ impl Simulation {
     /// Total number of commands.
     pub fn commands(&self) -> usize {
         self.incidents.len() + self.normal.len() + self.standard.len() + self.emergency.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_model_holds_every_simulated_service() {
+        let model = service_model();
+        let business: Vec<&str> = model.business_services().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(business, ["order-to-cash", "collaboration", "software-delivery", "people", "analytics"]);
+        for (name, _, _) in SERVICES {
+            let id = ServiceId::new(*name).unwrap();
+            assert!(model.item(&id).is_some(), "{name}");
+            assert!(!model.impacted_by(&id).is_empty(), "{name} rolls up to a business service");
+        }
+        // The HR portal survives the VPN alone.
+        let vpn = ServiceId::new("vpn").unwrap();
+        assert!(!model.down([&vpn]).contains(&ServiceId::new("people").unwrap()));
     }
 }

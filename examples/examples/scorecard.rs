@@ -27,7 +27,7 @@ use itsm_core::id::TenantId;
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::db;
 use itsm_examples::interchange::{CsvInputs, CsvRun, score_csv};
-use itsm_examples::records::{accumulate, ensure_sla};
+use itsm_examples::records::{accumulate, ensure_service_model, ensure_sla};
 use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
 use itsm_store::{FillClaim, Store};
@@ -60,6 +60,12 @@ struct Args {
     /// Interchange CSV of outages.
     #[arg(long)]
     outages: Option<PathBuf>,
+    /// A service model (JSON: business services, configuration items and
+    /// their dependencies) to roll availability up to business services
+    /// with. Without it, the store's service model in force at the end of
+    /// the period is used, if the tenant has one.
+    #[arg(long)]
+    service_model: Option<PathBuf>,
     /// Start of the period (RFC 3339, or YYYY-MM-DD = midnight in --tz); default: the simulated quarter's start.
     #[arg(long)]
     from: Option<String>,
@@ -199,7 +205,11 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
     }
     if claimed? {
         // The SLA the verdicts are judged by, stored before the first command.
-        if let Err(e) = ensure_sla(&store, &tenant, now).await {
+        let stored = match ensure_sla(&store, &tenant, now).await {
+            Ok(()) => ensure_service_model(&store, &tenant, now).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
             store.close().await;
             return Err(format!("{url}: {e}"));
         }
@@ -234,16 +244,25 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         }
         store.complete_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{url}: {e}"))?;
     }
-    let mut acc = Accumulator::new(metrics).map_err(|e| e.to_string())?;
-    // A demo store filled before the SLA was stored gets it now (its
-    // verdicts are judged again under it).
-    let read = match ensure_sla(&store, &tenant, now).await {
-        Ok(()) => accumulate(&store, &tenant, &mut acc, now).await,
-        Err(e) => Err(format!("{url}: {e}")),
-    };
+    // A demo store filled before the SLA and the service model were stored
+    // gets them now (its verdicts are judged again under the SLA).
+    let read = async {
+        ensure_sla(&store, &tenant, now).await.map_err(|e| format!("{url}: {e}"))?;
+        ensure_service_model(&store, &tenant, now).await.map_err(|e| format!("{url}: {e}"))?;
+        let mut metrics = metrics;
+        if metrics.service_model.is_none() {
+            let history = store.config_history(&tenant).await.map_err(|e| format!("{url}: {e}"))?;
+            if let Some(stored) = history.service_models.in_force_at(metrics.period.to) {
+                metrics = metrics.with_service_model(stored.value.clone());
+            }
+        }
+        let mut acc = Accumulator::new(metrics).map_err(|e| e.to_string())?;
+        accumulate(&store, &tenant, &mut acc, now, |line| eprintln!("{line}")).await?;
+        Ok::<_, String>(acc)
+    }
+    .await;
     store.close().await;
-    read?;
-    Ok(acc)
+    read
 }
 
 /// Whether the report covers all of its input.
@@ -263,7 +282,13 @@ async fn run(args: Args) -> Result<Coverage, String> {
     let from = args.from.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_from);
     let to = args.to.as_deref().map(|t| parse_instant(t, args.tz)).transpose()?.unwrap_or(default_to);
     let from_csv = args.incidents.is_some() || args.changes.is_some() || args.outages.is_some();
-    let config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(args.tz);
+    let mut config = ScorecardConfig::new(from, to).map_err(|e| e.to_string())?.with_zone(args.tz);
+    if let Some(path) = &args.service_model {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let model =
+            itsm_core::json::from_json("service model", &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config = config.with_service_model(model);
+    }
     let thresholds = Thresholds::maturity_model();
     let started = std::time::Instant::now();
     let (card, coverage) = if from_csv {

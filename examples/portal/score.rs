@@ -1,5 +1,6 @@
-//! The scorecard of the actor's tenant, from the store (as the `scorecard`
-//! example computes it), for the last full calendar quarter before now.
+//! The scorecard of the actor's tenant, from the store's metrics read model
+//! (as the `scorecard` example computes it), for the last full calendar
+//! quarter before now.
 
 use chrono::{Datelike, TimeZone};
 use itsm_core::{Role, Timestamp};
@@ -8,7 +9,7 @@ use itsm_metrics::{Accumulator, Scorecard, ScorecardConfig, Thresholds};
 use super::Shared;
 use super::auth::Authed;
 use super::problem::ApiError;
-use crate::records::{for_each_change_record, for_each_incident_record};
+use crate::records::accumulate;
 
 /// The last full calendar quarter (UTC) before `now`: `[from, to)`.
 pub fn last_quarter(now: Timestamp) -> (Timestamp, Timestamp) {
@@ -28,27 +29,11 @@ pub async fn scorecard(portal: &Shared, who: &Authed) -> Result<Scorecard, ApiEr
     if who.actor.roles.iter().all(|r| *r == Role::Requester) {
         return Err(ApiError::forbidden("the scorecard covers the whole tenant: agents and managers only"));
     }
-    let (from, to) = last_quarter(portal.now());
+    let now = portal.now();
+    let (from, to) = last_quarter(now);
     let internal = |e: String| ApiError::of_kind(itsm_store::ErrorKind::Internal, e);
     let config = ScorecardConfig::new(from, to).map_err(|e| internal(e.to_string()))?;
     let mut acc = Accumulator::new(config).map_err(|e| internal(e.to_string()))?;
-    let (policy, calendar) = &portal.sla;
-    let mut refused = None;
-    for_each_incident_record(&portal.store, &who.actor.tenant, policy, calendar, to, |r| {
-        if refused.is_none()
-            && let Err(e) = acc.push_incident(&r)
-        {
-            refused = Some(e);
-        }
-    })
-    .await
-    .map_err(|e| internal(e.to_string()))?;
-    if let Some(e) = refused {
-        return Err(internal(e.to_string()));
-    }
-    acc.no_more_incidents();
-    for_each_change_record(&portal.store, &who.actor.tenant, |c| acc.push_change(&c))
-        .await
-        .map_err(|e| internal(e.to_string()))?;
+    accumulate(&portal.store, &who.actor.tenant, &mut acc, now, |_| {}).await.map_err(internal)?;
     Ok(acc.finish(&Thresholds::maturity_model()))
 }

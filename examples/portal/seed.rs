@@ -7,6 +7,12 @@
 //! reason), an authorized change waiting for its window, and two changes
 //! whose windows overlap. A store that holds records already is used as it
 //! is.
+//!
+//! A demo store (filled now or earlier) keeps the SLA the portal shows its
+//! clocks with as stored configuration of every tenant of the users file
+//! ([`crate::records::ensure_sla`]), so the metrics read model judges the
+//! same verdicts the portal shows, and the simulated organisation's service
+//! model ([`crate::records::ensure_service_model`]).
 
 use itsm_core::change::schedule::{Blackout, Enforcement, ScheduleEnforcement, ServiceSchedule};
 use itsm_core::change::{Assessment, ChangeSpec, NormalChange, NormalCommand, Strategy, Window};
@@ -48,6 +54,21 @@ pub enum Seeded {
     Existing,
 }
 
+/// Stores the portal's SLA and the simulated organisation's service model
+/// for each tenant of `users` that has none yet.
+async fn store_sla(store: &Store, users: &Users, now: Timestamp) -> Result<(), String> {
+    let tenants: std::collections::BTreeSet<_> = users.users.iter().map(|u| &u.actor.tenant).collect();
+    for tenant in tenants {
+        crate::records::ensure_sla(store, tenant, now)
+            .await
+            .map_err(|e| format!("storing the SLA of {tenant}: {e}"))?;
+        crate::records::ensure_service_model(store, tenant, now)
+            .await
+            .map_err(|e| format!("storing the service model of {tenant}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn actor<'a>(users: &'a Users, login: &str) -> Result<&'a Actor, String> {
     users
         .users
@@ -76,8 +97,11 @@ async fn run<A: Aggregate>(
 /// Fills an empty store (see the module docs).
 pub async fn seed(store: &Store, users: &Users, size: SeedSize, now: Timestamp) -> Result<Seeded, String> {
     match store.claim_fill(DEMO_FILL, now).await.map_err(|e| e.to_string())? {
-        FillClaim::Claimed => {}
-        FillClaim::Complete { .. } => return Ok(Seeded::AlreadyFilled),
+        FillClaim::Claimed => store_sla(store, users, now).await?,
+        FillClaim::Complete { .. } => {
+            store_sla(store, users, now).await?;
+            return Ok(Seeded::AlreadyFilled);
+        }
         FillClaim::Incomplete { started_at } => {
             return Err(format!(
                 "the database holds a demo fill started at {started_at} and never completed (interrupted, or running \

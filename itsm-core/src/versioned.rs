@@ -2,9 +2,9 @@
 //!
 //! The configuration the domain takes (SLA policies, business calendars,
 //! escalation rules, the priority matrix, the approval policy, the standard
-//! catalogue, maintenance windows and blackouts, the service model) changes over time, and a
-//! decision or a clock must use the version that was in force at the right
-//! instant, not the latest one. A [`ConfigHistory`] holds the versions of one
+//! catalogue, maintenance windows and blackouts, the service model) changes
+//! over time, and a decision or a clock must use the version that was in
+//! force at the right instant, not the latest one. A [`ConfigHistory`] holds the versions of one
 //! piece of configuration, each a [`Versioned`] value with a version number
 //! and the instant it takes effect; [`ConfigHistory::in_force_at`] picks the
 //! version in force at an instant. [`DomainConfigHistory`] bundles one history

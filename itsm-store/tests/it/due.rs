@@ -270,6 +270,15 @@ fn worked_example_sqlite() {
         store.execute::<Incident>(Request::new(ctx, "INC-0", &IncidentCommand::Acknowledge)).await.unwrap();
         let due = store.due_before(&actor, ts(1_000_000), 10).await.unwrap();
         assert_eq!(due[0].due_at, Some(ts(12 * 3600)));
+        // The service model is configuration too: stored, versioned, read back checked.
+        let model: itsm_core::service::ServiceModel = serde_json::from_str(
+            r#"{"items": [{"id": "pay", "kind": "business_service", "criticality": "high"}, {"id": "db", "kind": "component"}],
+                "dependencies": [{"from": "db", "kind": "part_of", "to": "pay"}]}"#,
+        )
+        .unwrap();
+        store.add_config_version(&tenant, Versioned::new(1, ts(-10), model.clone()), ts(6000)).await.unwrap();
+        let history = store.config_history(&tenant).await.unwrap();
+        assert_eq!(history.service_models.in_force_at(ts(0)).map(|v| &v.value), Some(&model));
         db.cleanup().await;
     });
 }
