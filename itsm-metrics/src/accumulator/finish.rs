@@ -84,7 +84,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         .collect();
     let mut pairs = totals.pairs;
     pairs.sort();
-    let trends = crate::ratings::trends(&months, thresholds, acc.config.trend_partial_months);
+    let trends = crate::scoring::trends(&months, thresholds, acc.config.trend_partial_months);
     let period = PeriodInfo {
         from: acc.config.period.from,
         to: acc.config.period.to,
@@ -111,7 +111,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
             notes: Vec::new(),
         },
     };
-    card.ratings = crate::ratings::rate(&mut card, thresholds, period_micros);
+    card.ratings = crate::scoring::rate(&mut card, thresholds, period_micros);
     if !outages_recorded {
         card.ratings.notes.push(
             "The input records no outages (no outage source): availability and annual downtime are no data, \
