@@ -166,7 +166,7 @@ impl Demo {
     ) -> Result<Committed<Incident>, String> {
         let expected = if self.version == 0 { ExpectedVersion::Absent } else { ExpectedVersion::Exact(self.version) };
         let ctx = Context::new(actor, now, &self.config);
-        let mut request = Request::<Incident>::new(ctx, INCIDENT, &command).expect(expected);
+        let mut request = Request::<Incident>::new(ctx, INCIDENT, &command).if_version(expected);
         if let Some(key) = key {
             request = request.idempotency_key(key);
         }
@@ -343,7 +343,7 @@ async fn narrate(store: Store) -> Result<(), String> {
     let opened = demo
         .store
         .execute(
-            Request::<Incident>::new(ctx, "INC-1002", &IncidentCommand::Open(second)).expect(ExpectedVersion::Absent),
+            Request::<Incident>::new(ctx, "INC-1002", &IncidentCommand::Open(second)).if_version(ExpectedVersion::Absent),
         )
         .await
         .map_err(|e| e.to_string())?;

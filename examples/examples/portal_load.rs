@@ -630,7 +630,7 @@ impl Client {
                 return (Outcome::Refused { class: Class::Other4xx(400), id: None }, Some(sample));
             }
         };
-        let mut request = Request::new(ctx, &id, &command).expect(expected);
+        let mut request = Request::new(ctx, &id, &command).if_version(expected);
         if let Some(key) = key {
             request = request.idempotency_key(key);
         }

@@ -198,7 +198,7 @@ pub async fn execute<A: Aggregate>(
     span.record("command", name);
     span.record("aggregate", format!("{} {id}", A::KIND).as_str());
     let now = portal.now();
-    let mut request = Request::new(Context::new(&authed.actor, now, &portal.config), id, command).expect(expected);
+    let mut request = Request::new(Context::new(&authed.actor, now, &portal.config), id, command).if_version(expected);
     if let Some(key) = key {
         request = request.idempotency_key(key);
     }

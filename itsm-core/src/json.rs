@@ -2,8 +2,12 @@
 //! types with a typed error.
 //!
 //! Bad JSON never panics: it is a [`JsonError`] saying where and what kind of
-//! problem it is. Input nested deeper than serde_json's limit of 128 levels is
-//! refused as [`JsonError::TooDeep`] without recursing further. A leading
+//! problem it is, classified by [`serde_json::Error::classify`]. Nesting is
+//! bounded by serde_json's own recursion limit ([`MAX_DEPTH`]): a document
+//! nested that deep is refused as [`JsonError::TooDeep`] as soon as the parser
+//! reaches that depth, without recursing further, whatever the target type
+//! (types that buffer their input, like internally tagged enums, go through the
+//! same parser and the same limit). A leading
 //! UTF-8 byte order mark (which some Windows editors write) is skipped, as the
 //! CSV reader skips it; JSON-lines readers skip it with [`strip_bom`].
 
@@ -49,8 +53,9 @@ pub enum JsonError {
         /// 1-based column.
         column: usize,
     },
-    /// Nested deeper than the parser allows.
-    #[error("{what}: JSON nested too deeply (more than 128 levels)")]
+    /// Nested [`MAX_DEPTH`] levels deep or more (serde_json's recursion limit),
+    /// found before any other error.
+    #[error("{what}: JSON nested too deeply ({MAX_DEPTH} levels or more)")]
     TooDeep {
         /// What was being parsed.
         what: &'static str,
@@ -65,36 +70,18 @@ pub enum JsonError {
     },
 }
 
-/// Deepest nesting accepted (serde_json's own limit).
+/// serde_json's recursion limit: arrays and objects nested this many levels
+/// deep are refused ([`JsonError::TooDeep`]); one level less is parsed.
 pub const MAX_DEPTH: usize = 128;
 
-/// The deepest nesting of arrays and objects in `text`, ignoring brackets
-/// inside strings. A linear scan, so a hostile document is refused before any
-/// recursive descent.
-fn nesting_depth(text: &str) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for b in text.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                (false, _) => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
+/// How serde_json words the error for input nested past its recursion limit.
+///
+/// serde_json reports it as [`serde_json::error::Category::Syntax`] and has no
+/// category or public error code of its own for it, so its message is the only
+/// way to tell it from a bad token. This is the one place the text is matched;
+/// the test `serde_json_words_its_recursion_limit_this_way` fails if a
+/// serde_json release rewords it.
+const RECURSION_LIMIT_MESSAGE: &str = "recursion limit exceeded";
 
 /// `text` without a leading UTF-8 byte order mark (U+FEFF), if it has one.
 /// For a JSON-lines file, apply it to the whole text (the mark can only be at
@@ -110,23 +97,25 @@ pub fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<
     if text.len() > MAX_JSON_LEN {
         return Err(JsonError::TooLarge { what, len: text.len() });
     }
-    if nesting_depth(text) > MAX_DEPTH {
-        return Err(JsonError::TooDeep { what });
+    serde_json::from_str(text).map_err(|e| json_error(what, &e))
+}
+
+/// The [`JsonError`] for a serde_json error, by its [`serde_json::Error::classify`]
+/// category (and, for the recursion limit, [`RECURSION_LIMIT_MESSAGE`]).
+fn json_error(what: &'static str, e: &serde_json::Error) -> JsonError {
+    use serde_json::error::Category;
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        Category::Syntax if is_recursion_limit(e) => JsonError::TooDeep { what },
+        Category::Syntax | Category::Io => JsonError::Syntax { what, line, column, message: e.to_string() },
+        Category::Data => JsonError::Data { what, line, column, message: e.to_string() },
+        Category::Eof => JsonError::Truncated { what, line, column },
     }
-    serde_json::from_str(text).map_err(|e| {
-        let (line, column) = (e.line(), e.column());
-        let message = e.to_string();
-        if message.starts_with("recursion limit exceeded") {
-            return JsonError::TooDeep { what };
-        }
-        match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
-                JsonError::Syntax { what, line, column, message }
-            }
-            serde_json::error::Category::Data => JsonError::Data { what, line, column, message },
-            serde_json::error::Category::Eof => JsonError::Truncated { what, line, column },
-        }
-    })
+}
+
+/// Whether serde_json refused the input for nesting past its recursion limit.
+fn is_recursion_limit(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with(RECURSION_LIMIT_MESSAGE)
 }
 
 #[cfg(test)]
@@ -142,11 +131,13 @@ mod tests {
             from_json::<IncidentCommand>("incident command", r#"{"command":"explode"}"#),
             Err(JsonError::Data { .. })
         ));
+        // The first error serde_json meets: a command is no array, at column 1,
+        // long before the depth limit.
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert_eq!(
+        assert!(matches!(
             from_json::<IncidentCommand>("incident command", &deep),
-            Err(JsonError::TooDeep { what: "incident command" })
-        );
+            Err(JsonError::Data { line: 1, column: 1, .. })
+        ));
         let deep = format!(r#"{{"command":"hold","reason":{}{}}}"#, "{\"a\":".repeat(200), "}".repeat(200));
         assert_eq!(
             from_json::<IncidentCommand>("incident command", &deep),
@@ -173,9 +164,125 @@ mod tests {
     }
 
     #[test]
-    fn brackets_inside_strings_do_not_count() {
-        assert_eq!(nesting_depth(r#"{"a":"[[[[\"{{{"}"#), 1);
-        assert_eq!(nesting_depth("[[1],[2,[3]]]"), 3);
+    fn serde_json_words_its_recursion_limit_this_way() {
+        let e = serde_json::from_str::<serde_json::Value>(&"[".repeat(MAX_DEPTH)).unwrap_err();
+        assert_eq!(e.classify(), serde_json::error::Category::Syntax);
+        assert!(e.to_string().starts_with(RECURSION_LIMIT_MESSAGE), "serde_json now says `{e}`");
+        assert!(is_recursion_limit(&e));
+        // Other syntax errors are not taken for it.
+        assert!(!is_recursion_limit(&serde_json::from_str::<serde_json::Value>("{]").unwrap_err()));
+    }
+
+    #[test]
+    fn the_depth_limit_is_serde_jsons() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(from_json::<serde_json::Value>("value", &nested(MAX_DEPTH - 1)).is_ok());
+        assert_eq!(
+            from_json::<serde_json::Value>("value", &nested(MAX_DEPTH)),
+            Err(JsonError::TooDeep { what: "value" })
+        );
+        let err = from_json::<serde_json::Value>("value", &nested(MAX_DEPTH)).unwrap_err().to_string();
+        assert_eq!(err, "value: JSON nested too deeply (128 levels or more)");
+    }
+
+    /// 100,000 levels, as nested arrays, nested objects, inside a field, and
+    /// unclosed: refused on the test thread's stack, never parsed. The error
+    /// is the first one serde_json meets: [`JsonError::TooDeep`] where the
+    /// type recurses that deep (untyped values, and types serde buffers
+    /// before it knows their shape: internally tagged and untagged enums,
+    /// flattened structs), [`JsonError::Data`] where the shape is already
+    /// wrong nearer the top (a struct handed an array of arrays), or
+    /// [`JsonError::Syntax`] where serde_json words a wrong shape so (an
+    /// externally tagged enum handed an array).
+    fn refuses_deep_input<T: DeserializeOwned + std::fmt::Debug>(what: &'static str, field: &str) -> Vec<JsonError> {
+        let depth = 100_000;
+        let texts = [
+            format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+            format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth)),
+            format!(r#"{{"{field}":{}{}}}"#, "[".repeat(depth), "]".repeat(depth)),
+            "[".repeat(depth),
+        ];
+        let errors: Vec<JsonError> = texts.iter().map(|text| from_json::<T>(what, text).unwrap_err()).collect();
+        for (text, e) in texts.iter().zip(&errors) {
+            assert!(
+                matches!(e, JsonError::TooDeep { .. } | JsonError::Data { .. } | JsonError::Syntax { .. }),
+                "{what}: `{}` gave {e:?}",
+                &text[..40]
+            );
+        }
+        errors
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)] // read only by Debug
+    #[serde(untagged)]
+    enum Untagged {
+        Number(u32),
+        Named { a: u32 },
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)] // read only by Debug
+    struct Flattened {
+        a: u32,
+        #[serde(flatten)]
+        rest: std::collections::BTreeMap<String, u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)] // read only by Debug
+    struct Plain {
+        a: u32,
+    }
+
+    #[test]
+    fn deep_input_is_refused_for_every_kind_of_type() {
+        use crate::change::{NormalChange, NormalCommand, NormalEvent};
+        use crate::incident::{Incident, IncidentEvent};
+        let too_deep = |what| JsonError::TooDeep { what };
+        // Untyped, or buffered whole (untagged): too deep, whatever the form.
+        for (what, errors) in [
+            ("value", refuses_deep_input::<serde_json::Value>("value", "a")),
+            ("untagged", refuses_deep_input::<Untagged>("untagged", "a")),
+        ] {
+            assert_eq!(errors, vec![too_deep(what); 4], "{what}");
+        }
+        // A flattened struct buffers the fields it does not name itself.
+        assert_eq!(refuses_deep_input::<Flattened>("flattened", "b")[2], too_deep("flattened"));
+        // Internally tagged enums buffer an object's fields until the tag: too
+        // deep as objects and in a field; an array's first element must be
+        // the tag, so an array of arrays is the wrong shape.
+        for (what, errors) in [
+            ("incident command", refuses_deep_input::<IncidentCommand>("incident command", "reason")),
+            ("incident event", refuses_deep_input::<IncidentEvent>("incident event", "at")),
+            ("normal command", refuses_deep_input::<NormalCommand>("normal command", "reason")),
+            ("normal event", refuses_deep_input::<NormalEvent>("normal event", "at")),
+        ] {
+            assert_eq!(errors[1], too_deep(what), "{what}");
+        }
+        // Structs: whichever error comes first; never a stack overflow.
+        refuses_deep_input::<Incident>("incident", "state");
+        refuses_deep_input::<NormalChange>("normal change", "spec");
+        refuses_deep_input::<crate::alert::GroupingPolicy>("grouping policy", "fingerprint");
+        refuses_deep_input::<crate::SlaPolicy>("sla policy", "targets");
+        refuses_deep_input::<Plain>("plain", "b");
+    }
+
+    #[test]
+    fn a_skipped_unknown_field_is_skipped_at_any_depth() {
+        // serde_json skips a field a struct does not know without recursing
+        // (no stack used per level), so its depth is not limited; the
+        // document size is.
+        let text = format!(r#"{{"a":1,"b":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(from_json::<Plain>("plain", &text).unwrap().a, 1);
+    }
+
+    #[test]
+    fn brackets_inside_strings_are_text() {
+        let text = format!(r#"{{"command":"hold","reason":"{}"}}"#, "[{".repeat(100_000));
+        assert!(matches!(from_json::<IncidentCommand>("incident command", &text), Err(JsonError::Data { .. })));
+        let text = format!(r#"["{}"]"#, "[".repeat(100_000));
+        assert!(from_json::<serde_json::Value>("value", &text).is_ok());
     }
 
     #[test]

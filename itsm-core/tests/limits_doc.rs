@@ -29,7 +29,7 @@ fn the_limits_list_states_the_enforced_values() {
         format!("1 to {MAX_ID_LEN} bytes (`MAX_ID_LEN`)"),
         format!("{} bytes) of UTF-8; no NUL", with_commas(MAX_TEXT_LEN as u64)),
         format!("{} bytes)", with_commas(MAX_JSON_LEN as u64)),
-        format!("at most {MAX_DEPTH} levels"),
+        format!("fewer than {MAX_DEPTH} levels"),
         format!("1 to {MAX_ALERT_TEXT_LEN} bytes (`MAX_ALERT_TEXT_LEN`)"),
         format!("1 to {MAX_ID_PREFIX_LEN} bytes (`MAX_ID_PREFIX_LEN`)"),
         format!("at most {} days (`MAX_WINDOW_SECONDS`)", MAX_WINDOW_SECONDS / 86_400),

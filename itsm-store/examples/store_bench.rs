@@ -54,7 +54,7 @@ async fn store_commits(store: &Store, tenant: &str, from: usize, to: usize) -> D
     for i in from..to {
         let id = format!("B-{}", i % AGGREGATES);
         let ctx = Context::new(&a, ts(i as i64), &cfg);
-        store.execute::<Ticket>(Request::new(ctx, &id, &cmd).expect(ExpectedVersion::Any)).await.unwrap();
+        store.execute::<Ticket>(Request::new(ctx, &id, &cmd).if_version(ExpectedVersion::Any)).await.unwrap();
     }
     started.elapsed()
 }

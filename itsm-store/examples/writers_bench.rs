@@ -231,7 +231,7 @@ async fn step(target: &Target, w: &mut Writer, shared: &Shared) -> Result<(), St
         Target::Store(store) => {
             let ctx = Context::new(&w.actor, tick(), &shared.config);
             let req =
-                Request::<Incident>::new(ctx, &w.ids[i], &shared.note).expect(ExpectedVersion::Exact(w.versions[i]));
+                Request::<Incident>::new(ctx, &w.ids[i], &shared.note).if_version(ExpectedVersion::Exact(w.versions[i]));
             let committed = store.execute::<Incident>(req).await.map_err(|e| format!("{}: {e}", w.ids[i]))?;
             w.versions[i] = committed.version;
         }
@@ -371,7 +371,7 @@ async fn prepare(store: &Store, writers: Vec<Writer>, config: &Arc<Shared>) -> R
                     for cmd in [open, assign, IncidentCommand::Acknowledge, IncidentCommand::Start] {
                         let ctx = Context::new(&w.actor, tick(), &shared.config);
                         let c = store
-                            .execute::<Incident>(Request::new(ctx, &w.ids[i], &cmd).expect(expected))
+                            .execute::<Incident>(Request::new(ctx, &w.ids[i], &cmd).if_version(expected))
                             .await
                             .map_err(|e| format!("preparing {}: {e}", w.ids[i]))?;
                         expected = ExpectedVersion::Exact(c.version);

@@ -42,7 +42,7 @@ impl fmt::Display for ExpectedVersion {
 }
 
 /// One command for [`crate::Store::execute`]: built with [`Request::new`],
-/// then optionally [`Request::expect`] and [`Request::idempotency_key`].
+/// then optionally [`Request::if_version`] and [`Request::idempotency_key`].
 #[derive(Debug)]
 pub struct Request<'a, A: Aggregate> {
     /// Who, when, under which rules.
@@ -63,8 +63,9 @@ impl<'a, A: Aggregate> Request<'a, A> {
         Request { ctx, aggregate_id, command, expected: ExpectedVersion::Any, idempotency_key: None }
     }
 
-    /// Sets the expected version.
-    pub fn expect(mut self, expected: ExpectedVersion) -> Self {
+    /// Executes the command only if the aggregate is at `expected` (the
+    /// version the caller read; see [`ExpectedVersion`]).
+    pub fn if_version(mut self, expected: ExpectedVersion) -> Self {
         self.expected = expected;
         self
     }

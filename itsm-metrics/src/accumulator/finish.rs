@@ -91,7 +91,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         .collect();
     let mut pairs = totals.pairs;
     pairs.sort();
-    let trends = crate::ratings::trends(&months, thresholds, acc.config.trend_partial_months);
+    let trends = crate::scoring::trends(&months, thresholds, acc.config.trend_partial_months);
     let period = PeriodInfo {
         from: acc.config.period.from,
         to: acc.config.period.to,
@@ -124,7 +124,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         (card.business_services, unmodelled) =
             business_services(model, &acc.config.period, item_outages, period_micros, outages_recorded);
     }
-    card.ratings = crate::ratings::rate(&mut card, thresholds, period_micros);
+    card.ratings = crate::scoring::rate(&mut card, thresholds, period_micros);
     if !unmodelled.is_empty() {
         card.ratings.notes.push(format!(
             "Outages of {} service(s) not in the service model are not rolled up to a business service: {}.",

@@ -46,7 +46,7 @@ async fn exec(
 ) -> Result<itsm_store::Committed<Ticket>, ExecError<TicketError>> {
     let cfg = config();
     let ctx = Context::new(actor, ts(at), &cfg);
-    store.execute::<Ticket>(Request::new(ctx, id, &command).expect(expected)).await
+    store.execute::<Ticket>(Request::new(ctx, id, &command).if_version(expected)).await
 }
 
 async fn check_lifecycle(db: &TestDb) {

@@ -55,7 +55,7 @@ pub async fn run(store: &Store, writers: usize, total: usize) {
                 };
                 let bump = TicketCommand::Bump;
                 let ctx = Context::new(&a, ts(1), &cfg);
-                match store.execute::<Ticket>(Request::new(ctx, &id, &bump).expect(expected)).await {
+                match store.execute::<Ticket>(Request::new(ctx, &id, &bump).if_version(expected)).await {
                     Ok(_) => tally.ok += 1,
                     Err(ExecError::Store(StoreError::Conflict { .. })) => tally.conflict += 1,
                     Err(ExecError::Store(StoreError::Contention { .. })) => tally.contention += 1,

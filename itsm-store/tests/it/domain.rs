@@ -63,7 +63,7 @@ async fn check_incident_lifecycle(db: &TestDb) {
     let c = store
         .execute::<Incident>(
             Request::new(Context::new(&a, ts(0), &cfg), "INC-1", &open)
-                .expect(ExpectedVersion::Absent)
+                .if_version(ExpectedVersion::Absent)
                 .idempotency_key("alert-42"),
         )
         .await

@@ -45,7 +45,7 @@ async fn check_claim_refused_beside_other_records(db: &TestDb) {
     let command = open("T-1", "real work");
     store
         .execute::<Ticket>(
-            Request::new(Context::new(&someone, ts(0), &cfg), "T-1", &command).expect(ExpectedVersion::Absent),
+            Request::new(Context::new(&someone, ts(0), &cfg), "T-1", &command).if_version(ExpectedVersion::Absent),
         )
         .await
         .unwrap();

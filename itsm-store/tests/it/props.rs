@@ -183,8 +183,8 @@ async fn isolation_case(store: &Store, id: String, key: String) -> Result<(), Te
         (ExpectedVersion::Exact(3), TicketCommand::Bump),
         (ExpectedVersion::Absent, TicketCommand::Bump),
     ] {
-        let on_theirs = store.execute::<Ticket>(Request::new(ctx_a, &theirs, &command).expect(expected)).await;
-        let on_fresh = store.execute::<Ticket>(Request::new(ctx_a, &fresh, &command).expect(expected)).await;
+        let on_theirs = store.execute::<Ticket>(Request::new(ctx_a, &theirs, &command).if_version(expected)).await;
+        let on_fresh = store.execute::<Ticket>(Request::new(ctx_a, &fresh, &command).if_version(expected)).await;
         prop_assert_eq!(seen(on_theirs, |c| c.version), seen(on_fresh, |c| c.version));
     }
     // References to B's id are NotFound, like a missing one.

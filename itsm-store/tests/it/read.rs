@@ -315,7 +315,7 @@ async fn case(store: &Store, specs: Vec<Spec>, readers: Vec<Reader>) -> Result<(
                 let cfg = DomainConfig::default();
                 let command = IncidentCommand::DeclareMajor;
                 let request = Request::new(Context::new(&actor, ts(10_000_000), &cfg), &t.id, &command)
-                    .expect(itsm_store::ExpectedVersion::Exact(999));
+                    .if_version(itsm_store::ExpectedVersion::Exact(999));
                 match store.execute::<Incident>(request).await {
                     Err(e) => prop_assert_eq!(e.into_store().kind(), ErrorKind::NotFound, "{:?} commanding {:?}", r, t),
                     Ok(done) => prop_assert!(false, "{:?} commanded hidden {:?}: version {}", r, t, done.version),

@@ -1,4 +1,5 @@
-//! Builds the scorecard's ratings and trend results from its metrics.
+//! Scoring a scorecard: each of its metrics rated against the thresholds
+//! (with [`crate::rating`]) and its trend results read.
 
 use std::collections::BTreeSet;
 
