@@ -371,7 +371,7 @@ pub fn table<S: Copy + PartialEq>(
             for events in *outcomes {
                 let to = events.iter().try_fold(*from, |state, event| follow(rules, event, state));
                 let Some(to) = to else { continue };
-                let row = Transition { from: name(from), command: *command, to: name(&to) };
+                let row = Transition { from: name(from), command, to: name(&to) };
                 if !rows.contains(&row) {
                     rows.push(row);
                 }
