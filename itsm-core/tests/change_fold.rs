@@ -12,6 +12,7 @@
 //! approval in the state it left.
 
 mod common;
+mod rules;
 
 use common::{Machine, Rules, text, ts};
 use itsm_core::change::emergency::{AfterTheFact, EmergencyStatus};
@@ -154,20 +155,7 @@ impl Machine for Standard {
     type Agg = StandardChange;
     type Status = StandardStatus;
 
-    /// Pre-approved: scheduled (and rescheduled), implemented in stages,
-    /// completed, optionally reviewed, closed; cancellable before it starts.
-    const RULES: Rules<StandardStatus> = {
-        use StandardStatus as S;
-        &[
-            ("scheduled", &[(S::New, S::Scheduled), (S::Scheduled, S::Scheduled)]),
-            ("started", &[(S::Scheduled, S::Implementing)]),
-            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
-            ("completed", &[(S::Implementing, S::Completed)]),
-            ("reviewed", &[(S::Completed, S::Reviewed)]),
-            ("closed", &[(S::Completed, S::Closed), (S::Reviewed, S::Closed)]),
-            ("cancelled", &[(S::New, S::Cancelled), (S::Scheduled, S::Cancelled)]),
-        ]
-    };
+    const RULES: Rules<StandardStatus> = rules::STANDARD;
     const CREATED: &'static [(&'static str, StandardStatus)] = &[("created", StandardStatus::New)];
     const STATES: &'static [StandardStatus] = StandardStatus::ALL;
 
@@ -216,36 +204,7 @@ impl Machine for Normal {
     type Agg = NormalChange;
     type Status = NormalStatus;
 
-    /// Planned: submitted, assessed, approved (each vote keeps it assessed;
-    /// the vote meeting the quorum is followed by the authorization) or
-    /// rejected, scheduled (and rescheduled), implemented in stages,
-    /// completed, reviewed (mandatory), closed; cancellable before it starts.
-    const RULES: Rules<NormalStatus> = {
-        use NormalStatus as S;
-        &[
-            ("submitted", &[(S::Draft, S::Submitted)]),
-            ("assessed", &[(S::Submitted, S::Assessed)]),
-            ("approved", &[(S::Assessed, S::Assessed)]),
-            ("authorized", &[(S::Assessed, S::Authorized)]),
-            ("rejected", &[(S::Assessed, S::Rejected)]),
-            ("scheduled", &[(S::Authorized, S::Scheduled), (S::Scheduled, S::Scheduled)]),
-            ("started", &[(S::Scheduled, S::Implementing)]),
-            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
-            ("completed", &[(S::Implementing, S::Completed)]),
-            ("reviewed", &[(S::Completed, S::Reviewed)]),
-            ("closed", &[(S::Reviewed, S::Closed)]),
-            (
-                "cancelled",
-                &[
-                    (S::Draft, S::Cancelled),
-                    (S::Submitted, S::Cancelled),
-                    (S::Assessed, S::Cancelled),
-                    (S::Authorized, S::Cancelled),
-                    (S::Scheduled, S::Cancelled),
-                ],
-            ),
-        ]
-    };
+    const RULES: Rules<NormalStatus> = rules::NORMAL;
     const CREATED: &'static [(&'static str, NormalStatus)] = &[("created", NormalStatus::Draft)];
     const STATES: &'static [NormalStatus] = NormalStatus::ALL;
 
@@ -313,25 +272,7 @@ impl Machine for Emergency {
     type Agg = EmergencyChange;
     type Status = EmergencyStatus;
 
-    /// Submitted to the emergency CAB (each vote keeps it submitted; the vote
-    /// meeting the quorum is followed by the authorization) or rejected,
-    /// implemented in stages, completed, reviewed (mandatory), closed;
-    /// cancellable before it starts. Recorded after the fact it starts
-    /// completed, and is approved (and authorized) there.
-    const RULES: Rules<EmergencyStatus> = {
-        use EmergencyStatus as S;
-        &[
-            ("approved", &[(S::Submitted, S::Submitted), (S::Completed, S::Completed)]),
-            ("authorized", &[(S::Submitted, S::Authorized), (S::Completed, S::Completed)]),
-            ("rejected", &[(S::Submitted, S::Rejected)]),
-            ("started", &[(S::Authorized, S::Implementing)]),
-            ("stage_advanced", &[(S::Implementing, S::Implementing)]),
-            ("completed", &[(S::Implementing, S::Completed)]),
-            ("reviewed", &[(S::Completed, S::Reviewed)]),
-            ("closed", &[(S::Reviewed, S::Closed)]),
-            ("cancelled", &[(S::Submitted, S::Cancelled), (S::Authorized, S::Cancelled)]),
-        ]
-    };
+    const RULES: Rules<EmergencyStatus> = rules::EMERGENCY;
     const CREATED: &'static [(&'static str, EmergencyStatus)] =
         &[("submitted", EmergencyStatus::Submitted), ("recorded", EmergencyStatus::Completed)];
     const STATES: &'static [EmergencyStatus] = EmergencyStatus::ALL;

@@ -2,7 +2,8 @@
 //! states where `decide` emits it, and refuses every other (state, event) pair
 //! with an `ApplyError` naming the kind, the state and the event.
 //!
-//! [`RULES`] states the machine by hand (not from `incident::TRANSITIONS`):
+//! [`RULES`] (`rules::INCIDENT`) states the machine by hand (not from
+//! `incident::TRANSITIONS`):
 //! for each event, the states it may follow and the state it leads to. Three
 //! tests hold the code to it:
 //!
@@ -14,6 +15,8 @@
 //!   `apply`: apply never refuses an event decide emitted, each event leads to
 //!   the state the rules say, and replaying the whole history gives the same
 //!   incident.
+
+mod rules;
 
 use std::collections::BTreeSet;
 
@@ -27,121 +30,12 @@ use itsm_core::{Actor, Aggregate, AggregateKind, ApplyError, Context, DomainConf
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
+use rules::Rules;
 
 use IncidentStatus as S;
 
-/// The incident machine, written out by hand: each event with every state it
-/// may follow and the state it leads to there. A state not listed for an event
-/// refuses it. `opened` follows no state: it creates the incident (in New).
-const RULES: &[(&str, &[(S, S)])] = &[
-    ("opened", &[]),
-    (
-        "assigned",
-        &[(S::New, S::Assigned), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "tier_escalated",
-        &[(S::New, S::Assigned), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "acknowledged",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-            (S::Closed, S::Closed),
-        ],
-    ),
-    ("started", &[(S::New, S::InProgress), (S::Assigned, S::InProgress)]),
-    ("held", &[(S::New, S::OnHold), (S::Assigned, S::OnHold), (S::InProgress, S::OnHold), (S::OnHold, S::OnHold)]),
-    ("resumed", &[(S::OnHold, S::InProgress)]),
-    (
-        "resolved",
-        &[(S::New, S::Resolved), (S::Assigned, S::Resolved), (S::InProgress, S::Resolved), (S::OnHold, S::Resolved)],
-    ),
-    (
-        "impact_recorded",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-            (S::Closed, S::Closed),
-        ],
-    ),
-    ("reopened", &[(S::Resolved, S::InProgress)]),
-    ("closed", &[(S::Resolved, S::Closed)]),
-    (
-        "cancelled",
-        &[
-            (S::New, S::Cancelled),
-            (S::Assigned, S::Cancelled),
-            (S::InProgress, S::Cancelled),
-            (S::OnHold, S::Cancelled),
-        ],
-    ),
-    (
-        "reprioritized",
-        &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "major_declared",
-        &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "problem_linked",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-            (S::Closed, S::Closed),
-        ],
-    ),
-    (
-        "change_linked",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-            (S::Closed, S::Closed),
-        ],
-    ),
-    (
-        "parent_set",
-        &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "child_linked",
-        &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
-    ),
-    (
-        "note_added",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-        ],
-    ),
-    (
-        "alert_correlated",
-        &[
-            (S::New, S::New),
-            (S::Assigned, S::Assigned),
-            (S::InProgress, S::InProgress),
-            (S::OnHold, S::OnHold),
-            (S::Resolved, S::Resolved),
-        ],
-    ),
-];
+/// The incident machine by hand (shared with the model tests).
+const RULES: Rules<S> = rules::INCIDENT;
 
 /// The state `event` leads to from `from`, or `None` when the rules refuse it.
 fn rule(event: &str, from: S) -> Option<S> {

@@ -8,6 +8,7 @@
 //! states it allows, and random command histories to replaying as decided.
 
 mod common;
+mod rules;
 
 use std::collections::BTreeSet;
 
@@ -27,47 +28,7 @@ impl Machine for ProblemMachine {
     type Agg = Problem;
     type Status = S;
 
-    /// A problem is assessed once, analysed, gets a known error (which may be
-    /// recorded again), a fix, and is resolved from any open state (a
-    /// duplicate or a cancellation needs no analysis); re-analysis returns to
-    /// root-cause analysis from a known error, a fix or a resolution; incidents
-    /// link until it is closed.
-    const RULES: Rules<S> = &[
-        ("assessed", &[(S::New, S::Assessed)]),
-        ("analysis_started", &[(S::Assessed, S::RootCauseAnalysis)]),
-        ("known_error_recorded", &[(S::RootCauseAnalysis, S::KnownError), (S::KnownError, S::KnownError)]),
-        ("fix_started", &[(S::KnownError, S::FixInProgress)]),
-        (
-            "resolved",
-            &[
-                (S::New, S::Resolved),
-                (S::Assessed, S::Resolved),
-                (S::RootCauseAnalysis, S::Resolved),
-                (S::KnownError, S::Resolved),
-                (S::FixInProgress, S::Resolved),
-            ],
-        ),
-        (
-            "reanalyzed",
-            &[
-                (S::KnownError, S::RootCauseAnalysis),
-                (S::FixInProgress, S::RootCauseAnalysis),
-                (S::Resolved, S::RootCauseAnalysis),
-            ],
-        ),
-        ("closed", &[(S::Resolved, S::Closed)]),
-        (
-            "incident_linked",
-            &[
-                (S::New, S::New),
-                (S::Assessed, S::Assessed),
-                (S::RootCauseAnalysis, S::RootCauseAnalysis),
-                (S::KnownError, S::KnownError),
-                (S::FixInProgress, S::FixInProgress),
-                (S::Resolved, S::Resolved),
-            ],
-        ),
-    ];
+    const RULES: Rules<S> = rules::PROBLEM;
     const CREATED: &'static [(&'static str, S)] = &[("opened", S::New)];
     const STATES: &'static [S] = ProblemStatus::ALL;
 

@@ -588,13 +588,23 @@ mod tests {
 
 #[cfg(test)]
 mod regenerate {
-    /// `ITSM_REGENERATE=1 cargo test -p itsm-metrics regenerate` rewrites the shipped JSON.
+    /// The shipped JSON is byte for byte what the code generates (the default
+    /// set, pretty-printed, one trailing newline), so an edit to either shows
+    /// here. `ITSM_REGENERATE=1 cargo test -p itsm-metrics regenerate` rewrites
+    /// the file first, then checks it the same way.
     #[test]
     fn regenerate_shipped_thresholds() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/thresholds/maturity-model.json");
+        let generated = super::Thresholds::maturity_model().to_json().unwrap() + "\n";
         if std::env::var_os("ITSM_REGENERATE").is_some() {
-            let json = super::Thresholds::maturity_model().to_json().unwrap();
-            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/thresholds/maturity-model.json"), json + "\n")
-                .unwrap();
+            std::fs::write(path, &generated).unwrap();
         }
+        let shipped = std::fs::read_to_string(path).unwrap();
+        assert!(
+            shipped == generated,
+            "{path} is not what `Thresholds::maturity_model().to_json()` generates; \
+             run `ITSM_REGENERATE=1 cargo test -p itsm-metrics regenerate` if the code is right"
+        );
+        assert_eq!(super::Thresholds::from_json(&shipped).unwrap(), super::Thresholds::maturity_model());
     }
 }

@@ -1,7 +1,8 @@
 //! Property tests: partitions merge to the whole, per-service sums reconcile
 //! with totals, totals match brute-force references, availability stays in
 //! [0, 1] and counts overlaps once, repeat detection equals an O(n^2)
-//! reference, and renderers never panic.
+//! reference, and renderers never panic and show every rating (JSON parses
+//! back to the scorecard).
 
 mod common;
 
@@ -14,6 +15,7 @@ use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 use itsm_metrics::scorecard::{DurationStats, Metrics, Scorecard};
 use itsm_metrics::{Accumulator, MetricsError, Rate, ScorecardConfig, Thresholds, render};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 fn whole(
     config: &ScorecardConfig,
@@ -431,7 +433,124 @@ proptest! {
         prop_assert!(html.starts_with("<!DOCTYPE html>"));
         prop_assert!(!html.contains("<script"));
         prop_assert!(!html.contains("src=\"http"));
+        check_rendered_ratings(&card, &text, &csv, &html)?;
+        check_json_round_trip(&card, &json)?;
     }
+}
+
+/// The scorecard's floating-point fields (Wilson bounds, Mann-Kendall
+/// statistics), each replaced by `0.0` when `zero` is set.
+fn floats(card: &mut Scorecard, zero: bool) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut take = |x: &mut f64| {
+        out.push(*x);
+        if zero {
+            *x = 0.0;
+        }
+    };
+    for m in &mut card.ratings.metrics {
+        if let Some(w) = &mut m.rating.wilson {
+            take(&mut w.lower);
+            take(&mut w.upper);
+        }
+    }
+    for t in &mut card.trends {
+        if let Some(k) = &mut t.test {
+            for x in [&mut k.var_s, &mut k.z, &mut k.p_value, &mut k.tau, &mut k.sen_slope, &mut k.intercept] {
+                take(x);
+            }
+        }
+    }
+    out
+}
+
+/// The JSON render parses back to the scorecard: every field equal, the
+/// floating-point ones to within a relative 1e-15 (serde_json's parser may
+/// miss the last bit). A non-finite float is written as `null`, which does
+/// not parse back: then the JSON must hold a `null` for it and nothing else
+/// is compared.
+fn check_json_round_trip(card: &Scorecard, json: &str) -> Result<(), TestCaseError> {
+    let mut want = card.clone();
+    let want_floats = floats(&mut want, true);
+    let back: Scorecard = match serde_json::from_str(json) {
+        Ok(back) => back,
+        Err(e) => {
+            prop_assert!(want_floats.iter().any(|x| !x.is_finite()), "the JSON does not parse back: {}", e);
+            prop_assert!(json.contains("null"));
+            return Ok(());
+        }
+    };
+    let mut got = back;
+    let got_floats = floats(&mut got, true);
+    prop_assert_eq!(&got, &want);
+    prop_assert_eq!(got_floats.len(), want_floats.len());
+    for (x, y) in got_floats.iter().zip(&want_floats) {
+        prop_assert!((x - y).abs() <= y.abs() * 1e-15, "{} parsed back as {}", y, x);
+    }
+    Ok(())
+}
+
+/// HTML escaping as the page does it (`&`, `<`, `>`, quotes).
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// Every rated criterion shows its id and level in each render: a text line,
+/// a CSV `rating` row and an HTML row holding both; every table rating its
+/// number and level (and title, in text and HTML).
+fn check_rendered_ratings(card: &Scorecard, text: &str, csv: &str, html: &str) -> Result<(), TestCaseError> {
+    prop_assert!(!card.ratings.metrics.is_empty() && !card.ratings.tables.is_empty());
+    let html_rows: Vec<&str> = html.split("<tr>").collect();
+    for m in &card.ratings.metrics {
+        let level = m.rating.level.as_str();
+        let id = m.label.as_str();
+        prop_assert!(
+            text.lines().any(|l| l.contains(id) && l.split_whitespace().any(|w| w == level)),
+            "text shows no `{}` row at {}",
+            id,
+            level
+        );
+        prop_assert!(
+            csv.lines().any(|l| l.starts_with("rating,") && l.contains(id) && l.split(',').any(|c| c == level)),
+            "csv has no `rating` row for `{}` at {}",
+            id,
+            level
+        );
+        let cell = format!("<td>{}</td><td>{}</td>", m.table, html_escaped(id));
+        prop_assert!(
+            html_rows.iter().any(|r| r.starts_with(&cell) && r.contains(&format!(">{level}</td>"))),
+            "html has no row for `{}` at {}",
+            id,
+            level
+        );
+    }
+    for t in &card.ratings.tables {
+        let level = t.level.as_str();
+        prop_assert!(
+            text.lines().any(|l| l.contains(&t.title) && l.split_whitespace().any(|w| w == level)),
+            "text shows no table {} at {}",
+            t.table,
+            level
+        );
+        let number = t.table.to_string();
+        prop_assert!(
+            csv.lines().any(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                cells.first() == Some(&"table") && cells.get(2) == Some(&number.as_str()) && cells.contains(&level)
+            }),
+            "csv has no `table` row for {} at {}",
+            t.table,
+            level
+        );
+        let cell = format!("<td>{}</td><td>{}</td>", t.table, html_escaped(&t.title));
+        prop_assert!(
+            html_rows.iter().any(|r| r.starts_with(&cell) && r.contains(&format!(">{level}</td>"))),
+            "html has no row for table {} at {}",
+            t.table,
+            level
+        );
+    }
+    Ok(())
 }
 
 /// A synthetic stream in opening order: `n` incidents over 5 services x 10

@@ -1,14 +1,5 @@
-//! Cross-crate workflow tests: model-based property tests of the five state
-//! machines, transition-table consistency, serde round trips, approvals and
-//! separation of duties, tenancy and permissions.
+//! Cross-crate workflow tests: commands decided by `itsm-core`, recorded by
+//! `itsm-store` (embedded SQLite in a temporary directory), measured by
+//! `itsm-metrics`. The tests of `itsm-core` alone live in `itsm-core/tests/`.
 
-mod access;
-mod approvals;
-mod change_model;
-mod incident_model;
-mod model;
-mod problem_model;
-mod scripts;
-mod serde_roundtrip;
-mod support;
-mod transition_tables;
+mod scorecard;

@@ -1,6 +1,8 @@
-//! Transition-table consistency, per machine: for every state reached by a
-//! scripted path and every command kind, `decide` accepts only when
-//! `TRANSITIONS` has a row (state, command), and lands in one of that row's
+//! Transition-table consistency, per machine: the implementation's
+//! `TRANSITIONS` holds exactly the rows the hand-written rules give
+//! (`rules::table`); for every state reached by a scripted path and every
+//! command kind, `decide` accepts only when the rules' table has a row
+//! (state, command), and lands in one of that row's
 //! targets; a refusal where a row exists comes from a data-dependent guard
 //! (`Invalid` / `Approval`), never `InvalidTransition`; `InvalidTransition`
 //! comes only where no row exists; creation commands on an existing aggregate
@@ -22,16 +24,16 @@ use crate::scripts::{Scripted, reachable};
 use crate::support::{Classify, Kind, actor, check_display, config, ts};
 
 fn rows<M: Machine>(from: &str, command: &str) -> Vec<&'static Transition> {
-    M::TABLE.iter().filter(|t| t.from == from && t.command == command).collect()
+    M::table().iter().filter(|t| t.from == from && t.command == command).collect()
 }
 
 fn check_table<M: Scripted>() {
     let statuses = M::statuses();
-    for row in M::TABLE {
+    for row in M::table() {
         assert!(statuses.contains(&row.from) && statuses.contains(&row.to), "{row:?} names an unknown state");
         assert!(M::NAMES.contains(&row.command), "{row:?} names an unknown command");
         assert!(!M::CREATE.contains(&row.command), "{row:?}: creation is not a transition");
-        assert_eq!(M::TABLE.iter().filter(|r| *r == row).count(), 1, "{row:?} is listed twice");
+        assert_eq!(M::table().iter().filter(|r| *r == row).count(), 1, "{row:?} is listed twice");
     }
     let reached = reachable::<M>();
     let seen: BTreeSet<&str> = reached.iter().map(|r| r.agg.summary().status).collect();
@@ -49,7 +51,7 @@ fn check_table<M: Scripted>() {
                 let at = format!("{}: {name} by {who} in {from}", M::Agg::KIND);
                 match M::Agg::decide(Some(&state.agg), &cmd, &ctx) {
                     Ok(events) => {
-                        assert!(!rows.is_empty(), "{at}: accepted although TRANSITIONS has no row");
+                        assert!(!rows.is_empty(), "{at}: accepted although the rules have no row");
                         let mut next = Some(state.agg.clone());
                         for event in &events {
                             next = Some(M::Agg::apply(next, event).unwrap_or_else(|e| panic!("{at}: {e}")));
@@ -73,8 +75,59 @@ fn check_table<M: Scripted>() {
             }
         }
     }
-    let missing: Vec<_> = M::TABLE.iter().filter(|t| !witnessed.contains(&(t.from, t.command, t.to))).collect();
+    let missing: Vec<_> = M::table().iter().filter(|t| !witnessed.contains(&(t.from, t.command, t.to))).collect();
     assert!(missing.is_empty(), "{}: rows never accepted: {missing:?}", M::Agg::KIND);
+}
+
+/// `M::TRANSITIONS` lists each row once, and holds exactly the rows the
+/// hand-written rules give.
+fn check_transitions_follow_the_rules<M: Machine>() {
+    let kind = M::Agg::KIND;
+    for row in M::TRANSITIONS {
+        assert_eq!(M::TRANSITIONS.iter().filter(|r| *r == row).count(), 1, "{kind}: {row:?} is listed twice");
+    }
+    let key = |t: &Transition| (t.from, t.command, t.to);
+    let implemented: BTreeSet<_> = M::TRANSITIONS.iter().map(key).collect();
+    let ruled: BTreeSet<_> = M::table().iter().map(key).collect();
+    let extra: Vec<_> = implemented.difference(&ruled).collect();
+    let missing: Vec<_> = ruled.difference(&implemented).collect();
+    assert!(extra.is_empty(), "{kind}: TRANSITIONS rows the rules do not allow: {extra:?}");
+    assert!(missing.is_empty(), "{kind}: rows of the rules TRANSITIONS lacks: {missing:?}");
+}
+
+/// Every machine's `TRANSITIONS` is the table its hand-written rules give.
+#[test]
+fn transitions_tables_follow_the_hand_written_rules() {
+    check_transitions_follow_the_rules::<IncidentMachine>();
+    check_transitions_follow_the_rules::<ProblemMachine>();
+    check_transitions_follow_the_rules::<StandardMachine>();
+    check_transitions_follow_the_rules::<NormalMachine>();
+    check_transitions_follow_the_rules::<EmergencyMachine>();
+}
+
+/// The rules' table check catches a table that differs from the rules: a
+/// row dropped, a row added, a target changed.
+#[test]
+fn the_rules_catch_a_wrong_table() {
+    use itsm_core::problem::ProblemStatus;
+    let ruled = crate::rules::table(
+        crate::rules::PROBLEM,
+        crate::rules::PROBLEM_COMMANDS,
+        ProblemStatus::ALL,
+        ProblemStatus::as_str,
+    );
+    let key = |t: &Transition| (t.from, t.command, t.to);
+    let set = |rows: &[Transition]| rows.iter().map(key).collect::<BTreeSet<_>>();
+    assert_eq!(set(&ruled), set(itsm_core::problem::TRANSITIONS));
+    let mut dropped = itsm_core::problem::TRANSITIONS.to_vec();
+    dropped.pop();
+    assert_ne!(set(&ruled), set(&dropped));
+    let mut added = itsm_core::problem::TRANSITIONS.to_vec();
+    added.push(Transition { from: "closed", command: "reanalyze", to: "root_cause_analysis" });
+    assert_ne!(set(&ruled), set(&added));
+    let mut moved = itsm_core::problem::TRANSITIONS.to_vec();
+    moved[0].to = "root_cause_analysis";
+    assert_ne!(set(&ruled), set(&moved));
 }
 
 /// Incident: decide agrees with the table in every scripted state.
@@ -138,13 +191,13 @@ fn normal_assess_authorizes_exactly_when_the_risk_needs_no_approval() {
             assert!(matches!(next.state(), NormalState::Assessed(a) if a.votes.is_empty()), "{risk}");
         }
         let row = Transition { from: "submitted", command: "assess", to: next.summary().status };
-        assert!(NormalMachine::TABLE.contains(&row), "{row:?}");
+        assert!(NormalMachine::table().contains(&row), "{row:?}");
     }
     assert!(without_steps > 0 && without_steps < Risk::ALL.len(), "the test policy must cover both cases");
 }
 
 fn exits<M: Machine>(state: &str) -> BTreeSet<&'static str> {
-    M::TABLE.iter().filter(|t| t.from == state).map(|t| t.command).collect()
+    M::table().iter().filter(|t| t.from == state).map(|t| t.command).collect()
 }
 
 fn check_terminals<M: Scripted>(expected: &[(&str, &[&str])]) {
@@ -160,7 +213,7 @@ fn check_terminals<M: Scripted>(expected: &[(&str, &[&str])]) {
     for (state, allowed) in expected {
         let allowed: BTreeSet<&str> = allowed.iter().copied().collect();
         assert_eq!(exits::<M>(state), allowed, "{}: exits of terminal {state}", M::Agg::KIND);
-        for row in M::TABLE.iter().filter(|t| t.from == *state) {
+        for row in M::table().iter().filter(|t| t.from == *state) {
             assert_eq!(row.to, *state, "{}: terminal {state} must stay terminal: {row:?}", M::Agg::KIND);
         }
     }

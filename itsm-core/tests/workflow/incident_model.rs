@@ -1,7 +1,7 @@
 //! Model-based property test of the incident machine: random command
 //! sequences (every variant, in any state, by random actors of two tenants,
 //! with the clock sometimes going backwards) against a reference model built
-//! from `incident::TRANSITIONS` plus the guards (acknowledged once, hold
+//! from the hand-written `rules::INCIDENT` plus the guards (acknowledged once, hold
 //! reason changes, restore instant bounds, parent/child rules, no-op
 //! re-prioritisation and escalation refused, alerts valid and correlated
 //! once). Also checks that the reopen
@@ -9,13 +9,16 @@
 //! matrix.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use itsm_core::alert::{AlertKey, AlertRef, AlertSeverity};
 use itsm_core::classify::{
     DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
 };
 use itsm_core::id::{ChangeId, GroupId, IncidentId, ProblemId, ServiceId};
-use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode, TRANSITIONS};
+use itsm_core::incident::{
+    Incident, IncidentCommand, IncidentError, IncidentStatus, OpenIncident, ResolutionCode, TRANSITIONS,
+};
 use itsm_core::machine::Transition;
 use itsm_core::{Actor, Aggregate};
 use proptest::option;
@@ -24,6 +27,7 @@ use proptest::sample::select;
 use proptest_state_machine::prop_state_machine;
 
 use crate::model::{Cmd, Machine, Runner, SEQUENCE, proptest_config};
+use crate::rules;
 use crate::support::{Kind, config, secs, text, text_strategy, ts};
 
 /// The incident's reference model.
@@ -185,7 +189,13 @@ impl Machine for IncidentMachine {
     type Agg = Incident;
     type Err = IncidentError;
     type Extra = Inc;
-    const TABLE: &'static [Transition] = TRANSITIONS;
+    fn table() -> &'static [Transition] {
+        static TABLE: LazyLock<Vec<Transition>> = LazyLock::new(|| {
+            rules::table(rules::INCIDENT, rules::INCIDENT_COMMANDS, IncidentStatus::ALL, IncidentStatus::as_str)
+        });
+        &TABLE
+    }
+    const TRANSITIONS: &'static [Transition] = TRANSITIONS;
     const CREATE: &'static [&'static str] = &["open"];
     const NAMES: &'static [&'static str] = NAMES;
     const RARE: &'static [&'static str] = &["cancel"];

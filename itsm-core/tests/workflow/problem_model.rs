@@ -1,21 +1,25 @@
 //! Model-based property test of the problem machine: random command sequences
-//! against a reference model built from `problem::TRANSITIONS` plus the guards
+//! against a reference model built from the hand-written `rules::PROBLEM` plus the guards
 //! (a known error needs a root cause and a workaround, closure codes by state,
 //! an incident is linked once), with the analysis count checked against the
 //! accepted analyses.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use itsm_core::Actor;
 use itsm_core::classify::Priority;
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use itsm_core::machine::Transition;
-use itsm_core::problem::{KnownErrorRecord, Problem, ProblemClosure, ProblemCommand, ProblemError, TRANSITIONS};
+use itsm_core::problem::{
+    KnownErrorRecord, Problem, ProblemClosure, ProblemCommand, ProblemError, ProblemStatus, TRANSITIONS,
+};
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest_state_machine::prop_state_machine;
 
 use crate::model::{Cmd, Machine, Runner, SEQUENCE, proptest_config};
+use crate::rules;
 use crate::support::{Kind, text, text_strategy};
 
 /// The problem's reference model.
@@ -89,7 +93,13 @@ impl Machine for ProblemMachine {
     type Agg = Problem;
     type Err = ProblemError;
     type Extra = Prb;
-    const TABLE: &'static [Transition] = TRANSITIONS;
+    fn table() -> &'static [Transition] {
+        static TABLE: LazyLock<Vec<Transition>> = LazyLock::new(|| {
+            rules::table(rules::PROBLEM, rules::PROBLEM_COMMANDS, ProblemStatus::ALL, ProblemStatus::as_str)
+        });
+        &TABLE
+    }
+    const TRANSITIONS: &'static [Transition] = TRANSITIONS;
     const CREATE: &'static [&'static str] = &["open"];
     const NAMES: &'static [&'static str] = NAMES;
     const RARE: &'static [&'static str] = &[];

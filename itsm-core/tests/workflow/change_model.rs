@@ -1,6 +1,6 @@
 //! Model-based property tests of the three change machines (standard, normal,
 //! emergency): random command sequences against reference models built from
-//! each `TRANSITIONS` table plus the guards (catalogue templates, roll-out
+//! the hand-written rules (`rules::{STANDARD, NORMAL, EMERGENCY}`) plus the guards (catalogue templates, roll-out
 //! strategies, windows, stages, outcome vs remediation, backout plan) and the
 //! approval rules modelled independently: separation of duties (requester,
 //! implementer, their delegates), approver groups, membership decided by the
@@ -12,10 +12,11 @@
 //! ECAB approval before review.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
-use itsm_core::change::emergency::{AfterTheFact, TRANSITIONS as EMERGENCY};
-use itsm_core::change::normal::TRANSITIONS as NORMAL;
-use itsm_core::change::standard::TRANSITIONS as STANDARD;
+use itsm_core::change::emergency::{AfterTheFact, EmergencyStatus, TRANSITIONS as EMERGENCY};
+use itsm_core::change::normal::{NormalStatus, TRANSITIONS as NORMAL};
+use itsm_core::change::standard::{StandardStatus, TRANSITIONS as STANDARD};
 use itsm_core::change::{
     ApprovalStep, Assessment, ChangeError, ChangeSpec, EmergencyChange, EmergencyCommand, EmergencyState, NormalChange,
     NormalCommand, NormalState, Quorum, ReviewVerdict, StandardChange, StandardCommand, StandardState, Window,
@@ -29,6 +30,7 @@ use proptest::sample::select;
 use proptest_state_machine::prop_state_machine;
 
 use crate::model::{Cmd, Machine, Runner, SEQUENCE, proptest_config};
+use crate::rules;
 use crate::support::{
     Ap, Kind, aid, config, secs, spec, stage_count, strategy_ok, strategy_strategy, text_strategy, ts,
 };
@@ -185,7 +187,13 @@ impl Machine for StandardMachine {
     type Agg = StandardChange;
     type Err = ChangeError;
     type Extra = Std;
-    const TABLE: &'static [Transition] = STANDARD;
+    fn table() -> &'static [Transition] {
+        static TABLE: LazyLock<Vec<Transition>> = LazyLock::new(|| {
+            rules::table(rules::STANDARD, rules::STANDARD_COMMANDS, StandardStatus::ALL, StandardStatus::as_str)
+        });
+        &TABLE
+    }
+    const TRANSITIONS: &'static [Transition] = STANDARD;
     const CREATE: &'static [&'static str] = &["create"];
     const NAMES: &'static [&'static str] = STANDARD_NAMES;
     const RARE: &'static [&'static str] = &["cancel"];
@@ -304,7 +312,13 @@ impl Machine for NormalMachine {
     type Agg = NormalChange;
     type Err = ChangeError;
     type Extra = Nrm;
-    const TABLE: &'static [Transition] = NORMAL;
+    fn table() -> &'static [Transition] {
+        static TABLE: LazyLock<Vec<Transition>> = LazyLock::new(|| {
+            rules::table(rules::NORMAL, rules::NORMAL_COMMANDS, NormalStatus::ALL, NormalStatus::as_str)
+        });
+        &TABLE
+    }
+    const TRANSITIONS: &'static [Transition] = NORMAL;
     const CREATE: &'static [&'static str] = &["create"];
     const NAMES: &'static [&'static str] = NORMAL_NAMES;
     const RARE: &'static [&'static str] = &["cancel", "reject"];
@@ -477,7 +491,13 @@ impl Machine for EmergencyMachine {
     type Agg = EmergencyChange;
     type Err = ChangeError;
     type Extra = Emg;
-    const TABLE: &'static [Transition] = EMERGENCY;
+    fn table() -> &'static [Transition] {
+        static TABLE: LazyLock<Vec<Transition>> = LazyLock::new(|| {
+            rules::table(rules::EMERGENCY, rules::EMERGENCY_COMMANDS, EmergencyStatus::ALL, EmergencyStatus::as_str)
+        });
+        &TABLE
+    }
+    const TRANSITIONS: &'static [Transition] = EMERGENCY;
     const CREATE: &'static [&'static str] = &["submit", "record_after_the_fact"];
     const NAMES: &'static [&'static str] = EMERGENCY_NAMES;
     const RARE: &'static [&'static str] = &["cancel", "reject"];
