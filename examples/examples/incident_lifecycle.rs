@@ -343,7 +343,8 @@ async fn narrate(store: Store) -> Result<(), String> {
     let opened = demo
         .store
         .execute(
-            Request::<Incident>::new(ctx, "INC-1002", &IncidentCommand::Open(second)).if_version(ExpectedVersion::Absent),
+            Request::<Incident>::new(ctx, "INC-1002", &IncidentCommand::Open(second))
+                .if_version(ExpectedVersion::Absent),
         )
         .await
         .map_err(|e| e.to_string())?;

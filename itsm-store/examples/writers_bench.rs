@@ -230,8 +230,8 @@ async fn step(target: &Target, w: &mut Writer, shared: &Shared) -> Result<(), St
     match target {
         Target::Store(store) => {
             let ctx = Context::new(&w.actor, tick(), &shared.config);
-            let req =
-                Request::<Incident>::new(ctx, &w.ids[i], &shared.note).if_version(ExpectedVersion::Exact(w.versions[i]));
+            let req = Request::<Incident>::new(ctx, &w.ids[i], &shared.note)
+                .if_version(ExpectedVersion::Exact(w.versions[i]));
             let committed = store.execute::<Incident>(req).await.map_err(|e| format!("{}: {e}", w.ids[i]))?;
             w.versions[i] = committed.version;
         }
