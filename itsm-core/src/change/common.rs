@@ -219,6 +219,40 @@ pub struct Review {
     pub by: ActorId,
 }
 
+/// When something was done and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// When.
+    pub at: Timestamp,
+    /// By whom.
+    pub by: ActorId,
+}
+
+impl Stamp {
+    /// The instant and the actor of a command's context.
+    pub fn of(ctx: &crate::aggregate::Context<'_>) -> Stamp {
+        Stamp { at: ctx.now, by: ctx.actor.id.clone() }
+    }
+}
+
+/// An ending without implementation: rejected or cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    /// Why.
+    pub reason: Text,
+    /// When.
+    pub at: Timestamp,
+    /// By whom.
+    pub by: ActorId,
+}
+
+impl Ended {
+    /// An ending for `reason`, stamped.
+    pub fn new(reason: &Text, stamp: Stamp) -> Ended {
+        Ended { reason: reason.clone(), at: stamp.at, by: stamp.by }
+    }
+}
+
 /// Builds the metrics record of a change from its parts.
 pub(crate) fn record(
     spec: &ChangeSpec,
