@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::approval::{ApprovalError, ApprovalStep, check_approver, quorum_met};
 use super::common::{ChangeSpec, Completion, Ended, Review, Stamp};
 use super::error::{ChangeError, Refuse};
-use super::tail::{self, Position, TailStates, tail_command, tail_event};
+use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
 use crate::classify::{ChangeOutcome, ChangeType, Remediation, Risk};
@@ -448,76 +448,64 @@ impl EmergencyChange {
 
     /// Applies one event to an existing emergency change. The fold is strict:
     /// each event applies only in the states where `decide` emits it, and any
-    /// other (state, event) pair is refused (`None`, reported as an
+    /// other (state, event) pair is refused (`false`, reported as an
     /// `ApplyError` naming the kind, the state and the event). The execution tail's events (`started` on) are
     /// matched against the state's [`Position`] by [`tail::apply`].
-    fn applied(mut self, event: &EmergencyEvent) -> Option<Self> {
+    fn applied(&mut self, event: &EmergencyEvent) -> bool {
         use EmergencyEvent as E;
         use EmergencyState as S;
-        self.state = match (self.state, event) {
-            (state, tail_event!(E)) => tail::apply(state, event.tail()).ok()?,
+        match event {
+            tail_event!(E) => tail::apply(&mut self.state, event.tail()),
 
-            (
-                S::Submitted
-                | S::Authorized
-                | S::Rejected(_)
-                | S::Implementing { .. }
-                | S::Completed(_)
-                | S::Reviewed { .. }
-                | S::Closed { .. }
-                | S::Cancelled(_),
-                E::Submitted { .. } | E::Recorded { .. },
-            ) => return None,
+            E::Submitted { .. } | E::Recorded { .. } => false,
 
             // A vote before implementation, or on a change recorded after the fact.
-            (state @ (S::Submitted | S::Completed(_)), E::Approved { group, by, .. }) => {
-                self.votes.entry(group.clone()).or_default().insert(by.clone());
-                state
-            }
-            (
+            E::Approved { group, by, .. } => match self.state {
+                S::Submitted | S::Completed(_) => {
+                    self.votes.entry(group.clone()).or_default().insert(by.clone());
+                    true
+                }
                 S::Authorized
                 | S::Rejected(_)
                 | S::Implementing { .. }
                 | S::Reviewed { .. }
                 | S::Closed { .. }
-                | S::Cancelled(_),
-                E::Approved { .. },
-            ) => return None,
+                | S::Cancelled(_) => false,
+            },
 
-            (S::Submitted, E::Authorized { .. }) => {
-                self.authorized = true;
-                S::Authorized
-            }
-            // A change recorded after the fact stays completed once approved.
-            (state @ S::Completed(_), E::Authorized { .. }) => {
-                self.authorized = true;
-                state
-            }
-            (
+            E::Authorized { .. } => match self.state {
+                S::Submitted => {
+                    self.authorized = true;
+                    self.state = S::Authorized;
+                    true
+                }
+                // A change recorded after the fact stays completed once approved.
+                S::Completed(_) => {
+                    self.authorized = true;
+                    true
+                }
                 S::Authorized
                 | S::Rejected(_)
                 | S::Implementing { .. }
                 | S::Reviewed { .. }
                 | S::Closed { .. }
-                | S::Cancelled(_),
-                E::Authorized { .. },
-            ) => return None,
+                | S::Cancelled(_) => false,
+            },
 
-            (S::Submitted, E::Rejected { reason, at, by, .. }) => {
-                S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() })
-            }
-            (
+            E::Rejected { reason, at, by, .. } => match self.state {
+                S::Submitted => {
+                    self.state = S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() });
+                    true
+                }
                 S::Authorized
                 | S::Rejected(_)
                 | S::Implementing { .. }
                 | S::Completed(_)
                 | S::Reviewed { .. }
                 | S::Closed { .. }
-                | S::Cancelled(_),
-                E::Rejected { .. },
-            ) => return None,
-        };
-        Some(self)
+                | S::Cancelled(_) => false,
+            },
+        }
     }
 
     /// The change as the execution tail's commands see it: its approvers may
@@ -540,6 +528,7 @@ impl EmergencyChange {
 /// move its data: the implementer goes along, the review is mandatory.
 impl TailStates for EmergencyState {
     const REVIEW_REQUIRED: bool = true;
+    const PARKED: Self = EmergencyState::Submitted;
 
     fn position(&self) -> Position {
         match self {
@@ -555,32 +544,45 @@ impl TailStates for EmergencyState {
         }
     }
 
-    fn started(self, at: Timestamp, by: &ActorId) -> Result<Self, Self> {
-        let EmergencyState::Authorized = self else { return Err(self) };
-        Ok(EmergencyState::Implementing { started_at: at, implementer: by.clone(), stages_done: 0 })
+    fn started(&mut self, at: Timestamp, by: &ActorId) -> bool {
+        let EmergencyState::Authorized = self else { return false };
+        *self = EmergencyState::Implementing { started_at: at, implementer: by.clone(), stages_done: 0 };
+        true
     }
 
-    fn stage_advanced(self, stages_done: usize) -> Result<Self, Self> {
-        let EmergencyState::Implementing { started_at, implementer, .. } = self else { return Err(self) };
-        Ok(EmergencyState::Implementing { started_at, implementer, stages_done })
+    fn stage_advanced(&mut self, stages_done: usize) -> bool {
+        let EmergencyState::Implementing { stages_done: done, .. } = self else { return false };
+        *done = stages_done;
+        true
     }
 
-    fn completed(self, completion: &Completion) -> Result<Self, Self> {
-        let EmergencyState::Implementing { implementer, .. } = self else { return Err(self) };
-        Ok(EmergencyState::Completed(EmergencyDone { completion: completion.clone(), retroactive: false, implementer }))
+    fn completed(&mut self, completion: &Completion) -> bool {
+        tail::step(self, |state| {
+            let EmergencyState::Implementing { implementer, .. } = state else { return Stepped::Back(state) };
+            Stepped::Next(EmergencyState::Completed(EmergencyDone {
+                completion: completion.clone(),
+                retroactive: false,
+                implementer,
+            }))
+        })
     }
 
-    fn reviewed(self, review: &Review) -> Result<Self, Self> {
-        let EmergencyState::Completed(done) = self else { return Err(self) };
-        Ok(EmergencyState::Reviewed { done, review: review.clone() })
+    fn reviewed(&mut self, review: &Review) -> bool {
+        tail::step(self, |state| {
+            let EmergencyState::Completed(done) = state else { return Stepped::Back(state) };
+            Stepped::Next(EmergencyState::Reviewed { done, review: review.clone() })
+        })
     }
 
-    fn closed(self) -> Result<Self, Self> {
-        let EmergencyState::Reviewed { done, review } = self else { return Err(self) };
-        Ok(EmergencyState::Closed { done, review })
+    fn closed(&mut self) -> bool {
+        tail::step(self, |state| {
+            let EmergencyState::Reviewed { done, review } = state else { return Stepped::Back(state) };
+            Stepped::Next(EmergencyState::Closed { done, review })
+        })
     }
 
-    fn cancelled(self, ended: Ended) -> Result<Self, Self> {
-        Ok(EmergencyState::Cancelled(ended))
+    fn cancelled(&mut self, ended: Ended) -> bool {
+        *self = EmergencyState::Cancelled(ended);
+        true
     }
 }

@@ -101,11 +101,13 @@ macro_rules! change_aggregate {
                     event: event.name(),
                 };
                 match state {
-                    Some(change) => {
+                    Some(mut change) => {
                         let status = change.status().as_str();
-                        let mut next = change.applied(event).ok_or_else(|| refused(status))?;
-                        next.last_event_at = next.last_event_at.max(event.at());
-                        Ok(next)
+                        if !change.applied(event) {
+                            return Err(refused(status));
+                        }
+                        change.last_event_at = change.last_event_at.max(event.at());
+                        Ok(change)
                     }
                     None => Self::created(event).ok_or_else(|| refused("absent")),
                 }

@@ -16,7 +16,7 @@ pub use super::common::Ended;
 use super::common::{Assessment, ChangeSpec, Completion, Review, Stamp, Window, record};
 pub use super::error::ChangeError;
 use super::error::Refuse;
-use super::tail::{self, Position, TailStates, tail_command, tail_event};
+use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
 use crate::classify::ChangeType;
@@ -465,36 +465,24 @@ impl NormalChange {
 
     /// Applies one event to an existing normal change. The fold is strict:
     /// each event applies only in the states where `decide` emits it, and any
-    /// other (state, event) pair is refused (`None`, reported as an
+    /// other (state, event) pair is refused (`false`, reported as an
     /// `ApplyError` naming the kind, the state and the event). The execution tail's events (`scheduled` on) are
     /// matched against the state's [`Position`] by [`tail::apply`].
-    fn applied(mut self, event: &NormalEvent) -> Option<Self> {
+    fn applied(&mut self, event: &NormalEvent) -> bool {
         use NormalEvent as E;
         use NormalState as S;
-        self.state = match (self.state, event) {
-            (state, E::Scheduled { window, .. }) => tail::scheduled(state, *window).ok()?,
-            (state, tail_event!(E)) => tail::apply(state, event.tail()).ok()?,
+        match event {
+            E::Scheduled { window, .. } => tail::scheduled(&mut self.state, *window),
+            tail_event!(E) => tail::apply(&mut self.state, event.tail()),
 
-            (
-                S::Draft
-                | S::Submitted
-                | S::Assessed(_)
-                | S::Authorized(_)
-                | S::Rejected(_)
-                | S::Scheduled(_)
-                | S::Implementing(_)
-                | S::Completed(_)
-                | S::Reviewed(_)
-                | S::Closed(_)
-                | S::Cancelled(_),
-                E::Created { .. },
-            ) => return None,
+            E::Created { .. } => false,
 
-            (S::Draft, E::Submitted { at, .. }) => {
-                self.submitted_at = Some(*at);
-                S::Submitted
-            }
-            (
+            E::Submitted { at, .. } => match self.state {
+                S::Draft => {
+                    self.submitted_at = Some(*at);
+                    self.state = S::Submitted;
+                    true
+                }
                 S::Submitted
                 | S::Assessed(_)
                 | S::Authorized(_)
@@ -504,14 +492,18 @@ impl NormalChange {
                 | S::Completed(_)
                 | S::Reviewed(_)
                 | S::Closed(_)
-                | S::Cancelled(_),
-                E::Submitted { .. },
-            ) => return None,
+                | S::Cancelled(_) => false,
+            },
 
-            (S::Submitted, E::Assessed { assessment, steps, .. }) => {
-                S::Assessed(Approvals { assessment: assessment.clone(), steps: steps.clone(), votes: BTreeMap::new() })
-            }
-            (
+            E::Assessed { assessment, steps, .. } => match self.state {
+                S::Submitted => {
+                    self.state = S::Assessed(Approvals {
+                        assessment: assessment.clone(),
+                        steps: steps.clone(),
+                        votes: BTreeMap::new(),
+                    });
+                    true
+                }
                 S::Draft
                 | S::Assessed(_)
                 | S::Authorized(_)
@@ -521,15 +513,14 @@ impl NormalChange {
                 | S::Completed(_)
                 | S::Reviewed(_)
                 | S::Closed(_)
-                | S::Cancelled(_),
-                E::Assessed { .. },
-            ) => return None,
+                | S::Cancelled(_) => false,
+            },
 
-            (S::Assessed(mut a), E::Approved { group, by, .. }) => {
-                a.votes.entry(group.clone()).or_default().insert(by.clone());
-                S::Assessed(a)
-            }
-            (
+            E::Approved { group, by, .. } => match &mut self.state {
+                S::Assessed(a) => {
+                    a.votes.entry(group.clone()).or_default().insert(by.clone());
+                    true
+                }
                 S::Draft
                 | S::Submitted
                 | S::Authorized(_)
@@ -539,16 +530,16 @@ impl NormalChange {
                 | S::Completed(_)
                 | S::Reviewed(_)
                 | S::Closed(_)
-                | S::Cancelled(_),
-                E::Approved { .. },
-            ) => return None,
+                | S::Cancelled(_) => false,
+            },
 
             // Follows the assessment (no step required) or the vote meeting the quorum.
-            (S::Assessed(a), E::Authorized { .. }) => {
-                S::Authorized(Plan { assessment: a.assessment, approvals: a.votes, window: None })
-            }
-            (
-                S::Draft
+            E::Authorized { .. } => match std::mem::replace(&mut self.state, S::Draft) {
+                S::Assessed(a) => {
+                    self.state = S::Authorized(Plan { assessment: a.assessment, approvals: a.votes, window: None });
+                    true
+                }
+                other @ (S::Draft
                 | S::Submitted
                 | S::Authorized(_)
                 | S::Rejected(_)
@@ -557,14 +548,17 @@ impl NormalChange {
                 | S::Completed(_)
                 | S::Reviewed(_)
                 | S::Closed(_)
-                | S::Cancelled(_),
-                E::Authorized { .. },
-            ) => return None,
+                | S::Cancelled(_)) => {
+                    self.state = other;
+                    false
+                }
+            },
 
-            (S::Assessed(_), E::Rejected { reason, at, by, .. }) => {
-                S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() })
-            }
-            (
+            E::Rejected { reason, at, by, .. } => match self.state {
+                S::Assessed(_) => {
+                    self.state = S::Rejected(Ended { reason: reason.clone(), at: *at, by: by.clone() });
+                    true
+                }
                 S::Draft
                 | S::Submitted
                 | S::Authorized(_)
@@ -574,11 +568,9 @@ impl NormalChange {
                 | S::Completed(_)
                 | S::Reviewed(_)
                 | S::Closed(_)
-                | S::Cancelled(_),
-                E::Rejected { .. },
-            ) => return None,
-        };
-        Some(self)
+                | S::Cancelled(_) => false,
+            },
+        }
     }
 
     /// The change as the execution tail's commands see it: a scheduled
@@ -611,6 +603,7 @@ impl NormalChange {
 /// move its data: the plan goes along, the review is mandatory.
 impl TailStates for NormalState {
     const REVIEW_REQUIRED: bool = true;
+    const PARKED: Self = NormalState::Draft;
 
     fn position(&self) -> Position {
         match self {
@@ -628,38 +621,52 @@ impl TailStates for NormalState {
     }
 
     /// A first window, or another one.
-    fn scheduled(self, window: Window) -> Result<Self, Self> {
-        let (NormalState::Authorized(mut plan) | NormalState::Scheduled(mut plan)) = self else { return Err(self) };
-        plan.window = Some(window);
-        Ok(NormalState::Scheduled(plan))
+    fn scheduled(&mut self, window: Window) -> bool {
+        tail::step(self, |state| {
+            let (NormalState::Authorized(mut plan) | NormalState::Scheduled(mut plan)) = state else {
+                return Stepped::Back(state);
+            };
+            plan.window = Some(window);
+            Stepped::Next(NormalState::Scheduled(plan))
+        })
     }
 
-    fn started(self, at: Timestamp, _by: &ActorId) -> Result<Self, Self> {
-        let NormalState::Scheduled(plan) = self else { return Err(self) };
-        Ok(NormalState::Implementing(Implementation { plan, started_at: at, stages_done: 0 }))
+    fn started(&mut self, at: Timestamp, _by: &ActorId) -> bool {
+        tail::step(self, |state| {
+            let NormalState::Scheduled(plan) = state else { return Stepped::Back(state) };
+            Stepped::Next(NormalState::Implementing(Implementation { plan, started_at: at, stages_done: 0 }))
+        })
     }
 
-    fn stage_advanced(self, stages_done: usize) -> Result<Self, Self> {
-        let NormalState::Implementing(implementation) = self else { return Err(self) };
-        Ok(NormalState::Implementing(Implementation { stages_done, ..implementation }))
+    fn stage_advanced(&mut self, stages_done: usize) -> bool {
+        let NormalState::Implementing(implementation) = self else { return false };
+        implementation.stages_done = stages_done;
+        true
     }
 
-    fn completed(self, completion: &Completion) -> Result<Self, Self> {
-        let NormalState::Implementing(implementation) = self else { return Err(self) };
-        Ok(NormalState::Completed(Done { plan: implementation.plan, completion: completion.clone() }))
+    fn completed(&mut self, completion: &Completion) -> bool {
+        tail::step(self, |state| {
+            let NormalState::Implementing(implementation) = state else { return Stepped::Back(state) };
+            Stepped::Next(NormalState::Completed(Done { plan: implementation.plan, completion: completion.clone() }))
+        })
     }
 
-    fn reviewed(self, review: &Review) -> Result<Self, Self> {
-        let NormalState::Completed(done) = self else { return Err(self) };
-        Ok(NormalState::Reviewed(Reviewed { done, review: review.clone() }))
+    fn reviewed(&mut self, review: &Review) -> bool {
+        tail::step(self, |state| {
+            let NormalState::Completed(done) = state else { return Stepped::Back(state) };
+            Stepped::Next(NormalState::Reviewed(Reviewed { done, review: review.clone() }))
+        })
     }
 
-    fn closed(self) -> Result<Self, Self> {
-        let NormalState::Reviewed(reviewed) = self else { return Err(self) };
-        Ok(NormalState::Closed(reviewed))
+    fn closed(&mut self) -> bool {
+        tail::step(self, |state| {
+            let NormalState::Reviewed(reviewed) = state else { return Stepped::Back(state) };
+            Stepped::Next(NormalState::Closed(reviewed))
+        })
     }
 
-    fn cancelled(self, ended: Ended) -> Result<Self, Self> {
-        Ok(NormalState::Cancelled(ended))
+    fn cancelled(&mut self, ended: Ended) -> bool {
+        *self = NormalState::Cancelled(ended);
+        true
     }
 }

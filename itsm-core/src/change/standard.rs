@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{ChangeSpec, Completion, Ended, Review, Stamp, Window};
 use super::error::ChangeError;
-use super::tail::{self, Position, TailStates, tail_command, tail_event};
+use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
 use crate::classify::ChangeType;
@@ -305,18 +305,17 @@ impl StandardChange {
 
     /// Applies one event to an existing standard change. The fold is strict:
     /// each event applies only in the states where `decide` emits it, and any
-    /// other (state, event) pair is refused (`None`, reported as an
+    /// other (state, event) pair is refused (`false`, reported as an
     /// `ApplyError` naming the kind, the state and the event). Every event but the creation is the execution
     /// tail's, matched against the state's [`Position`] by [`tail::apply`].
-    fn applied(mut self, event: &StandardEvent) -> Option<Self> {
+    fn applied(&mut self, event: &StandardEvent) -> bool {
         use StandardEvent as E;
-        self.state = match event {
-            E::Scheduled { window, .. } => tail::scheduled(self.state, *window).ok()?,
-            tail_event!(E) => tail::apply(self.state, event.tail()).ok()?,
+        match event {
+            E::Scheduled { window, .. } => tail::scheduled(&mut self.state, *window),
+            tail_event!(E) => tail::apply(&mut self.state, event.tail()),
             // The creation follows no state.
-            E::Created { .. } => return None,
-        };
-        Some(self)
+            E::Created { .. } => false,
+        }
     }
 
     /// The change as the execution tail's commands see it: pre-approved, so
@@ -337,6 +336,7 @@ impl StandardChange {
 /// optional.
 impl TailStates for StandardState {
     const REVIEW_REQUIRED: bool = false;
+    const PARKED: Self = StandardState::New;
 
     fn position(&self) -> Position {
         match self {
@@ -353,49 +353,59 @@ impl TailStates for StandardState {
     }
 
     /// A first window, or another one.
-    fn scheduled(self, window: Window) -> Result<Self, Self> {
-        let (StandardState::New | StandardState::Scheduled { .. }) = self else { return Err(self) };
-        Ok(StandardState::Scheduled { window })
+    fn scheduled(&mut self, window: Window) -> bool {
+        let (StandardState::New | StandardState::Scheduled { .. }) = self else { return false };
+        *self = StandardState::Scheduled { window };
+        true
     }
 
-    fn started(self, at: Timestamp, by: &ActorId) -> Result<Self, Self> {
-        let StandardState::Scheduled { window } = self else { return Err(self) };
-        Ok(StandardState::Implementing { window, started_at: at, implementer: by.clone(), stages_done: 0 })
+    fn started(&mut self, at: Timestamp, by: &ActorId) -> bool {
+        let StandardState::Scheduled { window } = *self else { return false };
+        *self = StandardState::Implementing { window, started_at: at, implementer: by.clone(), stages_done: 0 };
+        true
     }
 
-    fn stage_advanced(self, stages_done: usize) -> Result<Self, Self> {
-        let StandardState::Implementing { window, started_at, implementer, .. } = self else { return Err(self) };
-        Ok(StandardState::Implementing { window, started_at, implementer, stages_done })
+    fn stage_advanced(&mut self, stages_done: usize) -> bool {
+        let StandardState::Implementing { stages_done: done, .. } = self else { return false };
+        *done = stages_done;
+        true
     }
 
-    fn completed(self, completion: &Completion) -> Result<Self, Self> {
-        let StandardState::Implementing { window, implementer, .. } = self else { return Err(self) };
-        Ok(StandardState::Completed { window, implementer, completion: completion.clone() })
+    fn completed(&mut self, completion: &Completion) -> bool {
+        tail::step(self, |state| {
+            let StandardState::Implementing { window, implementer, .. } = state else { return Stepped::Back(state) };
+            Stepped::Next(StandardState::Completed { window, implementer, completion: completion.clone() })
+        })
     }
 
-    fn reviewed(self, review: &Review) -> Result<Self, Self> {
-        let StandardState::Completed { window, implementer, completion } = self else { return Err(self) };
-        Ok(StandardState::Reviewed { window, implementer, completion, review: review.clone() })
+    fn reviewed(&mut self, review: &Review) -> bool {
+        tail::step(self, |state| {
+            let StandardState::Completed { window, implementer, completion } = state else {
+                return Stepped::Back(state);
+            };
+            Stepped::Next(StandardState::Reviewed { window, implementer, completion, review: review.clone() })
+        })
     }
 
     /// From completed without a review, or from reviewed with one.
-    fn closed(self) -> Result<Self, Self> {
-        match self {
+    fn closed(&mut self) -> bool {
+        tail::step(self, |state| match state {
             StandardState::Completed { window, implementer, completion } => {
-                Ok(StandardState::Closed { window, implementer, completion, review: None })
+                Stepped::Next(StandardState::Closed { window, implementer, completion, review: None })
             }
             StandardState::Reviewed { window, implementer, completion, review } => {
-                Ok(StandardState::Closed { window, implementer, completion, review: Some(review) })
+                Stepped::Next(StandardState::Closed { window, implementer, completion, review: Some(review) })
             }
             StandardState::New
             | StandardState::Scheduled { .. }
             | StandardState::Implementing { .. }
             | StandardState::Closed { .. }
-            | StandardState::Cancelled(_) => Err(self),
-        }
+            | StandardState::Cancelled(_) => Stepped::Back(state),
+        })
     }
 
-    fn cancelled(self, ended: Ended) -> Result<Self, Self> {
-        Ok(StandardState::Cancelled(ended))
+    fn cancelled(&mut self, ended: Ended) -> bool {
+        *self = StandardState::Cancelled(ended);
+        true
     }
 }

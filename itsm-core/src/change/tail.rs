@@ -65,40 +65,44 @@ impl Position {
     }
 }
 
-/// How a machine's states move along the tail. [`apply`] and [`scheduled`]
-/// call each method only in the position that allows its event; a method
-/// hands the state back (`Err`) where its data does not fit that event.
+/// How a machine's states move along the tail, in place. [`apply`] and
+/// [`scheduled`] call each method only in the position that allows its
+/// event; a method returns `false`, leaving the state as it was, where its
+/// data does not fit that event.
 pub(crate) trait TailStates: Sized {
     /// Whether a completed change needs a review before it closes.
     const REVIEW_REQUIRED: bool;
+
+    /// A dataless state [`step`] parks in the slot while it moves the data.
+    const PARKED: Self;
 
     /// Where the state stands.
     fn position(&self) -> Position;
 
     /// Scheduled in `window`, from schedulable or ready (only the machines
     /// that schedule override it).
-    fn scheduled(self, window: Window) -> Result<Self, Self> {
+    fn scheduled(&mut self, window: Window) -> bool {
         let _ = window;
-        Err(self)
+        false
     }
 
     /// Implementation started at `at` by `by`, from ready.
-    fn started(self, at: Timestamp, by: &ActorId) -> Result<Self, Self>;
+    fn started(&mut self, at: Timestamp, by: &ActorId) -> bool;
 
     /// `stages_done` stages are done, while implementing.
-    fn stage_advanced(self, stages_done: usize) -> Result<Self, Self>;
+    fn stage_advanced(&mut self, stages_done: usize) -> bool;
 
     /// The first attempt ended, from implementing.
-    fn completed(self, completion: &Completion) -> Result<Self, Self>;
+    fn completed(&mut self, completion: &Completion) -> bool;
 
     /// Reviewed, from completed.
-    fn reviewed(self, review: &Review) -> Result<Self, Self>;
+    fn reviewed(&mut self, review: &Review) -> bool;
 
     /// Closed, from reviewed (or completed, where no review is required).
-    fn closed(self) -> Result<Self, Self>;
+    fn closed(&mut self) -> bool;
 
     /// Cancelled before implementation.
-    fn cancelled(self, ended: Ended) -> Result<Self, Self>;
+    fn cancelled(&mut self, ended: Ended) -> bool;
 }
 
 /// A tail event as [`apply`] reads it, borrowed from a machine's event.
@@ -323,58 +327,88 @@ pub(crate) fn schedule(
     }
 }
 
-/// Applies a tail event to a state (`None`: the event is not the tail's):
-/// the next state, or the state back where the event does not follow it.
-pub(crate) fn apply<S: TailStates>(state: S, event: Option<TailRef<'_>>) -> Result<S, S> {
+/// Applies a tail event to a state in place (`None`: the event is not the
+/// tail's): `true` once it moved, `false` (the state untouched) where the
+/// event does not follow it. In place, because replay applies every stored
+/// event: moving whole states in and out of each step cost a replay a
+/// quarter of its time.
+#[inline]
+pub(crate) fn apply<S: TailStates>(state: &mut S, event: Option<TailRef<'_>>) -> bool {
     use Position as P;
     use TailRef as E;
-    let Some(event) = event else { return Err(state) };
+    let Some(event) = event else { return false };
     match (state.position(), event) {
         (P::Ready, E::Started { at, by }) => state.started(at, by),
         (
             P::Preparing | P::Schedulable | P::Implementing { .. } | P::Completed | P::Reviewed | P::Closed | P::Ended,
             E::Started { .. },
-        ) => Err(state),
+        ) => false,
 
         (P::Implementing { .. }, E::StageAdvanced { stages_done }) => state.stage_advanced(stages_done),
         (
             P::Preparing | P::Schedulable | P::Ready | P::Completed | P::Reviewed | P::Closed | P::Ended,
             E::StageAdvanced { .. },
-        ) => Err(state),
+        ) => false,
 
         (P::Implementing { .. }, E::Completed { completion }) => state.completed(completion),
         (
             P::Preparing | P::Schedulable | P::Ready | P::Completed | P::Reviewed | P::Closed | P::Ended,
             E::Completed { .. },
-        ) => Err(state),
+        ) => false,
 
         (P::Completed, E::Reviewed { review }) => state.reviewed(review),
         (
             P::Preparing | P::Schedulable | P::Ready | P::Implementing { .. } | P::Reviewed | P::Closed | P::Ended,
             E::Reviewed { .. },
-        ) => Err(state),
+        ) => false,
 
         (P::Reviewed, E::Closed) => state.closed(),
         (P::Completed, E::Closed) if !S::REVIEW_REQUIRED => state.closed(),
         (
             P::Preparing | P::Schedulable | P::Ready | P::Implementing { .. } | P::Completed | P::Closed | P::Ended,
             E::Closed,
-        ) => Err(state),
+        ) => false,
 
         (P::Preparing | P::Schedulable | P::Ready, E::Cancelled { reason, at, by }) => {
             state.cancelled(Ended::new(reason, Stamp { at, by: by.clone() }))
         }
-        (P::Implementing { .. } | P::Completed | P::Reviewed | P::Closed | P::Ended, E::Cancelled { .. }) => Err(state),
+        (P::Implementing { .. } | P::Completed | P::Reviewed | P::Closed | P::Ended, E::Cancelled { .. }) => false,
     }
 }
 
-/// Applies a `scheduled` event to a state: the next state, or the state back
-/// where the event does not follow it.
-pub(crate) fn scheduled<S: TailStates>(state: S, window: Window) -> Result<S, S> {
+/// What a [`step`] made of a state.
+pub(crate) enum Stepped<S> {
+    /// The next state.
+    Next(S),
+    /// The state handed back: the event does not fit it.
+    Back(S),
+}
+
+/// Moves a state whose next state needs its data: `next` takes the state
+/// and returns the next one, or hands it back where it does not fit.
+/// `true` once it moved.
+#[inline]
+pub(crate) fn step<S: TailStates>(state: &mut S, next: impl FnOnce(S) -> Stepped<S>) -> bool {
+    match next(std::mem::replace(state, S::PARKED)) {
+        Stepped::Next(moved) => {
+            *state = moved;
+            true
+        }
+        Stepped::Back(same) => {
+            *state = same;
+            false
+        }
+    }
+}
+
+/// Applies a `scheduled` event to a state in place: `true` once it moved,
+/// `false` (the state untouched) where the event does not follow it.
+#[inline]
+pub(crate) fn scheduled<S: TailStates>(state: &mut S, window: Window) -> bool {
     use Position as P;
     match state.position() {
         P::Schedulable | P::Ready => state.scheduled(window),
-        P::Preparing | P::Implementing { .. } | P::Completed | P::Reviewed | P::Closed | P::Ended => Err(state),
+        P::Preparing | P::Implementing { .. } | P::Completed | P::Reviewed | P::Closed | P::Ended => false,
     }
 }
 
