@@ -96,12 +96,12 @@ use std::io::Read;
 
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
-use itsm_core::classify::{
-    ChangeOutcome, ChangeType, DetectionSource, Impact, IncidentKind, Priority, Remediation, ResolvedBy, Urgency,
-};
 use itsm_core::id::{ActorId, ChangeId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode};
 use itsm_core::records::ChangeRecord;
+use itsm_core::vocabulary::{
+    ChangeOutcome, ChangeType, DetectionSource, Impact, IncidentKind, Priority, Remediation, ResolvedBy, Urgency,
+};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, ExecuteError, Role, Timestamp};
 
 pub use crate::servicenow::Replayed;

@@ -21,10 +21,10 @@
 
 use itsm_core::change::{Assessment, ChangeSpec, EmergencyChange, EmergencyCommand, NormalChange, NormalCommand};
 use itsm_core::change::{StandardChange, StandardCommand, Strategy, Window};
-use itsm_core::classify::{ChangeOutcome, ChangeType, Impact, Priority, Remediation, ResolvedBy, Risk, Urgency};
 use itsm_core::id::{ActorId, GroupId, TemplateId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident, ResolutionCode};
 use itsm_core::records::{ChangeRecord, IncidentRecord};
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, Impact, Priority, Remediation, ResolvedBy, Risk, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 
 /// The importing actors: one with every role the replay needs, and a CAB

@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use chrono::NaiveDateTime;
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, IncidentEvent, OpenIncident, ResolutionCode};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, ExecuteError, Role, Timestamp};
 
 /// The ServiceNow states of the log.

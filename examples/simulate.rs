@@ -13,12 +13,12 @@ use rand::{Rng, SeedableRng};
 
 use itsm_core::change::{Assessment, ChangeSpec, NormalCommand, ReviewVerdict, StandardCommand, Strategy, Window};
 use itsm_core::change::{EmergencyCommand, Stage};
-use itsm_core::classify::{
+use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::incident::{IncidentCommand, OpenIncident, ResolutionCode};
+use itsm_core::vocabulary::{
     ChangeOutcome, DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Remediation, ResolvedBy, Risk,
     SupportTier, Urgency,
 };
-use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ServiceId, TemplateId, TenantId, Text};
-use itsm_core::incident::{IncidentCommand, OpenIncident, ResolutionCode};
 use itsm_core::{Actor, Role, Timestamp};
 
 /// The simulated organisation's service model: five business services over

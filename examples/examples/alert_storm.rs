@@ -32,9 +32,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use itsm_core::alert::{Alert, GroupingPolicy};
-use itsm_core::classify::ResolvedBy;
 use itsm_core::id::{ActorId, TenantId};
 use itsm_core::incident::{Incident, IncidentCommand, ResolutionCode};
+use itsm_core::vocabulary::ResolvedBy;
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
 use itsm_examples::db;
 use itsm_store::{IngestReport, Request, Store};

@@ -40,8 +40,8 @@ use itsm_core::change::{
     Assessment, ChangeError, ChangeSpec, EmergencyCommand, NormalChange, NormalCommand, ReviewVerdict, StandardChange,
     StandardCommand, Strategy, Window,
 };
-use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation, Risk};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use itsm_examples::db;
 use itsm_store::{ExecError, Request, Store};

@@ -26,9 +26,9 @@ use std::process::ExitCode;
 
 use chrono::{Datelike, NaiveDate};
 use clap::Parser;
-use itsm_core::classify::{ChangeOutcome, Remediation};
 use itsm_core::incident::Incident;
 use itsm_core::records::{ChangeRecord, IncidentRecord};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation};
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::bpic2014::{self, RowRejection, ZONE};
 use itsm_examples::db;

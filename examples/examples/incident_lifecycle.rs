@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode, sla_events};
 use itsm_core::sla::{ClockState, EscalationRules, SlaPolicy, TargetClock, TargetKind, clocks, due_escalations};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
 use itsm_examples::db;
 use itsm_store::{Committed, ExecError, ExpectedVersion, QueueFilter, Request, Store};

@@ -20,11 +20,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ProblemId, ServiceId, Text};
 use itsm_core::incident::{Incident, IncidentCommand};
 use itsm_core::problem::{Problem, ProblemCommand};
 use itsm_core::records::IncidentRecord;
+use itsm_core::vocabulary::Priority;
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::db;
 use itsm_examples::servicenow::{actor, replay};

@@ -25,10 +25,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::id::{IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident, ResolutionCode};
 use itsm_core::sla::SlaPolicy;
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::{Actor, DomainConfig, Role, Timestamp};
 use itsm_examples::records::{for_each_incident_record, incident_records};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};

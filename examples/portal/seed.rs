@@ -16,11 +16,11 @@
 
 use itsm_core::change::schedule::{Blackout, Enforcement, ScheduleEnforcement, ServiceSchedule};
 use itsm_core::change::{Assessment, ChangeSpec, NormalChange, NormalCommand, Strategy, Window};
-use itsm_core::classify::Risk;
 use itsm_core::id::{ChangeId, GroupId, ServiceId, Text};
 use itsm_core::incident::Incident;
 use itsm_core::problem::Problem;
 use itsm_core::versioned::Versioned;
+use itsm_core::vocabulary::Risk;
 use itsm_core::{Actor, Aggregate, Context, Timestamp};
 use itsm_store::{FillClaim, Request, Store};
 use serde_json::json;

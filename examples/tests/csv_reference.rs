@@ -14,8 +14,8 @@
 use std::path::Path;
 
 use itsm_core::Timestamp;
-use itsm_core::classify::{IncidentKind, Priority};
 use itsm_core::sla::{SlaPolicy, TargetKind};
+use itsm_core::vocabulary::{IncidentKind, Priority};
 use itsm_examples::interchange::{CsvInputs, score_csv};
 use itsm_metrics::{Scorecard, ScorecardConfig, Thresholds};
 use proptest::prelude::*;

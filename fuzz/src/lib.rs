@@ -15,7 +15,7 @@ use std::fmt::Debug;
 use std::sync::LazyLock;
 
 use itsm_core::change::{ApprovalPolicy, ApprovalStep, Quorum};
-use itsm_core::classify::{ChangeType, Risk};
+use itsm_core::vocabulary::{ChangeType, Risk};
 use itsm_core::id::{ActorId, GroupId, TenantId};
 use itsm_core::json::from_json;
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, ExecuteError, Role, Timestamp};

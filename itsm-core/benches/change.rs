@@ -10,8 +10,8 @@ use itsm_core::change::{
     ChangeSpec, EmergencyChange, EmergencyCommand, NormalChange, NormalCommand, ReviewVerdict, Stage, StandardChange,
     StandardCommand, Strategy, Window,
 };
-use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation, Risk};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -4,9 +4,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 
 fn ts(secs: i64) -> Timestamp {

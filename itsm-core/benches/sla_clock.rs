@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use itsm_core::Timestamp;
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{IncidentKind, Priority};
 use itsm_core::sla::{ReopenPolicy, SlaEvent, SlaPolicy, clocks};
+use itsm_core::vocabulary::{IncidentKind, Priority};
 
 fn at(secs: i64) -> Timestamp {
     Timestamp::from_unix_secs(1_772_438_400 + secs).expect("in range")

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::text_enum;
 use crate::id::{ActorId, GroupId, TenantId};
+use crate::vocabulary::text_enum;
 
 text_enum!(
     /// What an actor is allowed to do, by job.

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::actor::{Actor, AggregateKind, Permissions};
-use crate::classify::{Priority, PriorityMatrix};
 use crate::id::{ActorId, GroupId, ServiceId, TenantId};
 use crate::time::Timestamp;
+use crate::vocabulary::{Priority, PriorityMatrix};
 
 /// Configuration the domain rules read, as data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]

@@ -153,7 +153,7 @@ mod tests {
     fn a_leading_byte_order_mark_is_skipped() {
         let json = "\u{feff}{\"command\":\"hold\",\"reason\":\"awaiting_vendor\"}";
         let cmd: IncidentCommand = from_json("incident command", json).unwrap();
-        assert_eq!(cmd, IncidentCommand::Hold { reason: crate::classify::HoldReason::AwaitingVendor });
+        assert_eq!(cmd, IncidentCommand::Hold { reason: crate::vocabulary::HoldReason::AwaitingVendor });
         assert_eq!(strip_bom("\u{feff}{}\n{}"), "{}\n{}");
         assert_eq!(strip_bom("{}"), "{}");
         // Only one, and only at the start: a mark elsewhere is still an error.
@@ -289,6 +289,6 @@ mod tests {
     fn valid_commands_parse() {
         let cmd: IncidentCommand =
             from_json("incident command", r#"{"command":"hold","reason":"awaiting_vendor"}"#).unwrap();
-        assert_eq!(cmd, IncidentCommand::Hold { reason: crate::classify::HoldReason::AwaitingVendor });
+        assert_eq!(cmd, IncidentCommand::Hold { reason: crate::vocabulary::HoldReason::AwaitingVendor });
     }
 }

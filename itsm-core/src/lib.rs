@@ -14,7 +14,6 @@ pub mod aggregate;
 pub mod alert;
 pub mod calendar;
 pub mod change;
-pub mod classify;
 pub mod id;
 pub mod incident;
 pub mod json;
@@ -25,6 +24,7 @@ pub mod records;
 pub mod service;
 pub mod sla;
 pub mod versioned;
+pub mod vocabulary;
 
 /// Generated Mermaid diagrams of every state machine (see `docs/state-machines.md`).
 #[doc = include_str!("../../docs/state-machines.md")]

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::AggregateKind;
 use crate::aggregate::{Aggregate, ApplyError, Context, Precheck, RefKind, Reference, Summary};
-use crate::classify::{Priority, text_enum};
 use crate::id::{ActorId, ChangeId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::machine::{Transition, t};
 use crate::time::Timestamp;
+use crate::vocabulary::{Priority, text_enum};
 
 text_enum!(
     /// The problem's state without its data.

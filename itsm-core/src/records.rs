@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{
-    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
-};
 use crate::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use crate::time::Timestamp;
+use crate::vocabulary::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
 
 /// One incident, as the metrics see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,13 +71,13 @@ use crate::aggregate::DomainConfig;
 use crate::calendar::Calendar;
 use crate::change::schedule::ServiceSchedule;
 use crate::change::{ApprovalPolicy, StandardCatalog};
-use crate::classify::PriorityMatrix;
 use crate::service::ServiceModel;
 use crate::sla::{
     DueBasis, DueInstant, DueMark, EscalationRules, ReopenPolicy, SlaError, SlaEvent, SlaPolicy, TargetKind,
     due_instants, last_clock,
 };
 use crate::time::Timestamp;
+use crate::vocabulary::PriorityMatrix;
 
 /// Which piece of configuration a history holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

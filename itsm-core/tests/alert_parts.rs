@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use itsm_core::alert::{
     Alert, AlertSeverity, Correlator, Decision, Group, GroupBy, GroupingPolicy, IgnoreReason, Seen,
 };
-use itsm_core::classify::{Impact, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode};
+use itsm_core::vocabulary::{Impact, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

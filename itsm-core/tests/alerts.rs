@@ -9,10 +9,10 @@ use itsm_core::alert::{
     Alert, AlertSeverity, Correlator, Decision, GroupBy, GroupStatus, GroupingPolicy, IgnoreReason, SeverityAction,
 };
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{Impact, Priority, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, IncidentEvent, IncidentStatus, ResolutionCode};
 use itsm_core::sla::{EscalationAction, EscalationRules, EscalationTrigger};
+use itsm_core::vocabulary::{Impact, Priority, ResolvedBy, Urgency};
 use itsm_core::{
     Actor, Aggregate, BusinessDuration, Context, DomainConfig, ExecuteError, OutboxMessage, Role, SlaPolicy, Timestamp,
     due_escalations,

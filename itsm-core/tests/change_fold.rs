@@ -23,8 +23,8 @@ use itsm_core::change::{
     NormalCommand, NormalEvent, Quorum, Review, ReviewVerdict, Stage, StandardChange, StandardCommand, StandardEvent,
     Strategy as RollOut, Window,
 };
-use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation, Risk};
 use itsm_core::{Actor, Role, Timestamp};
 use proptest::prelude::*;
 use proptest::sample::select;

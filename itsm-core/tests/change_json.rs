@@ -22,8 +22,8 @@ use itsm_core::change::{
     NormalCommand, NormalEvent, Quorum, Review, ReviewVerdict, Stage, StandardChange, StandardCommand, StandardEvent,
     Strategy, Window,
 };
-use itsm_core::classify::{ChangeOutcome, Remediation, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation, Risk};
 use itsm_core::{Aggregate, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -21,11 +21,11 @@ mod rules;
 use std::collections::BTreeSet;
 
 use itsm_core::alert::{AlertRef, AlertSeverity};
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency};
 use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use itsm_core::incident::{
     Assignment, Incident, IncidentCommand, IncidentEvent, IncidentStatus, OpenIncident, ResolutionCode,
 };
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency};
 use itsm_core::{Actor, Aggregate, AggregateKind, ApplyError, Context, DomainConfig, Role, Timestamp};
 use proptest::option;
 use proptest::prelude::*;
@@ -125,7 +125,7 @@ fn sample_event(name: &str, at: Timestamp) -> IncidentEvent {
             E::Opened {
                 tenant: TenantId::new("acme").unwrap(),
                 incident,
-                priority: itsm_core::classify::Priority::P3,
+                priority: itsm_core::vocabulary::Priority::P3,
                 at,
                 by,
             }
@@ -154,7 +154,7 @@ fn sample_event(name: &str, at: Timestamp) -> IncidentEvent {
         "reprioritized" => E::Reprioritized {
             impact: Impact::High,
             urgency: Urgency::High,
-            priority: itsm_core::classify::Priority::P1,
+            priority: itsm_core::vocabulary::Priority::P1,
             at,
             by,
         },

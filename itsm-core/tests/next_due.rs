@@ -14,7 +14,6 @@
 use std::collections::BTreeSet;
 
 use itsm_core::calendar::{Calendar, CalendarDef, Holiday, TimeRange, WeekSchedule};
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident, ResolutionCode, sla_events};
 use itsm_core::sla::{
@@ -22,6 +21,7 @@ use itsm_core::sla::{
     TargetClock, TargetEntry, TargetKind, clocks, due_escalations, due_instants, next_due, next_due_after,
 };
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, BusinessDuration, Context, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
 
@@ -63,9 +63,9 @@ fn open_command(level: usize) -> IncidentCommand {
         impact,
         urgency,
         source: DetectionSource::User,
-        tier: itsm_core::classify::SupportTier::L1,
+        tier: itsm_core::vocabulary::SupportTier::L1,
         impact_start: None,
-        failure_class: itsm_core::classify::FailureClass::Other,
+        failure_class: itsm_core::vocabulary::FailureClass::Other,
         outage: false,
         caused_by_change: None,
     })

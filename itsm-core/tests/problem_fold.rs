@@ -13,9 +13,9 @@ mod rules;
 use std::collections::BTreeSet;
 
 use common::{Machine, Rules, text};
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, ChangeId, IncidentId, ProblemId, ServiceId, TenantId};
 use itsm_core::problem::{KnownErrorRecord, Problem, ProblemClosure, ProblemCommand, ProblemEvent, ProblemStatus};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{Actor, Role, Timestamp};
 use proptest::prelude::*;
 use proptest::sample::select;

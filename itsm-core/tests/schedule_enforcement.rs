@@ -17,8 +17,8 @@ use itsm_core::change::{
     Assessment, ChangeError, ChangeSpec, NormalChange, NormalCommand, NormalEvent, StandardChange, StandardCommand,
     StandardEvent, Strategy, Window,
 };
-use itsm_core::classify::{ChangeType, Risk};
 use itsm_core::id::{ActorId, ChangeId, ServiceId, TemplateId, TenantId, Text};
+use itsm_core::vocabulary::{ChangeType, Risk};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
 

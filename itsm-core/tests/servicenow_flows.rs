@@ -9,9 +9,9 @@
 //! incident cannot be reopened, closing needs a resolution first, and an
 //! incident does not go back to New.
 
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, IncidentStatus, OpenIncident, ResolutionCode};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 
 /// A ServiceNow `incident_state` value.

@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 
 use itsm_core::calendar::{Calendar, CalendarDef, TimeRange, WeekSchedule};
-use itsm_core::classify::{HoldReason, IncidentKind, Priority};
 use itsm_core::id::IncidentId;
 use itsm_core::sla::{
     ClockState, DueEscalation, EscalationAction, EscalationRule, EscalationRules, EscalationTrigger, ReopenPolicy,
     SlaError, SlaEvent, SlaPolicy, TargetClock, TargetKind, clocks, due_escalations, last_clock,
 };
+use itsm_core::vocabulary::{HoldReason, IncidentKind, Priority};
 use itsm_core::{BusinessDuration, Timestamp};
 use proptest::prelude::*;
 

@@ -7,10 +7,10 @@ use itsm_core::actor::Permissions;
 use itsm_core::calendar::Calendar;
 use itsm_core::change::schedule::{Blackout, ServiceSchedule, WeeklyWindow};
 use itsm_core::change::{ApprovalPolicy, StandardCatalog};
-use itsm_core::classify::{Priority, PriorityMatrix};
 use itsm_core::id::ServiceId;
 use itsm_core::sla::{EscalationRules, SlaPolicy};
 use itsm_core::versioned::{ConfigHistory, ConfigKind, DomainConfigHistory, VersionError, Versioned};
+use itsm_core::vocabulary::{Priority, PriorityMatrix};
 use itsm_core::{DomainConfig, Timestamp};
 use proptest::prelude::*;
 

@@ -15,11 +15,11 @@
 use std::time::{Duration, Instant};
 
 use itsm_core::Timestamp;
-use itsm_core::classify::{
-    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
-};
 use itsm_core::id::{ChangeId, IncidentId, ServiceId};
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
 use itsm_metrics::{Accumulator, Scorecard, ScorecardConfig, Thresholds};
 
 const INCIDENTS: usize = 1_000_000;
@@ -345,8 +345,8 @@ mod sql_reference {
     use std::time::{Duration, Instant};
 
     use itsm_core::Timestamp;
-    use itsm_core::classify::{FailureClass, Priority};
     use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+    use itsm_core::vocabulary::{FailureClass, Priority};
     use itsm_metrics::Scorecard;
     use itsm_metrics::scorecard::DurationStats;
     use rust_decimal::Decimal;

@@ -2,9 +2,9 @@
 //! its monthly trends and its ratings. Serializable (see `JSON.md`).
 
 use itsm_core::Timestamp;
-use itsm_core::classify::{ChangeType, FailureClass, Priority};
 use itsm_core::id::ServiceId;
 use itsm_core::service::Criticality;
+use itsm_core::vocabulary::{ChangeType, FailureClass, Priority};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use itsm_core::classify::{ChangeType, FailureClass, Priority};
+use itsm_core::vocabulary::{ChangeType, FailureClass, Priority};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 

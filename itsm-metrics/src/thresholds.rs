@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 
-use itsm_core::classify::{ChangeType, FailureClass, Priority};
+use itsm_core::vocabulary::{ChangeType, FailureClass, Priority};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

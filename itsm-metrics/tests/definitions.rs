@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use itsm_core::classify::{ChangeOutcome, ChangeType, FailureClass, Remediation, ResolvedBy};
 use itsm_core::id::{ChangeId, ServiceId};
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, FailureClass, Remediation, ResolvedBy};
 use itsm_metrics::rating::{Evidence, Level};
 use itsm_metrics::scorecard::{MetricRating, Scorecard, TrendReading, TrendStatus};
 use itsm_metrics::thresholds::TrendSeries;
@@ -326,12 +326,12 @@ fn incident_kpis_follow_the_definitions() {
     let mut a = incident("A", "svc", BASE + 10, Some(BASE + 100));
     a.resolved_by = Some(ResolvedBy::L1);
     a.resolution_target_met = Some(true);
-    a.detected_by = itsm_core::classify::DetectionSource::Monitoring;
+    a.detected_by = itsm_core::vocabulary::DetectionSource::Monitoring;
     rs.push(a);
     let mut b = incident("B", "svc", BASE + 20, Some(BASE + 200));
     b.resolved_by = Some(ResolvedBy::Automation);
     b.resolution_target_met = Some(false);
-    b.priority = itsm_core::classify::Priority::P1;
+    b.priority = itsm_core::vocabulary::Priority::P1;
     rs.push(b);
     let mut c = incident("C", "svc", BASE - 100, Some(BASE + 300)); // opened before W, resolved in W
     c.resolved_by = Some(ResolvedBy::L2);

@@ -1,6 +1,6 @@
 //! The interchange CSV importer.
 
-use itsm_core::classify::{ChangeOutcome, DetectionSource, FailureClass, Priority, Remediation};
+use itsm_core::vocabulary::{ChangeOutcome, DetectionSource, FailureClass, Priority, Remediation};
 use itsm_metrics::import::{self, ImportError};
 
 #[test]

@@ -9,9 +9,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation};
 use itsm_core::id::ServiceId;
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, Remediation};
 use itsm_metrics::scorecard::{DurationStats, Metrics, Scorecard};
 use itsm_metrics::{Accumulator, MetricsError, Rate, ScorecardConfig, Thresholds, render};
 use proptest::prelude::*;

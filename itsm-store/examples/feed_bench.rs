@@ -27,9 +27,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
 use itsm_store::{ConnectOptions, FeedCursor, ImportCommand, OnReject, Request, Store};
 use sqlx::Connection;

@@ -31,9 +31,9 @@
 
 use std::time::{Duration, Instant};
 
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, AggregateKind, DomainConfig, Role, Timestamp};
 use itsm_store::query::{ListQuery, Sort, SortKey};
 use itsm_store::{ImportCommand, OnReject, Store};

@@ -70,9 +70,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident};
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
 use itsm_store::{ConnectOptions, ExpectedVersion, Request, Store};
 use sqlx::{AssertSqlSafe, Connection};

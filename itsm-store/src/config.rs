@@ -73,7 +73,7 @@ macro_rules! storable {
 storable!(itsm_core::SlaPolicy, sla_policies);
 storable!(itsm_core::Calendar, calendars);
 storable!(itsm_core::sla::EscalationRules, escalation_rules);
-storable!(itsm_core::classify::PriorityMatrix, priority_matrices);
+storable!(itsm_core::vocabulary::PriorityMatrix, priority_matrices);
 storable!(itsm_core::change::ApprovalPolicy, approval_policies);
 storable!(itsm_core::change::StandardCatalog, standard_catalogs);
 storable!(Vec<itsm_core::change::schedule::ServiceSchedule>, service_schedules);

@@ -646,7 +646,7 @@ impl Store {
         for (priority, n) in priorities {
             let priority =
                 match priority {
-                    Some(p) => Some(itsm_core::classify::Priority::parse(&p).ok_or_else(|| {
+                    Some(p) => Some(itsm_core::vocabulary::Priority::parse(&p).ok_or_else(|| {
                         StoreError::corrupt("projection", "priority", format!("unknown priority {p}"))
                     })?),
                     None => None,

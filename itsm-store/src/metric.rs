@@ -12,11 +12,11 @@
 //! It moves only with the clock, so a write whose events did not move the
 //! clock leaves the stored verdict as it was (`judged: false`).
 
-use itsm_core::classify::{
-    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
-};
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
+use itsm_core::vocabulary::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
 use itsm_core::{AggregateKind, Timestamp};
 use std::borrow::Cow;
 

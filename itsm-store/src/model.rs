@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{Aggregate, AggregateKind, Context, Timestamp};
 use serde::{Deserialize, Serialize};
 

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{AggregateKind, Timestamp};
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 //! and their conversion into the public values.
 
 use itsm_core::Aggregate;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::vocabulary::Priority;
 
 use crate::dialect::DbTime;
 use crate::error::StoreError;

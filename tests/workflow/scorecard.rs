@@ -23,14 +23,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use futures_util::TryStreamExt;
 use itsm_core::calendar::Calendar;
 use itsm_core::change::{ChangeSpec, ReviewVerdict, StandardChange, StandardCommand, Window};
-use itsm_core::classify::{
-    ChangeOutcome, DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Remediation, ResolvedBy, Urgency,
-};
 use itsm_core::id::{ActorId, ChangeId, IncidentId, ServiceId, TemplateId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident, ResolutionCode, sla_events};
 use itsm_core::records::{ChangeRecord, IncidentRecord};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
+use itsm_core::vocabulary::{
+    ChangeOutcome, DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, Remediation, ResolvedBy, Urgency,
+};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use itsm_metrics::scorecard::Scorecard;
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};

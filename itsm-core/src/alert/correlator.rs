@@ -10,10 +10,10 @@ use super::{
     Alert, AlertError, AlertKey, Changes, Decision, Group, GroupStatus, GroupingPolicy, IgnoreReason, Needs, Seen,
     SeverityAction, SeverityRule,
 };
-use crate::classify::DetectionSource;
 use crate::id::{IncidentId, ServiceId, Text};
 use crate::incident::{IncidentCommand, IncidentEvent, OpenIncident};
 use crate::time::Timestamp;
+use crate::vocabulary::DetectionSource;
 
 /// The correlator's state: groups by key and alerts seen. A pure fold over the
 /// alert stream and the incident events it is told about.

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::GroupingPolicy;
 use super::fingerprint::escape;
-use crate::classify::text_enum;
 use crate::id::{MAX_ID_LEN, ServiceId, trimmed, validate_id};
 use crate::time::Timestamp;
+use crate::vocabulary::text_enum;
 
 text_enum!(
     /// How bad an alert is, most severe first (Table 4 level 4: alerts graded).

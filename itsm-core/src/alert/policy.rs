@@ -7,10 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Alert, AlertSeverity, Seen};
 use crate::calendar::MAX_BUSINESS_DURATION;
-use crate::classify::{Impact, IncidentKind, Urgency};
 use crate::id::{Text, validate_id};
 use crate::sla::{EscalationAction, EscalationRule, EscalationRules, EscalationTrigger};
 use crate::time::{BusinessDuration, Timestamp};
+use crate::vocabulary::{Impact, IncidentKind, Urgency};
 
 /// Longest window, flap interval or reopen window, in seconds (366 days).
 pub const MAX_WINDOW_SECONDS: u64 = 366 * 86_400;

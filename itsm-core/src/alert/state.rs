@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::GroupingPolicy;
-use crate::classify::{Impact, Urgency};
 use crate::id::{IncidentId, ServiceId, Text};
 use crate::time::Timestamp;
+use crate::vocabulary::{Impact, Urgency};
 
 /// Whether `later - earlier <= seconds` (microsecond exact; true when `later`
 /// is before `earlier`).

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
-use crate::classify::{ChangeType, Risk};
 use crate::id::{ActorId, GroupId};
+use crate::vocabulary::{ChangeType, Risk};
 
 /// How many approvals a step needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{ChangeOutcome, Remediation, Risk, StrategyKind, text_enum};
 use crate::id::{ActorId, ChangeId, ServiceId, Text};
 use crate::records::ChangeRecord;
 use crate::time::Timestamp;
+use crate::vocabulary::{ChangeOutcome, Remediation, Risk, StrategyKind, text_enum};
 
 /// One stage of a phased (canary, "gray") roll-out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,7 +256,7 @@ impl Ended {
 /// Builds the metrics record of a change from its parts.
 pub(crate) fn record(
     spec: &ChangeSpec,
-    change_type: crate::classify::ChangeType,
+    change_type: crate::vocabulary::ChangeType,
     requested_at: Option<Timestamp>,
     window: Option<Window>,
     started_at: Option<Timestamp>,

@@ -16,11 +16,11 @@ use super::error::{ChangeError, Refuse};
 use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
-use crate::classify::{ChangeOutcome, ChangeType, Remediation, Risk};
 use crate::id::{ActorId, GroupId, TenantId, Text};
 use crate::machine::{Transition, t};
 use crate::records::ChangeRecord;
 use crate::time::Timestamp;
+use crate::vocabulary::{ChangeOutcome, ChangeType, Remediation, Risk};
 
 tail::change_status! {
     /// The emergency change's state without its data (one recorded after the

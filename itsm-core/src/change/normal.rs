@@ -19,11 +19,11 @@ use super::error::Refuse;
 use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
-use crate::classify::ChangeType;
 use crate::id::{ActorId, GroupId, TenantId};
 use crate::machine::{Transition, t};
 use crate::records::ChangeRecord;
 use crate::time::Timestamp;
+use crate::vocabulary::ChangeType;
 
 tail::change_status! {
     /// The normal change's state without its data.

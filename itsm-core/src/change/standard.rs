@@ -14,11 +14,11 @@ use super::error::ChangeError;
 use super::tail::{self, Position, Stepped, TailStates, tail_command, tail_event};
 use crate::actor::AggregateKind;
 use crate::aggregate::Context;
-use crate::classify::ChangeType;
 use crate::id::{ActorId, TemplateId, TenantId};
 use crate::machine::Transition;
 use crate::records::ChangeRecord;
 use crate::time::Timestamp;
+use crate::vocabulary::ChangeType;
 
 tail::change_status! {
     /// The standard change's state without its data.

@@ -17,9 +17,9 @@ use super::common::{Completion, Ended, Review, ReviewVerdict, Stamp, Window};
 use super::error::{ChangeError, Refuse};
 use super::schedule::ScheduleOverride;
 use crate::aggregate::Context;
-use crate::classify::{ChangeOutcome, Remediation};
 use crate::id::{ActorId, GroupId, Text};
 use crate::time::Timestamp;
+use crate::vocabulary::{ChangeOutcome, Remediation};
 
 /// Where a change stands on the execution tail: what the tail's commands and
 /// events may do there.
@@ -417,7 +417,7 @@ pub(crate) fn scheduled<S: TailStates>(state: &mut S, window: Window) -> bool {
 /// `closed`, `cancelled`).
 macro_rules! change_status {
     ($(#[$attr:meta])* $name:ident { $($own:tt)* }) => {
-        $crate::classify::text_enum!(
+        $crate::vocabulary::text_enum!(
             $(#[$attr])*
             $name {
                 $($own)*
@@ -739,9 +739,9 @@ macro_rules! change_commands {
             /// End of the first implementation attempt.
             Complete {
                 /// The outcome.
-                outcome: $crate::classify::ChangeOutcome,
+                outcome: $crate::vocabulary::ChangeOutcome,
                 /// The remediation.
-                remediation: $crate::classify::Remediation,
+                remediation: $crate::vocabulary::Remediation,
             },
             /// Post-implementation review.
             Review {

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::ResolutionCode;
 use crate::alert::AlertRef;
-use crate::classify::{
-    DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
-};
 use crate::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, Text};
 use crate::time::Timestamp;
+use crate::vocabulary::{
+    DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
+};
 
 /// The data of an `Open` command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Assignment, OpenIncident, ResolutionCode};
 use crate::alert::AlertRef;
-use crate::classify::{HoldReason, Impact, Priority, ResolvedBy, SupportTier, Urgency};
 use crate::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, TenantId, Text};
 use crate::time::Timestamp;
+use crate::vocabulary::{HoldReason, Impact, Priority, ResolvedBy, SupportTier, Urgency};
 
 /// Events an incident records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

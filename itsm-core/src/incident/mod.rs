@@ -19,7 +19,7 @@
 //! ```
 //! use itsm_core::incident::{Incident, IncidentCommand, OpenIncident};
 //! use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
-//! use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency, Priority};
+//! use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency, Priority};
 //! use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 //!
 //! let config = DomainConfig::default();
@@ -67,10 +67,10 @@ use serde::{Deserialize, Serialize};
 use crate::actor::AggregateKind;
 use crate::aggregate::{Aggregate, ApplyError, Context, OutboxMessage, RefKind, Reference, Summary};
 use crate::alert::AlertKey;
-use crate::classify::{DetectionSource, FailureClass, Impact, IncidentKind, Priority, SupportTier, Urgency};
 use crate::id::{ActorId, ChangeId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::records::IncidentRecord;
 use crate::time::Timestamp;
+use crate::vocabulary::{DetectionSource, FailureClass, Impact, IncidentKind, Priority, SupportTier, Urgency};
 
 /// An incident: its fixed facts, its links and its current state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

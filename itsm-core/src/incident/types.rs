@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{HoldReason, ResolvedBy, text_enum};
 use crate::id::{ActorId, GroupId, IncidentId, Text};
 use crate::time::Timestamp;
+use crate::vocabulary::{HoldReason, ResolvedBy, text_enum};
 
 text_enum!(
     /// How an incident was resolved.

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::policy::{ReopenPolicy, SlaPolicy, TargetKind, TargetSet};
 use super::{SlaError, SlaEvent};
 use crate::calendar::{Calendar, CalendarError};
-use crate::classify::{HoldReason, IncidentKind, Priority};
 use crate::time::{BusinessDuration, Timestamp};
+use crate::vocabulary::{HoldReason, IncidentKind, Priority};
 
 const MICROS: i64 = 1_000_000;
 

@@ -57,7 +57,7 @@
 //!
 //! ```
 //! use itsm_core::calendar::Calendar;
-//! use itsm_core::classify::{HoldReason, IncidentKind, Priority};
+//! use itsm_core::vocabulary::{HoldReason, IncidentKind, Priority};
 //! use itsm_core::sla::{SlaEvent, SlaPolicy, next_due};
 //! use itsm_core::Timestamp;
 //!
@@ -261,7 +261,7 @@ pub fn next_due_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{IncidentKind, Priority};
+    use crate::vocabulary::{IncidentKind, Priority};
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_unix_secs(1_772_438_400 + minutes * 60).unwrap_or_else(|| unreachable!())

@@ -8,9 +8,9 @@ use super::clock::replay;
 use super::policy::{SlaPolicy, TargetKind};
 use super::{SlaError, SlaEvent};
 use crate::calendar::{Calendar, MAX_BUSINESS_DURATION};
-use crate::classify::{IncidentKind, Priority};
 use crate::id::IncidentId;
 use crate::time::{BusinessDuration, Timestamp};
+use crate::vocabulary::{IncidentKind, Priority};
 
 /// Longest rule id, in bytes.
 pub const MAX_RULE_ID_LEN: usize = 64;

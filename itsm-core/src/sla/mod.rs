@@ -57,8 +57,8 @@ pub use escalation::{
 pub use policy::{PolicyError, ReopenPolicy, SlaPolicy, TargetEntry, TargetKind, TargetSet};
 
 use crate::calendar::CalendarError;
-use crate::classify::{HoldReason, IncidentKind, Priority};
 use crate::time::Timestamp;
+use crate::vocabulary::{HoldReason, IncidentKind, Priority};
 
 /// What the SLA clock needs to know about an incident's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

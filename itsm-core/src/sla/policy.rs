@@ -7,8 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::calendar::MAX_BUSINESS_DURATION;
-use crate::classify::{HoldReason, IncidentKind, Priority};
 use crate::time::BusinessDuration;
+use crate::vocabulary::{HoldReason, IncidentKind, Priority};
 
 /// Which target a clock measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -7,10 +7,10 @@
 //! state (`absent` before creation).
 
 use itsm_core::change::{EmergencyCommand, NormalChange, NormalCommand, StandardChange, StandardCommand};
-use itsm_core::classify::Risk;
 use itsm_core::id::TemplateId;
 use itsm_core::incident::{Incident, IncidentCommand};
 use itsm_core::problem::{Problem, ProblemCommand};
+use itsm_core::vocabulary::Risk;
 use itsm_core::{Actor, Aggregate, AggregateKind, Context, Role};
 
 use crate::change_model::{EmergencyMachine, NormalMachine, StandardMachine};
@@ -137,7 +137,7 @@ fn forbidden_roles_get_the_forbidden_variant() {
     forbidden::<ProblemMachine>(
         "new",
         &[R::Agent, R::Resolver],
-        ProblemCommand::Assess { priority: itsm_core::classify::Priority::P1 },
+        ProblemCommand::Assess { priority: itsm_core::vocabulary::Priority::P1 },
     );
     forbidden::<ProblemMachine>("resolved", &[R::IncidentManager], ProblemCommand::Close);
     forbidden::<StandardMachine>("scheduled", &[R::Requester, R::CabMember], StandardCommand::Start);

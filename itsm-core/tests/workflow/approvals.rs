@@ -14,7 +14,7 @@ use itsm_core::change::{
     ApprovalPolicy, ApprovalStep, ChangeError, EmergencyChange, EmergencyCommand, EmergencyState, NormalChange,
     NormalCommand, NormalState, Quorum, ReviewVerdict,
 };
-use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation, Risk};
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, Remediation, Risk};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role};
 
 use crate::scripts::{after_the_fact, assessment, window_at};

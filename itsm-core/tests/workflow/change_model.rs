@@ -21,9 +21,9 @@ use itsm_core::change::{
     ApprovalStep, Assessment, ChangeError, ChangeSpec, EmergencyChange, EmergencyCommand, EmergencyState, NormalChange,
     NormalCommand, NormalState, Quorum, ReviewVerdict, StandardChange, StandardCommand, StandardState, Window,
 };
-use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation, Risk};
 use itsm_core::id::{ActorId, GroupId, TemplateId};
 use itsm_core::machine::Transition;
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, Remediation, Risk};
 use itsm_core::{Actor, Aggregate};
 use proptest::prelude::*;
 use proptest::sample::select;

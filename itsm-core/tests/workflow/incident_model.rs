@@ -12,14 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use itsm_core::alert::{AlertKey, AlertRef, AlertSeverity};
-use itsm_core::classify::{
-    DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
-};
 use itsm_core::id::{ChangeId, GroupId, IncidentId, ProblemId, ServiceId};
 use itsm_core::incident::{
     Incident, IncidentCommand, IncidentError, IncidentStatus, OpenIncident, ResolutionCode, TRANSITIONS,
 };
 use itsm_core::machine::Transition;
+use itsm_core::vocabulary::{
+    DetectionSource, FailureClass, HoldReason, Impact, IncidentKind, ResolvedBy, SupportTier, Urgency,
+};
 use itsm_core::{Actor, Aggregate};
 use proptest::option;
 use proptest::prelude::*;

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use itsm_core::Actor;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use itsm_core::machine::Transition;
 use itsm_core::problem::{
     KnownErrorRecord, Problem, ProblemClosure, ProblemCommand, ProblemError, ProblemStatus, TRANSITIONS,
 };
+use itsm_core::vocabulary::Priority;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest_state_machine::prop_state_machine;

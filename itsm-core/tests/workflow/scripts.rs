@@ -8,13 +8,13 @@ use itsm_core::change::{
     Assessment, EmergencyChange, EmergencyCommand, NormalChange, NormalCommand, ReviewVerdict, StandardChange,
     StandardCommand, Window,
 };
-use itsm_core::classify::{
-    ChangeOutcome, DetectionSource, HoldReason, Impact, IncidentKind, Priority, Remediation, ResolvedBy, Risk,
-    SupportTier, Urgency,
-};
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId, TemplateId};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident, ResolutionCode};
 use itsm_core::problem::{KnownErrorRecord, Problem, ProblemClosure, ProblemCommand};
+use itsm_core::vocabulary::{
+    ChangeOutcome, DetectionSource, HoldReason, Impact, IncidentKind, Priority, Remediation, ResolvedBy, Risk,
+    SupportTier, Urgency,
+};
 use itsm_core::{Aggregate, Context};
 
 use crate::change_model::{EmergencyMachine, NormalMachine, StandardMachine};

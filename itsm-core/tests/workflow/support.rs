@@ -9,10 +9,10 @@ use std::sync::LazyLock;
 
 use itsm_core::change::approval::ApprovalError;
 use itsm_core::change::{ApprovalStep, ChangeError, ChangeSpec, Quorum, Stage, Strategy as Rollout};
-use itsm_core::classify::{ChangeType, Risk};
 use itsm_core::id::{ActorId, ChangeId, GroupId, ServiceId, TenantId, Text};
 use itsm_core::incident::IncidentError;
 use itsm_core::problem::ProblemError;
+use itsm_core::vocabulary::{ChangeType, Risk};
 use itsm_core::{Actor, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
 

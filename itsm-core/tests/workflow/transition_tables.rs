@@ -167,7 +167,7 @@ fn emergency_change_decide_agrees_with_its_table() {
 #[test]
 fn normal_assess_authorizes_exactly_when_the_risk_needs_no_approval() {
     use itsm_core::change::{NormalChange, NormalCommand, NormalEvent, NormalState};
-    use itsm_core::classify::{ChangeType, Risk};
+    use itsm_core::vocabulary::{ChangeType, Risk};
     let submitted = reachable::<NormalMachine>()
         .into_iter()
         .find(|r| r.agg.summary().status == "submitted")

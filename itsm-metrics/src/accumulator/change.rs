@@ -4,9 +4,9 @@
 
 use foldhash::HashSet;
 
-use itsm_core::classify::{ChangeOutcome, ChangeType, Remediation};
 use itsm_core::id::ChangeId;
 use itsm_core::records::ChangeRecord;
+use itsm_core::vocabulary::{ChangeOutcome, ChangeType, Remediation};
 
 use super::primitives::{Tally, rate_of};
 use crate::scorecard::ChangeTypeMetrics;

@@ -3,7 +3,7 @@
 //! samples ([`DurationAcc`]), coalesced outage intervals ([`IntervalSet`]),
 //! and the fixed index order of failure classes, change types and priorities.
 
-use itsm_core::classify::{ChangeType, FailureClass, Priority};
+use itsm_core::vocabulary::{ChangeType, FailureClass, Priority};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::rate::Rate;

@@ -2,8 +2,8 @@
 //! count an incident into it (opening, resolution, restore and acknowledge
 //! times, outage).
 
-use itsm_core::classify::{DetectionSource, ResolvedBy};
 use itsm_core::records::IncidentRecord;
+use itsm_core::vocabulary::{DetectionSource, ResolvedBy};
 
 use super::Retained;
 use super::change::ChangeAcc;

@@ -53,8 +53,8 @@ use std::fmt;
 use std::io;
 
 use csv::ByteRecord;
-use itsm_core::classify::{Impact, PriorityMatrix, Urgency};
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{Impact, PriorityMatrix, Urgency};
 use serde::{Deserialize, Serialize};
 
 use parse::{Cells, parse_change, parse_incident, parse_outage};

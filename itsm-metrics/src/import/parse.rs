@@ -2,12 +2,12 @@
 
 use csv::ByteRecord;
 use itsm_core::Timestamp;
-use itsm_core::classify::{
+use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
+use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{
     ChangeOutcome, ChangeType, DetectionSource, FailureClass, Impact, IncidentKind, Priority, Remediation, ResolvedBy,
     Urgency,
 };
-use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
-use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
 
 use super::{ImportOptions, RowError};
 

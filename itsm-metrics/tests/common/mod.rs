@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use itsm_core::Timestamp;
-use itsm_core::classify::{
-    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
-};
 use itsm_core::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::vocabulary::{
+    ChangeOutcome, ChangeType, DetectionSource, FailureClass, IncidentKind, Priority, Remediation, ResolvedBy,
+};
 use itsm_metrics::ScorecardConfig;
 use proptest::prelude::*;
 

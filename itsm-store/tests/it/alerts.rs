@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use itsm_core::alert::{
     Alert, AlertError, AlertKey, AlertSeverity, Correlator, Decision, GroupingPolicy, IgnoreReason,
 };
-use itsm_core::classify::{Impact, ResolvedBy, Urgency};
 use itsm_core::id::{IncidentId, ServiceId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, ResolutionCode};
+use itsm_core::vocabulary::{Impact, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Timestamp};
 use itsm_store::{BackendKind, IgnoredAlert, IngestReport, Request, Store};
 

@@ -37,8 +37,8 @@ pub fn who(tenant: &TenantId, id: &str, roles: &[Role]) -> Actor {
 
 /// Opens incident `id` on service mail, medium impact and urgency.
 pub fn open_titled(id: &str, title: &str) -> itsm_core::incident::IncidentCommand {
-    use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
     use itsm_core::id::{IncidentId, ServiceId, Text};
+    use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
     itsm_core::incident::IncidentCommand::Open(itsm_core::incident::OpenIncident::new(
         IncidentId::new(id).unwrap(),
         IncidentKind::Production,

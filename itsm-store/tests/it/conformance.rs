@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{Aggregate, AggregateKind, Context};
 use itsm_store::{
     BreakReason, ExecError, ExpectedVersion, ImportCommand, OnReject, QueueFilter, Request, Store, StoreError,

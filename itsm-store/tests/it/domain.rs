@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use itsm_core::change::standard::{StandardChange, StandardCommand};
 use itsm_core::change::{ChangeSpec, Strategy, Window};
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency};
 use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TemplateId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentError, OpenIncident, ResolutionCode};
 use itsm_core::problem::{Problem, ProblemCommand};
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Priority, ResolvedBy, SupportTier, Urgency};
 use itsm_core::{Actor, Aggregate, Context, Role};
 use itsm_store::{ExecError, ExpectedVersion, QueueFilter, Request, Store, StoreError};
 
@@ -38,7 +38,7 @@ fn open_incident(id: &str, caused_by_change: Option<&str>) -> IncidentCommand {
         source: DetectionSource::Monitoring,
         tier: SupportTier::L1,
         impact_start: None,
-        failure_class: itsm_core::classify::FailureClass::Other,
+        failure_class: itsm_core::vocabulary::FailureClass::Other,
         outage: true,
         caused_by_change: caused_by_change.map(|c| ChangeId::new(c).unwrap()),
     })

@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, GroupId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident, ResolutionCode, sla_events};
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
+use itsm_core::vocabulary::{DetectionSource, HoldReason, Impact, IncidentKind, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, AggregateKind, Context, DomainConfig, Role, Timestamp};
 use itsm_store::{Request, Store};
 use proptest::prelude::*;
@@ -41,9 +41,9 @@ fn open(id: &str, level: u8) -> IncidentCommand {
         impact,
         urgency,
         source: DetectionSource::User,
-        tier: itsm_core::classify::SupportTier::L1,
+        tier: itsm_core::vocabulary::SupportTier::L1,
         impact_start: None,
-        failure_class: itsm_core::classify::FailureClass::Other,
+        failure_class: itsm_core::vocabulary::FailureClass::Other,
         outage: false,
         caused_by_change: None,
     })

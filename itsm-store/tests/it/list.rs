@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use itsm_core::calendar::Calendar;
 use itsm_core::change::{ChangeSpec, NormalChange, NormalCommand, Strategy as Rollout};
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident, ResolutionCode};
 use itsm_core::problem::{Problem, ProblemCommand};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::versioned::Versioned;
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Priority, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, AggregateKind, Context, DomainConfig, Role, Timestamp};
 use itsm_store::query::{Cursor, ListQuery, Range, Sort, SortKey};
 use itsm_store::{ErrorKind, ProjectionRow, Request, Store};

@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use futures_util::TryStreamExt;
 use itsm_core::calendar::Calendar;
 use itsm_core::change::{ChangeSpec, ReviewVerdict, StandardChange, StandardCommand, StandardEvent, Window};
-use itsm_core::classify::{ChangeOutcome, Remediation, ResolvedBy};
 use itsm_core::id::{ActorId, ChangeId, ServiceId, TemplateId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode, sla_events};
 use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
 use itsm_core::sla::SlaPolicy;
 use itsm_core::versioned::{DomainConfigHistory, Versioned};
+use itsm_core::vocabulary::{ChangeOutcome, Remediation, ResolvedBy};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds};
 use itsm_store::{ImportCommand, OnReject, Request, Store, StoreError};
@@ -28,11 +28,11 @@ use proptest::prelude::*;
 use crate::common::{TestDb, open_titled, scaled_policy, ts, unique};
 
 fn incident_command(action: u8, arg: u8) -> IncidentCommand {
-    use itsm_core::classify::{Impact, Urgency};
+    use itsm_core::vocabulary::{Impact, Urgency};
     match action % 10 {
         0 => IncidentCommand::Acknowledge,
         1 => IncidentCommand::Start,
-        2 => IncidentCommand::Hold { reason: itsm_core::classify::HoldReason::AwaitingCaller },
+        2 => IncidentCommand::Hold { reason: itsm_core::vocabulary::HoldReason::AwaitingCaller },
         3 => IncidentCommand::Resume,
         4 => {
             let levels = [(Impact::High, Urgency::High), (Impact::Low, Urgency::Low), (Impact::Medium, Urgency::High)];

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{Aggregate, AggregateKind, Context};
 use itsm_store::{ExecError, ExpectedVersion, QueueFilter, Request, Store, StoreError};
 use proptest::prelude::*;

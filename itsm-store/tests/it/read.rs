@@ -27,10 +27,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use itsm_core::change::{ChangeSpec, NormalChange, NormalCommand, Strategy as Rollout};
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, ChangeId, GroupId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, OpenIncident};
 use itsm_core::problem::{Problem, ProblemCommand};
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, Aggregate, AggregateKind, Context, DomainConfig, Role};
 use itsm_store::query::{ListQuery, MAX_PAGE};
 use itsm_store::{ErrorKind, QueueFilter, Request, Store};

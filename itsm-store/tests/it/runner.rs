@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use itsm_core::calendar::Calendar;
-use itsm_core::classify::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, OpenIncident, sla_events};
 use itsm_core::sla::{EscalationRules, SlaPolicy, due_escalations};
 use itsm_core::versioned::Versioned;
+use itsm_core::vocabulary::{DetectionSource, Impact, IncidentKind, Urgency};
 use itsm_core::{Actor, Context, DomainConfig, Role, Timestamp};
 use itsm_store::runner::{FixedClock, Runner, RunnerOptions};
 use itsm_store::{ESCALATION_TOPIC, ImportCommand, OnReject, Request, Store};

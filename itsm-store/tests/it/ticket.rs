@@ -3,8 +3,8 @@
 //! (references, outbox, windows, multi-event commands, large text).
 
 use itsm_core::aggregate::RefKind;
-use itsm_core::classify::Priority;
 use itsm_core::id::{ActorId, GroupId, ServiceId, TenantId};
+use itsm_core::vocabulary::Priority;
 use itsm_core::{Aggregate, AggregateKind, ApplyError, Context, OutboxMessage, Reference, Summary, Timestamp};
 use serde::{Deserialize, Serialize};
 
