@@ -19,6 +19,7 @@ use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, Pool, QueryBuilder, Transaction, Type};
 use sqlx::{query, query_as, query_scalar};
 
+use crate::chain::{self, ChainFields, GENESIS, link};
 use crate::config::{self, ClockState, ConfigRow};
 use crate::dialect::{DbTime, Dialect, Pools};
 use crate::error::{Class, ExecError, StoreError, classify};
@@ -27,9 +28,7 @@ use crate::metric::{self, RecordWrite};
 use crate::model::{
     Committed, DeadLetter, FillClaim, ImportCommand, ImportReport, OnReject, OutboxItem, QueueFilter, Recorded, Request,
 };
-use crate::plan::{
-    self, ChainFields, GENESIS, IdempotentResult, OutboxRow, SearchDelta, SearchRow, check_expected, decode_state, link,
-};
+use crate::plan::{self, IdempotentResult, OutboxRow, SearchDelta, SearchRow, check_expected, decode_state};
 use crate::query::{CursorData, KeyValue, ListQuery, Range, SortKey};
 use crate::rows::{RawEvent, RawHistory, RawProjection};
 use crate::sql;
@@ -1367,17 +1366,17 @@ where
         let leaves: Vec<(String, String, i64, Option<String>)> =
             query_as(sql.checkpoint_leaves).bind(tenant).fetch_all(&mut *tx).await.map_err(DB::error)?;
         let events: i64 = leaves.iter().map(|l| l.2).sum();
-        let root = plan::merkle_root(
+        let root = chain::merkle_root(
             leaves
                 .iter()
-                .map(|(kind, id, version, hash)| plan::leaf(kind, id, *version, hash.as_deref().unwrap_or(GENESIS)))
+                .map(|(kind, id, version, hash)| chain::leaf(kind, id, *version, hash.as_deref().unwrap_or(GENESIS)))
                 .collect(),
         );
         let taken_at = now.to_rfc3339();
         let aggregates = i64::try_from(leaves.len()).map_err(|_| StoreError::Overflow)?;
-        let hash = plan::checkpoint_hash(
+        let hash = chain::checkpoint_hash(
             &prev,
-            &plan::CheckpointFields { tenant, seq, taken_at: &taken_at, aggregates, events, root: &root },
+            &chain::CheckpointFields { tenant, seq, taken_at: &taken_at, aggregates, events, root: &root },
         );
         query(sql.checkpoint_put)
             .bind(tenant)

@@ -123,6 +123,7 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("enable at least one of the `sqlite` and `postgres` features");
 
+mod chain;
 mod config;
 mod core;
 mod dialect;
@@ -135,6 +136,7 @@ mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod query;
+mod retry;
 mod rows;
 pub mod runner;
 mod sql;
@@ -351,7 +353,7 @@ impl Store {
     /// escalation, an alert correlator or a fill marker, of any tenant.
     #[tracing::instrument(skip_all)]
     pub async fn holds_records(&self) -> Result<bool, StoreError> {
-        plan::retry(|| async move { dispatch!(self, s => s.holds_records().await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.holds_records().await) }).await
     }
 
     /// Claims the store for a bulk fill named `name` that spans many
@@ -368,7 +370,7 @@ impl Store {
     pub async fn claim_fill(&self, name: &str, now: Timestamp) -> Result<FillClaim, StoreError> {
         check_text("fill name", name)?;
         check_time("now", now)?;
-        plan::retry(|| async move { dispatch!(self, s => s.claim_fill(name, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.claim_fill(name, now).await) }).await
     }
 
     /// Marks the fill `name` complete at `now` (a no-op when it already is).
@@ -377,7 +379,7 @@ impl Store {
     pub async fn complete_fill(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
         check_text("fill name", name)?;
         check_time("now", now)?;
-        let found = plan::retry(|| async move { dispatch!(self, s => s.complete_fill(name, now).await) }).await?;
+        let found = retry::retry(|| async move { dispatch!(self, s => s.complete_fill(name, now).await) }).await?;
         if !found {
             return Err(StoreError::NotFound { kind: "fill marker", id: name.to_owned() });
         }
@@ -423,7 +425,7 @@ impl Store {
         let hash = match req.idempotency_key {
             Some(key) => {
                 check_key(key)?;
-                Some(plan::request_hash::<A>(req.aggregate_id, req.command)?)
+                Some(chain::request_hash::<A>(req.aggregate_id, req.command)?)
             }
             None => None,
         };
@@ -433,8 +435,11 @@ impl Store {
         // With a key, a re-run after a commit whose outcome was lost returns
         // the first result: retry it too.
         let done =
-            plan::retry_with(hash.is_some(), || async move { dispatch!(self, s => s.execute(req, hash, scope).await) })
-                .await?;
+            retry::retry_with(
+                hash.is_some(),
+                || async move { dispatch!(self, s => s.execute(req, hash, scope).await) },
+            )
+            .await?;
         self.committed();
         Ok(done)
     }
@@ -455,7 +460,7 @@ impl Store {
             return Ok(ImportReport { committed: 0, events: 0, rejected: Vec::new() });
         }
         let report =
-            plan::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) })
+            retry::retry(|| async move { dispatch!(self, s => s.import_batch(config, commands, on_reject).await) })
                 .await?;
         self.committed();
         Ok(report)
@@ -491,7 +496,7 @@ impl Store {
             return Ok(IngestReport::default());
         }
         let report =
-            plan::retry(
+            retry::retry(
                 || async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) },
             )
             .await?;
@@ -508,7 +513,7 @@ impl Store {
             return Err(StoreError::not_found(A::KIND, id));
         }
         let tenant = actor.tenant.as_str();
-        let found = plan::retry(|| async move { dispatch!(self, s => s.load::<A>(tenant, id).await) }).await?;
+        let found = retry::retry(|| async move { dispatch!(self, s => s.load::<A>(tenant, id).await) }).await?;
         let (state, version, updated_at) = found.ok_or_else(|| StoreError::not_found(A::KIND, id))?;
         if !self.read.scope(actor).sees_summary(&actor.tenant, A::KIND, &state.summary()) {
             return Err(StoreError::not_found(A::KIND, id));
@@ -527,7 +532,7 @@ impl Store {
             return Err(StoreError::not_found(A::KIND, id));
         }
         let tenant = actor.tenant.as_str();
-        let mut events = plan::retry(|| async move { dispatch!(self, s => s.history::<A>(tenant, id).await) }).await?;
+        let mut events = retry::retry(|| async move { dispatch!(self, s => s.history::<A>(tenant, id).await) }).await?;
         let state = A::replay(events.iter().map(|r| &r.event))
             .map_err(|e| StoreError::corrupt("history", format!("{} {id}", A::KIND), e))?;
         let Some(state) = state else { return Err(StoreError::not_found(A::KIND, id)) };
@@ -554,7 +559,7 @@ impl Store {
         let limit = i64::from(limit);
         let scope = &self.read.scope(actor);
         let rows =
-            plan::retry(|| async move { dispatch!(self, s => s.queue(tenant, scope, filter, limit).await) }).await?;
+            retry::retry(|| async move { dispatch!(self, s => s.queue(tenant, scope, filter, limit).await) }).await?;
         rows.into_iter().map(RawProjection::into_row).collect()
     }
 
@@ -583,8 +588,9 @@ impl Store {
         let fetch = i64::from(limit) + 1;
         let after = after.as_ref();
         let scope = &self.read.scope(actor);
-        let raw = plan::retry(|| async move { dispatch!(self, s => s.list(tenant, scope, query, after, fetch).await) })
-            .await?;
+        let raw =
+            retry::retry(|| async move { dispatch!(self, s => s.list(tenant, scope, query, after, fetch).await) })
+                .await?;
         let mut rows = raw.into_iter().map(RawProjection::into_row).collect::<Result<Vec<_>, _>>()?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -619,7 +625,7 @@ impl Store {
         let limit = i64::from(limit);
         let candidates = self.search_candidates;
         let (rows, exhaustive) =
-            plan::retry(
+            retry::retry(
                 || async move { dispatch!(self, s => s.search(tenant, scope, terms, limit, candidates).await) },
             )
             .await?;
@@ -635,7 +641,7 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let scope = &self.read.scope(actor);
         let (statuses, priorities) =
-            plan::retry(|| async move { dispatch!(self, s => s.facets(tenant, scope, query).await) }).await?;
+            retry::retry(|| async move { dispatch!(self, s => s.facets(tenant, scope, query).await) }).await?;
         let mut facets = query::Facets::default();
         let count = |n: i64| u64::try_from(n).map_err(|_| StoreError::Overflow);
         for (kind, status, n) in statuses {
@@ -687,7 +693,7 @@ impl Store {
         };
         let new = core::NewConfig { name: T::KIND.as_str(), version: number, effective_from, value: value.as_str() };
         let (new, add) = (&new, &add);
-        plan::retry(|| async move { dispatch!(self, s => s.add_config(tenant, new, add, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.add_config(tenant, new, add, now).await) }).await
     }
 
     /// The tenant's configuration history (every version of every piece).
@@ -697,7 +703,7 @@ impl Store {
         tenant: &TenantId,
     ) -> Result<itsm_core::versioned::DomainConfigHistory, StoreError> {
         let tenant = tenant.as_str();
-        let config = plan::retry(|| async move { dispatch!(self, s => s.config_history(tenant).await) }).await?;
+        let config = retry::retry(|| async move { dispatch!(self, s => s.config_history(tenant).await) }).await?;
         Ok((*config).clone())
     }
 
@@ -721,7 +727,7 @@ impl Store {
         check_time("up_to", up_to)?;
         check_time("now", now)?;
         let tenant = actor.tenant.as_str();
-        plan::retry(|| async move { dispatch!(self, s => s.mark_handled(tenant, kind, id, up_to, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.mark_handled(tenant, kind, id, up_to, now).await) }).await
     }
 
     /// Open aggregates of the actor's tenant whose due instant is before
@@ -739,7 +745,7 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let limit = i64::from(limit);
         let rows =
-            plan::retry(|| async move { dispatch!(self, s => s.due_before(tenant, before, limit).await) }).await?;
+            retry::retry(|| async move { dispatch!(self, s => s.due_before(tenant, before, limit).await) }).await?;
         self.readable(actor, rows)
     }
 
@@ -782,7 +788,7 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let service = service.as_str();
         let rows =
-            plan::retry(|| async move { dispatch!(self, s => s.change_calendar(tenant, service, from, to).await) })
+            retry::retry(|| async move { dispatch!(self, s => s.change_calendar(tenant, service, from, to).await) })
                 .await?;
         self.readable(actor, rows)
     }
@@ -832,8 +838,9 @@ impl Store {
             None => ("", 0),
         };
         let limit = i64::from(limit);
-        let rows = plan::retry(|| async move { dispatch!(self, s => s.events_page(tenant, kind, after, limit).await) })
-            .await?;
+        let rows =
+            retry::retry(|| async move { dispatch!(self, s => s.events_page(tenant, kind, after, limit).await) })
+                .await?;
         rows.into_iter().map(RawEvent::into_stored).collect()
     }
 
@@ -882,7 +889,7 @@ impl Store {
                     if after.is_none() {
                         store.check_metric_model(&tenant).await?;
                     }
-                    let page = plan::retry(|| async {
+                    let page = retry::retry(|| async {
                         dispatch!(store, s => s.incident_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
                     })
                     .await?;
@@ -909,7 +916,7 @@ impl Store {
                     if after.is_none() {
                         store.check_metric_model(&tenant).await?;
                     }
-                    let page = plan::retry(|| async {
+                    let page = retry::retry(|| async {
                         dispatch!(store, s => s.change_records_page(tenant.as_str(), after.as_ref(), i64::from(SCAN_PAGE)).await)
                     })
                     .await?;
@@ -1014,7 +1021,7 @@ impl Store {
     /// [`StoreError::MetricModelStale`] unless the tenant's read model is at
     /// the library's record definition.
     async fn check_metric_model(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        let built = plan::retry(|| async { dispatch!(self, s => s.metric_model(tenant.as_str()).await) }).await?;
+        let built = retry::retry(|| async { dispatch!(self, s => s.metric_model(tenant.as_str()).await) }).await?;
         match built {
             Some(built) if built != metric::RECORD_DEFINITION => Err(StoreError::MetricModelStale {
                 tenant: tenant.as_str().to_owned(),
@@ -1041,9 +1048,9 @@ impl Store {
     ) -> Result<metric::MetricModelReport, StoreError> {
         plan::check_time("now", now)?;
         let t = tenant.as_str();
-        plan::retry(|| async { dispatch!(self, s => s.set_metric_model(t, 0, true, now).await) }).await?;
+        retry::retry(|| async { dispatch!(self, s => s.set_metric_model(t, 0, true, now).await) }).await?;
         let report = self.fold_records(tenant, metric::Pass::Rebuild).await?;
-        plan::retry(|| async {
+        retry::retry(|| async {
             dispatch!(self, s => s.set_metric_model(t, metric::RECORD_DEFINITION, false, now).await)
         })
         .await?;
@@ -1061,7 +1068,7 @@ impl Store {
         let t = tenant.as_str();
         let mut rows = 0;
         for kind in metric::KINDS {
-            rows += plan::retry(|| async { dispatch!(self, s => s.count_records(t, kind).await) }).await?;
+            rows += retry::retry(|| async { dispatch!(self, s => s.count_records(t, kind).await) }).await?;
         }
         report.extra_rows = rows.saturating_sub(report.incidents + report.changes - report.missing_rows);
         Ok(report)
@@ -1083,7 +1090,7 @@ impl Store {
     }
 
     pub(crate) async fn write_records(&self, writes: &[metric::RecordWrite<'_>]) -> Result<(), StoreError> {
-        plan::retry(|| async { dispatch!(self, s => s.write_records(writes).await) }).await
+        retry::retry(|| async { dispatch!(self, s => s.write_records(writes).await) }).await
     }
 
     pub(crate) async fn stored_records(
@@ -1092,7 +1099,7 @@ impl Store {
         kind: AggregateKind,
         ids: &[&str],
     ) -> Result<std::collections::HashMap<String, metric::StoredRow>, StoreError> {
-        plan::retry(|| async { dispatch!(self, s => s.stored_records(tenant.as_str(), kind, ids).await) }).await
+        retry::retry(|| async { dispatch!(self, s => s.stored_records(tenant.as_str(), kind, ids).await) }).await
     }
 
     /// The actor's tenant's events after `after`, at most `limit` scanned,
@@ -1111,7 +1118,7 @@ impl Store {
         let scope = self.read.scope(actor);
         let limit = limit.max(1);
         let (scope_ref, db_after) = (&scope, after.as_db());
-        let (rows, watermark) = plan::retry(|| async move {
+        let (rows, watermark) = retry::retry(|| async move {
             dispatch!(self, s => s.feed_page(tenant, scope_ref, db_after, i64::from(limit)).await)
         })
         .await?;
@@ -1139,7 +1146,7 @@ impl Store {
     /// reading the backlog first ([`Store::events_after`] from it).
     #[tracing::instrument(skip_all)]
     pub async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
-        let (tx, position) = plan::retry(|| async move { dispatch!(self, s => s.feed_head().await) }).await?;
+        let (tx, position) = retry::retry(|| async move { dispatch!(self, s => s.feed_head().await) }).await?;
         Ok(FeedCursor::new(tx, position))
     }
 
@@ -1160,7 +1167,7 @@ impl Store {
     /// the escalation runner has work next).
     #[tracing::instrument(skip_all)]
     pub async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        plan::retry(|| async move { dispatch!(self, s => s.next_due().await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.next_due().await) }).await
     }
 
     /// One escalation-runner step at `now` over at most `batch` due
@@ -1173,7 +1180,7 @@ impl Store {
     pub async fn run_due(&self, now: Timestamp, batch: u32) -> Result<runner::StepReport, StoreError> {
         check_time("now", now)?;
         let limit = i64::from(batch.max(1));
-        let run = plan::retry(|| async move { dispatch!(self, s => s.run_due(now, limit).await) }).await?;
+        let run = retry::retry(|| async move { dispatch!(self, s => s.run_due(now, limit).await) }).await?;
         Ok(runner::StepReport {
             aggregates: run.aggregates,
             executed: run
@@ -1199,7 +1206,7 @@ impl Store {
     pub async fn checkpoint(&self, tenant: &TenantId, now: Timestamp) -> Result<Option<Checkpoint>, StoreError> {
         check_time("now", now)?;
         let tenant = tenant.as_str();
-        let row = plan::retry(|| async move { dispatch!(self, s => s.checkpoint(tenant, now).await) }).await?;
+        let row = retry::retry(|| async move { dispatch!(self, s => s.checkpoint(tenant, now).await) }).await?;
         Ok(row.map(|c| Checkpoint {
             seq: plan::from_db_version(c.seq),
             taken_at: c.taken_at.0,
@@ -1223,14 +1230,15 @@ impl Store {
 
     /// The tenant chain head of events written before store design 2.
     pub(crate) async fn legacy_head(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
-        plan::retry(|| async move { dispatch!(self, s => s.legacy_head(tenant).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.legacy_head(tenant).await) }).await
     }
 
     /// A page of that tenant chain, after a chain position.
     pub(crate) async fn legacy_chain_page(&self, tenant: &str, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = i64::from(PAGE_SIZE);
-        let rows = plan::retry(|| async move { dispatch!(self, s => s.legacy_chain_page(tenant, after, limit).await) })
-            .await?;
+        let rows =
+            retry::retry(|| async move { dispatch!(self, s => s.legacy_chain_page(tenant, after, limit).await) })
+                .await?;
         rows.into_iter().map(RawEvent::into_stored).collect()
     }
 
@@ -1239,7 +1247,7 @@ impl Store {
         &self,
         tenant: &str,
     ) -> Result<(Vec<core::CheckpointRow>, Vec<core::CheckpointHeadRow>), StoreError> {
-        plan::retry(|| async move { dispatch!(self, s => s.checkpoints(tenant).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.checkpoints(tenant).await) }).await
     }
 
     /// Every aggregate head of a tenant of one kind, by id.
@@ -1248,7 +1256,7 @@ impl Store {
         tenant: &str,
         kind: AggregateKind,
     ) -> Result<Vec<core::HeadRow>, StoreError> {
-        plan::retry(|| async move { dispatch!(self, s => s.aggregate_heads(tenant, kind).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.aggregate_heads(tenant, kind).await) }).await
     }
 
     /// Leases up to `limit` undelivered outbox messages (of every tenant) whose
@@ -1273,7 +1281,7 @@ impl Store {
         let until = until.ok_or_else(|| StoreError::validation("lease", "out of range"))?;
         check_time("lease", until)?;
         let limit = i64::from(limit);
-        plan::retry(|| async move { dispatch!(self, s => s.claim(consumer, until, limit, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.claim(consumer, until, limit, now).await) }).await
     }
 
     /// Marks a claimed message delivered. True when `consumer` held its lease
@@ -1283,7 +1291,7 @@ impl Store {
     pub async fn ack(&self, id: i64, consumer: &str, now: Timestamp) -> Result<bool, StoreError> {
         check_text("consumer", consumer)?;
         check_time("now", now)?;
-        plan::retry(|| async move { dispatch!(self, s => s.ack(id, consumer, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.ack(id, consumer, now).await) }).await
     }
 
     /// Records a failed delivery of a claimed message: `error` is kept as
@@ -1317,7 +1325,7 @@ impl Store {
             error.truncate(end);
         }
         let error = error.as_str();
-        plan::retry(|| async move { dispatch!(self, s => s.fail(id, consumer, error, retry_at, now).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.fail(id, consumer, error, retry_at, now).await) }).await
     }
 
     /// Up to `limit` of the tenant's dead letters (see [`Store::fail`]),
@@ -1326,7 +1334,7 @@ impl Store {
     pub async fn dead_letters(&self, tenant: &TenantId, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
         let tenant = tenant.as_str();
         let limit = i64::from(limit);
-        plan::retry(|| async move { dispatch!(self, s => s.dead_letters(tenant, limit).await) }).await
+        retry::retry(|| async move { dispatch!(self, s => s.dead_letters(tenant, limit).await) }).await
     }
 
     /// Records that an escalation was executed and queues its outbox message
@@ -1355,7 +1363,7 @@ impl Store {
         let tenant = tenant.as_str();
         let payload = payload.as_str();
         let stream = stream.as_deref();
-        plan::retry(|| async move {
+        retry::retry(|| async move {
             dispatch!(self, s => s.record_escalation(tenant, escalation_id, payload, stream, now).await)
         })
         .await

@@ -1,23 +1,16 @@
-//! Backend-independent parts of a write: deciding and applying a command,
-//! the rows it produces, request hashes, the audit chain, and the retry loop.
+//! Backend-independent parts of a write: checking its input, deciding and
+//! applying a command, and the rows it produces (events, projection, search
+//! text, outbox). The hashes it records are in [`crate::chain`], the retry
+//! loop around it in [`crate::retry`].
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::time::Duration;
 
 use itsm_core::{Aggregate, AggregateKind, Context, DomainConfig, OutboxMessage, Summary, Timestamp};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::chain::{ChainFields, GENESIS, link};
 use crate::error::{ExecError, StoreError};
 use crate::model::{Committed, ExpectedVersion, ImportCommand, ImportReport, OnReject, Recorded};
-
-/// Hash of an empty chain (hex).
-pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Most attempts of a retried operation.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// One event row to insert.
 #[derive(Debug, Clone)]
@@ -504,127 +497,6 @@ pub(crate) fn outbox_rows(
         .collect()
 }
 
-/// The hash identifying a keyed request: kind, aggregate id and command JSON.
-pub(crate) fn request_hash<A: Aggregate>(aggregate_id: &str, command: &A::Command) -> Result<String, StoreError> {
-    let json = serde_json::to_vec(command).map_err(|e| StoreError::validation("command", e.to_string()))?;
-    let mut h = Sha256::new();
-    field(&mut h, A::KIND.as_str().as_bytes());
-    field(&mut h, aggregate_id.as_bytes());
-    field(&mut h, &json);
-    Ok(hex::encode(h.finalize()))
-}
-
-/// The fields of an event row the audit chain covers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ChainFields<'a> {
-    pub tenant: &'a str,
-    pub kind: &'a str,
-    pub aggregate_id: &'a str,
-    pub version: i64,
-    pub event_name: &'a str,
-    pub payload: &'a str,
-    pub actor: &'a str,
-    /// RFC 3339 with microseconds, as [`Timestamp::to_rfc3339`] gives it.
-    pub recorded_at: &'a str,
-    /// The tenant chain position of an event written before store design 2
-    /// (linked in tenant order); `None` for an event linked to the previous
-    /// event of its aggregate.
-    pub chain_position: Option<i64>,
-}
-
-/// `h_n = SHA-256(h_{n-1} || canonical bytes of row n)`, hex. The canonical
-/// bytes are a domain tag and each field as a big-endian u64 length followed
-/// by its UTF-8 bytes; integers as decimal text. `h_{n-1}` is the previous
-/// event of the same aggregate (tag `itsm-event-v2`), or for an event written
-/// before store design 2 the previous event of the tenant (tag
-/// `itsm-event-v1`, which also covers the chain position). An undecodable
-/// `prev` (a tampered head) hashes as its text, so it never verifies.
-pub(crate) fn link(prev: &str, row: &ChainFields<'_>) -> String {
-    let mut h = Sha256::new();
-    match hex::decode(prev) {
-        Ok(bytes) => h.update(bytes),
-        Err(_) => h.update(prev.as_bytes()),
-    }
-    field(&mut h, if row.chain_position.is_some() { b"itsm-event-v1" } else { b"itsm-event-v2" });
-    field(&mut h, row.tenant.as_bytes());
-    field(&mut h, row.kind.as_bytes());
-    field(&mut h, row.aggregate_id.as_bytes());
-    field(&mut h, row.version.to_string().as_bytes());
-    field(&mut h, row.event_name.as_bytes());
-    field(&mut h, row.payload.as_bytes());
-    field(&mut h, row.actor.as_bytes());
-    field(&mut h, row.recorded_at.as_bytes());
-    if let Some(position) = row.chain_position {
-        field(&mut h, position.to_string().as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
-/// A leaf of a checkpoint's Merkle tree: one aggregate's chain head.
-pub(crate) fn leaf(kind: &str, id: &str, version: i64, hash: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    field(&mut h, b"itsm-leaf-v1");
-    field(&mut h, kind.as_bytes());
-    field(&mut h, id.as_bytes());
-    field(&mut h, version.to_string().as_bytes());
-    field(&mut h, hash.as_bytes());
-    h.finalize().into()
-}
-
-/// The Merkle root (RFC 6962 shape: interior nodes `SHA-256(0x01 || l || r)`,
-/// an odd node promoted unchanged) of leaves in (kind, id) order, hex; the
-/// empty tree hashes to [`GENESIS`].
-pub(crate) fn merkle_root(mut level: Vec<[u8; 32]>) -> String {
-    if level.is_empty() {
-        return GENESIS.to_owned();
-    }
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        let mut pairs = level.chunks_exact(2);
-        for pair in &mut pairs {
-            let mut h = Sha256::new();
-            h.update([1u8]);
-            h.update(pair[0]);
-            h.update(pair[1]);
-            next.push(h.finalize().into());
-        }
-        next.extend_from_slice(pairs.remainder());
-        level = next;
-    }
-    hex::encode(level[0])
-}
-
-/// The hash of a checkpoint: its predecessor's hash, tenant, sequence number,
-/// instant, counts and root.
-pub(crate) fn checkpoint_hash(prev: &str, c: &CheckpointFields<'_>) -> String {
-    let mut h = Sha256::new();
-    field(&mut h, b"itsm-checkpoint-v1");
-    field(&mut h, prev.as_bytes());
-    field(&mut h, c.tenant.as_bytes());
-    field(&mut h, c.seq.to_string().as_bytes());
-    field(&mut h, c.taken_at.as_bytes());
-    field(&mut h, c.aggregates.to_string().as_bytes());
-    field(&mut h, c.events.to_string().as_bytes());
-    field(&mut h, c.root.as_bytes());
-    hex::encode(h.finalize())
-}
-
-/// What a checkpoint's hash covers.
-pub(crate) struct CheckpointFields<'a> {
-    pub tenant: &'a str,
-    pub seq: i64,
-    /// RFC 3339 with microseconds.
-    pub taken_at: &'a str,
-    pub aggregates: i64,
-    pub events: i64,
-    pub root: &'a str,
-}
-
-fn field(h: &mut Sha256, bytes: &[u8]) {
-    h.update((bytes.len() as u64).to_be_bytes());
-    h.update(bytes);
-}
-
 /// Builds the [`Committed`] value of a freshly written plan.
 pub(crate) fn committed<A: Aggregate>(
     plan: Plan<A>,
@@ -668,94 +540,6 @@ pub(crate) fn replayed<A: Aggregate>(
     Ok(Committed { aggregate_id: aggregate_id.to_owned(), version: result.version, events, state, replayed: true })
 }
 
-/// Errors a retry loop can inspect.
-pub(crate) trait Retryable {
-    fn transient(&self) -> bool;
-    /// The connection was lost before committing ([`StoreError::ConnectionLost`]).
-    fn lost(&self) -> bool;
-    /// The connection was lost while committing ([`StoreError::OutcomeUnknown`]).
-    fn unknown(&self) -> bool;
-    fn contention(attempts: u32) -> Self;
-}
-
-impl Retryable for StoreError {
-    fn transient(&self) -> bool {
-        self.is_transient()
-    }
-    fn lost(&self) -> bool {
-        matches!(self, StoreError::ConnectionLost { .. })
-    }
-    fn unknown(&self) -> bool {
-        matches!(self, StoreError::OutcomeUnknown { .. })
-    }
-    fn contention(attempts: u32) -> Self {
-        StoreError::Contention { attempts }
-    }
-}
-
-impl<E: std::error::Error + 'static> Retryable for ExecError<E> {
-    fn transient(&self) -> bool {
-        matches!(self, ExecError::Store(e) if e.is_transient())
-    }
-    fn lost(&self) -> bool {
-        matches!(self, ExecError::Store(e) if e.lost())
-    }
-    fn unknown(&self) -> bool {
-        matches!(self, ExecError::Store(e) if e.unknown())
-    }
-    fn contention(attempts: u32) -> Self {
-        ExecError::Store(StoreError::Contention { attempts })
-    }
-}
-
-/// [`retry_with`] for operations that are not safe to re-run after an
-/// unknown commit outcome.
-pub(crate) async fn retry<T, E, F, Fut>(op: F) -> Result<T, E>
-where
-    E: Retryable,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    retry_with(false, op).await
-}
-
-/// Runs `op` (a whole transaction, re-reading everything) up to
-/// [`MAX_ATTEMPTS`] times while it fails transiently or loses its connection
-/// before committing, sleeping a full-jitter backoff between attempts
-/// (uniform in `0..=min(1 s, 10 ms * 2^n)`). When `replay_safe` (a command
-/// with an idempotency key: a re-run returns the first result if the lost
-/// commit went through), a connection lost while committing is retried too.
-/// When the attempts run out, contention becomes [`StoreError::Contention`]
-/// and a lost connection is returned as it is.
-pub(crate) async fn retry_with<T, E, F, Fut>(replay_safe: bool, mut op: F) -> Result<T, E>
-where
-    E: Retryable,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut attempt = 1;
-    loop {
-        match op().await {
-            Err(e) if e.transient() || e.lost() || (replay_safe && e.unknown()) => {
-                if attempt >= MAX_ATTEMPTS {
-                    if e.transient() {
-                        tracing::warn!(attempts = attempt, "contention persisted");
-                        return Err(E::contention(attempt));
-                    }
-                    tracing::warn!(attempts = attempt, "database connection lost on every attempt");
-                    return Err(e);
-                }
-                let cap_ms = (10u64 << (attempt - 1)).min(1000);
-                let sleep_ms = rand::rng().random_range(0..=cap_ms);
-                tracing::debug!(attempt, sleep_ms, "transient database error or lost connection, retrying");
-                tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Parses a stored aggregate kind.
 pub(crate) fn parse_kind(text: &str) -> Result<AggregateKind, StoreError> {
     AggregateKind::parse(text).ok_or_else(|| StoreError::corrupt("kind", text, "unknown aggregate kind"))
@@ -765,71 +549,12 @@ pub(crate) fn parse_kind(text: &str) -> Result<AggregateKind, StoreError> {
 mod tests {
     use super::*;
 
-    fn row(payload: &str) -> ChainFields<'_> {
-        ChainFields {
-            tenant: "t",
-            kind: "incident",
-            aggregate_id: "INC1",
-            version: 1,
-            event_name: "opened",
-            payload,
-            actor: "a",
-            recorded_at: "2026-01-01T00:00:00.000000Z",
-            chain_position: None,
-        }
-    }
-
-    #[test]
-    fn link_depends_on_every_byte_and_the_predecessor() {
-        let a = link(GENESIS, &row("{}"));
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, link(GENESIS, &row("{ }")));
-        assert_ne!(a, link(&a, &row("{}")));
-        assert_eq!(a, link(GENESIS, &row("{}")));
-    }
-
     #[test]
     fn text_checks_refuse_nul_and_empty() {
         assert!(check_text("x", "a\0b").is_err());
         assert!(check_text("x", "").is_err());
         assert!(check_text("x", "💳").is_ok());
         assert!(check_key(&"k".repeat(256)).is_err());
-    }
-
-    fn transient() -> StoreError {
-        StoreError::Transient { code: "5".into(), source: sqlx::Error::PoolClosed }
-    }
-
-    #[tokio::test]
-    async fn retry_gives_up_after_five_attempts_with_contention() {
-        let mut calls = 0;
-        let r: Result<(), StoreError> = retry(|| {
-            calls += 1;
-            async { Err(transient()) }
-        })
-        .await;
-        assert!(matches!(r, Err(StoreError::Contention { attempts: 5 })));
-        assert_eq!(calls, 5);
-    }
-
-    #[tokio::test]
-    async fn retry_reruns_transient_failures_only() {
-        let mut calls = 0;
-        let r: Result<u32, StoreError> = retry(|| {
-            calls += 1;
-            let n = calls;
-            async move { if n < 3 { Err(transient()) } else { Ok(n) } }
-        })
-        .await;
-        assert_eq!(r.unwrap(), 3);
-        let mut calls = 0;
-        let r: Result<(), StoreError> = retry(|| {
-            calls += 1;
-            async { Err(StoreError::Overflow) }
-        })
-        .await;
-        assert!(matches!(r, Err(StoreError::Overflow)));
-        assert_eq!(calls, 1, "a non-transient error is not retried");
     }
 
     #[test]

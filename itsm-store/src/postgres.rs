@@ -15,7 +15,7 @@ use crate::core::{Core, migrate};
 use crate::dialect::Pools;
 use crate::error::StoreError;
 use crate::model::ConnectOptions;
-use crate::plan;
+use crate::retry;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -76,6 +76,6 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Pos
         .max_connections(opts.max_connections.max(1))
         .acquire_timeout(opts.acquire_timeout)
         .connect_lazy_with(options);
-    plan::retry(|| migrate(&pool, &MIGRATOR)).await?;
+    retry::retry(|| migrate(&pool, &MIGRATOR)).await?;
     Ok(Core::new(Pools { write: pool.clone(), read: pool }, target))
 }

@@ -22,7 +22,7 @@ use crate::core::{Core, migrate};
 use crate::dialect::{Dialect, Pools};
 use crate::error::{Backend, StoreError, classify};
 use crate::model::{ConnectOptions, SqliteFile};
-use crate::plan;
+use crate::retry;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -56,7 +56,7 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Sql
     // pages, 32 MiB instead of 4): a page that several commits dirty is
     // written back once (BENCHMARKS.md, alert ingestion).
     let writer = base.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "8000");
-    let write = plan::retry(|| async {
+    let write = retry::retry(|| async {
         SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
@@ -65,7 +65,7 @@ pub(crate) async fn connect(url: &str, opts: &ConnectOptions) -> Result<Core<Sql
             .map_err(|e| open_error(&path, e))
     })
     .await?;
-    plan::retry(|| migrate(&write, &MIGRATOR)).await?;
+    retry::retry(|| migrate(&write, &MIGRATOR)).await?;
     let read = SqlitePoolOptions::new()
         .max_connections(opts.max_connections.max(1))
         .acquire_timeout(opts.acquire_timeout)

@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use itsm_core::AggregateKind;
 
+use crate::chain::{self, ChainFields, GENESIS, link};
 use crate::model::{BreakAt, BreakReason, ChainBreak, ChainReport, EventCursor, StoredEvent};
-use crate::plan::{self, ChainFields, GENESIS, from_db_version, link};
+use crate::plan::{self, from_db_version};
 use crate::{PAGE_SIZE, Store, StoreError};
 
 fn fields<'a>(e: &'a StoredEvent, recorded_at: &'a str) -> ChainFields<'a> {
@@ -55,9 +56,9 @@ pub(crate) async fn run(store: &Store, tenant: &str) -> Result<ChainReport, Stor
             return Ok(report);
         }
         let taken_at = c.taken_at.0.to_rfc3339();
-        let computed = plan::checkpoint_hash(
+        let computed = chain::checkpoint_hash(
             &prev,
-            &plan::CheckpointFields {
+            &chain::CheckpointFields {
                 tenant,
                 seq: c.seq,
                 taken_at: &taken_at,
@@ -79,8 +80,8 @@ pub(crate) async fn run(store: &Store, tenant: &str) -> Result<ChainReport, Stor
         for h in heads.iter().filter(|h| h.seq <= latest.seq) {
             leaves.insert((h.kind.as_str(), h.id.as_str()), (h.version, h.hash.as_str()));
         }
-        let root = plan::merkle_root(
-            leaves.iter().map(|((kind, id), (version, hash))| plan::leaf(kind, id, *version, hash)).collect(),
+        let root = chain::merkle_root(
+            leaves.iter().map(|((kind, id), (version, hash))| chain::leaf(kind, id, *version, hash)).collect(),
         );
         let events: i64 = leaves.values().map(|l| l.0).sum();
         if root != latest.root || events != latest.events {
