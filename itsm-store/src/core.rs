@@ -316,7 +316,7 @@ where
         push_in(b, &format!("{table}{column}"), values);
     };
     any_of(b, "kind", scope.kinds.iter().map(|k| k.as_str().to_owned()).collect());
-    any_of(b, "grp", scope.groups.iter().map(|g| g.as_str().to_owned()).collect());
+    any_of(b, "assignment_group", scope.groups.iter().map(|g| g.as_str().to_owned()).collect());
     any_of(b, "assignee", scope.assignee.iter().map(|a| a.as_str().to_owned()).collect());
     any_of(b, "requester", scope.requesters.iter().map(|r| r.as_str().to_owned()).collect());
     if !scope.intake.is_empty() {
@@ -324,7 +324,7 @@ where
             b.push(" OR ");
         }
         any = true;
-        b.push(format_args!("({table}grp IS NULL AND "));
+        b.push(format_args!("({table}assignment_group IS NULL AND "));
         push_in(b, &format!("{table}kind"), scope.intake.iter().map(|k| k.as_str().to_owned()).collect());
         b.push(")");
     }
@@ -406,7 +406,7 @@ where
     };
     equal(b, "service", q.service.as_ref().map(|v| v.as_str()));
     equal(b, "assignee", q.assignee.as_ref().map(|v| v.as_str()));
-    equal(b, "grp", q.group.as_ref().map(|v| v.as_str()));
+    equal(b, "assignment_group", q.group.as_ref().map(|v| v.as_str()));
     equal(b, "requester", q.requester.as_ref().map(|v| v.as_str()));
     if let Some(major) = q.major {
         b.push(" AND major = ").push_bind(major);
@@ -1107,7 +1107,7 @@ where
     ) -> Result<Vec<RawProjection>, StoreError> {
         let (column, who) = match filter {
             QueueFilter::Assignee(a) => ("assignee", a.as_str()),
-            QueueFilter::Group(g) => ("grp", g.as_str()),
+            QueueFilter::Group(g) => ("assignment_group", g.as_str()),
         };
         let mut b = QueryBuilder::<DB>::new(format!("SELECT {} FROM aggregates WHERE tenant = ", sql::PROJECTION));
         b.push_bind(tenant.to_owned())

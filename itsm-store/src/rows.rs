@@ -21,7 +21,7 @@ pub(crate) struct RawProjection {
     pub service: Option<String>,
     pub priority: Option<String>,
     pub assignee: Option<String>,
-    #[sqlx(rename = "grp")]
+    #[sqlx(rename = "assignment_group")]
     pub group: Option<String>,
     pub window_start: Option<DbTime>,
     pub window_end: Option<DbTime>,

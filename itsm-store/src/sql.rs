@@ -6,18 +6,18 @@
 use crate::dialect::Dialect;
 
 /// Projection columns, in [`crate::core::ProjectionRecord`] order.
-pub(crate) const PROJECTION: &str = "kind, id, version, status, terminal, service, priority, assignee, grp, window_start, window_end, due_at, updated_at, title, requester, opened_at, major, breach_at";
+pub(crate) const PROJECTION: &str = "kind, id, version, status, terminal, service, priority, assignee, assignment_group, window_start, window_end, due_at, updated_at, title, requester, opened_at, major, breach_at";
 
 /// Event columns, in [`crate::core::EventRecord`] order.
 const EVENT: &str = "position, tenant, aggregate_kind, aggregate_id, version, event_name, payload, actor, recorded_at, chain_position, hash";
 
 /// The columns a projection write sets, in bind order.
-pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, state, updated_at, chain_hash, clock, due_at, due_handled, breach_at, status, terminal, service, priority, assignee, grp, window_start, window_end, title, requester, opened_at, major) ";
+pub(crate) const PROJECTION_WRITE: &str = "INSERT INTO aggregates (tenant, kind, id, version, state, updated_at, chain_hash, clock, due_at, due_handled, breach_at, status, terminal, service, priority, assignee, assignment_group, window_start, window_end, title, requester, opened_at, major) ";
 
 /// The update of a projection write whose row exists.
 pub(crate) const PROJECTION_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
     status = excluded.status, terminal = excluded.terminal, service = excluded.service, priority = excluded.priority, \
-    assignee = excluded.assignee, grp = excluded.grp, window_start = excluded.window_start, window_end = excluded.window_end, \
+    assignee = excluded.assignee, assignment_group = excluded.assignment_group, window_start = excluded.window_start, window_end = excluded.window_end, \
     state = excluded.state, updated_at = excluded.updated_at, chain_hash = excluded.chain_hash, \
     title = excluded.title, requester = excluded.requester, opened_at = excluded.opened_at, major = excluded.major, \
     clock = COALESCE(excluded.clock, aggregates.clock), \
