@@ -340,3 +340,62 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
         command: &'static str,
     },
 }
+
+/// Declares an aggregate's event enum in which every event is stamped with
+/// the instant and the actor of the command that recorded it: each variant
+/// lists its own fields and its stable name, and gets `at` and `by` last (so
+/// the two are documented once, here). The JSON is internally tagged by
+/// `event` with the stable name; `name`, `at` and `by` are written from the
+/// same list, so they cannot disagree with it.
+macro_rules! stamped_events {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[$vattr:meta])*
+                $variant:ident { $( $(#[$fattr:meta])* $field:ident : $ty:ty ),* $(,)? } => $text:literal,
+            )+
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "event")]
+        pub enum $name {
+            $(
+                $(#[$vattr])*
+                #[serde(rename = $text)]
+                $variant {
+                    $( $(#[$fattr])* $field: $ty, )*
+                    /// When it happened: the instant of the command that recorded it.
+                    at: $crate::time::Timestamp,
+                    /// Who recorded it: the actor of that command.
+                    by: $crate::id::ActorId,
+                },
+            )+
+        }
+
+        impl $name {
+            /// Stable name (the JSON's `event`).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( $name::$variant { .. } => $text, )+
+                }
+            }
+
+            /// When it happened.
+            pub fn at(&self) -> $crate::time::Timestamp {
+                match self {
+                    $( $name::$variant { at, .. } )|+ => *at,
+                }
+            }
+
+            /// Who recorded it.
+            pub fn by(&self) -> &$crate::id::ActorId {
+                match self {
+                    $( $name::$variant { by, .. } )|+ => by,
+                }
+            }
+        }
+    };
+}
+pub(crate) use stamped_events;

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::AggregateKind;
-use crate::aggregate::{Aggregate, ApplyError, Context, Precheck, RefKind, Reference, Summary};
+use crate::aggregate::{Aggregate, ApplyError, Context, Precheck, RefKind, Reference, Summary, stamped_events};
 use crate::id::{ActorId, ChangeId, IncidentId, ProblemId, ServiceId, TenantId, Text};
 use crate::machine::{Transition, t};
 use crate::time::Timestamp;
@@ -200,126 +200,56 @@ impl ProblemCommand {
     }
 }
 
-/// Events a problem records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ProblemEvent {
-    /// Registered.
-    Opened {
-        /// Tenant.
-        tenant: TenantId,
-        /// Id.
-        id: ProblemId,
-        /// Service.
-        service: ServiceId,
-        /// Title.
-        title: Text,
-        /// Initial incidents.
-        incidents: BTreeSet<IncidentId>,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Assessed.
-    Assessed {
-        /// Priority.
-        priority: Priority,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Analysis started.
-    AnalysisStarted {
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Known error recorded.
-    KnownErrorRecorded {
-        /// The record.
-        known_error: KnownErrorRecord,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Fix started.
-    FixStarted {
-        /// The change.
-        change: ChangeId,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Resolved.
-    Resolved {
-        /// How.
-        closure: ProblemClosure,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Back to analysis.
-    Reanalyzed {
-        /// Why.
-        reason: Text,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Closed.
-    Closed {
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-    /// Incident linked.
-    IncidentLinked {
-        /// The incident.
-        incident: IncidentId,
-        /// When.
-        at: Timestamp,
-        /// By whom.
-        by: ActorId,
-    },
-}
-
-impl ProblemEvent {
-    /// Stable name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProblemEvent::Opened { .. } => "opened",
-            ProblemEvent::Assessed { .. } => "assessed",
-            ProblemEvent::AnalysisStarted { .. } => "analysis_started",
-            ProblemEvent::KnownErrorRecorded { .. } => "known_error_recorded",
-            ProblemEvent::FixStarted { .. } => "fix_started",
-            ProblemEvent::Resolved { .. } => "resolved",
-            ProblemEvent::Reanalyzed { .. } => "reanalyzed",
-            ProblemEvent::Closed { .. } => "closed",
-            ProblemEvent::IncidentLinked { .. } => "incident_linked",
-        }
-    }
-
-    /// When it happened.
-    pub fn at(&self) -> Timestamp {
-        match self {
-            ProblemEvent::Opened { at, .. }
-            | ProblemEvent::Assessed { at, .. }
-            | ProblemEvent::AnalysisStarted { at, .. }
-            | ProblemEvent::KnownErrorRecorded { at, .. }
-            | ProblemEvent::FixStarted { at, .. }
-            | ProblemEvent::Resolved { at, .. }
-            | ProblemEvent::Reanalyzed { at, .. }
-            | ProblemEvent::Closed { at, .. }
-            | ProblemEvent::IncidentLinked { at, .. } => *at,
-        }
+stamped_events! {
+    /// Events a problem records.
+    pub enum ProblemEvent {
+        /// Registered.
+        Opened {
+            /// Tenant.
+            tenant: TenantId,
+            /// Id.
+            id: ProblemId,
+            /// Service.
+            service: ServiceId,
+            /// Title.
+            title: Text,
+            /// Initial incidents.
+            incidents: BTreeSet<IncidentId>,
+        } => "opened",
+        /// Assessed.
+        Assessed {
+            /// Priority.
+            priority: Priority,
+        } => "assessed",
+        /// Analysis started.
+        AnalysisStarted {} => "analysis_started",
+        /// Known error recorded.
+        KnownErrorRecorded {
+            /// The record.
+            known_error: KnownErrorRecord,
+        } => "known_error_recorded",
+        /// Fix started.
+        FixStarted {
+            /// The change.
+            change: ChangeId,
+        } => "fix_started",
+        /// Resolved.
+        Resolved {
+            /// How.
+            closure: ProblemClosure,
+        } => "resolved",
+        /// Back to analysis.
+        Reanalyzed {
+            /// Why.
+            reason: Text,
+        } => "reanalyzed",
+        /// Closed.
+        Closed {} => "closed",
+        /// Incident linked.
+        IncidentLinked {
+            /// The incident.
+            incident: IncidentId,
+        } => "incident_linked",
     }
 }
 
