@@ -143,7 +143,7 @@ impl Cast {
 pub struct Step<C> {
     /// Who issues it.
     pub actor: Actor,
-    /// When.
+    /// When it is issued.
     pub at: Timestamp,
     /// The aggregate id.
     pub id: String,

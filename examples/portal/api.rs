@@ -163,7 +163,7 @@ pub struct EventView<E> {
     pub name: &'static str,
     /// Who recorded it.
     pub actor: String,
-    /// When.
+    /// When it was recorded.
     pub recorded_at: Timestamp,
     /// The event.
     pub event: E,

@@ -78,7 +78,7 @@ pub struct Fix {
 pub struct ProblemResolution {
     /// How.
     pub closure: ProblemClosure,
-    /// When.
+    /// When it was resolved.
     pub at: Timestamp,
     /// The known error, if one was recorded.
     pub known_error: Option<KnownErrorRecord>,

@@ -26,7 +26,7 @@ pub enum GroupStatus {
     Open,
     /// Resolved at `at`.
     Resolved {
-        /// When.
+        /// When the alert resolved.
         at: Timestamp,
     },
     /// Closed at `at` after a resolution at `resolved_at`.
@@ -38,7 +38,7 @@ pub enum GroupStatus {
     },
     /// Cancelled at `at`.
     Cancelled {
-        /// When.
+        /// When it was cancelled.
         at: Timestamp,
     },
 }

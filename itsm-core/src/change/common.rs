@@ -213,7 +213,7 @@ pub struct Review {
     pub verdict: ReviewVerdict,
     /// Notes.
     pub notes: Text,
-    /// When.
+    /// When it was reviewed.
     pub at: Timestamp,
     /// Reviewer.
     pub by: ActorId,
@@ -222,9 +222,9 @@ pub struct Review {
 /// When something was done and by whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
-    /// When.
+    /// When it was done.
     pub at: Timestamp,
-    /// By whom.
+    /// Who did it.
     pub by: ActorId,
 }
 
@@ -240,9 +240,9 @@ impl Stamp {
 pub struct Ended {
     /// Why.
     pub reason: Text,
-    /// When.
+    /// When it ended.
     pub at: Timestamp,
-    /// By whom.
+    /// Who ended it.
     pub by: ActorId,
 }
 

@@ -174,7 +174,7 @@ tail::change_events! {
             justification: Text,
             /// Steps required.
             steps: Vec<ApprovalStep>,
-            /// When.
+            /// When it was submitted.
             at: Timestamp,
             /// Requester.
             by: ActorId,

@@ -178,16 +178,16 @@ tail::change_events! {
             tenant: TenantId,
             /// What.
             spec: ChangeSpec,
-            /// When.
+            /// When it was created.
             at: Timestamp,
             /// Requester.
             by: ActorId,
         } => "created",
         /// Submitted.
         Submitted {
-            /// When.
+            /// When it was submitted.
             at: Timestamp,
-            /// By whom.
+            /// Who submitted it.
             by: ActorId,
         } => "submitted",
         /// Assessed, with the approval steps required.
@@ -196,9 +196,9 @@ tail::change_events! {
             assessment: Assessment,
             /// Steps required.
             steps: Vec<ApprovalStep>,
-            /// When.
+            /// When it was assessed.
             at: Timestamp,
-            /// By whom.
+            /// Who assessed it.
             by: ActorId,
         } => "assessed",
     }

@@ -175,7 +175,7 @@ tail::change_events! {
             spec: ChangeSpec,
             /// Template.
             template: TemplateId,
-            /// When.
+            /// When it was created.
             at: Timestamp,
             /// Requester.
             by: ActorId,

@@ -110,7 +110,7 @@ pub(crate) trait TailStates: Sized {
 pub(crate) enum TailRef<'a> {
     /// Implementation started.
     Started {
-        /// When.
+        /// When implementation started.
         at: Timestamp,
         /// The implementer.
         by: &'a ActorId,
@@ -136,9 +136,9 @@ pub(crate) enum TailRef<'a> {
     Cancelled {
         /// Why.
         reason: &'a Text,
-        /// When.
+        /// When it was cancelled.
         at: Timestamp,
-        /// By whom.
+        /// Who cancelled it.
         by: &'a ActorId,
     },
 }
@@ -159,7 +159,7 @@ pub(crate) enum TailEvent {
     Completed {
         /// The completion.
         completion: Completion,
-        /// By whom.
+        /// Who completed it.
         by: ActorId,
     },
     /// Reviewed.
@@ -501,14 +501,14 @@ macro_rules! change_events {
                 Approved {
                     /// For which group.
                     group: $crate::id::GroupId,
-                    /// When.
+                    /// When the vote was cast.
                     at: $crate::time::Timestamp,
                     /// Approver.
                     by: $crate::id::ActorId,
                 } => "approved",
                 /// Every step's quorum met.
                 Authorized {
-                    /// When.
+                    /// When the last quorum was met.
                     at: $crate::time::Timestamp,
                 } => "authorized",
                 /// Rejected.
@@ -517,9 +517,9 @@ macro_rules! change_events {
                     group: $crate::id::GroupId,
                     /// Why.
                     reason: $crate::id::Text,
-                    /// When.
+                    /// When it was rejected.
                     at: $crate::time::Timestamp,
-                    /// By whom.
+                    /// Who rejected it.
                     by: $crate::id::ActorId,
                 } => "rejected",
             }
@@ -535,9 +535,9 @@ macro_rules! change_events {
                 Scheduled {
                     /// The window.
                     window: $crate::change::common::Window,
-                    /// When.
+                    /// When it was scheduled.
                     at: $crate::time::Timestamp,
-                    /// By whom.
+                    /// Who scheduled it.
                     by: $crate::id::ActorId,
                     /// The schedule conflicts overridden, and why.
                     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
@@ -566,7 +566,7 @@ macro_rules! change_events {
             $( $(#[$vattr])* $variant { $($fields)* }, )+
             /// Implementation started.
             Started {
-                /// When.
+                /// When implementation started.
                 at: $crate::time::Timestamp,
                 /// The implementer.
                 by: $crate::id::ActorId,
@@ -575,16 +575,16 @@ macro_rules! change_events {
             StageAdvanced {
                 /// Stages done after this one.
                 stages_done: usize,
-                /// When.
+                /// When the stage finished.
                 at: $crate::time::Timestamp,
-                /// By whom.
+                /// Who finished it.
                 by: $crate::id::ActorId,
             },
             /// First attempt ended.
             Completed {
                 /// The completion.
                 completion: $crate::change::common::Completion,
-                /// By whom.
+                /// Who completed it.
                 by: $crate::id::ActorId,
             },
             /// Reviewed.
@@ -594,18 +594,18 @@ macro_rules! change_events {
             },
             /// Closed.
             Closed {
-                /// When.
+                /// When it was closed.
                 at: $crate::time::Timestamp,
-                /// By whom.
+                /// Who closed it.
                 by: $crate::id::ActorId,
             },
             /// Cancelled before implementation.
             Cancelled {
                 /// Why.
                 reason: $crate::id::Text,
-                /// When.
+                /// When it was cancelled.
                 at: $crate::time::Timestamp,
-                /// By whom.
+                /// Who cancelled it.
                 by: $crate::id::ActorId,
             },
         }

@@ -115,7 +115,7 @@ pub enum IncidentCommand {
     Resolve {
         /// How.
         code: ResolutionCode,
-        /// By whom.
+        /// Which tier (or automation) resolved it.
         resolved_by: ResolvedBy,
         /// When service was restored, if before now.
         #[serde(default)]

@@ -30,7 +30,7 @@ pub enum ClockState {
     },
     /// Cancelled at `at` with the incident (or because the new priority has no such target).
     Cancelled {
-        /// When.
+        /// When the clock was cancelled.
         at: Timestamp,
     },
 }

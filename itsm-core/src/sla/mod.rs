@@ -66,7 +66,7 @@ use crate::vocabulary::{HoldReason, IncidentKind, Priority};
 pub enum SlaEvent {
     /// The incident was registered; starts response and resolution.
     Opened {
-        /// When.
+        /// When the incident was registered.
         at: Timestamp,
         /// The incident kind (selects targets).
         kind: IncidentKind,
@@ -75,51 +75,51 @@ pub enum SlaEvent {
     },
     /// First response to the caller; stops response (later ones change nothing).
     Acknowledged {
-        /// When.
+        /// When the first response was made.
         at: Timestamp,
     },
     /// Put on hold; pauses the clocks if the policy says the reason pauses.
     Held {
-        /// When.
+        /// When it was put on hold.
         at: Timestamp,
         /// Why.
         reason: HoldReason,
     },
     /// Back from hold.
     Resumed {
-        /// When.
+        /// When it came back from hold.
         at: Timestamp,
     },
     /// The priority changed; re-targets the clocks that have not stopped.
     PriorityChanged {
-        /// When.
+        /// When the priority changed.
         at: Timestamp,
         /// The new priority.
         priority: Priority,
     },
     /// A public note to the caller (for the update target).
     Updated {
-        /// When.
+        /// When the caller was updated.
         at: Timestamp,
     },
     /// Resolved; stops resolution (and response, if never acknowledged).
     Resolved {
-        /// When.
+        /// When it was resolved.
         at: Timestamp,
     },
     /// Reopened after resolution.
     Reopened {
-        /// When.
+        /// When it was reopened.
         at: Timestamp,
     },
     /// Closed; terminal.
     Closed {
-        /// When.
+        /// When it was closed.
         at: Timestamp,
     },
     /// Cancelled; terminal, cancels the clocks that have not stopped.
     Cancelled {
-        /// When.
+        /// When it was cancelled.
         at: Timestamp,
     },
 }
