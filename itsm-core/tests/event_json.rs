@@ -82,7 +82,13 @@ fn incident_events() -> Vec<IncidentEvent> {
         E::Reopened { reason: text("failed again"), count: 1, at: at(9), by: by() },
         E::Closed { at: at(10), by: by() },
         E::Cancelled { reason: text("duplicate"), at: at(11), by: by() },
-        E::Reprioritized { impact: Impact::Medium, urgency: Urgency::Low, priority: Priority::P4, at: at(12), by: by() },
+        E::Reprioritized {
+            impact: Impact::Medium,
+            urgency: Urgency::Low,
+            priority: Priority::P4,
+            at: at(12),
+            by: by(),
+        },
         E::TierEscalated {
             from: SupportTier::L1,
             to: SupportTier::L3,
