@@ -56,7 +56,10 @@ impl Incident {
                 state: IncidentState::New,
             }),
             (None, other) => Err(ApplyError { kind: AggregateKind::Incident, state: "absent", event: other.name() }),
-            (Some(incident), event) => incident.applied(event),
+            (Some(mut incident), event) => {
+                incident.applied(event)?;
+                Ok(incident)
+            }
         }
     }
 
@@ -65,14 +68,13 @@ impl Incident {
     /// (state, event) pair is an [`ApplyError`] naming the kind, the state and
     /// the event. An event that keeps the state (a first response, a note, a
     /// link) is no exception.
-    fn applied(mut self, event: &IncidentEvent) -> Result<Self, ApplyError> {
+    fn applied(&mut self, event: &IncidentEvent) -> Result<(), ApplyError> {
         use IncidentEvent as E;
         use IncidentState as S;
-        let refused = ApplyError { kind: AggregateKind::Incident, state: self.status().as_str(), event: event.name() };
         self.last_event_at = self.last_event_at.max(event.at());
         // The new state, or `None` when the event keeps it.
         let next = match (&self.state, event) {
-            (open!() | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Opened { .. }) => return Err(refused),
+            (open!() | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Opened { .. }) => return Err(self.refused(event)),
 
             (S::New | S::Assigned(_), E::Assigned { assignment, .. }) => Some(S::Assigned(assignment.clone())),
             (S::InProgress(_), E::Assigned { assignment, .. }) => {
@@ -81,21 +83,21 @@ impl Incident {
             (S::OnHold(h), E::Assigned { assignment, .. }) => {
                 Some(S::OnHold(OnHold { assignment: Some(assignment.clone()), ..h.clone() }))
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Assigned { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Assigned { .. }) => return Err(self.refused(event)),
 
             // A first response may be recorded after the resolution, even after the closure.
             (open!() | S::Resolved(_) | S::Closed(_), E::Acknowledged { at, .. }) => {
                 self.acknowledged_at = Some(*at);
                 None
             }
-            (S::Cancelled(_), E::Acknowledged { .. }) => return Err(refused),
+            (S::Cancelled(_), E::Acknowledged { .. }) => return Err(self.refused(event)),
 
             (S::New | S::Assigned(_), E::Started { at, .. }) => {
                 self.acknowledged_at.get_or_insert(*at);
                 Some(S::InProgress(Work { assignment: self.current_assignment() }))
             }
             (S::InProgress(_) | S::OnHold(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Started { .. }) => {
-                return Err(refused);
+                return Err(self.refused(event));
             }
 
             (S::New | S::Assigned(_) | S::InProgress(_), E::Held { reason, at, .. }) => {
@@ -105,14 +107,14 @@ impl Incident {
             (S::OnHold(h), E::Held { reason, .. }) => {
                 Some(S::OnHold(OnHold { reason: *reason, since: h.since, assignment: h.assignment.clone() }))
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Held { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Held { .. }) => return Err(self.refused(event)),
 
             (S::OnHold(h), E::Resumed { .. }) => Some(S::InProgress(Work { assignment: h.assignment.clone() })),
             (
                 S::New | S::Assigned(_) | S::InProgress(_) | S::Resolved(_) | S::Closed(_) | S::Cancelled(_),
                 E::Resumed { .. },
             ) => {
-                return Err(refused);
+                return Err(self.refused(event));
             }
 
             // A resolution or a cascade from the parent.
@@ -128,7 +130,7 @@ impl Incident {
                     assignment: self.current_assignment(),
                 }))
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Resolved { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Resolved { .. }) => return Err(self.refused(event)),
 
             (open!(), E::ImpactRecorded { impact_start, restored_at, .. }) => {
                 self.record_impact(*impact_start, *restored_at);
@@ -147,24 +149,24 @@ impl Incident {
                 self.record_impact(*impact_start, *restored_at);
                 next
             }
-            (S::Cancelled(_), E::ImpactRecorded { .. }) => return Err(refused),
+            (S::Cancelled(_), E::ImpactRecorded { .. }) => return Err(self.refused(event)),
 
             (S::Resolved(r), E::Reopened { count, .. }) => {
                 self.reopen_count = *count;
                 self.restored_at = None;
                 Some(S::InProgress(Work { assignment: r.assignment.clone() }))
             }
-            (open!() | S::Closed(_) | S::Cancelled(_), E::Reopened { .. }) => return Err(refused),
+            (open!() | S::Closed(_) | S::Cancelled(_), E::Reopened { .. }) => return Err(self.refused(event)),
 
             (S::Resolved(r), E::Closed { at, .. }) => {
                 Some(S::Closed(ClosedIncident { at: *at, resolution: r.clone() }))
             }
-            (open!() | S::Closed(_) | S::Cancelled(_), E::Closed { .. }) => return Err(refused),
+            (open!() | S::Closed(_) | S::Cancelled(_), E::Closed { .. }) => return Err(self.refused(event)),
 
             (open!(), E::Cancelled { reason, at, .. }) => {
                 Some(S::Cancelled(CancelledIncident { at: *at, reason: reason.clone() }))
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Cancelled { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Cancelled { .. }) => return Err(self.refused(event)),
 
             (open!(), E::Reprioritized { impact, urgency, priority, .. }) => {
                 self.impact = *impact;
@@ -172,7 +174,7 @@ impl Incident {
                 self.priority = *priority;
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Reprioritized { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Reprioritized { .. }) => return Err(self.refused(event)),
 
             // An escalation assigns the incident to the new tier's group.
             (S::New | S::Assigned(_), E::TierEscalated { to, group, .. }) => {
@@ -189,40 +191,40 @@ impl Incident {
                 self.tier = *to;
                 Some(next)
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::TierEscalated { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::TierEscalated { .. }) => return Err(self.refused(event)),
 
             (open!(), E::MajorDeclared { at, by }) => {
                 self.major = Some(MajorDeclaration { at: *at, by: by.clone() });
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => return Err(self.refused(event)),
 
             (open!() | S::Resolved(_) | S::Closed(_), E::ProblemLinked { problem, .. }) => {
                 self.problem = Some(problem.clone());
                 None
             }
-            (S::Cancelled(_), E::ProblemLinked { .. }) => return Err(refused),
+            (S::Cancelled(_), E::ProblemLinked { .. }) => return Err(self.refused(event)),
 
             (open!() | S::Resolved(_) | S::Closed(_), E::ChangeLinked { change, .. }) => {
                 self.caused_by_change = Some(change.clone());
                 None
             }
-            (S::Cancelled(_), E::ChangeLinked { .. }) => return Err(refused),
+            (S::Cancelled(_), E::ChangeLinked { .. }) => return Err(self.refused(event)),
 
             (open!(), E::ParentSet { parent, .. }) => {
                 self.parent = Some(parent.clone());
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ParentSet { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ParentSet { .. }) => return Err(self.refused(event)),
 
             (open!(), E::ChildLinked { child, .. }) => {
                 self.children.insert(child.clone());
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ChildLinked { .. }) => return Err(refused),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::ChildLinked { .. }) => return Err(self.refused(event)),
 
             (open!() | S::Resolved(_), E::NoteAdded { .. }) => None,
-            (S::Closed(_) | S::Cancelled(_), E::NoteAdded { .. }) => return Err(refused),
+            (S::Closed(_) | S::Cancelled(_), E::NoteAdded { .. }) => return Err(self.refused(event)),
 
             // A late alert on a resolved incident is recorded (and cleared at once).
             (open!() | S::Resolved(_), E::AlertCorrelated { alert, .. }) => {
@@ -230,12 +232,18 @@ impl Incident {
                 self.alert_last_seen = Some(self.alert_last_seen.map_or(alert.fired_at, |t| t.max(alert.fired_at)));
                 None
             }
-            (S::Closed(_) | S::Cancelled(_), E::AlertCorrelated { .. }) => return Err(refused),
+            (S::Closed(_) | S::Cancelled(_), E::AlertCorrelated { .. }) => return Err(self.refused(event)),
         };
         if let Some(next) = next {
             self.state = next;
         }
-        Ok(self)
+        Ok(())
+    }
+
+    /// The refusal of `event` in the current state (built only when refused:
+    /// replay applies every stored event).
+    fn refused(&self, event: &IncidentEvent) -> ApplyError {
+        ApplyError { kind: AggregateKind::Incident, state: self.status().as_str(), event: event.name() }
     }
 
     /// Records the service-impact interval: a new impact start, a restore.
