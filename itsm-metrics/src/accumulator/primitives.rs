@@ -29,6 +29,7 @@ pub const HISTOGRAM_BOUNDS: [(u64, &str); 10] = [
     (604_800, "<= 7d"),
 ];
 
+#[inline]
 pub(super) fn class_index(c: FailureClass) -> usize {
     match c {
         FailureClass::Ci => 0,
@@ -38,6 +39,7 @@ pub(super) fn class_index(c: FailureClass) -> usize {
     }
 }
 
+#[inline]
 pub(super) fn type_index(t: ChangeType) -> usize {
     match t {
         ChangeType::Standard => 0,
@@ -46,6 +48,7 @@ pub(super) fn type_index(t: ChangeType) -> usize {
     }
 }
 
+#[inline]
 pub(super) fn priority_index(p: Priority) -> usize {
     match p {
         Priority::P1 => 0,
@@ -124,6 +127,7 @@ pub(super) struct DurationAcc {
 }
 
 impl DurationAcc {
+    #[inline]
     pub(super) fn push(&mut self, seconds: u64, id: &str, with_ids: bool, limit: u64) {
         self.samples.push(seconds, limit);
         let bucket = HISTOGRAM_BOUNDS.partition_point(|&(upper, _)| upper < seconds);
@@ -190,6 +194,7 @@ pub(super) struct IntervalSet {
 }
 
 impl IntervalSet {
+    #[inline]
     pub(super) fn insert(&mut self, start: i64, end: i64) {
         if start >= end {
             return;
