@@ -371,7 +371,11 @@ async fn history(
     by_kind!(kind, history_of(&portal, &authed, &id))
 }
 
-/// An incident's SLA clocks now.
+/// An incident's SLA clocks now, under the SLA policy and business calendar
+/// the tenant's stored configuration had in force when the incident's current
+/// cycle started: the versions the store computes its due instants and the
+/// escalation runner its escalations from, so the page and the runner agree.
+/// No clocks where no SLA applies (no version in force then).
 pub async fn clocks_now(
     portal: &Shared,
     authed: &Authed,
@@ -379,8 +383,11 @@ pub async fn clocks_now(
 ) -> Result<Vec<itsm_core::sla::TargetClock>, ApiError> {
     let history: Vec<_> =
         portal.store.history::<Incident>(&authed.actor, id).await?.into_iter().map(|r| r.event).collect();
-    let (policy, calendar) = &portal.sla;
-    itsm_core::sla::clocks(&sla_events(&history), policy, calendar, portal.now())
+    let events = sla_events(&history);
+    let now = portal.now();
+    let versions = portal.store.config_history(&authed.actor.tenant).await?;
+    let Ok(Some(config)) = versions.clock_config_for(&events, now) else { return Ok(Vec::new()) };
+    itsm_core::sla::clocks(&events, &config.policy.value, &config.calendar.value, now)
         .map_err(|e| ApiError::of_kind(itsm_store::ErrorKind::Internal, format!("clocks of incident {id}: {e}")))
 }
 

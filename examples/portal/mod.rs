@@ -34,8 +34,6 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use itsm_core::calendar::Calendar;
-use itsm_core::sla::SlaPolicy;
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_store::Store;
 use tracing::Instrument;
@@ -63,8 +61,6 @@ pub struct Portal {
     pub store: Store,
     /// The rules commands are decided under.
     pub config: DomainConfig,
-    /// The SLA policy and calendar the incident clocks are shown with.
-    pub sla: (SlaPolicy, Calendar),
     /// The demo identities and the live sessions.
     pub auth: auth::Auth,
     /// The current instant.
@@ -78,13 +74,13 @@ pub struct Portal {
 }
 
 impl Portal {
-    /// A portal over `store` with the default rules and SLA policy, its
-    /// search bounded to [`SEARCH_CANDIDATES`].
+    /// A portal over `store` with the default rules, its search bounded to
+    /// [`SEARCH_CANDIDATES`]. SLA clocks follow each tenant's stored
+    /// configuration ([`api::clocks_now`]).
     pub fn new(store: Store, users: auth::Users, clock: Clock) -> Portal {
         Portal {
             store: store.with_search_candidates(SEARCH_CANDIDATES),
             config: DomainConfig::default(),
-            sla: crate::interchange::sla(),
             auth: auth::Auth::new(users),
             clock,
             feed_poll: Duration::from_secs(5),

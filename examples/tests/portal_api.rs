@@ -121,6 +121,56 @@ fn every_status_and_version_conflicts() {
     });
 }
 
+/// Opens an incident as agent-1; its id.
+async fn open_incident(p: &Running, title: &str) -> String {
+    let created = p.post("/api/incidents", "agent-1", &new_incident(title)).send().await.unwrap();
+    body(created, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned()
+}
+
+/// The response clock of `incident` as the portal shows it.
+async fn response_clock(p: &Running, incident: &str) -> Value {
+    let clocks = p.get(&format!("/api/incidents/{incident}/clocks"), "agent-1").send().await.unwrap();
+    let clocks = body(clocks, StatusCode::OK).await;
+    let response = clocks["clocks"].as_array().unwrap().iter().find(|c| c["target"] == "response").cloned();
+    response.unwrap_or_else(|| panic!("no response clock: {clocks}"))
+}
+
+#[test]
+fn clocks_follow_the_tenants_stored_sla_versions() {
+    use itsm_core::sla::SlaPolicy;
+    use itsm_core::time::BusinessDuration;
+    use itsm_core::versioned::Versioned;
+    use itsm_core::vocabulary::Priority;
+    common::portal::runtime().block_on(async {
+        let p = Running::start().await;
+        let before = open_incident(&p, "opened under the seeded SLA").await;
+        let seeded = response_clock(&p, &before).await;
+        assert_eq!(seeded["priority"], "3", "impact 2 x urgency 2: {seeded}");
+        let two_hours = serde_json::to_value(BusinessDuration::from_hours(2)).unwrap();
+        assert_eq!(seeded["goal"], two_hours, "the seeded policy's P3 response target: {seeded}");
+
+        // A second SLA version for the tenant, in force from now, answers P3 in 7 minutes.
+        let tenant = itsm_core::id::TenantId::new("demo").unwrap();
+        // The portal's clock is the wall clock; the version takes effect after the first incident opened.
+        let now = itsm_core::Timestamp::from_utc(chrono::Utc::now());
+        let mut policy = SlaPolicy { version: 2, ..SlaPolicy::default() };
+        for entry in policy.targets.iter_mut().filter(|t| t.priority == Priority::P3) {
+            entry.response = BusinessDuration::from_minutes(7);
+        }
+        p.store.add_config_version(&tenant, Versioned::new(2, now, policy), now).await.unwrap();
+
+        let after = open_incident(&p, "opened under the second SLA version").await;
+        let seven_minutes = serde_json::to_value(BusinessDuration::from_minutes(7)).unwrap();
+        assert_eq!(response_clock(&p, &after).await["goal"], seven_minutes, "a new incident runs under version 2");
+        assert_eq!(
+            response_clock(&p, &before).await["goal"],
+            two_hours,
+            "an incident keeps the version in force when its cycle started"
+        );
+        p.stop().await;
+    });
+}
+
 #[test]
 fn idempotent_retries_and_csrf() {
     common::portal::runtime().block_on(async {

@@ -22,6 +22,8 @@ pub struct Running {
     pub base: String,
     /// A client that does not follow redirects.
     pub client: reqwest::Client,
+    /// The store the portal serves (a handle on the same database).
+    pub store: itsm_store::Store,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Scratch,
@@ -38,6 +40,7 @@ impl Running {
         let clock = wall_clock();
         let seeded = seed(&store, &users, SeedSize { incidents: 30, changes: 6 }, clock()).await.expect("seed");
         assert!(matches!(seeded, Seeded::Filled { .. }), "an empty store is filled: {seeded:?}");
+        let handle = store.clone();
         let mut portal = Portal::new(store, users, clock);
         portal.feed_poll = Duration::from_millis(200);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -51,7 +54,7 @@ impl Running {
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client");
-        Running { base, client, stop: Some(stop), server: Some(server), _dir: dir }
+        Running { base, client, store: handle, stop: Some(stop), server: Some(server), _dir: dir }
     }
 
     /// The URL of a path.

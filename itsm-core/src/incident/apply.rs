@@ -74,7 +74,9 @@ impl Incident {
         self.last_event_at = self.last_event_at.max(event.at());
         // The new state, or `None` when the event keeps it.
         let next = match (&self.state, event) {
-            (open!() | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Opened { .. }) => return Err(self.refused(event)),
+            (open!() | S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Opened { .. }) => {
+                return Err(self.refused(event));
+            }
 
             (S::New | S::Assigned(_), E::Assigned { assignment, .. }) => Some(S::Assigned(assignment.clone())),
             (S::InProgress(_), E::Assigned { assignment, .. }) => {
@@ -174,7 +176,9 @@ impl Incident {
                 self.priority = *priority;
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Reprioritized { .. }) => return Err(self.refused(event)),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::Reprioritized { .. }) => {
+                return Err(self.refused(event));
+            }
 
             // An escalation assigns the incident to the new tier's group.
             (S::New | S::Assigned(_), E::TierEscalated { to, group, .. }) => {
@@ -191,13 +195,17 @@ impl Incident {
                 self.tier = *to;
                 Some(next)
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::TierEscalated { .. }) => return Err(self.refused(event)),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::TierEscalated { .. }) => {
+                return Err(self.refused(event));
+            }
 
             (open!(), E::MajorDeclared { at, by }) => {
                 self.major = Some(MajorDeclaration { at: *at, by: by.clone() });
                 None
             }
-            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => return Err(self.refused(event)),
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => {
+                return Err(self.refused(event));
+            }
 
             (open!() | S::Resolved(_) | S::Closed(_), E::ProblemLinked { problem, .. }) => {
                 self.problem = Some(problem.clone());
