@@ -128,6 +128,9 @@ fn variant(e: &ChangeError) -> String {
 fn conflict_text(c: &Conflict) -> String {
     match c {
         Conflict::Overlap { other } => format!("overlaps {other} on the same service"),
+        Conflict::SharedBusinessService { other, business_service } => {
+            format!("overlaps {other}, which touches business service {business_service} too")
+        }
         Conflict::OutsideMaintenanceWindow { service } => format!("not inside the maintenance windows of {service}"),
         Conflict::InBlackout { service, reason } => format!("inside a blackout of {service}: {reason}"),
         Conflict::ImplementerDoubleBooked { implementer, other } => format!("{implementer} is booked on {other}"),
@@ -216,7 +219,7 @@ impl Demo {
             window,
             implementer: Some(implementer.clone()),
         };
-        Ok(conflicts(&proposed, &others, std::slice::from_ref(schedule)))
+        Ok(conflicts(&proposed, &others, std::slice::from_ref(schedule), None))
     }
 }
 

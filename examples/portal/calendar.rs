@@ -10,6 +10,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use itsm_core::change::Window;
 use itsm_core::change::schedule::{self, Booking, Conflict, ServiceSchedule};
 use itsm_core::id::{ChangeId, ServiceId};
+use itsm_core::service::ServiceModel;
 use itsm_core::{AggregateKind, Timestamp};
 use itsm_store::ProjectionRow;
 use serde::{Deserialize, Serialize};
@@ -146,14 +147,20 @@ fn booking(row: &ProjectionRow) -> Option<Booking> {
 }
 
 /// The conflicts of every open change among `rows` with the open changes
-/// among `others` (the same service's changes around them; `rows` may be
-/// among them) and with the schedules.
-pub fn with_conflicts(rows: Vec<ProjectionRow>, others: &[ProjectionRow], schedules: &[ServiceSchedule]) -> Vec<Entry> {
+/// among `others` (the changes around them of the same service and, with a
+/// service `model`, of the other items of its business services; `rows` may
+/// be among them) and with the schedules.
+pub fn with_conflicts(
+    rows: Vec<ProjectionRow>,
+    others: &[ProjectionRow],
+    schedules: &[ServiceSchedule],
+    model: Option<&ServiceModel>,
+) -> Vec<Entry> {
     let booked: Vec<Booking> = others.iter().filter(|r| !r.terminal).filter_map(booking).collect();
     rows.into_iter()
         .map(|row| {
             let conflicts = match (row.terminal, booking(&row)) {
-                (false, Some(b)) => schedule::conflicts(&b, &booked, schedules),
+                (false, Some(b)) => schedule::conflicts(&b, &booked, schedules, model),
                 _ => Vec::new(),
             };
             Entry { row, conflicts }
@@ -163,7 +170,9 @@ pub fn with_conflicts(rows: Vec<ProjectionRow>, others: &[ProjectionRow], schedu
 
 /// The changes of `service` whose windows touch `[from, to)`, each with its
 /// conflicts: with every change its window overlaps, even one outside the
-/// period, and with the schedules.
+/// period, on the same service or (under the tenant's service model in force
+/// now) on another item of a business service `service` is part of, and with
+/// the schedules.
 pub async fn between(
     portal: &Shared,
     who: &Authed,
@@ -179,12 +188,17 @@ pub async fn between(
     // A window crossing the period's edge may overlap a change outside it.
     let lo = rows.iter().filter_map(|r| r.window).map(|(s, _)| s).min().unwrap_or(from).min(from);
     let hi = rows.iter().filter_map(|r| r.window).map(|(_, e)| e).max().unwrap_or(to).max(to);
-    let others = if lo < from || hi > to {
+    let mut others = if lo < from || hi > to {
         changes(portal.store.change_calendar(&who.actor, service, lo, hi).await?)
     } else {
         rows.clone()
     };
-    Ok(with_conflicts(rows, &others, schedules))
+    let history = portal.store.config_history(&who.actor.tenant).await?;
+    let model = history.service_models.in_force_at(portal.now()).map(|v| &v.value);
+    for related in model.map(|m| m.same_business_service(service)).unwrap_or_default() {
+        others.extend(changes(portal.store.change_calendar(&who.actor, related, lo, hi).await?));
+    }
+    Ok(with_conflicts(rows, &others, schedules, model))
 }
 
 /// A service's blackouts touching `[from, to)`, as instants.

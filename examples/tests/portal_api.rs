@@ -484,6 +484,61 @@ fn openapi_document_covers_every_route() {
 }
 
 #[test]
+fn calendar_conflicts_across_a_business_service() {
+    common::portal::runtime().block_on(async {
+        let p = Running::start().await;
+        let now = chrono::Utc::now();
+        let calendar = |service: &'static str| {
+            let period = [
+                ("service", service.to_owned()),
+                ("from", now.to_rfc3339()),
+                ("to", (now + chrono::Duration::days(10)).to_rfc3339()),
+            ];
+            p.get("/api/calendar", "change-manager-1").query(&period).send()
+        };
+        let cal = body(calendar("vpn").await.unwrap(), StatusCode::OK).await;
+        let demo2 = cal["changes"].as_array().unwrap().iter().find(|c| c["id"] == "CHG-DEMO-2").unwrap().clone();
+        let shared = |c: &Value| c["conflict"] == "shared_business_service";
+        assert!(!demo2["conflicts"].as_array().unwrap().iter().any(shared), "nothing else touches people yet: {demo2}");
+
+        // The HR portal reaches its users through the VPN or the intranet (the simulated service model, stored
+        // for the tenant by the seed): a standard change on the intranet inside CHG-DEMO-2's window on the VPN
+        // puts the `people` business service at risk from both.
+        let commands = "/api/standard-changes/CHG-INTRANET-1/commands";
+        let spec = json!({"id": "CHG-INTRANET-1", "service": "intranet", "title": "patch the intranet proxy",
+                          "strategy": {"kind": "big_bang"}});
+        let create = json!({"command": "create", "spec": spec, "template": "os-patch"});
+        body(p.post(commands, "change-manager-1", &create).send().await.unwrap(), StatusCode::OK).await;
+        let window = json!({"start": demo2["window"][0], "end": demo2["window"][1]});
+        let schedule = json!({"command": "schedule", "window": window});
+        body(p.post(commands, "change-manager-1", &schedule).send().await.unwrap(), StatusCode::OK).await;
+
+        let cal = body(calendar("vpn").await.unwrap(), StatusCode::OK).await;
+        let demo2 = cal["changes"].as_array().unwrap().iter().find(|c| c["id"] == "CHG-DEMO-2").unwrap().clone();
+        let found: Vec<&Value> = demo2["conflicts"].as_array().unwrap().iter().filter(|c| shared(c)).collect();
+        assert_eq!(
+            found,
+            [&json!({"conflict": "shared_business_service", "other": "CHG-INTRANET-1",
+                                   "business_service": "people"})],
+            "{demo2}"
+        );
+        // And from the intranet's side.
+        let cal = body(calendar("intranet").await.unwrap(), StatusCode::OK).await;
+        let intranet = &cal["changes"][0];
+        assert_eq!(intranet["id"], "CHG-INTRANET-1");
+        let others: Vec<&str> =
+            intranet["conflicts"].as_array().unwrap().iter().filter_map(|c| c["other"].as_str()).collect();
+        assert!(others.contains(&"CHG-DEMO-2"), "{intranet}");
+        // A change on a service of no shared business service does not conflict: payments is order-to-cash only.
+        let cal = body(calendar("payments").await.unwrap(), StatusCode::OK).await;
+        for change in cal["changes"].as_array().unwrap() {
+            assert!(!change["conflicts"].as_array().unwrap().iter().any(shared), "{change}");
+        }
+        p.stop().await;
+    });
+}
+
+#[test]
 fn change_calendar_conflicts_and_blackout_override() {
     common::portal::runtime().block_on(async {
         let p = Running::start().await;

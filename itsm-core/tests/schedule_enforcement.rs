@@ -59,7 +59,9 @@ fn reference(found: &[Conflict], enforce: ScheduleEnforcement, reason: Option<&T
     let of = |c: &Conflict| match c {
         Conflict::OutsideMaintenanceWindow { .. } => enforce.outside_windows,
         Conflict::InBlackout { .. } => enforce.blackouts,
-        Conflict::Overlap { .. } | Conflict::ImplementerDoubleBooked { .. } => Enforcement::Allow,
+        Conflict::Overlap { .. }
+        | Conflict::SharedBusinessService { .. }
+        | Conflict::ImplementerDoubleBooked { .. } => Enforcement::Allow,
     };
     let refused: Vec<Conflict> = found.iter().filter(|c| of(c) == Enforcement::Refuse).cloned().collect();
     if !refused.is_empty() {
@@ -116,7 +118,7 @@ proptest! {
         let window = Window::new(at(start), at(start + hours)).unwrap();
         let reason = with_reason.then(|| Text::new("vendor fix cannot wait").unwrap());
         let booking = Booking { change: ChangeId::new("CHG-1").unwrap(), service: service.clone(), window, implementer: None };
-        let found = conflicts(&booking, &[], &schedules);
+        let found = conflicts(&booking, &[], &schedules, None);
         let got = check_schedule(&service, &window, &schedules, reason.as_ref());
         match (got, reference(&found, enforce, reason.as_ref())) {
             (Ok(None), Ok(None)) => {}

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::Window;
 use crate::id::{ActorId, ChangeId, ServiceId};
+use crate::service::ServiceModel;
 use crate::time::Timestamp;
 
 /// Longest proposed window checked against maintenance windows; anything
@@ -218,6 +219,15 @@ pub enum Conflict {
         /// The blackout's reason.
         reason: String,
     },
+    /// Another change, on another item of a business service this change's
+    /// service is part of, overlaps: the business service is at risk from
+    /// both at once (found only with a service model).
+    SharedBusinessService {
+        /// The other change.
+        other: ChangeId,
+        /// The business service both touch (the most critical, if several).
+        business_service: ServiceId,
+    },
     /// The implementer is booked on another change at the same time.
     ImplementerDoubleBooked {
         /// The implementer.
@@ -231,6 +241,9 @@ impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Conflict::Overlap { other } => write!(f, "overlaps change {other}"),
+            Conflict::SharedBusinessService { other, business_service } => {
+                write!(f, "overlaps change {other}, which touches business service {business_service} too")
+            }
             Conflict::OutsideMaintenanceWindow { service } => write!(f, "outside the maintenance windows of {service}"),
             Conflict::InBlackout { service, reason } => write!(f, "in a blackout of {service} ({reason})"),
             Conflict::ImplementerDoubleBooked { implementer, other } => {
@@ -339,7 +352,16 @@ impl ServiceSchedule {
 
 /// Every conflict of `proposed` with the other bookings and the schedules.
 /// `others` may contain `proposed` itself (same change id); it is skipped.
-pub fn conflicts(proposed: &Booking, others: &[Booking], schedules: &[ServiceSchedule]) -> Vec<Conflict> {
+/// With a service `model`, an overlapping change on another item of a
+/// business service the proposed change's service is part of conflicts too
+/// ([`Conflict::SharedBusinessService`], naming the most critical one).
+pub fn conflicts(
+    proposed: &Booking,
+    others: &[Booking],
+    schedules: &[ServiceSchedule],
+    model: Option<&ServiceModel>,
+) -> Vec<Conflict> {
+    let mine = model.map(|m| m.impacted_by(&proposed.service)).unwrap_or_default();
     let mut found = Vec::new();
     for other in others.iter().filter(|o| o.change != proposed.change) {
         if !other.window.overlaps(&proposed.window) {
@@ -347,6 +369,14 @@ pub fn conflicts(proposed: &Booking, others: &[Booking], schedules: &[ServiceSch
         }
         if other.service == proposed.service {
             found.push(Conflict::Overlap { other: other.change.clone() });
+        } else if let Some(model) = model {
+            let theirs = model.impacted_by(&other.service);
+            if let Some(shared) = mine.iter().find(|m| theirs.iter().any(|t| t.service == m.service)) {
+                found.push(Conflict::SharedBusinessService {
+                    other: other.change.clone(),
+                    business_service: shared.service.clone(),
+                });
+            }
         }
         if let (Some(a), Some(b)) = (&proposed.implementer, &other.implementer)
             && a == b
@@ -396,16 +426,89 @@ mod tests {
         }
     }
 
+    /// The HR portal reaches its users through the VPN or the intranet (a
+    /// redundant pair); HR needs payroll, which runs on its database and has
+    /// an application part; `crm` stands alone.
+    fn hr_model() -> ServiceModel {
+        serde_json::from_str(
+            r#"{"items": [
+                {"id": "hr", "kind": "business_service", "criticality": "high"},
+                {"id": "payroll", "kind": "business_service", "criticality": "critical"},
+                {"id": "hr-portal", "kind": "component", "any_of": [["vpn", "intranet"]]},
+                {"id": "vpn", "kind": "component"},
+                {"id": "intranet", "kind": "component"},
+                {"id": "payroll-db", "kind": "component"},
+                {"id": "payroll-app", "kind": "component"},
+                {"id": "crm", "kind": "component"}
+              ],
+              "dependencies": [
+                {"from": "hr-portal", "kind": "part_of", "to": "hr"},
+                {"from": "hr-portal", "kind": "runs_on", "to": "vpn"},
+                {"from": "hr-portal", "kind": "runs_on", "to": "intranet"},
+                {"from": "hr", "kind": "depends_on", "to": "payroll"},
+                {"from": "payroll", "kind": "runs_on", "to": "payroll-db"},
+                {"from": "payroll-app", "kind": "part_of", "to": "payroll"}
+              ]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn changes_on_items_of_one_business_service_conflict_when_they_overlap() {
+        let model = hr_model();
+        let at = |h: u32| format!("2026-03-01T{h:02}:00:00Z");
+        let on = |id: &str, service: &str, from: u32, to: u32| booking(id, service, &at(from), &at(to), None);
+        let shared = |other: &str, business: &str| Conflict::SharedBusinessService {
+            other: ChangeId::new(other).unwrap(),
+            business_service: ServiceId::new(business).unwrap(),
+        };
+        let vpn = on("C1", "vpn", 1, 3);
+        // (the other change, what the proposed VPN change finds with the model)
+        let cases = [
+            // Both paths of a redundant pair at once: HR is at risk from both.
+            (on("C2", "intranet", 2, 4), vec![shared("C2", "hr")]),
+            // Touching windows do not overlap.
+            (on("C3", "intranet", 3, 5), vec![]),
+            // Payroll's database: HR needs payroll, so HR is at risk from both.
+            (on("C4", "payroll-db", 0, 2), vec![shared("C4", "hr")]),
+            // A component of no business service the VPN is part of.
+            (on("C5", "crm", 1, 3), vec![]),
+            // The same service is the plain overlap, not both.
+            (on("C6", "vpn", 2, 3), vec![Conflict::Overlap { other: ChangeId::new("C6").unwrap() }]),
+            // An id the model does not know.
+            (on("C7", "billing", 1, 3), vec![]),
+        ];
+        for (other, want) in cases {
+            let found = conflicts(&vpn, std::slice::from_ref(&other), &[], Some(&model));
+            assert_eq!(found, want, "the VPN change against {other:?}");
+            // Without a model only the plain overlap remains.
+            let plain: Vec<Conflict> = want.into_iter().filter(|c| matches!(c, Conflict::Overlap { .. })).collect();
+            assert_eq!(conflicts(&vpn, std::slice::from_ref(&other), &[], None), plain);
+        }
+        // Payroll's database and application share payroll (critical) and HR
+        // (high): the most critical is named.
+        let db = on("C8", "payroll-db", 1, 3);
+        let app = on("C9", "payroll-app", 2, 4);
+        assert_eq!(conflicts(&db, &[app], &[], Some(&model)), vec![shared("C9", "payroll")]);
+        let id = |s: &str| ServiceId::new(s).unwrap();
+        let related: Vec<&str> = model.same_business_service(&id("vpn")).into_iter().map(ServiceId::as_str).collect();
+        assert_eq!(related, ["hr", "hr-portal", "intranet", "payroll", "payroll-app", "payroll-db"]);
+        assert!(model.same_business_service(&id("crm")).is_empty());
+    }
+
     #[test]
     fn touching_changes_do_not_conflict_and_overlapping_ones_do() {
         let a = booking("C1", "erp", "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z", Some("ann"));
         let b = booking("C2", "erp", "2026-03-01T11:00:00Z", "2026-03-01T12:00:00Z", Some("ann"));
-        assert!(conflicts(&a, std::slice::from_ref(&b), &[]).is_empty());
+        assert!(conflicts(&a, std::slice::from_ref(&b), &[], None).is_empty());
         let c = booking("C3", "erp", "2026-03-01T10:59:59Z", "2026-03-01T12:00:00Z", Some("bob"));
-        assert_eq!(conflicts(&b, std::slice::from_ref(&c), &[]), vec![Conflict::Overlap { other: c.change.clone() }]);
+        assert_eq!(
+            conflicts(&b, std::slice::from_ref(&c), &[], None),
+            vec![Conflict::Overlap { other: c.change.clone() }]
+        );
         let d = booking("C4", "crm", "2026-03-01T11:30:00Z", "2026-03-01T11:45:00Z", Some("ann"));
         assert_eq!(
-            conflicts(&b, std::slice::from_ref(&d), &[]),
+            conflicts(&b, std::slice::from_ref(&d), &[], None),
             vec![Conflict::ImplementerDoubleBooked { implementer: ActorId::new("ann").unwrap(), other: d.change }]
         );
     }
@@ -415,15 +518,15 @@ mod tests {
         // New York springs forward at 02:00 on Sunday 2026-03-08: 01:00 EST = 06:00Z, 04:00 EDT = 08:00Z.
         let schedule = sunday_night(chrono_tz::America::New_York);
         let fits = booking("C1", "erp", "2026-03-08T06:00:00Z", "2026-03-08T08:00:00Z", None);
-        assert!(conflicts(&fits, &[], std::slice::from_ref(&schedule)).is_empty());
+        assert!(conflicts(&fits, &[], std::slice::from_ref(&schedule), None).is_empty());
         let too_long = booking("C2", "erp", "2026-03-08T06:00:00Z", "2026-03-08T08:00:01Z", None);
         assert_eq!(
-            conflicts(&too_long, &[], std::slice::from_ref(&schedule)),
+            conflicts(&too_long, &[], std::slice::from_ref(&schedule), None),
             vec![Conflict::OutsideMaintenanceWindow { service: ServiceId::new("erp").unwrap() }]
         );
         // A week earlier the same window is three hours long (06:00Z to 09:00Z).
         let normal = booking("C3", "erp", "2026-03-01T06:00:00Z", "2026-03-01T09:00:00Z", None);
-        assert!(conflicts(&normal, &[], &[schedule]).is_empty());
+        assert!(conflicts(&normal, &[], &[schedule], None).is_empty());
     }
 
     #[test]
@@ -431,7 +534,7 @@ mod tests {
         // New York falls back at 02:00 on Sunday 2026-11-01: 01:00 EDT = 05:00Z, 04:00 EST = 09:00Z.
         let schedule = sunday_night(chrono_tz::America::New_York);
         let fits = booking("C1", "erp", "2026-11-01T05:00:00Z", "2026-11-01T09:00:00Z", None);
-        assert!(conflicts(&fits, &[], &[schedule]).is_empty());
+        assert!(conflicts(&fits, &[], &[schedule], None).is_empty());
     }
 
     #[test]
@@ -445,10 +548,10 @@ mod tests {
         });
         // Berlin midnight on 12-20 is 23:00Z on 12-19.
         let before = booking("C1", "erp", "2026-12-19T22:00:00Z", "2026-12-19T23:00:00Z", None);
-        assert!(conflicts(&before, &[], std::slice::from_ref(&schedule)).is_empty());
+        assert!(conflicts(&before, &[], std::slice::from_ref(&schedule), None).is_empty());
         let inside = booking("C2", "erp", "2026-12-19T22:30:00Z", "2026-12-19T23:30:00Z", None);
         assert_eq!(
-            conflicts(&inside, &[], &[schedule]),
+            conflicts(&inside, &[], &[schedule], None),
             vec![Conflict::InBlackout {
                 service: ServiceId::new("erp").unwrap(),
                 reason: "year-end freeze".to_owned()

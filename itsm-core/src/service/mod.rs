@@ -489,6 +489,24 @@ impl ServiceModel {
         impacts
     }
 
+    /// Every other item of the business services `id` is part of: each
+    /// business service `id` may affect ([`impacted_by`](Self::impacted_by))
+    /// and everything it needs, redundant or not, without `id` itself. Work on
+    /// any of them at the same time as work on `id` puts one business service
+    /// at risk twice (change conflicts across dependencies). Empty for an id
+    /// the model does not know.
+    pub fn same_business_service(&self, id: &ServiceId) -> BTreeSet<&ServiceId> {
+        let mut related = BTreeSet::new();
+        for impact in self.impacted_by(id) {
+            related.extend(self.upstream(&impact.service));
+            if let Some(&i) = self.index.get(&impact.service) {
+                related.insert(&self.items[i].id);
+            }
+        }
+        related.remove(id);
+        related
+    }
+
     /// The items down when the items in `failed` have failed: the failed
     /// ones the model knows, and every item one of whose needs is not met
     /// (a provider it needs outright is down, or every member of one of its
