@@ -126,12 +126,25 @@ impl CalendarParams {
     }
 }
 
-/// The schedules in force now: the tenant's stored ones, else the portal's.
-pub async fn schedules_now(portal: &Shared, who: &Authed) -> Result<Vec<ServiceSchedule>, ApiError> {
+/// The tenant's change configuration in force now, read from one
+/// configuration history.
+pub struct InForce {
+    /// The schedules: the tenant's stored ones, else the portal's.
+    pub schedules: Vec<ServiceSchedule>,
+    /// The tenant's stored service model, if any.
+    pub model: Option<ServiceModel>,
+}
+
+/// The change configuration in force now ([`InForce`]).
+pub async fn in_force_now(portal: &Shared, who: &Authed) -> Result<InForce, ApiError> {
     let history = portal.store.config_history(&who.actor.tenant).await?;
-    Ok(match history.service_schedules.in_force_at(portal.now()) {
-        Some(version) => version.value.clone(),
-        None => portal.config.schedules.clone(),
+    let now = portal.now();
+    Ok(InForce {
+        schedules: match history.service_schedules.in_force_at(now) {
+            Some(version) => version.value.clone(),
+            None => portal.config.schedules.clone(),
+        },
+        model: history.service_models.in_force_at(now).map(|v| v.value.clone()),
     })
 }
 
@@ -170,16 +183,16 @@ pub fn with_conflicts(
 
 /// The changes of `service` whose windows touch `[from, to)`, each with its
 /// conflicts: with every change its window overlaps, even one outside the
-/// period, on the same service or (under the tenant's service model in force
-/// now) on another item of a business service `service` is part of, and with
-/// the schedules.
+/// period, on the same service or (under the service model in force) on
+/// another item of a business service `service` is part of, and with the
+/// schedules in force.
 pub async fn between(
     portal: &Shared,
     who: &Authed,
     service: &ServiceId,
     from: Timestamp,
     to: Timestamp,
-    schedules: &[ServiceSchedule],
+    in_force: &InForce,
 ) -> Result<Vec<Entry>, ApiError> {
     let changes = |rows: Vec<ProjectionRow>| -> Vec<ProjectionRow> {
         rows.into_iter().filter(|r| r.kind != AggregateKind::Incident).collect()
@@ -193,12 +206,11 @@ pub async fn between(
     } else {
         rows.clone()
     };
-    let history = portal.store.config_history(&who.actor.tenant).await?;
-    let model = history.service_models.in_force_at(portal.now()).map(|v| &v.value);
+    let model = in_force.model.as_ref();
     for related in model.map(|m| m.same_business_service(service)).unwrap_or_default() {
         others.extend(changes(portal.store.change_calendar(&who.actor, related, lo, hi).await?));
     }
-    Ok(with_conflicts(rows, &others, schedules, model))
+    Ok(with_conflicts(rows, &others, &in_force.schedules, model))
 }
 
 /// A service's blackouts touching `[from, to)`, as instants.
@@ -216,8 +228,8 @@ pub fn blackouts(schedule: &ServiceSchedule, from: Timestamp, to: Timestamp) -> 
 /// The calendar for the actor (only the changes it may read).
 pub async fn calendar(portal: &Shared, who: &Authed, params: &CalendarParams) -> Result<Calendar, ApiError> {
     let (from, to) = params.period(portal.now())?;
-    let schedules = schedules_now(portal, who).await?;
-    let services: Vec<ServiceId> = schedules.iter().map(|s| s.service.clone()).collect();
+    let in_force = in_force_now(portal, who).await?;
+    let services: Vec<ServiceId> = in_force.schedules.iter().map(|s| s.service.clone()).collect();
     let service = match params.service.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(text) => Some(ServiceId::new(text).map_err(|e| ApiError::bad_request(format!("service: {e}")))?),
         None => services.first().cloned(),
@@ -225,7 +237,8 @@ pub async fn calendar(portal: &Shared, who: &Authed, params: &CalendarParams) ->
     let Some(service) = service else {
         return Ok(Calendar { service: None, services, from, to, changes: Vec::new(), blackouts: Vec::new() });
     };
-    let changes = between(portal, who, &service, from, to, &schedules).await?;
-    let blackouts = schedules.iter().filter(|s| s.service == service).flat_map(|s| blackouts(s, from, to)).collect();
+    let changes = between(portal, who, &service, from, to, &in_force).await?;
+    let blackouts =
+        in_force.schedules.iter().filter(|s| s.service == service).flat_map(|s| blackouts(s, from, to)).collect();
     Ok(Calendar { service: Some(service), services, from, to, changes, blackouts })
 }

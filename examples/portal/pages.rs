@@ -820,8 +820,7 @@ async fn change_conflicts(
     };
     // The change's own window, however long (the calendar's 92-day bound is for views).
     let to = end.max(start.plus_seconds(60).unwrap_or(end));
-    let found =
-        calendar::between(portal, who, service, start, to, &calendar::schedules_now(portal, who).await?).await?;
+    let found = calendar::between(portal, who, service, start, to, &calendar::in_force_now(portal, who).await?).await?;
     Ok(found.into_iter().find(|e| e.row.kind == kind && e.row.id == id).map(|e| e.conflicts).unwrap_or_default())
 }
 
