@@ -698,6 +698,7 @@ pub fn read_changes(file: &str, input: impl Read) -> Result<ChangeImport, Bpic20
             completed_at: completed,
             outcome,
             remediation: Remediation::None,
+            automatic_rollback: false,
         });
     }
     Ok(out)

@@ -260,6 +260,14 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
         if outcome == ChangeOutcome::Failed || remediation != Remediation::None {
             failed_changes.push((id.clone(), service, end));
         }
+        // A failed change with `auto_rollback` that was rolled back rolls back
+        // by itself at the stage that failed its health checks.
+        let automatic = spec.auto_rollback
+            && outcome == ChangeOutcome::Failed
+            && matches!(remediation, Remediation::RolledBack | Remediation::RollbackFailed);
+        let advances = if automatic { rng.random_range(0..stages) } else { stages - 1 };
+        let health = || text("error rate above the canary's health check");
+        let restored = remediation == Remediation::RolledBack;
         if roll < 0.70 {
             let requester = pick(&mut rng, &cast.requesters).clone();
             let manager = pick(&mut rng, &cast.change_managers).clone();
@@ -310,10 +318,15 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                     ));
                 } else {
                     steps.push((implementer.clone(), start, NormalCommand::Start));
-                    for s in 1..stages {
+                    for s in 1..=advances {
                         steps.push((implementer.clone(), plus(start, s as i64 * 300), NormalCommand::AdvanceStage));
                     }
-                    steps.push((implementer.clone(), end, NormalCommand::Complete { outcome, remediation }));
+                    let ending = if automatic {
+                        NormalCommand::FailStage { reason: health(), restored }
+                    } else {
+                        NormalCommand::Complete { outcome, remediation }
+                    };
+                    steps.push((implementer.clone(), end, ending));
                     let verdict = if outcome == ChangeOutcome::Successful {
                         ReviewVerdict::ObjectivesMet
                     } else {
@@ -349,10 +362,15 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 (manager.clone(), plus(requested, 600), StandardCommand::Schedule { window, override_reason: None }),
                 (implementer.clone(), start, StandardCommand::Start),
             ];
-            for s in 1..stages {
+            for s in 1..=advances {
                 steps.push((implementer.clone(), plus(start, s as i64 * 300), StandardCommand::AdvanceStage));
             }
-            steps.push((implementer.clone(), end, StandardCommand::Complete { outcome, remediation }));
+            let ending = if automatic {
+                StandardCommand::FailStage { reason: health(), restored }
+            } else {
+                StandardCommand::Complete { outcome, remediation }
+            };
+            steps.push((implementer.clone(), end, ending));
             steps.push((manager, plus(end, 3_600), StandardCommand::Close));
             sim.standard.extend(steps.into_iter().map(|(actor, at, command)| Step {
                 actor,
@@ -394,10 +412,15 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
                 ));
                 steps.push((voter, plus(submitted, 900), EmergencyCommand::Approve { group: group("ecab") }));
                 steps.push((implementer.clone(), start, EmergencyCommand::Start));
-                for s in 1..stages {
+                for s in 1..=advances {
                     steps.push((implementer.clone(), plus(start, s as i64 * 300), EmergencyCommand::AdvanceStage));
                 }
-                steps.push((implementer.clone(), end, EmergencyCommand::Complete { outcome, remediation }));
+                let ending = if automatic {
+                    EmergencyCommand::FailStage { reason: health(), restored }
+                } else {
+                    EmergencyCommand::Complete { outcome, remediation }
+                };
+                steps.push((implementer.clone(), end, ending));
             }
             steps.push((
                 manager.clone(),

@@ -297,6 +297,9 @@ fn check(card: &Scorecard, incs: &[Inc], chgs: &[Chg], outs: &[Out]) -> Result<(
             "{} rollback",
             kind
         );
+        // The CSV format has no automatic-rollback column: none of the failed
+        // changes rolled back by itself.
+        prop_assert_eq!(num_den(&m.automatic_rollback_share), (0, failed), "{} automatic rollback", kind);
     }
     // Incident KPIs.
     let opened: Vec<&Inc> = incs.iter().filter(|x| in_w(x.opened)).collect();

@@ -206,8 +206,8 @@ impl Default for Permissions {
         p.grant(R::IncidentManager, K::Problem, &["open", "link_incident"]);
         for kind in [K::StandardChange, K::NormalChange, K::EmergencyChange] {
             p.grant(R::Requester, kind, &["create", "submit", "cancel"]);
-            p.grant(R::Implementer, kind, &["create", "submit", "start", "complete", "advance_stage"]);
-            p.grant(R::Automation, kind, &["create", "submit", "start", "complete", "advance_stage"]);
+            p.grant(R::Implementer, kind, &["create", "submit", "start", "complete", "advance_stage", "fail_stage"]);
+            p.grant(R::Automation, kind, &["create", "submit", "start", "complete", "advance_stage", "fail_stage"]);
             p.grant(
                 R::ChangeManager,
                 kind,

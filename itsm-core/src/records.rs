@@ -88,6 +88,12 @@ pub struct ChangeRecord {
     pub outcome: Option<ChangeOutcome>,
     /// What was done after the first attempt.
     pub remediation: Remediation,
+    /// Whether the change rolled back by itself when a stage failed its
+    /// health checks (an `auto_rollback` change's `rolled_back_automatically`
+    /// event); the remediation then says whether the rollback restored the
+    /// prior state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic_rollback: bool,
 }
 
 impl ChangeRecord {

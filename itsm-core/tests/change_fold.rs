@@ -46,7 +46,7 @@ fn actor(command: &str) -> Actor {
     match command {
         "approve" | "reject" => Actor::new(id("carl"), tenant, [Role::CabMember, Role::EmergencyCabMember])
             .with_groups([group("change-managers"), group("cab"), group("ecab")]),
-        "start" | "advance_stage" | "complete" => Actor::new(id("ivan"), tenant, [Role::Implementer]),
+        "start" | "advance_stage" | "complete" | "fail_stage" => Actor::new(id("ivan"), tenant, [Role::Implementer]),
         _ => Actor::new(id("rita"), tenant, [Role::ChangeManager]),
     }
 }
@@ -74,6 +74,7 @@ fn completion(at: Timestamp) -> Completion {
         completed_at: at,
         outcome: ChangeOutcome::SuccessfulWithIssues,
         remediation: Remediation::FixedForward,
+        automatic: false,
     }
 }
 
@@ -94,6 +95,12 @@ macro_rules! implementation_event {
             "started" => $E::Started { at: $at, by: id("ivan") },
             "stage_advanced" => $E::StageAdvanced { stages_done: 1, at: $at, by: id("ivan") },
             "completed" => $E::Completed { completion: completion($at), by: id("ivan") },
+            "rolled_back_automatically" => $E::RolledBackAutomatically {
+                stage: 0,
+                reason: text("error rate above 5% on the canary"),
+                completion: Completion::rolled_back_automatically(ts(-600), $at, true).unwrap(),
+                by: id("ivan"),
+            },
             "reviewed" => $E::Reviewed { review: review($at) },
             "closed" => $E::Closed { at: $at, by: $by },
             "cancelled" => $E::Cancelled { reason: text("no longer needed"), at: $at, by: $by },
@@ -193,7 +200,10 @@ impl Machine for Standard {
     fn probes() -> Vec<StandardCommand> {
         use StandardCommand as C;
         let mut probes = standard_happy();
-        probes.push(C::Cancel { reason: text("no longer needed") });
+        probes.extend([
+            C::Cancel { reason: text("no longer needed") },
+            C::FailStage { reason: text("error rate above 5% on the canary"), restored: true },
+        ]);
         probes
     }
 }
@@ -252,6 +262,7 @@ impl Machine for Normal {
         probes.extend([
             C::Reject { group: group("change-managers"), reason: text("too risky") },
             C::Cancel { reason: text("superseded") },
+            C::FailStage { reason: text("error rate above 5% on the canary"), restored: false },
         ]);
         probes
     }
@@ -324,6 +335,7 @@ impl Machine for Emergency {
             C::RecordAfterTheFact(after_the_fact()),
             C::Reject { group: group("ecab"), reason: text("not an emergency") },
             C::Cancel { reason: text("fixed by a restart") },
+            C::FailStage { reason: text("error rate above 5% on the canary"), restored: true },
         ]);
         probes
     }
@@ -349,9 +361,9 @@ fn after_the_fact() -> AfterTheFact {
 
 #[test]
 fn the_rules_name_every_event_once() {
-    common::check_names::<Standard>(8);
-    common::check_names::<Normal>(13);
-    common::check_names::<Emergency>(11);
+    common::check_names::<Standard>(9);
+    common::check_names::<Normal>(14);
+    common::check_names::<Emergency>(12);
 }
 
 #[test]
@@ -401,6 +413,7 @@ fn standard_command() -> BoxedStrategy<StandardCommand> {
         3 => Just(C::Start),
         2 => Just(C::AdvanceStage),
         3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        1 => any::<bool>().prop_map(|restored| C::FailStage { reason: text("health check failed"), restored }),
         2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
         2 => Just(C::Close),
         1 => Just(C::Cancel { reason: text("no longer needed") }),
@@ -421,6 +434,7 @@ fn normal_command() -> BoxedStrategy<NormalCommand> {
         3 => Just(C::Start),
         2 => Just(C::AdvanceStage),
         3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        1 => any::<bool>().prop_map(|restored| C::FailStage { reason: text("health check failed"), restored }),
         2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
         2 => Just(C::Close),
         1 => Just(C::Cancel { reason: text("superseded") }),
@@ -439,6 +453,7 @@ fn emergency_command() -> BoxedStrategy<EmergencyCommand> {
         3 => Just(C::Start),
         2 => Just(C::AdvanceStage),
         3 => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }),
+        1 => any::<bool>().prop_map(|restored| C::FailStage { reason: text("health check failed"), restored }),
         2 => verdict().prop_map(|verdict| C::Review { verdict, notes: text("reviewed") }),
         2 => Just(C::Close),
         1 => Just(C::Cancel { reason: text("fixed by a restart") }),

@@ -81,7 +81,7 @@ fn overridden() -> ScheduleOverride {
 }
 
 fn completion(started: i64, completed: i64, outcome: ChangeOutcome, remediation: Remediation) -> Completion {
-    Completion { started_at: ts(started), completed_at: ts(completed), outcome, remediation }
+    Completion { started_at: ts(started), completed_at: ts(completed), outcome, remediation, automatic: false }
 }
 
 fn review(at: i64) -> Review {

@@ -85,6 +85,7 @@ fn generate() -> (Vec<IncidentRecord>, Vec<ChangeRecord>, Vec<OutageRecord>) {
             completed_at: Some(ts(completed)),
             outcome,
             remediation,
+            automatic_rollback: false,
         });
     }
     let mut incidents = Vec::with_capacity(INCIDENTS);

@@ -41,6 +41,12 @@
 //! - rollback failure rate, per type: `rollback_failed` / rollback attempts;
 //!   its secondary form `rollback_failure_share_of_implemented` divides by all
 //!   implemented changes;
+//! - automatic rollback share, per type (the library's own, for Table 8
+//!   level 4; the CSV format has no column for it, so imported changes count
+//!   as rolled back by a person): changes whose first attempt a rollback
+//!   ended by itself (`automatic_rollback`, remediation `rolled_back` or
+//!   `rollback_failed`) / changes whose first attempt failed (the first change
+//!   failure rate's numerator);
 //! - restore time = restore instant - `impact_start`, in whole seconds, over
 //!   incidents whose restore instant is in W: n, mean, median, p90, max and the
 //!   censored count (impact started before `to`, not restored by `to`), per

@@ -135,6 +135,11 @@ pub struct ChangeTypeMetrics {
     pub rollback_failure_share_of_implemented: Rate,
     /// Rollback attempts / implemented changes.
     pub rollback_attempt_rate: Rate,
+    /// Changes rolled back automatically (`automatic_rollback` with
+    /// remediation `rolled_back` or `rollback_failed`: a stage failed and the
+    /// change rolled back by itself) / changes whose first attempt failed
+    /// (the numerator of `first_change_failure_rate`): Table 8 level 4.
+    pub automatic_rollback_share: Rate,
 }
 
 /// Incident KPIs over incidents opened (or resolved) in the period.

@@ -160,13 +160,15 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
         match th.metric {
             MetricKind::FirstChangeFailureRate
             | MetricKind::RollbackFailureRate
-            | MetricKind::RollbackFailureShareOfImplemented => {
+            | MetricKind::RollbackFailureShareOfImplemented
+            | MetricKind::AutomaticRollbackShare => {
                 let pick = |c: &crate::scorecard::ChangeTypeMetrics| -> Rate {
                     match th.metric {
                         MetricKind::RollbackFailureRate => c.rollback_failure_rate.clone(),
                         MetricKind::RollbackFailureShareOfImplemented => {
                             c.rollback_failure_share_of_implemented.clone()
                         }
+                        MetricKind::AutomaticRollbackShare => c.automatic_rollback_share.clone(),
                         _ => c.first_change_failure_rate.clone(),
                     }
                 };

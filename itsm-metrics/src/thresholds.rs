@@ -116,6 +116,9 @@ pub enum MetricKind {
     ResolutionRate,
     /// Repeat incident rate.
     RepeatRate,
+    /// Share of failed changes rolled back automatically; subject = change
+    /// type, or none for all.
+    AutomaticRollbackShare,
 }
 
 impl MetricKind {
@@ -135,6 +138,7 @@ impl MetricKind {
             MetricKind::FirstLineResolutionRate => "first_line_resolution_rate",
             MetricKind::ResolutionRate => "resolution_rate",
             MetricKind::RepeatRate => "repeat_rate",
+            MetricKind::AutomaticRollbackShare => "automatic_rollback_share",
         }
     }
 
@@ -152,7 +156,8 @@ impl MetricKind {
             | MetricKind::AutomatedRecoveryShare
             | MetricKind::FirstLineResolutionRate
             | MetricKind::ResolutionRate
-            | MetricKind::RepeatRate => Unit::Percent,
+            | MetricKind::RepeatRate
+            | MetricKind::AutomaticRollbackShare => Unit::Percent,
         }
     }
 }
@@ -391,6 +396,15 @@ impl Thresholds {
         ));
         metrics.extend(change_metrics(8, "normal", "Table 8 (planned change = normal)", Some(TABLE8_MISPRINT_NOTE)));
         metrics.extend(change_metrics(9, "emergency", "Table 9", None));
+        for (table, subject) in [(8, "normal"), (9, "emergency")] {
+            metrics.push(qualitative(
+                table,
+                MetricKind::AutomaticRollbackShare,
+                Some(subject),
+                vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "0"), bound(3, Op::Ge, "0"), bound(4, Op::Ge, "50"), bound(5, Op::Ge, "90")],
+                "Table 8 level 4 tools 'automatic self-healing and automatic rollback' read as at least half of the failed changes rolled back by themselves (a stage failed its health checks); level 5 'automatic decisions' as at least 90%; Table 9 takes Table 8's other columns",
+            ));
+        }
         metrics.push(MetricThresholds {
             table: 15,
             metric: MetricKind::Availability,
@@ -523,7 +537,8 @@ fn check_subject(metric: MetricKind, subject: &str) -> Result<(), ThresholdError
     let (ok, expected) = match metric {
         MetricKind::FirstChangeFailureRate
         | MetricKind::RollbackFailureRate
-        | MetricKind::RollbackFailureShareOfImplemented => {
+        | MetricKind::RollbackFailureShareOfImplemented
+        | MetricKind::AutomaticRollbackShare => {
             (ChangeType::parse(subject).is_some(), "a change type: standard, normal, emergency")
         }
         MetricKind::Mttr => (FailureClass::parse(subject).is_some(), "a failure class: ci, cd, platform, other"),

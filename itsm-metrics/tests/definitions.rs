@@ -107,6 +107,41 @@ fn a_change_counts_once_however_many_incidents_name_it() {
 }
 
 #[test]
+fn automatic_rollback_share_is_over_failed_changes() {
+    // Four normal changes failed: two rolled back by themselves (one of those
+    // rollbacks failed), one rolled back by a person, one judged failed only
+    // because an incident names it. A fifth succeeded. Share: 2 / 4.
+    let auto = |id: &str, rem| ChangeRecord {
+        automatic_rollback: true,
+        ..change(id, "svc", ChangeType::Normal, BASE + 10, ChangeOutcome::Failed, rem)
+    };
+    let changes = vec![
+        auto("A1", Remediation::RolledBack),
+        auto("A2", Remediation::RollbackFailed),
+        change("M1", "svc", ChangeType::Normal, BASE + 20, ChangeOutcome::Failed, Remediation::RolledBack),
+        change("L1", "svc", ChangeType::Normal, BASE + 30, ChangeOutcome::Successful, Remediation::None),
+        change("OK", "svc", ChangeType::Normal, BASE + 40, ChangeOutcome::Successful, Remediation::None),
+    ];
+    let mut caused = incident("I1", "svc", BASE + 1000, None);
+    caused.caused_by_change = Some(ChangeId::new("L1").unwrap());
+    let c = card(config(31).with_ids(true), &[caused], &changes, &[]);
+    let n = &c.total.changes[1];
+    let share = &n.automatic_rollback_share;
+    assert_eq!((share.numerator, share.denominator), (2, 4));
+    let ids = share.ids.as_ref().unwrap();
+    assert_eq!(ids.numerator, ["A1", "A2"]);
+    assert_eq!(ids.denominator, ["A1", "A2", "L1", "M1"]);
+    // The rollback metrics count the automatic rollbacks like any other.
+    assert_eq!((n.rollback_failure_rate.numerator, n.rollback_failure_rate.denominator), (1, 3));
+    // 50% meets Table 8 level 4's library bound (>= 50%), not level 5's (>= 90%).
+    let r = rating(&c, "automatic_rollback_share[normal]");
+    assert_eq!(r.rating.level, Level::L4);
+    // No failed change: no data, never 0.
+    let c = card(config(31), &[], &changes[4..], &[]);
+    assert_eq!(rating(&c, "automatic_rollback_share[normal]").rating.level, Level::NoData);
+}
+
+#[test]
 fn rollback_failure_rate_has_both_denominators() {
     let rems = [Remediation::RolledBack, Remediation::RollbackFailed, Remediation::RolledBack, Remediation::None];
     let changes: Vec<ChangeRecord> = rems

@@ -122,6 +122,7 @@ pub(crate) fn push_change<DB>(
     text: String,
 ) where
     DB: Dialect,
+    bool: for<'q> Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
     str: Type<DB>,
@@ -143,6 +144,7 @@ pub(crate) fn push_change<DB>(
         .push_bind(t(r.completed_at))
         .push_bind(r.outcome.map(|v| v.as_str()))
         .push_bind(r.remediation.as_str())
+        .push_bind(r.automatic_rollback)
         .push_bind(text);
 }
 
@@ -186,6 +188,7 @@ struct ChangeRow<'a>(
     Option<i64>,
     #[serde(borrow)] Option<Cow<'a, str>>,
     #[serde(borrow)] Cow<'a, str>,
+    u8,
 );
 
 /// The JSON text a record row holds beside its columns (`record`): what a
@@ -228,6 +231,7 @@ pub(crate) fn record_text(w: &RecordWrite<'_>) -> Result<String, StoreError> {
             t(r.completed_at),
             r.outcome.map(|v| b(v.as_str())),
             b(r.remediation.as_str()),
+            u8::from(r.automatic_rollback),
         )),
     };
     text.map_err(|source| StoreError::Serialize { what: "metric record", id: format!("{} {}", w.kind, w.id), source })
@@ -341,6 +345,7 @@ impl ChangeRow<'_> {
             completed_at,
             outcome,
             remediation,
+            automatic_rollback,
         ) = self;
         let k = Key(&kind, &id);
         let record = ChangeRecord {
@@ -354,6 +359,7 @@ impl ChangeRow<'_> {
             completed_at: instant_opt(k, "completed_at", completed_at)?,
             outcome: typed_opt(k, "outcome", outcome.as_deref(), ChangeOutcome::parse)?,
             remediation: typed(k, "remediation", &remediation, Remediation::parse)?,
+            automatic_rollback: automatic_rollback != 0,
         };
         Ok((kind.into_owned(), record))
     }

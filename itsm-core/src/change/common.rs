@@ -162,6 +162,11 @@ pub struct Completion {
     pub outcome: ChangeOutcome,
     /// What was done after it.
     pub remediation: Remediation,
+    /// Whether the deployment rolled the change back by itself when a stage
+    /// failed its health checks (Table 8 level 4), rather than a person
+    /// reporting the remediation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
 }
 
 impl Completion {
@@ -172,7 +177,22 @@ impl Completion {
         outcome: ChangeOutcome,
         remediation: Remediation,
     ) -> Result<Completion, String> {
-        let completion = Completion { started_at, completed_at, outcome, remediation };
+        let completion = Completion { started_at, completed_at, outcome, remediation, automatic: false };
+        completion.validate()?;
+        Ok(completion)
+    }
+
+    /// The first attempt of an `auto_rollback` change ended by its automatic
+    /// rollback: failed, and rolled back (`restored`: the rollback restored
+    /// the prior state) or with a failed rollback.
+    pub fn rolled_back_automatically(
+        started_at: Timestamp,
+        completed_at: Timestamp,
+        restored: bool,
+    ) -> Result<Completion, String> {
+        let remediation = if restored { Remediation::RolledBack } else { Remediation::RollbackFailed };
+        let completion =
+            Completion { started_at, completed_at, outcome: ChangeOutcome::Failed, remediation, automatic: true };
         completion.validate()?;
         Ok(completion)
     }
@@ -184,6 +204,15 @@ impl Completion {
         }
         if self.outcome == ChangeOutcome::Successful && self.remediation != Remediation::None {
             return Err(format!("a successful change cannot need remediation {}", self.remediation));
+        }
+        if self.automatic
+            && (self.outcome != ChangeOutcome::Failed
+                || !matches!(self.remediation, Remediation::RolledBack | Remediation::RollbackFailed))
+        {
+            return Err(format!(
+                "an automatic rollback ends a failed attempt with rolled_back or rollback_failed, not {} with {}",
+                self.outcome, self.remediation
+            ));
         }
         Ok(())
     }
@@ -273,6 +302,7 @@ pub(crate) fn record(
         completed_at: completion.map(|c| c.completed_at),
         outcome: completion.map(|c| c.outcome),
         remediation: completion.map(|c| c.remediation).unwrap_or(Remediation::None),
+        automatic_rollback: completion.is_some_and(|c| c.automatic),
     }
 }
 

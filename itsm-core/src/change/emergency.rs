@@ -349,6 +349,7 @@ impl EmergencyChange {
                     completed_at: record.completed_at,
                     outcome: record.outcome,
                     remediation: record.remediation,
+                    automatic: false,
                 };
                 let done = EmergencyDone { completion, retroactive: true, implementer: record.implementer.clone() };
                 let state = EmergencyState::Completed(done);

@@ -1,6 +1,7 @@
 //! The execution tail the three change machines share: `scheduled` (standard
-//! and normal changes), `started`, `stage_advanced`, `completed`, `reviewed`,
-//! then `closed`; or `cancelled` before implementation.
+//! and normal changes), `started`, `stage_advanced`, `completed` (or
+//! `rolled_back_automatically`, where an `auto_rollback` change's stage
+//! failed), `reviewed`, then `closed`; or `cancelled` before implementation.
 //!
 //! Declared once: [`change_events!`] and [`change_commands!`] write each
 //! machine's event and command enum, its own variants followed by the tail's
@@ -125,6 +126,11 @@ pub(crate) enum TailRef<'a> {
         /// The completion.
         completion: &'a Completion,
     },
+    /// The first attempt ended by an automatic rollback.
+    RolledBackAutomatically {
+        /// The completion (`automatic`).
+        completion: &'a Completion,
+    },
     /// Reviewed.
     Reviewed {
         /// The review.
@@ -162,6 +168,17 @@ pub(crate) enum TailEvent {
         /// Who completed it.
         by: ActorId,
     },
+    /// A stage failed its health checks and the change rolled back by itself.
+    RolledBackAutomatically {
+        /// The stage that failed (0 is the first).
+        stage: usize,
+        /// The failed health check, as the deployment reported it.
+        reason: Text,
+        /// The completion (`automatic`).
+        completion: Completion,
+        /// Who reported it (the deployment).
+        by: ActorId,
+    },
     /// Reviewed.
     Reviewed(Review),
     /// Closed.
@@ -194,6 +211,14 @@ pub(crate) enum TailCommand<'a> {
         outcome: ChangeOutcome,
         /// The remediation.
         remediation: Remediation,
+    },
+    /// A stage failed its health checks; an `auto_rollback` change rolled
+    /// back by itself.
+    FailStage {
+        /// The failed health check.
+        reason: &'a Text,
+        /// Whether the rollback restored the prior state.
+        restored: bool,
     },
     /// Post-implementation review.
     Review {
@@ -274,6 +299,26 @@ pub(crate) fn decide(
             C::Complete { .. },
         ) => Err(refuse.transition()),
 
+        (P::Implementing { started_at, stages_done }, C::FailStage { reason, restored }) => {
+            if !view.spec.auto_rollback {
+                return Err(refuse.invalid(
+                    "the change does not roll back by itself (auto_rollback is off): complete it with its remediation",
+                ));
+            }
+            let completion = Completion::rolled_back_automatically(started_at, stamp.at, restored)
+                .map_err(|reason| refuse.invalid(reason))?;
+            Ok(TailEvent::RolledBackAutomatically {
+                stage: stages_done,
+                reason: reason.clone(),
+                completion,
+                by: stamp.by,
+            })
+        }
+        (
+            P::Preparing | P::Schedulable | P::Ready | P::Completed | P::Reviewed | P::Closed | P::Ended,
+            C::FailStage { .. },
+        ) => Err(refuse.transition()),
+
         (P::Completed, C::Review { verdict, notes }) => {
             if let Some(reason) = view.unreviewable {
                 return Err(refuse.invalid(reason));
@@ -350,10 +395,18 @@ pub(crate) fn apply<S: TailStates>(state: &mut S, event: Option<TailRef<'_>>) ->
             E::StageAdvanced { .. },
         ) => false,
 
-        (P::Implementing { .. }, E::Completed { completion }) => state.completed(completion),
+        (P::Implementing { .. }, E::Completed { completion }) => !completion.automatic && state.completed(completion),
         (
             P::Preparing | P::Schedulable | P::Ready | P::Completed | P::Reviewed | P::Closed | P::Ended,
             E::Completed { .. },
+        ) => false,
+
+        (P::Implementing { .. }, E::RolledBackAutomatically { completion }) => {
+            completion.automatic && state.completed(completion)
+        }
+        (
+            P::Preparing | P::Schedulable | P::Ready | P::Completed | P::Reviewed | P::Closed | P::Ended,
+            E::RolledBackAutomatically { .. },
         ) => false,
 
         (P::Completed, E::Reviewed { review }) => state.reviewed(review),
@@ -455,6 +508,7 @@ macro_rules! transitions {
             $crate::machine::t($start, "start", "implementing"),
             $crate::machine::t("implementing", "advance_stage", "implementing"),
             $crate::machine::t("implementing", "complete", "completed"),
+            $crate::machine::t("implementing", "fail_stage", "completed"),
             $crate::machine::t("completed", "review", "reviewed"),
             $($crate::machine::t($close, "close", "closed"),)+
             $($crate::machine::t($cancel, "cancel", "cancelled"),)+
@@ -469,6 +523,7 @@ macro_rules! tail_event {
         $E::Started { .. }
             | $E::StageAdvanced { .. }
             | $E::Completed { .. }
+            | $E::RolledBackAutomatically { .. }
             | $E::Reviewed { .. }
             | $E::Closed { .. }
             | $E::Cancelled { .. }
@@ -479,7 +534,13 @@ pub(crate) use tail_event;
 /// The tail's command variants of the machine command enum `$C`, as a pattern.
 macro_rules! tail_command {
     ($C:ident) => {
-        $C::Start | $C::AdvanceStage | $C::Complete { .. } | $C::Review { .. } | $C::Close | $C::Cancel { .. }
+        $C::Start
+            | $C::AdvanceStage
+            | $C::Complete { .. }
+            | $C::FailStage { .. }
+            | $C::Review { .. }
+            | $C::Close
+            | $C::Cancel { .. }
     };
 }
 pub(crate) use tail_command;
@@ -587,6 +648,19 @@ macro_rules! change_events {
                 /// Who completed it.
                 by: $crate::id::ActorId,
             },
+            /// A stage failed its health checks and the change (one with
+            /// `auto_rollback`) rolled back by itself: the first attempt
+            /// ended failed, rolled back or with a failed rollback.
+            RolledBackAutomatically {
+                /// The stage that failed (0 is the first).
+                stage: usize,
+                /// The failed health check, as the deployment reported it.
+                reason: $crate::id::Text,
+                /// The completion (`automatic`).
+                completion: $crate::change::common::Completion,
+                /// Who reported it (the deployment).
+                by: $crate::id::ActorId,
+            },
             /// Reviewed.
             Reviewed {
                 /// The review.
@@ -618,6 +692,7 @@ macro_rules! change_events {
                     $name::Started { .. } => "started",
                     $name::StageAdvanced { .. } => "stage_advanced",
                     $name::Completed { .. } => "completed",
+                    $name::RolledBackAutomatically { .. } => "rolled_back_automatically",
                     $name::Reviewed { .. } => "reviewed",
                     $name::Closed { .. } => "closed",
                     $name::Cancelled { .. } => "cancelled",
@@ -632,7 +707,8 @@ macro_rules! change_events {
                     | $name::StageAdvanced { at, .. }
                     | $name::Closed { at, .. }
                     | $name::Cancelled { at, .. } => *at,
-                    $name::Completed { completion, .. } => completion.completed_at,
+                    $name::Completed { completion, .. }
+                    | $name::RolledBackAutomatically { completion, .. } => completion.completed_at,
                     $name::Reviewed { review } => review.at,
                 }
             }
@@ -646,6 +722,9 @@ macro_rules! change_events {
                     $name::Started { at, by } => Some(T::Started { at: *at, by }),
                     $name::StageAdvanced { stages_done, .. } => Some(T::StageAdvanced { stages_done: *stages_done }),
                     $name::Completed { completion, .. } => Some(T::Completed { completion }),
+                    $name::RolledBackAutomatically { completion, .. } => {
+                        Some(T::RolledBackAutomatically { completion })
+                    }
                     $name::Reviewed { review } => Some(T::Reviewed { review }),
                     $name::Closed { .. } => Some(T::Closed),
                     $name::Cancelled { reason, at, by } => Some(T::Cancelled { reason, at: *at, by }),
@@ -662,6 +741,9 @@ macro_rules! change_events {
                         $name::StageAdvanced { stages_done, at: stamp.at, by: stamp.by }
                     }
                     T::Completed { completion, by } => $name::Completed { completion, by },
+                    T::RolledBackAutomatically { stage, reason, completion, by } => {
+                        $name::RolledBackAutomatically { stage, reason, completion, by }
+                    }
                     T::Reviewed(review) => $name::Reviewed { review },
                     T::Closed(s) => $name::Closed { at: s.at, by: s.by },
                     T::Cancelled(e) => $name::Cancelled { reason: e.reason, at: e.at, by: e.by },
@@ -743,6 +825,14 @@ macro_rules! change_commands {
                 /// The remediation.
                 remediation: $crate::vocabulary::Remediation,
             },
+            /// A stage failed its health checks, reported by the deployment
+            /// of a change with `auto_rollback`, which rolled back by itself.
+            FailStage {
+                /// The failed health check.
+                reason: $crate::id::Text,
+                /// Whether the rollback restored the prior state.
+                restored: bool,
+            },
             /// Post-implementation review.
             Review {
                 /// Verdict.
@@ -767,6 +857,7 @@ macro_rules! change_commands {
                     $name::Start => "start",
                     $name::AdvanceStage => "advance_stage",
                     $name::Complete { .. } => "complete",
+                    $name::FailStage { .. } => "fail_stage",
                     $name::Review { .. } => "review",
                     $name::Close => "close",
                     $name::Cancel { .. } => "cancel",
@@ -784,6 +875,7 @@ macro_rules! change_commands {
                     $name::Complete { outcome, remediation } => {
                         Some(T::Complete { outcome: *outcome, remediation: *remediation })
                     }
+                    $name::FailStage { reason, restored } => Some(T::FailStage { reason, restored: *restored }),
                     $name::Review { verdict, notes } => Some(T::Review { verdict: *verdict, notes }),
                     $name::Close => Some(T::Close),
                     $name::Cancel { reason } => Some(T::Cancel { reason }),

@@ -159,11 +159,13 @@ pub struct Std {
     stages: usize,
     stages_done: usize,
     implementer: Option<ActorId>,
+    /// Whether the spec rolls back by itself (`fail_stage` is allowed).
+    auto_rollback: bool,
 }
 
 /// Every standard-change command name.
 pub const STANDARD_NAMES: &[&str] =
-    &["create", "schedule", "start", "advance_stage", "complete", "review", "close", "cancel"];
+    &["create", "schedule", "start", "advance_stage", "complete", "fail_stage", "review", "close", "cancel"];
 
 /// A strategy for standard-change commands of kind `name`.
 pub fn standard_command(name: &'static str, clock: i64) -> BoxedStrategy<StandardCommand> {
@@ -176,6 +178,9 @@ pub fn standard_command(name: &'static str, clock: i64) -> BoxedStrategy<Standar
         "start" => Just(C::Start).boxed(),
         "advance_stage" => Just(C::AdvanceStage).boxed(),
         "complete" => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }).boxed(),
+        "fail_stage" => {
+            (text_strategy(), any::<bool>()).prop_map(|(reason, restored)| C::FailStage { reason, restored }).boxed()
+        }
         "review" => review().prop_map(|(verdict, notes)| C::Review { verdict, notes }).boxed(),
         "close" => Just(C::Close).boxed(),
         "cancel" => text_strategy().prop_map(|reason| C::Cancel { reason }).boxed(),
@@ -208,7 +213,12 @@ impl Machine for StandardMachine {
         Ok((
             spec.id.as_str().to_owned(),
             "new",
-            Std { stages: stage_count(&spec.strategy), stages_done: 0, implementer: None },
+            Std {
+                stages: stage_count(&spec.strategy),
+                stages_done: 0,
+                implementer: None,
+                auto_rollback: spec.auto_rollback,
+            },
         ))
     }
 
@@ -233,6 +243,7 @@ impl Machine for StandardMachine {
                 x.stages_done += 1;
             }
             C::Complete { outcome, remediation } => refuse(!completion_ok(*outcome, *remediation))?,
+            C::FailStage { .. } => refuse(!x.auto_rollback)?,
             C::Review { .. } | C::Close | C::Cancel { .. } => {}
         }
         Ok(None)
@@ -264,6 +275,8 @@ pub struct Nrm {
     votes: BTreeMap<GroupId, BTreeSet<ActorId>>,
     stages: usize,
     stages_done: usize,
+    /// Whether the spec rolls back by itself (`fail_stage` is allowed).
+    auto_rollback: bool,
 }
 
 /// Every normal-change command name.
@@ -277,6 +290,7 @@ pub const NORMAL_NAMES: &[&str] = &[
     "start",
     "advance_stage",
     "complete",
+    "fail_stage",
     "review",
     "close",
     "cancel",
@@ -301,6 +315,9 @@ pub fn normal_command(name: &'static str, clock: i64) -> BoxedStrategy<NormalCom
         "start" => Just(C::Start).boxed(),
         "advance_stage" => Just(C::AdvanceStage).boxed(),
         "complete" => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }).boxed(),
+        "fail_stage" => {
+            (text_strategy(), any::<bool>()).prop_map(|(reason, restored)| C::FailStage { reason, restored }).boxed()
+        }
         "review" => review().prop_map(|(verdict, notes)| C::Review { verdict, notes }).boxed(),
         "close" => Just(C::Close).boxed(),
         "cancel" => text_strategy().prop_map(|reason| C::Cancel { reason }).boxed(),
@@ -343,6 +360,7 @@ impl Machine for NormalMachine {
             steps: Vec::new(),
             votes: BTreeMap::new(),
             stages: stage_count(&spec.strategy),
+            auto_rollback: spec.auto_rollback,
             stages_done: 0,
         };
         Ok((spec.id.as_str().to_owned(), "draft", x))
@@ -387,6 +405,7 @@ impl Machine for NormalMachine {
                 x.stages_done += 1;
             }
             C::Complete { outcome, remediation } => refuse(!completion_ok(*outcome, *remediation))?,
+            C::FailStage { .. } => refuse(!x.auto_rollback)?,
             C::Cancel { .. } => x.implementer = None,
             C::Submit | C::Review { .. } | C::Close => {}
         }
@@ -430,6 +449,8 @@ pub struct Emg {
     retroactive: bool,
     stages: usize,
     stages_done: usize,
+    /// Whether the spec rolls back by itself (`fail_stage` is allowed).
+    auto_rollback: bool,
 }
 
 /// Every emergency-change command name.
@@ -441,6 +462,7 @@ pub const EMERGENCY_NAMES: &[&str] = &[
     "start",
     "advance_stage",
     "complete",
+    "fail_stage",
     "review",
     "close",
     "cancel",
@@ -480,6 +502,9 @@ pub fn emergency_command(name: &'static str, clock: i64) -> BoxedStrategy<Emerge
         "start" => Just(C::Start).boxed(),
         "advance_stage" => Just(C::AdvanceStage).boxed(),
         "complete" => outcome().prop_map(|(outcome, remediation)| C::Complete { outcome, remediation }).boxed(),
+        "fail_stage" => {
+            (text_strategy(), any::<bool>()).prop_map(|(reason, restored)| C::FailStage { reason, restored }).boxed()
+        }
         "review" => review().prop_map(|(verdict, notes)| C::Review { verdict, notes }).boxed(),
         "close" => Just(C::Close).boxed(),
         "cancel" => text_strategy().prop_map(|reason| C::Cancel { reason }).boxed(),
@@ -529,6 +554,7 @@ impl Machine for EmergencyMachine {
             votes: BTreeMap::new(),
             retroactive: false,
             stages: stage_count(&spec.strategy),
+            auto_rollback: spec.auto_rollback,
             stages_done: 0,
         };
         let status = match cmd {
@@ -579,6 +605,7 @@ impl Machine for EmergencyMachine {
                 x.stages_done += 1;
             }
             C::Complete { outcome, remediation } => refuse(!completion_ok(*outcome, *remediation))?,
+            C::FailStage { .. } => refuse(!x.auto_rollback)?,
             C::Review { .. } => refuse(!x.authorized)?,
             C::Close | C::Cancel { .. } => {}
         }

@@ -23,6 +23,9 @@ pub(super) struct ChangeAcc {
     pub(super) linked_failed: Tally,
     pub(super) rollback_attempts: Tally,
     pub(super) rollback_failed: Tally,
+    /// Implemented changes whose first attempt ended by an automatic rollback
+    /// (`automatic_rollback`, remediation `rolled_back` or `rollback_failed`).
+    pub(super) automatic_rollbacks: Tally,
 }
 
 impl ChangeAcc {
@@ -49,13 +52,21 @@ impl ChangeAcc {
         } else {
             self.pending.push(c.id.clone());
         }
-        match c.remediation {
-            Remediation::RolledBack => self.rollback_attempts.add(id, with_ids),
+        let rolled_back = match c.remediation {
+            Remediation::RolledBack => true,
             Remediation::RollbackFailed => {
-                self.rollback_attempts.add(id, with_ids);
                 self.rollback_failed.add(id, with_ids);
+                true
             }
-            Remediation::None | Remediation::FixedForward => {}
+            Remediation::None | Remediation::FixedForward => false,
+        };
+        if rolled_back {
+            self.rollback_attempts.add(id, with_ids);
+            // A record that claims an automatic rollback without a rollback
+            // (never written by the change machines) is not counted as one.
+            if c.automatic_rollback {
+                self.automatic_rollbacks.add(id, with_ids);
+            }
         }
         judged
     }
@@ -85,11 +96,19 @@ impl ChangeAcc {
         self.linked_failed.merge(other.linked_failed);
         self.rollback_attempts.merge(other.rollback_attempts);
         self.rollback_failed.merge(other.rollback_failed);
+        self.automatic_rollbacks.merge(other.automatic_rollbacks);
     }
 
     /// The tallies that may hold ids.
-    pub(super) fn tallies(&self) -> [&Tally; 5] {
-        [&self.implemented, &self.own_failed, &self.linked_failed, &self.rollback_attempts, &self.rollback_failed]
+    pub(super) fn tallies(&self) -> [&Tally; 6] {
+        [
+            &self.implemented,
+            &self.own_failed,
+            &self.linked_failed,
+            &self.rollback_attempts,
+            &self.rollback_failed,
+            &self.automatic_rollbacks,
+        ]
     }
 
     /// The metrics of change type `t`; the changes still waiting for the join
@@ -108,6 +127,7 @@ impl ChangeAcc {
             rollback_failure_rate: rate_of(&self.rollback_failed, &self.rollback_attempts, with_ids),
             rollback_failure_share_of_implemented: rate_of(&self.rollback_failed, &self.implemented, with_ids),
             rollback_attempt_rate: rate_of(&self.rollback_attempts, &self.implemented, with_ids),
+            automatic_rollback_share: rate_of(&self.automatic_rollbacks, &failed, with_ids),
         }
     }
 }

@@ -273,6 +273,7 @@ pub(crate) fn parse_change(c: &mut Cells<'_>, _options: &ImportOptions) -> Optio
         completed_at,
         outcome: outcome?,
         remediation,
+        automatic_rollback: false,
     })
 }
 

@@ -78,6 +78,7 @@ fn metric_rows(service: &str, m: &Metrics, rows: &mut Vec<Row>) {
                 .rate(&c.rollback_failure_share_of_implemented),
         );
         rows.push(Row::new("changes", service, "rollback_attempt_rate", t).rate(&c.rollback_attempt_rate));
+        rows.push(Row::new("changes", service, "automatic_rollback_share", t).rate(&c.automatic_rollback_share));
     }
     let i = &m.incidents;
     let mut total = Row::new("incidents", service, "total", "");

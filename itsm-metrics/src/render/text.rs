@@ -68,6 +68,7 @@ fn metrics_sections(m: &Metrics, out: &mut String) {
         "rollback failure",
         "rollback failure / implemented",
         "rollback attempts / implemented",
+        "automatic rollbacks / failed",
     ]);
     for c in &m.changes {
         t.row(vec![
@@ -76,6 +77,7 @@ fn metrics_sections(m: &Metrics, out: &mut String) {
             rate_text(&c.rollback_failure_rate),
             rate_text(&c.rollback_failure_share_of_implemented),
             rate_text(&c.rollback_attempt_rate),
+            rate_text(&c.automatic_rollback_share),
         ]);
     }
     t.render(out);

@@ -75,6 +75,7 @@ pub fn change(
         completed_at: Some(ts(completed)),
         outcome: Some(outcome),
         remediation: rem,
+        automatic_rollback: false,
     }
 }
 
@@ -151,10 +152,12 @@ prop_compose! {
         completed in proptest::option::of(instant()),
         outcome in proptest::option::of(0usize..3),
         rem in 0usize..4,
+        automatic in any::<bool>(),
     ) -> ChangeRecord {
         let mut c = change("x", SERVICES[service], ChangeType::ALL[t], completed.unwrap_or(BASE), ChangeOutcome::Successful, Remediation::ALL[rem]);
         c.completed_at = completed.map(ts);
         c.outcome = outcome.map(|o| ChangeOutcome::ALL[o]);
+        c.automatic_rollback = automatic;
         c
     }
 }

@@ -58,6 +58,11 @@ fn change_command(id: &str, action: u8, at: Timestamp) -> StandardCommand {
             override_reason: None,
         },
         2 => StandardCommand::Start,
+        // The auto-rollback change's stage fails: it rolls back by itself.
+        3 if id.ends_with('2') => StandardCommand::FailStage {
+            reason: Text::new("health check failed").unwrap(),
+            restored: at.unix_micros() % 3 != 0,
+        },
         3 => StandardCommand::Complete {
             outcome: if id.ends_with('1') { ChangeOutcome::Failed } else { ChangeOutcome::Successful },
             remediation: if id.ends_with('1') { Remediation::RolledBack } else { Remediation::None },
@@ -76,7 +81,7 @@ fn create_change(id: &str) -> StandardCommand {
             service: ServiceId::new("mail").unwrap(),
             title: Text::new("patch the relay").unwrap(),
             strategy: itsm_core::change::Strategy::BigBang,
-            auto_rollback: false,
+            auto_rollback: id.ends_with('2'),
         },
         template: TemplateId::new("os-patch").unwrap(),
     }
@@ -300,9 +305,20 @@ async fn rebuild_restores(db: &TestDb) {
         let ctx = Context::new(&actor, ts(50_000), &config);
         store.execute::<StandardChange>(Request::new(ctx, &id, &create_change(&id))).await.unwrap();
     }
+    // CHG-2 rolls back by itself: its text and column carry the flag.
+    for (k, action) in [0u8, 2, 3].into_iter().enumerate() {
+        let at = ts(50_000 + 60 * (k as i64 + 1));
+        let ctx = Context::new(&actor, at, &config);
+        store
+            .execute::<StandardChange>(Request::new(ctx, "CHG-2", &change_command("CHG-2", action, at)))
+            .await
+            .unwrap();
+    }
     let before = scanned(store, &tenant).await.unwrap();
     assert_eq!(before.0.len(), 30);
     assert_eq!(before.1.len(), 5);
+    let flagged: Vec<&str> = before.1.iter().filter(|c| c.automatic_rollback).map(|c| c.id.as_str()).collect();
+    assert_eq!(flagged, ["CHG-2"]);
     let met: Vec<Option<bool>> = before.0.iter().map(|r| r.resolution_target_met).collect();
     assert!(met.contains(&Some(true)) && met.contains(&Some(false)) && met.contains(&None), "{met:?}");
     assert!(store.verify_metric_records(&tenant).await.unwrap().is_consistent());
@@ -362,10 +378,17 @@ async fn rebuild_restores(db: &TestDb) {
     assert!(matches!(refused, StoreError::Corrupt { .. }), "{refused}");
 
     // A store upgraded from before the record texts: migration 0013's
-    // statements give every row its text from its columns.
-    let texts = match db.backend() {
-        itsm_store::BackendKind::Sqlite => include_str!("../../migrations/sqlite/0013_metric_record_text.sql"),
-        itsm_store::BackendKind::Postgres => include_str!("../../migrations/postgres/0013_metric_record_text.sql"),
+    // statements give every row its text from its columns, and 0015's give
+    // each change's text its automatic-rollback flag.
+    let (texts, flags) = match db.backend() {
+        itsm_store::BackendKind::Sqlite => (
+            include_str!("../../migrations/sqlite/0013_metric_record_text.sql"),
+            include_str!("../../migrations/sqlite/0015_automatic_rollback.sql"),
+        ),
+        itsm_store::BackendKind::Postgres => (
+            include_str!("../../migrations/postgres/0013_metric_record_text.sql"),
+            include_str!("../../migrations/postgres/0015_automatic_rollback.sql"),
+        ),
     };
     store.rebuild_metric_records(&tenant, ts(90_000)).await.unwrap();
     db.raw(&[
@@ -378,6 +401,10 @@ async fn rebuild_restores(db: &TestDb) {
         &format!(
             "{} WHERE tenant = '{t}'",
             crate::common::migration_statement(texts, "UPDATE metric_changes SET record")
+        ),
+        &format!(
+            "{} WHERE tenant = '{t}'",
+            crate::common::migration_statement(flags, "UPDATE metric_changes SET record")
         ),
     ])
     .await
