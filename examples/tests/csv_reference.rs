@@ -335,17 +335,18 @@ fn check(card: &Scorecard, incs: &[Inc], chgs: &[Chg], outs: &[Out]) -> Result<(
     prop_assert_eq!(num_den(&k.on_time_resolution_rate), (met, judged), "on time");
     prop_assert_eq!(k.resolved_with_unknown_target, unknown);
     // Repeats: an earlier incident of the same key resolved at or before the opening, within 30 days.
-    let repeats = opened
-        .iter()
-        .filter(|i| {
-            incs.iter().any(|j| {
-                !std::ptr::eq(**i, j)
-                    && (j.service, j.category) == (i.service, i.category)
-                    && j.resolved.is_some_and(|r| r <= i.opened && i.opened - r <= 30 * DAY)
-            })
+    let is_repeat = |i: &Inc| {
+        incs.iter().any(|j| {
+            !std::ptr::eq(i, j)
+                && (j.service, j.category) == (i.service, i.category)
+                && j.resolved.is_some_and(|r| r <= i.opened && i.opened - r <= 30 * DAY)
         })
-        .count() as u64;
+    };
+    let repeats = opened.iter().filter(|i| is_repeat(i)).count() as u64;
     prop_assert_eq!(num_den(&k.repeat_rate), (repeats, n), "repeats");
+    // Table 7's knowledge share: the generated rows name no problem.
+    let reviewable = opened.iter().filter(|i| i.major || is_repeat(i)).count() as u64;
+    prop_assert_eq!(num_den(&k.problem_review_share), (0, reviewable), "problem review");
     // Restore times.
     let mut restores: Vec<i64> =
         incs.iter().filter_map(|x| x.restore().filter(|r| in_w(*r)).map(|r| r - x.start())).collect();

@@ -167,6 +167,11 @@ pub struct IncidentKpis {
     pub resolved_with_unknown_target: u64,
     /// Repeat incidents / incidents opened in the period.
     pub repeat_rate: Rate,
+    /// Incidents opened in the period that are repeats or major and name a
+    /// problem (`problem_id`) / incidents opened in the period that are
+    /// repeats or major: Table 7's "major, typical or repeated faults become
+    /// problems".
+    pub problem_review_share: Rate,
 }
 
 /// SLA attainment of one priority.

@@ -259,6 +259,7 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
             }
             MetricKind::ResolutionRate => metrics.push(rate_entry(th, None, &total.incidents.resolution_rate)),
             MetricKind::RepeatRate => metrics.push(rate_entry(th, None, &total.incidents.repeat_rate)),
+            MetricKind::ProblemReviewShare => metrics.push(rate_entry(th, None, &total.incidents.problem_review_share)),
         }
     }
     for tt in &thresholds.trends {

@@ -119,6 +119,8 @@ pub enum MetricKind {
     /// Share of failed changes rolled back automatically; subject = change
     /// type, or none for all.
     AutomaticRollbackShare,
+    /// Share of repeat and major incidents that name a problem.
+    ProblemReviewShare,
 }
 
 impl MetricKind {
@@ -139,6 +141,7 @@ impl MetricKind {
             MetricKind::ResolutionRate => "resolution_rate",
             MetricKind::RepeatRate => "repeat_rate",
             MetricKind::AutomaticRollbackShare => "automatic_rollback_share",
+            MetricKind::ProblemReviewShare => "problem_review_share",
         }
     }
 
@@ -157,7 +160,8 @@ impl MetricKind {
             | MetricKind::FirstLineResolutionRate
             | MetricKind::ResolutionRate
             | MetricKind::RepeatRate
-            | MetricKind::AutomaticRollbackShare => Unit::Percent,
+            | MetricKind::AutomaticRollbackShare
+            | MetricKind::ProblemReviewShare => Unit::Percent,
         }
     }
 }
@@ -394,6 +398,13 @@ impl Thresholds {
             vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "0"), bound(3, Op::Ge, "0"), bound(4, Op::Ge, "10"), bound(5, Op::Gt, "50")],
             "Table 6 level 4 'simple production incidents resolved automatically' read as at least 10% resolved by automation; level 5 'most fixed with no human involvement' as more than 50%",
         ));
+        metrics.push(qualitative(
+            7,
+            MetricKind::ProblemReviewShare,
+            None,
+            vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "50"), bound(3, Op::Ge, "50"), bound(4, Op::Ge, "50"), bound(5, Op::Ge, "50")],
+            "Table 7 level 2 knowledge 'major, typical or repeated faults become problems' read as at least half of the repeat and major incidents linked to a problem; the knowledge column's levels 3-5 (a knowledge tool, shared with the business, feeding self-healing) are qualitative and add no bound",
+        ));
         metrics.extend(change_metrics(8, "normal", "Table 8 (planned change = normal)", Some(TABLE8_MISPRINT_NOTE)));
         metrics.extend(change_metrics(9, "emergency", "Table 9", None));
         for (table, subject) in [(8, "normal"), (9, "emergency")] {
@@ -549,7 +560,8 @@ fn check_subject(metric: MetricKind, subject: &str) -> Result<(), ThresholdError
         | MetricKind::AutomatedRecoveryShare
         | MetricKind::FirstLineResolutionRate
         | MetricKind::ResolutionRate
-        | MetricKind::RepeatRate => (false, "no subject"),
+        | MetricKind::RepeatRate
+        | MetricKind::ProblemReviewShare => (false, "no subject"),
     };
     if ok {
         Ok(())

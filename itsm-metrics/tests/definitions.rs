@@ -107,6 +107,26 @@ fn a_change_counts_once_however_many_incidents_name_it() {
 }
 
 #[test]
+fn problem_review_share_is_over_repeat_and_major_incidents() {
+    // I1 resolved; I2 repeats it and names a problem; I3 is major without
+    // one; I4 is neither (opened 40 days after I1's resolution). Share: 1 / 2.
+    let mut i1 = incident("I1", "svc", BASE + 100, Some(BASE + 200));
+    i1.problem_id = Some(itsm_core::id::ProblemId::new("PRB-1").unwrap());
+    let mut i2 = incident("I2", "svc", BASE + 300, None);
+    i2.problem_id = Some(itsm_core::id::ProblemId::new("PRB-1").unwrap());
+    let mut i3 = incident("I3", "other", BASE + 400, None);
+    i3.major = true;
+    let i4 = incident("I4", "third", BASE + 40 * 86_400, None);
+    let c = card(config(60).with_ids(true), &[i1, i2, i3, i4], &[], &[]);
+    let share = &c.total.incidents.problem_review_share;
+    let ids = share.ids.as_ref().unwrap();
+    assert_eq!(ids.numerator, ["I2"]);
+    assert_eq!(ids.denominator, ["I2", "I3"]);
+    // 50% meets Table 7's level 2 knowledge bound (>= 50%).
+    assert_eq!(rating(&c, "problem_review_share").rating.level, Level::L5);
+}
+
+#[test]
 fn automatic_rollback_share_is_over_failed_changes() {
     // Four normal changes failed: two rolled back by themselves (one of those
     // rollbacks failed), one rolled back by a person, one judged failed only

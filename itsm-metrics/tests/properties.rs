@@ -44,6 +44,7 @@ fn rates(m: &Metrics) -> Vec<(String, Rate)> {
         ("proactive", &i.proactive_detection_share),
         ("on time", &i.on_time_resolution_rate),
         ("repeat", &i.repeat_rate),
+        ("problem review", &i.problem_review_share),
     ] {
         out.push((n.to_owned(), r.clone()));
     }
@@ -199,6 +200,25 @@ proptest! {
         prop_assert_eq!(plain.total.incidents.repeat_rate.numerator, expected.len() as u64);
         let month_sum: u64 = plain.months.iter().map(|m| m.repeats).sum();
         prop_assert_eq!(month_sum, expected.len() as u64);
+        // Table 7's knowledge share: incidents opened in W that are repeats
+        // (the brute-force pairs' later ids) or major, and of them those
+        // naming a problem.
+        let reviewable: BTreeSet<String> = incidents
+            .iter()
+            .filter(|i| in_w(i.opened_at, from, to) && (i.major || later.contains(&i.id.as_str().to_owned())))
+            .map(|i| i.id.as_str().to_owned())
+            .collect();
+        let reviewed: BTreeSet<String> = incidents
+            .iter()
+            .filter(|i| reviewable.contains(i.id.as_str()) && i.problem_id.is_some())
+            .map(|i| i.id.as_str().to_owned())
+            .collect();
+        let share = &card.total.incidents.problem_review_share;
+        let ids = share.ids.as_ref().unwrap();
+        prop_assert_eq!(&ids.numerator, &reviewed.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(&ids.denominator, &reviewable.iter().cloned().collect::<Vec<_>>());
+        let plain_share = &plain.total.incidents.problem_review_share;
+        prop_assert_eq!((plain_share.numerator, plain_share.denominator), (share.numerator, share.denominator));
     }
 
     #[test]

@@ -157,7 +157,15 @@ fn service_metrics_of(
     }
     // Repeats.
     let mut repeats = Tally::default();
-    acc.repeat.find_repeats(span.window, with_ids, &mut repeats, &mut totals.month_repeats, &mut totals.pairs);
+    let mut reviews = super::repeat::Reviews::default();
+    acc.repeat.find_repeats(
+        span.window,
+        with_ids,
+        &mut repeats,
+        &mut totals.month_repeats,
+        &mut totals.pairs,
+        &mut reviews,
+    );
     // Changes.
     let changes = TYPES.iter().zip(acc.changes.iter()).map(|(&t, c)| c.metrics(t, linked, with_ids)).collect();
     // Durations.
@@ -187,6 +195,7 @@ fn service_metrics_of(
             on_time_resolution_rate: rate_of(&on_time, &judged, with_ids),
             resolved_with_unknown_target: acc.unknown_target,
             repeat_rate: rate_of(&repeats, &acc.opened, with_ids),
+            problem_review_share: rate_of(&reviews.reviewed, &reviews.reviewable, with_ids),
         },
         sla_attainment: PRIORITIES
             .iter()
@@ -328,6 +337,7 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
             on_time_resolution_rate: e(),
             resolved_with_unknown_target: 0,
             repeat_rate: e(),
+            problem_review_share: e(),
         },
         sla_attainment: PRIORITIES.iter().map(|&p| PriorityAttainment { priority: p, attainment: e() }).collect(),
         restore_time: empty_durations(with_ids),
@@ -369,6 +379,7 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
         add(&mut a.on_time_resolution_rate, &b.on_time_resolution_rate);
         a.resolved_with_unknown_target += b.resolved_with_unknown_target;
         add(&mut a.repeat_rate, &b.repeat_rate);
+        add(&mut a.problem_review_share, &b.problem_review_share);
         for (a, b) in total.sla_attainment.iter_mut().zip(&m.sla_attainment) {
             add(&mut a.attainment, &b.attainment);
         }
@@ -405,6 +416,7 @@ fn rates_mut(m: &mut Metrics) -> Vec<&mut Rate> {
     out.push(&mut i.proactive_detection_share);
     out.push(&mut i.on_time_resolution_rate);
     out.push(&mut i.repeat_rate);
+    out.push(&mut i.problem_review_share);
     for p in &mut m.sla_attainment {
         out.push(&mut p.attainment);
     }

@@ -80,7 +80,19 @@ pub(super) struct Opened {
     /// is among the resolutions covering the opening and must not count as a
     /// repeat of itself).
     own_covers: bool,
+    /// Whether the incident is major.
+    major: bool,
+    /// Whether the incident names a problem (`problem_id`).
+    linked: bool,
     at: i64,
+}
+
+/// Incidents opened in W that are repeats or major (`reviewable`), and of
+/// them those that name a problem (`reviewed`): Table 7's knowledge column.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Reviews {
+    pub(super) reviewable: Tally,
+    pub(super) reviewed: Tally,
 }
 
 /// Repeat state of one service (see [`crate::cover`]).
@@ -99,6 +111,10 @@ pub(super) struct RepeatAcc {
     repeats: u64,
     /// Of `repeats`, per month.
     month_repeats: Vec<u64>,
+    /// Openings decided by settling that are repeats or major (never with ids).
+    reviewable: u64,
+    /// Of `reviewable`, those that name a problem.
+    reviewed: u64,
     /// The earliest resolution instant added to a cover (`i64::MAX` if none).
     pub(super) earliest_resolution: i64,
     /// The latest opening decided by settling (`i64::MIN` if none).
@@ -146,7 +162,14 @@ impl RepeatAcc {
         if let Some((opened, month)) = opening {
             let own_covers = resolved.is_some_and(|t| opened.saturating_sub(window) <= t && t <= opened);
             let month = u16::try_from(month).unwrap_or(u16::MAX);
-            self.pending.push(Opened { key, month, own_covers, at: opened });
+            self.pending.push(Opened {
+                key,
+                month,
+                own_covers,
+                major: r.major,
+                linked: r.problem_id.is_some(),
+                at: opened,
+            });
             if span.with_ids {
                 self.pending_ids.push(id.to_owned());
             }
@@ -168,6 +191,8 @@ impl RepeatAcc {
         self.pending_ids.extend(other.pending_ids);
         self.resolved_ids.extend(other.resolved_ids);
         self.repeats += other.repeats;
+        self.reviewable += other.reviewable;
+        self.reviewed += other.reviewed;
         for (a, b) in self.month_repeats.iter_mut().zip(other.month_repeats) {
             *a += b;
         }
@@ -187,11 +212,16 @@ impl RepeatAcc {
                 return true;
             }
             self.latest_decided = self.latest_decided.max(o.at);
-            if self.is_repeat(o) {
+            let repeat = self.is_repeat(o);
+            if repeat {
                 self.repeats += 1;
                 if let Some(m) = self.month_repeats.get_mut(o.month as usize) {
                     *m += 1;
                 }
+            }
+            if repeat || o.major {
+                self.reviewable += 1;
+                self.reviewed += u64::from(o.linked);
             }
             false
         });
@@ -199,7 +229,8 @@ impl RepeatAcc {
     }
 
     /// Counts the repeats of the service: those decided by settling, and the
-    /// pending openings decided now; with ids, names the pairs.
+    /// pending openings decided now; with ids, names the pairs. `reviews`
+    /// gets the repeat or major openings and those of them that name a problem.
     pub(super) fn find_repeats(
         &mut self,
         window: i64,
@@ -207,8 +238,11 @@ impl RepeatAcc {
         repeats: &mut Tally,
         month_repeats: &mut [u64],
         pairs: &mut Vec<RepeatPair>,
+        reviews: &mut Reviews,
     ) {
         repeats.n += self.repeats;
+        reviews.reviewable.n += self.reviewable;
+        reviews.reviewed.n += self.reviewed;
         for (m, r) in month_repeats.iter_mut().zip(&self.month_repeats) {
             *m += r;
         }
@@ -216,10 +250,17 @@ impl RepeatAcc {
             self.resolved_ids.sort_unstable();
         }
         for (i, o) in self.pending.iter().enumerate() {
-            if !self.is_repeat(o) {
+            let own_id = self.pending_ids.get(i).map(String::as_str).unwrap_or("");
+            let repeat = self.is_repeat(o);
+            if repeat || o.major {
+                reviews.reviewable.add(own_id, with_ids);
+                if o.linked {
+                    reviews.reviewed.add(own_id, with_ids);
+                }
+            }
+            if !repeat {
                 continue;
             }
-            let own_id = self.pending_ids.get(i).map(String::as_str).unwrap_or("");
             repeats.add(own_id, with_ids);
             if let Some(m) = month_repeats.get_mut(o.month as usize) {
                 *m += 1;

@@ -91,6 +91,7 @@ fn metric_rows(service: &str, m: &Metrics, rows: &mut Vec<Row>) {
         ("proactive_detection_share", &i.proactive_detection_share),
         ("on_time_resolution_rate", &i.on_time_resolution_rate),
         ("repeat_rate", &i.repeat_rate),
+        ("problem_review_share", &i.problem_review_share),
     ] {
         rows.push(Row::new("incidents", service, name, "").rate(r));
     }

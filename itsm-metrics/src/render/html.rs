@@ -202,6 +202,7 @@ fn metrics_html(out: &mut String, m: &Metrics) {
         ("on-time resolution rate", rate_text(&i.on_time_resolution_rate)),
         ("resolved with unknown target", i.resolved_with_unknown_target.to_string()),
         ("repeat rate", rate_text(&i.repeat_rate)),
+        ("repeat or major incidents with a problem", rate_text(&i.problem_review_share)),
     ] {
         let _ = write!(out, "<tr><td>{}</td><td class=\"num\">{}</td></tr>", esc(name), esc(&v));
     }

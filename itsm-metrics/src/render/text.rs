@@ -92,6 +92,7 @@ fn metrics_sections(m: &Metrics, out: &mut String) {
     t.row(vec!["on-time resolution rate".into(), rate_text(&i.on_time_resolution_rate)]);
     t.row(vec!["resolved with unknown target".into(), i.resolved_with_unknown_target.to_string()]);
     t.row(vec!["repeat rate".into(), rate_text(&i.repeat_rate)]);
+    t.row(vec!["repeat or major incidents with a problem".into(), rate_text(&i.problem_review_share)]);
     t.render(out);
     let mut t = Table::new(&["priority", "SLA attainment"]);
     for p in &m.sla_attainment {
