@@ -13,6 +13,7 @@ mod command;
 mod decide;
 mod error;
 mod event;
+mod proposal;
 mod transitions;
 mod types;
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use command::ProblemCommand;
 pub use error::ProblemError;
 pub use event::ProblemEvent;
+pub use proposal::{Acceptance, ProblemProposal, ProposalReason, ProposalRule, proposals};
 pub use transitions::{TRANSITIONS, diagram};
 pub use types::{Fix, KnownErrorRecord, ProblemClosure, ProblemResolution, ProblemState, ProblemStatus};
 
