@@ -95,6 +95,8 @@ pub struct Cast {
     pub monitoring: Actor,
     /// Incident manager.
     pub incident_manager: Actor,
+    /// Problem manager: reviews the problem proposals (and links incidents).
+    pub problem_manager: Actor,
     /// Change requesters.
     pub requesters: Vec<Actor>,
     /// Change managers.
@@ -129,6 +131,12 @@ impl Cast {
             resolvers: many("resolver", 12, &[Role::Resolver], &["l2-apps", "l3-platform"]),
             monitoring: actor(tenant, "monitoring".to_owned(), &[Role::Automation], &[]),
             incident_manager: actor(tenant, "incident-manager".to_owned(), &[Role::IncidentManager], &[]),
+            problem_manager: actor(
+                tenant,
+                "problem-manager".to_owned(),
+                &[Role::ProblemManager, Role::IncidentManager],
+                &[],
+            ),
             requesters: many("requester", 10, &[Role::Requester], &[]),
             change_managers: many("change-manager", 2, &[Role::ChangeManager], &["change-managers"]),
             cab: many("cab-member", 5, &[Role::CabMember], &["cab", "change-managers"]),
@@ -697,6 +705,88 @@ pub async fn load_into(
         .map_err(|e| e.to_string())?;
     load_steps::<Incident>(store, config, &sim.incidents, &mut report, progress).await.map_err(|e| e.to_string())?;
     Ok(report)
+}
+
+/// What the problem manager's review of the proposals did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProposalReview {
+    /// Problems proposed from the stored incidents.
+    pub proposed: usize,
+    /// Proposals accepted: problems opened, their incidents linked.
+    pub accepted: usize,
+    /// Commands the domain or the store refused, with reasons.
+    pub refused: Vec<String>,
+}
+
+/// The problem manager reviews the quarter at `at` (or an hour after the
+/// last recorded incident event, if later): the problem proposals
+/// over the tenant's stored incident records
+/// ([`itsm_core::problem::proposals`]), of which seven in ten are accepted
+/// (the rest judged not worth a problem), each accepted one through its
+/// commands: the problem opened (`PRB-<n>`), then each incident linked.
+pub async fn review_problem_proposals(
+    store: &itsm_store::Store,
+    config: &itsm_core::DomainConfig,
+    cast: &Cast,
+    at: Timestamp,
+) -> Result<ProposalReview, String> {
+    use futures_util::TryStreamExt;
+    use itsm_core::incident::Incident;
+    use itsm_core::problem::{Problem, ProposalRule, proposals};
+    let tenant = &cast.problem_manager.tenant;
+    let records: Vec<itsm_core::records::IncidentRecord> =
+        store.incident_records(tenant).try_collect().await.map_err(|e| e.to_string())?;
+    // The review follows the last recorded incident event (incidents of the
+    // quarter may close after it ends).
+    let last = records
+        .iter()
+        .flat_map(|r| [Some(r.opened_at), r.acknowledged_at, r.restored_at, r.resolved_at, r.closed_at])
+        .flatten()
+        .max();
+    let at = last.and_then(|t| t.plus_seconds(3_600)).map_or(at, |t| t.max(at));
+    let found = proposals(&records, &ProposalRule::default());
+    let mut review = ProposalReview { proposed: found.len(), ..ProposalReview::default() };
+    let manager = &cast.problem_manager;
+    let mut opens = Vec::new();
+    let mut links = Vec::new();
+    for (n, proposal) in found.iter().enumerate().filter(|(n, _)| n % 10 < 7) {
+        let title = match proposal.reason {
+            itsm_core::problem::ProposalReason::Major => format!("major incident on {}", proposal.service),
+            itsm_core::problem::ProposalReason::Repeats { repeats } => {
+                format!("{repeats} repeat incidents on {}", proposal.service)
+            }
+        };
+        let accepted = proposal
+            .accept(itsm_core::id::ProblemId::new(format!("PRB-{n:05}")).map_err(|e| e.to_string())?, text(&title));
+        opens.push((format!("PRB-{n:05}"), accepted.open));
+        links.extend(accepted.links.into_iter().map(|(id, command)| (id.as_str().to_owned(), command)));
+    }
+    let batch: Vec<itsm_store::ImportCommand<'_, Problem>> = opens
+        .iter()
+        .map(|(id, command)| itsm_store::ImportCommand {
+            actor: manager,
+            now: at,
+            aggregate_id: id,
+            command: command.clone(),
+        })
+        .collect();
+    let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await.map_err(|e| e.to_string())?;
+    review.accepted = done.committed;
+    review.refused.extend(done.rejected.iter().map(|(i, e)| format!("{} open: {e}", opens[*i].0)));
+    for chunk in links.chunks(BATCH) {
+        let batch: Vec<itsm_store::ImportCommand<'_, Incident>> = chunk
+            .iter()
+            .map(|(id, command)| itsm_store::ImportCommand {
+                actor: manager,
+                now: at,
+                aggregate_id: id,
+                command: command.clone(),
+            })
+            .collect();
+        let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await.map_err(|e| e.to_string())?;
+        review.refused.extend(done.rejected.iter().map(|(i, e)| format!("{} link_problem: {e}", chunk[*i].0)));
+    }
+    Ok(review)
 }
 
 impl Simulation {

@@ -28,7 +28,7 @@ use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::db;
 use itsm_examples::interchange::{CsvInputs, CsvRun, score_csv};
 use itsm_examples::records::{accumulate, ensure_service_model, ensure_sla};
-use itsm_examples::simulate::{Cast, load_into, quarter, simulate};
+use itsm_examples::simulate::{Cast, load_into, quarter, review_problem_proposals, simulate};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
 use itsm_store::{FillClaim, Store};
 
@@ -240,6 +240,17 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
             report.refused.len()
         );
         for reason in report.refused.iter().take(10) {
+            eprintln!("  refused: {reason}");
+        }
+        // The problem manager reviews the quarter's problem proposals (Table 7).
+        let review = review_problem_proposals(&store, &config, &cast, now).await?;
+        eprintln!(
+            "problem proposals from repeat and major incidents: {} proposed, {} accepted (opened and linked); refused {}",
+            review.proposed,
+            review.accepted,
+            review.refused.len()
+        );
+        for reason in review.refused.iter().take(10) {
             eprintln!("  refused: {reason}");
         }
         store.complete_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{url}: {e}"))?;
