@@ -699,6 +699,7 @@ pub fn read_changes(file: &str, input: impl Read) -> Result<ChangeImport, Bpic20
             outcome,
             remediation: Remediation::None,
             automatic_rollback: false,
+            authorized_at: None,
         });
     }
     Ok(out)

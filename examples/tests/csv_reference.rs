@@ -300,6 +300,8 @@ fn check(card: &Scorecard, incs: &[Inc], chgs: &[Chg], outs: &[Out]) -> Result<(
         // The CSV format has no automatic-rollback column: none of the failed
         // changes rolled back by itself.
         prop_assert_eq!(num_den(&m.automatic_rollback_share), (0, failed), "{} automatic rollback", kind);
+        // Nor an authorization instant: no change counts as authorized.
+        prop_assert_eq!(num_den(&m.authorized_in_time), (0, 0), "{} authorized in time", kind);
     }
     // Incident KPIs.
     let opened: Vec<&Inc> = incs.iter().filter(|x| in_w(x.opened)).collect();

@@ -491,3 +491,42 @@ proptest! {
         common::check_history::<Emergency>(&commands)?;
     }
 }
+
+/// Runs `commands` one minute apart from the epoch of [`ts`] (command `k` at
+/// `ts(60 * (k + 1))`) through `execute`.
+fn run_commands<A: itsm_core::Aggregate>(commands: &[A::Command]) -> A {
+    let config = itsm_core::DomainConfig::default();
+    let mut state: Option<A> = None;
+    for (k, command) in commands.iter().enumerate() {
+        let actor = actor(A::command_name(command));
+        let ctx = itsm_core::Context::new(&actor, ts(60 * (k as i64 + 1)), &config);
+        state = Some(A::execute(state.take(), command, &ctx).unwrap_or_else(|e| panic!("{e}")).0);
+    }
+    state.unwrap()
+}
+
+#[test]
+fn the_record_keeps_when_the_change_was_authorized() {
+    // An emergency change: authorized when the ECAB's vote (the second
+    // command, at 120 s) met the quorum; none before it.
+    let submitted: EmergencyChange = run_commands(&[submit()]);
+    assert_eq!(submitted.to_record().authorized_at, None);
+    let approved: EmergencyChange = run_commands(&[submit(), EmergencyCommand::Approve { group: group("ecab") }]);
+    assert_eq!(approved.to_record().authorized_at, Some(ts(120)));
+    // Recorded after the fact and approved afterwards: authorized then, after
+    // implementation started.
+    let late: EmergencyChange = run_commands(&[
+        EmergencyCommand::RecordAfterTheFact(after_the_fact()),
+        EmergencyCommand::Approve { group: group("ecab") },
+    ]);
+    let record = late.to_record();
+    assert_eq!(record.authorized_at, Some(ts(120)));
+    assert!(record.started_at.unwrap() < ts(120));
+    // A normal change: authorized by the approval meeting the quorum (the
+    // fourth command), through to closure.
+    let normal: NormalChange = run_commands(&normal_happy());
+    assert_eq!(normal.to_record().authorized_at, Some(ts(240)));
+    // A standard change is pre-authorized by its template: no instant.
+    let standard: StandardChange = run_commands(&standard_happy());
+    assert_eq!(standard.to_record().authorized_at, None);
+}

@@ -86,6 +86,7 @@ fn generate() -> (Vec<IncidentRecord>, Vec<ChangeRecord>, Vec<OutageRecord>) {
             outcome,
             remediation,
             automatic_rollback: false,
+            authorized_at: None,
         });
     }
     let mut incidents = Vec::with_capacity(INCIDENTS);

@@ -108,6 +108,18 @@ pub struct ScorecardConfig {
     /// ([`Scorecard::business_services`](crate::Scorecard)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_model: Option<ServiceModel>,
+    /// How soon after its request a change's authorization is in time, in
+    /// seconds (default 3,600: an emergency CAB convened within the hour;
+    /// Table 9 level 2): see `ChangeTypeMetrics::authorized_in_time`.
+    #[serde(default = "default_authorization_within")]
+    pub authorization_within_seconds: u64,
+}
+
+/// The default of [`ScorecardConfig::authorization_within_seconds`].
+pub const DEFAULT_AUTHORIZATION_WITHIN_SECONDS: u64 = 3_600;
+
+fn default_authorization_within() -> u64 {
+    DEFAULT_AUTHORIZATION_WITHIN_SECONDS
 }
 
 impl ScorecardConfig {
@@ -120,6 +132,7 @@ impl ScorecardConfig {
             options: ScorecardOptions::default(),
             trend_partial_months: false,
             service_model: None,
+            authorization_within_seconds: DEFAULT_AUTHORIZATION_WITHIN_SECONDS,
         })
     }
 
@@ -152,6 +165,13 @@ impl ScorecardConfig {
     /// services of `model` (see [`ScorecardConfig::service_model`]).
     pub fn with_service_model(mut self, model: ServiceModel) -> ScorecardConfig {
         self.service_model = Some(model);
+        self
+    }
+
+    /// This configuration with authorizations in time within `seconds` of
+    /// the request (see [`ScorecardConfig::authorization_within_seconds`]).
+    pub fn with_authorization_within(mut self, seconds: u64) -> ScorecardConfig {
+        self.authorization_within_seconds = seconds;
         self
     }
 

@@ -140,6 +140,12 @@ pub struct ChangeTypeMetrics {
     /// change rolled back by itself) / changes whose first attempt failed
     /// (the numerator of `first_change_failure_rate`): Table 8 level 4.
     pub automatic_rollback_share: Rate,
+    /// Changes authorized in the period within
+    /// `ScorecardConfig::authorization_within_seconds` of their request and
+    /// before implementation started / changes authorized in the period (an
+    /// emergency change's authorization is its emergency CAB's decision:
+    /// Table 9's "convened in time").
+    pub authorized_in_time: Rate,
 }
 
 /// Incident KPIs over incidents opened (or resolved) in the period.

@@ -161,7 +161,8 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
             MetricKind::FirstChangeFailureRate
             | MetricKind::RollbackFailureRate
             | MetricKind::RollbackFailureShareOfImplemented
-            | MetricKind::AutomaticRollbackShare => {
+            | MetricKind::AutomaticRollbackShare
+            | MetricKind::AuthorizedInTime => {
                 let pick = |c: &crate::scorecard::ChangeTypeMetrics| -> Rate {
                     match th.metric {
                         MetricKind::RollbackFailureRate => c.rollback_failure_rate.clone(),
@@ -169,6 +170,7 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
                             c.rollback_failure_share_of_implemented.clone()
                         }
                         MetricKind::AutomaticRollbackShare => c.automatic_rollback_share.clone(),
+                        MetricKind::AuthorizedInTime => c.authorized_in_time.clone(),
                         _ => c.first_change_failure_rate.clone(),
                     }
                 };

@@ -121,6 +121,8 @@ pub enum MetricKind {
     AutomaticRollbackShare,
     /// Share of repeat and major incidents that name a problem.
     ProblemReviewShare,
+    /// Share of authorizations in time; subject = change type, or none for all.
+    AuthorizedInTime,
 }
 
 impl MetricKind {
@@ -142,6 +144,7 @@ impl MetricKind {
             MetricKind::RepeatRate => "repeat_rate",
             MetricKind::AutomaticRollbackShare => "automatic_rollback_share",
             MetricKind::ProblemReviewShare => "problem_review_share",
+            MetricKind::AuthorizedInTime => "authorized_in_time",
         }
     }
 
@@ -161,7 +164,8 @@ impl MetricKind {
             | MetricKind::ResolutionRate
             | MetricKind::RepeatRate
             | MetricKind::AutomaticRollbackShare
-            | MetricKind::ProblemReviewShare => Unit::Percent,
+            | MetricKind::ProblemReviewShare
+            | MetricKind::AuthorizedInTime => Unit::Percent,
         }
     }
 }
@@ -416,6 +420,13 @@ impl Thresholds {
                 "Table 8 level 4 tools 'automatic self-healing and automatic rollback' read as at least half of the failed changes rolled back by themselves (a stage failed its health checks); level 5 'automatic decisions' as at least 90%; Table 9 takes Table 8's other columns",
             ));
         }
+        metrics.push(qualitative(
+            9,
+            MetricKind::AuthorizedInTime,
+            Some("emergency"),
+            vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "90"), bound(3, Op::Ge, "90"), bound(4, Op::Ge, "90"), bound(5, Op::Ge, "90")],
+            "Table 9 level 2 'emergency change meetings convened in time' read as at least 90% of the emergency changes authorized within the bound of their request (ScorecardConfig::authorization_within_seconds, default one hour) and before implementation started; changes recorded after the fact are authorized late by definition",
+        ));
         metrics.push(MetricThresholds {
             table: 15,
             metric: MetricKind::Availability,
@@ -549,7 +560,8 @@ fn check_subject(metric: MetricKind, subject: &str) -> Result<(), ThresholdError
         MetricKind::FirstChangeFailureRate
         | MetricKind::RollbackFailureRate
         | MetricKind::RollbackFailureShareOfImplemented
-        | MetricKind::AutomaticRollbackShare => {
+        | MetricKind::AutomaticRollbackShare
+        | MetricKind::AuthorizedInTime => {
             (ChangeType::parse(subject).is_some(), "a change type: standard, normal, emergency")
         }
         MetricKind::Mttr => (FailureClass::parse(subject).is_some(), "a failure class: ci, cd, platform, other"),

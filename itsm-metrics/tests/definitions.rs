@@ -127,6 +127,41 @@ fn problem_review_share_is_over_repeat_and_major_incidents() {
 }
 
 #[test]
+fn authorized_in_time_is_within_the_bound_and_before_implementation() {
+    let ts = |secs: i64| itsm_core::Timestamp::from_unix_secs(secs).unwrap();
+    let t = BASE + 86_400;
+    let e = |id: &str, requested: i64, authorized: Option<i64>, started: i64| ChangeRecord {
+        requested_at: Some(ts(requested)),
+        authorized_at: authorized.map(ts),
+        started_at: Some(ts(started)),
+        ..change(id, "svc", ChangeType::Emergency, started + 600, ChangeOutcome::Successful, Remediation::None)
+    };
+    let changes = vec![
+        // Within the hour, before the start: in time.
+        e("E1", t, Some(t + 900), t + 1_800),
+        // Two hours after the request: late.
+        e("E2", t, Some(t + 7_200), t + 9_000),
+        // Recorded after the fact: authorized after implementation started.
+        e("E3", t, Some(t + 600), t - 7_200),
+        // Authorized before the period: not counted.
+        e("E4", BASE - 10_000, Some(BASE - 9_000), BASE - 8_000),
+        // Never authorized: not counted.
+        e("E5", t, None, t + 600),
+    ];
+    let c = card(config(31).with_ids(true), &[], &changes, &[]);
+    let rate = &c.total.changes[2].authorized_in_time;
+    let ids = rate.ids.as_ref().unwrap();
+    assert_eq!(ids.numerator, ["E1"]);
+    assert_eq!(ids.denominator, ["E1", "E2", "E3"]);
+    // 1 in 3 is below Table 9 level 2's library bound (>= 90%).
+    assert_eq!(rating(&c, "authorized_in_time[emergency]").rating.level, Level::L1);
+    // A two-hour bound takes E2 in.
+    let c = card(config(31).with_authorization_within(7_200), &[], &changes, &[]);
+    let rate = &c.total.changes[2].authorized_in_time;
+    assert_eq!((rate.numerator, rate.denominator), (2, 3));
+}
+
+#[test]
 fn automatic_rollback_share_is_over_failed_changes() {
     // Four normal changes failed: two rolled back by themselves (one of those
     // rollbacks failed), one rolled back by a person, one judged failed only

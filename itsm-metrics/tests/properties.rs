@@ -35,6 +35,7 @@ fn rates(m: &Metrics) -> Vec<(String, Rate)> {
         out.push((format!("rollback share {t}"), c.rollback_failure_share_of_implemented.clone()));
         out.push((format!("rollback attempts {t}"), c.rollback_attempt_rate.clone()));
         out.push((format!("automatic rollbacks {t}"), c.automatic_rollback_share.clone()));
+        out.push((format!("authorized in time {t}"), c.authorized_in_time.clone()));
     }
     let i = &m.incidents;
     for (n, r) in [

@@ -32,7 +32,9 @@ use crate::error::StoreError;
 /// [`crate::Store::rebuild_metric_records`] has run. Raise it when the
 /// records' fields or their derivation change, with a migration that lists
 /// every tenant holding records at 0.
-pub const RECORD_DEFINITION: i64 = 1;
+///
+/// Definition 2 (migration 0016) added a change's `authorized_at`.
+pub const RECORD_DEFINITION: i64 = 2;
 
 /// The kinds the read model holds a row for.
 pub(crate) const KINDS: [AggregateKind; 4] = [
@@ -145,6 +147,7 @@ pub(crate) fn push_change<DB>(
         .push_bind(r.outcome.map(|v| v.as_str()))
         .push_bind(r.remediation.as_str())
         .push_bind(r.automatic_rollback)
+        .push_bind(t(r.authorized_at))
         .push_bind(text);
 }
 
@@ -189,6 +192,7 @@ struct ChangeRow<'a>(
     #[serde(borrow)] Option<Cow<'a, str>>,
     #[serde(borrow)] Cow<'a, str>,
     u8,
+    Option<i64>,
 );
 
 /// The JSON text a record row holds beside its columns (`record`): what a
@@ -232,6 +236,7 @@ pub(crate) fn record_text(w: &RecordWrite<'_>) -> Result<String, StoreError> {
             r.outcome.map(|v| b(v.as_str())),
             b(r.remediation.as_str()),
             u8::from(r.automatic_rollback),
+            t(r.authorized_at),
         )),
     };
     text.map_err(|source| StoreError::Serialize { what: "metric record", id: format!("{} {}", w.kind, w.id), source })
@@ -346,6 +351,7 @@ impl ChangeRow<'_> {
             outcome,
             remediation,
             automatic_rollback,
+            authorized_at,
         ) = self;
         let k = Key(&kind, &id);
         let record = ChangeRecord {
@@ -360,6 +366,7 @@ impl ChangeRow<'_> {
             outcome: typed_opt(k, "outcome", outcome.as_deref(), ChangeOutcome::parse)?,
             remediation: typed(k, "remediation", &remediation, Remediation::parse)?,
             automatic_rollback: automatic_rollback != 0,
+            authorized_at: instant_opt(k, "authorized_at", authorized_at)?,
         };
         Ok((kind.into_owned(), record))
     }

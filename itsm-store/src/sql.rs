@@ -77,14 +77,15 @@ pub(crate) const INCIDENT_RECORD_UPSERT: &str = " ON CONFLICT (tenant, id) DO UP
 /// The columns a change record write sets, in bind order.
 pub(crate) const CHANGE_RECORD_WRITE: &str = "INSERT INTO metric_changes (tenant, kind, id, version, change_type, \
     service, requested_at, planned_start, planned_end, started_at, completed_at, outcome, remediation, \
-    automatic_rollback, record) ";
+    automatic_rollback, authorized_at, record) ";
 
 /// The update of a change record whose row exists: never to an older version.
 pub(crate) const CHANGE_RECORD_UPSERT: &str = " ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, \
     change_type = excluded.change_type, service = excluded.service, requested_at = excluded.requested_at, \
     planned_start = excluded.planned_start, planned_end = excluded.planned_end, started_at = excluded.started_at, \
     completed_at = excluded.completed_at, outcome = excluded.outcome, remediation = excluded.remediation, \
-    automatic_rollback = excluded.automatic_rollback, record = excluded.record WHERE metric_changes.version <= excluded.version";
+    automatic_rollback = excluded.automatic_rollback, authorized_at = excluded.authorized_at, \
+    record = excluded.record WHERE metric_changes.version <= excluded.version";
 
 /// The columns of an incident record row in `metric::IncidentRow` order
 /// (flags as 0 or 1 on both backends; the SLA verdict apart): what a
@@ -96,7 +97,8 @@ pub(crate) const INCIDENT_RECORD_COLUMNS: &str = "id, kind, service, category, p
 
 /// The columns of a change record row in `metric::ChangeRow` order.
 pub(crate) const CHANGE_RECORD_COLUMNS: &str = "kind, id, change_type, service, requested_at, planned_start, planned_end, \
-    started_at, completed_at, outcome, remediation, CASE WHEN automatic_rollback THEN 1 ELSE 0 END";
+    started_at, completed_at, outcome, remediation, CASE WHEN automatic_rollback THEN 1 ELSE 0 END, \
+    authorized_at";
 
 /// Statements built with one dialect's fragments (see [`Dialect::sql`]).
 #[derive(Debug)]

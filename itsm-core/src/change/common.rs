@@ -290,6 +290,7 @@ pub(crate) fn record(
     window: Option<Window>,
     started_at: Option<Timestamp>,
     completion: Option<&Completion>,
+    authorized_at: Option<Timestamp>,
 ) -> ChangeRecord {
     ChangeRecord {
         id: spec.id.clone(),
@@ -303,6 +304,7 @@ pub(crate) fn record(
         outcome: completion.map(|c| c.outcome),
         remediation: completion.map(|c| c.remediation).unwrap_or(Remediation::None),
         automatic_rollback: completion.is_some_and(|c| c.automatic),
+        authorized_at,
     }
 }
 

@@ -135,6 +135,10 @@ pub struct EmergencyChange {
     steps: Vec<ApprovalStep>,
     votes: BTreeMap<GroupId, BTreeSet<ActorId>>,
     authorized: bool,
+    /// When the emergency CAB's quorum was met (at submission where no step
+    /// was required).
+    #[serde(default)]
+    authorized_at: Option<Timestamp>,
     state: EmergencyState,
 }
 
@@ -281,6 +285,7 @@ impl EmergencyChange {
             None,
             started,
             self.done().map(|d| &d.completion),
+            self.authorized_at,
         )
     }
 
@@ -371,6 +376,7 @@ impl EmergencyChange {
             steps: steps.clone(),
             votes: BTreeMap::new(),
             authorized: steps.is_empty(),
+            authorized_at: steps.is_empty().then_some(at),
             state,
         })
     }
@@ -474,15 +480,17 @@ impl EmergencyChange {
                 | S::Cancelled(_) => false,
             },
 
-            E::Authorized { .. } => match self.state {
+            E::Authorized { at } => match self.state {
                 S::Submitted => {
                     self.authorized = true;
+                    self.authorized_at = Some(*at);
                     self.state = S::Authorized;
                     true
                 }
                 // A change recorded after the fact stays completed once approved.
                 S::Completed(_) => {
                     self.authorized = true;
+                    self.authorized_at = Some(*at);
                     true
                 }
                 S::Authorized

@@ -149,6 +149,9 @@ pub struct NormalChange {
     requester: ActorId,
     created_at: Timestamp,
     submitted_at: Option<Timestamp>,
+    /// When every approval step's quorum was met.
+    #[serde(default)]
+    authorized_at: Option<Timestamp>,
     last_event_at: Timestamp,
     state: NormalState,
 }
@@ -306,7 +309,15 @@ impl NormalChange {
             | NormalState::Closed(_)
             | NormalState::Cancelled(_) => None,
         };
-        record(&self.spec, ChangeType::Normal, self.submitted_at, self.window(), started, self.completion())
+        record(
+            &self.spec,
+            ChangeType::Normal,
+            self.submitted_at,
+            self.window(),
+            started,
+            self.completion(),
+            self.authorized_at,
+        )
     }
 
     /// What the projection lists: the implementer, the window, the opening.
@@ -334,6 +345,7 @@ impl NormalChange {
             requester: by.clone(),
             created_at: *at,
             submitted_at: None,
+            authorized_at: None,
             last_event_at: *at,
             state: NormalState::Draft,
         })
@@ -534,9 +546,10 @@ impl NormalChange {
             },
 
             // Follows the assessment (no step required) or the vote meeting the quorum.
-            E::Authorized { .. } => match std::mem::replace(&mut self.state, S::Draft) {
+            E::Authorized { at } => match std::mem::replace(&mut self.state, S::Draft) {
                 S::Assessed(a) => {
                     self.state = S::Authorized(Plan { assessment: a.assessment, approvals: a.votes, window: None });
+                    self.authorized_at = Some(*at);
                     true
                 }
                 other @ (S::Draft

@@ -252,6 +252,7 @@ impl StandardChange {
             self.window(),
             started,
             completion,
+            None,
         )
     }
 

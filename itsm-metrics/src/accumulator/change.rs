@@ -26,6 +26,11 @@ pub(super) struct ChangeAcc {
     /// Implemented changes whose first attempt ended by an automatic rollback
     /// (`automatic_rollback`, remediation `rolled_back` or `rollback_failed`).
     pub(super) automatic_rollbacks: Tally,
+    /// Changes authorized in W.
+    pub(super) authorized: Tally,
+    /// Of `authorized`, those authorized in time (within the configured bound
+    /// of the request, and before implementation started).
+    pub(super) authorized_in_time: Tally,
 }
 
 impl ChangeAcc {
@@ -71,6 +76,14 @@ impl ChangeAcc {
         judged
     }
 
+    /// Counts a change authorized in W, `in_time` or not.
+    pub(super) fn count_authorization(&mut self, id: &str, in_time: bool, with_ids: bool) {
+        self.authorized.add(id, with_ids);
+        if in_time {
+            self.authorized_in_time.add(id, with_ids);
+        }
+    }
+
     /// Judges a change that did not fail on its own fields once every incident
     /// is in: failed iff an incident names it.
     pub(super) fn judge(&mut self, id: &ChangeId, linked: &HashSet<ChangeId>, with_ids: bool) {
@@ -97,10 +110,12 @@ impl ChangeAcc {
         self.rollback_attempts.merge(other.rollback_attempts);
         self.rollback_failed.merge(other.rollback_failed);
         self.automatic_rollbacks.merge(other.automatic_rollbacks);
+        self.authorized.merge(other.authorized);
+        self.authorized_in_time.merge(other.authorized_in_time);
     }
 
     /// The tallies that may hold ids.
-    pub(super) fn tallies(&self) -> [&Tally; 6] {
+    pub(super) fn tallies(&self) -> [&Tally; 8] {
         [
             &self.implemented,
             &self.own_failed,
@@ -108,6 +123,8 @@ impl ChangeAcc {
             &self.rollback_attempts,
             &self.rollback_failed,
             &self.automatic_rollbacks,
+            &self.authorized,
+            &self.authorized_in_time,
         ]
     }
 
@@ -128,6 +145,7 @@ impl ChangeAcc {
             rollback_failure_share_of_implemented: rate_of(&self.rollback_failed, &self.implemented, with_ids),
             rollback_attempt_rate: rate_of(&self.rollback_attempts, &self.implemented, with_ids),
             automatic_rollback_share: rate_of(&self.automatic_rollbacks, &failed, with_ids),
+            authorized_in_time: rate_of(&self.authorized_in_time, &self.authorized, with_ids),
         }
     }
 }

@@ -325,6 +325,7 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
                 rollback_failure_share_of_implemented: e(),
                 rollback_attempt_rate: e(),
                 automatic_rollback_share: e(),
+                authorized_in_time: e(),
             })
             .collect(),
         incidents: IncidentKpis {
@@ -368,6 +369,7 @@ fn sum_metrics<'a>(items: impl Iterator<Item = &'a Metrics>, with_ids: bool) -> 
             add(&mut a.rollback_failure_share_of_implemented, &b.rollback_failure_share_of_implemented);
             add(&mut a.rollback_attempt_rate, &b.rollback_attempt_rate);
             add(&mut a.automatic_rollback_share, &b.automatic_rollback_share);
+            add(&mut a.authorized_in_time, &b.authorized_in_time);
         }
         let (a, b) = (&mut total.incidents, &m.incidents);
         a.total += b.total;
@@ -408,6 +410,7 @@ fn rates_mut(m: &mut Metrics) -> Vec<&mut Rate> {
         out.push(&mut c.rollback_failure_share_of_implemented);
         out.push(&mut c.rollback_attempt_rate);
         out.push(&mut c.automatic_rollback_share);
+        out.push(&mut c.authorized_in_time);
     }
     let i = &mut m.incidents;
     out.push(&mut i.resolution_rate);

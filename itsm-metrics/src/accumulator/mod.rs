@@ -294,6 +294,19 @@ impl Accumulator {
             Some(s) => s,
             None => Self::service(&mut self.services, &c.service, month_count),
         };
+        let with_ids = self.config.options.with_ids;
+        // Authorized in W: in time within the bound of the request, and
+        // before implementation started.
+        if let Some(authorized) = c.authorized_at.map(|t| t.unix_micros())
+            && self.from <= authorized
+            && authorized < self.to
+        {
+            let bound =
+                i64::try_from(self.config.authorization_within_seconds.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+            let in_time = c.requested_at.is_some_and(|r| authorized.saturating_sub(r.unix_micros()) <= bound)
+                && c.started_at.is_none_or(|s| authorized <= s.unix_micros());
+            svc.changes[type_index(c.change_type)].count_authorization(c.id.as_str(), in_time, with_ids);
+        }
         let (Some(outcome), Some(done)) = (c.outcome, c.completed_at) else {
             return;
         };

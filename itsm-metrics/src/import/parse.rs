@@ -274,6 +274,7 @@ pub(crate) fn parse_change(c: &mut Cells<'_>, _options: &ImportOptions) -> Optio
         outcome: outcome?,
         remediation,
         automatic_rollback: false,
+        authorized_at: None,
     })
 }
 

@@ -79,6 +79,7 @@ fn metric_rows(service: &str, m: &Metrics, rows: &mut Vec<Row>) {
         );
         rows.push(Row::new("changes", service, "rollback_attempt_rate", t).rate(&c.rollback_attempt_rate));
         rows.push(Row::new("changes", service, "automatic_rollback_share", t).rate(&c.automatic_rollback_share));
+        rows.push(Row::new("changes", service, "authorized_in_time", t).rate(&c.authorized_in_time));
     }
     let i = &m.incidents;
     let mut total = Row::new("incidents", service, "total", "");

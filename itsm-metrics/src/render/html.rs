@@ -176,17 +176,18 @@ fn duration_row(out: &mut String, name: &str, d: &DurationStats) {
 }
 
 fn metrics_html(out: &mut String, m: &Metrics) {
-    out.push_str("<table><tr><th>change type</th><th>first change failure</th><th>rollback failure (of attempts)</th><th>rollback failure (of implemented)</th><th>rollback attempts</th><th>automatic rollbacks (of failed)</th></tr>");
+    out.push_str("<table><tr><th>change type</th><th>first change failure</th><th>rollback failure (of attempts)</th><th>rollback failure (of implemented)</th><th>rollback attempts</th><th>automatic rollbacks (of failed)</th><th>authorized in time</th></tr>");
     for c in &m.changes {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(c.change_type.as_str()),
             esc(&rate_text(&c.first_change_failure_rate)),
             esc(&rate_text(&c.rollback_failure_rate)),
             esc(&rate_text(&c.rollback_failure_share_of_implemented)),
             esc(&rate_text(&c.rollback_attempt_rate)),
-            esc(&rate_text(&c.automatic_rollback_share))
+            esc(&rate_text(&c.automatic_rollback_share)),
+            esc(&rate_text(&c.authorized_in_time))
         );
     }
     out.push_str("</table>");

@@ -69,6 +69,7 @@ fn metrics_sections(m: &Metrics, out: &mut String) {
         "rollback failure / implemented",
         "rollback attempts / implemented",
         "automatic rollbacks / failed",
+        "authorized in time",
     ]);
     for c in &m.changes {
         t.row(vec![
@@ -78,6 +79,7 @@ fn metrics_sections(m: &Metrics, out: &mut String) {
             rate_text(&c.rollback_failure_share_of_implemented),
             rate_text(&c.rollback_attempt_rate),
             rate_text(&c.automatic_rollback_share),
+            rate_text(&c.authorized_in_time),
         ]);
     }
     t.render(out);

@@ -76,6 +76,7 @@ pub fn change(
         outcome: Some(outcome),
         remediation: rem,
         automatic_rollback: false,
+        authorized_at: None,
     }
 }
 
@@ -153,11 +154,17 @@ prop_compose! {
         outcome in proptest::option::of(0usize..3),
         rem in 0usize..4,
         automatic in any::<bool>(),
+        authorized in proptest::option::of((instant(), -7200i64..7200)),
     ) -> ChangeRecord {
         let mut c = change("x", SERVICES[service], ChangeType::ALL[t], completed.unwrap_or(BASE), ChangeOutcome::Successful, Remediation::ALL[rem]);
         c.completed_at = completed.map(ts);
         c.outcome = outcome.map(|o| ChangeOutcome::ALL[o]);
         c.automatic_rollback = automatic;
+        // Requested some time before or after its authorization.
+        if let Some((at, before)) = authorized {
+            c.authorized_at = Some(ts(at));
+            c.requested_at = Some(ts(at - before));
+        }
         c
     }
 }

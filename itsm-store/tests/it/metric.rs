@@ -380,14 +380,16 @@ async fn rebuild_restores(db: &TestDb) {
     // A store upgraded from before the record texts: migration 0013's
     // statements give every row its text from its columns, and 0015's give
     // each change's text its automatic-rollback flag.
-    let (texts, flags) = match db.backend() {
+    let (texts, flags, authorized) = match db.backend() {
         itsm_store::BackendKind::Sqlite => (
             include_str!("../../migrations/sqlite/0013_metric_record_text.sql"),
             include_str!("../../migrations/sqlite/0015_automatic_rollback.sql"),
+            include_str!("../../migrations/sqlite/0016_authorized_at.sql"),
         ),
         itsm_store::BackendKind::Postgres => (
             include_str!("../../migrations/postgres/0013_metric_record_text.sql"),
             include_str!("../../migrations/postgres/0015_automatic_rollback.sql"),
+            include_str!("../../migrations/postgres/0016_authorized_at.sql"),
         ),
     };
     store.rebuild_metric_records(&tenant, ts(90_000)).await.unwrap();
@@ -406,11 +408,27 @@ async fn rebuild_restores(db: &TestDb) {
             "{} WHERE tenant = '{t}'",
             crate::common::migration_statement(flags, "UPDATE metric_changes SET record")
         ),
+        &format!(
+            "{} WHERE tenant = '{t}'",
+            crate::common::migration_statement(authorized, "UPDATE metric_changes SET record")
+        ),
     ])
     .await
     .unwrap();
     assert_eq!(scanned(store, &tenant).await.unwrap(), before);
     assert!(store.verify_metric_records(&tenant).await.unwrap().is_consistent());
+
+    // A store upgraded from before the authorization instants: migration
+    // 0016 lists the tenant (it holds no normal or emergency change here, so
+    // the test lists it as the statement would one that did) behind the
+    // record definition, and its scans refuse until the rebuild.
+    let listing = crate::common::migration_statement(authorized, "INSERT INTO metric_models")
+        .replace("kind IN ('normal_change', 'emergency_change')", "kind = 'standard_change'");
+    db.raw(&[&listing.replace("ON CONFLICT", &format!("AND tenant = '{t}' ON CONFLICT"))]).await.unwrap();
+    let refused = store.change_records(&tenant).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(refused, StoreError::MetricModelStale { built: 1, current: 2, .. }), "{refused}");
+    store.rebuild_metric_records(&tenant, ts(90_500)).await.unwrap();
+    assert_eq!(scanned(store, &tenant).await.unwrap(), before);
 
     // A store upgraded from before the read model: no rows, no listing;
     // migration 0012's statement lists every tenant holding records as
@@ -429,7 +447,7 @@ async fn rebuild_restores(db: &TestDb) {
     .await
     .unwrap();
     let refused = scanned(store, &tenant).await.unwrap_err();
-    assert!(matches!(refused, StoreError::MetricModelStale { built: 0, current: 1, .. }), "{refused}");
+    assert!(matches!(refused, StoreError::MetricModelStale { built: 0, current: 2, .. }), "{refused}");
     assert!(refused.to_string().contains(&format!("tenant {t}")), "{refused}");
     assert!(refused.to_string().contains("rebuild_metric_records"), "{refused}");
 
