@@ -140,11 +140,11 @@ pub struct ChangeTypeMetrics {
     /// change rolled back by itself) / changes whose first attempt failed
     /// (the numerator of `first_change_failure_rate`): Table 8 level 4.
     pub automatic_rollback_share: Rate,
-    /// Changes authorized in the period within
+    /// Emergency changes authorized in the period within
     /// `ScorecardConfig::authorization_within_seconds` of their request and
-    /// before implementation started / changes authorized in the period (an
-    /// emergency change's authorization is its emergency CAB's decision:
-    /// Table 9's "convened in time").
+    /// before implementation started / emergency changes authorized in the
+    /// period: an emergency change's authorization is its emergency CAB's
+    /// decision (Table 9's "convened in time"). No data for the other types.
     pub authorized_in_time: Rate,
 }
 

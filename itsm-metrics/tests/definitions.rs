@@ -147,12 +147,15 @@ fn authorized_in_time_is_within_the_bound_and_before_implementation() {
         e("E4", BASE - 10_000, Some(BASE - 9_000), BASE - 8_000),
         // Never authorized: not counted.
         e("E5", t, None, t + 600),
+        // A normal change's CAB has no bound: not counted.
+        ChangeRecord { change_type: ChangeType::Normal, ..e("N1", t, Some(t + 600), t + 1_800) },
     ];
     let c = card(config(31).with_ids(true), &[], &changes, &[]);
     let rate = &c.total.changes[2].authorized_in_time;
     let ids = rate.ids.as_ref().unwrap();
     assert_eq!(ids.numerator, ["E1"]);
     assert_eq!(ids.denominator, ["E1", "E2", "E3"]);
+    assert_eq!(c.total.changes[1].authorized_in_time.denominator, 0);
     // 1 in 3 is below Table 9 level 2's library bound (>= 90%).
     assert_eq!(rating(&c, "authorized_in_time[emergency]").rating.level, Level::L1);
     // A two-hour bound takes E2 in.

@@ -295,9 +295,11 @@ impl Accumulator {
             None => Self::service(&mut self.services, &c.service, month_count),
         };
         let with_ids = self.config.options.with_ids;
-        // Authorized in W: in time within the bound of the request, and
-        // before implementation started.
-        if let Some(authorized) = c.authorized_at.map(|t| t.unix_micros())
+        // An emergency change authorized in W: in time within the bound of
+        // the request, and before implementation started. (A normal change's
+        // CAB meets on its own schedule; the model sets no bound for it.)
+        if c.change_type == itsm_core::vocabulary::ChangeType::Emergency
+            && let Some(authorized) = c.authorized_at.map(|t| t.unix_micros())
             && self.from <= authorized
             && authorized < self.to
         {
