@@ -761,32 +761,40 @@ pub async fn review_problem_proposals(
         opens.push((format!("PRB-{n:05}"), accepted.open));
         links.extend(accepted.links.into_iter().map(|(id, command)| (id.as_str().to_owned(), command)));
     }
-    let batch: Vec<itsm_store::ImportCommand<'_, Problem>> = opens
-        .iter()
-        .map(|(id, command)| itsm_store::ImportCommand {
-            actor: manager,
-            now: at,
-            aggregate_id: id,
-            command: command.clone(),
-        })
-        .collect();
-    let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await.map_err(|e| e.to_string())?;
-    review.accepted = done.committed;
-    review.refused.extend(done.rejected.iter().map(|(i, e)| format!("{} open: {e}", opens[*i].0)));
-    for chunk in links.chunks(BATCH) {
-        let batch: Vec<itsm_store::ImportCommand<'_, Incident>> = chunk
+    review.accepted = import_as::<Problem>(store, config, manager, at, &opens, &mut review.refused).await?;
+    import_as::<Incident>(store, config, manager, at, &links, &mut review.refused).await?;
+    Ok(review)
+}
+
+/// Issues `commands` (aggregate id, command) as `actor` at `at`, in import
+/// batches that skip what the domain refuses (named in `refused`); returns
+/// how many were committed.
+async fn import_as<A: itsm_core::Aggregate>(
+    store: &itsm_store::Store,
+    config: &itsm_core::DomainConfig,
+    actor: &Actor,
+    at: Timestamp,
+    commands: &[(String, A::Command)],
+    refused: &mut Vec<String>,
+) -> Result<usize, String> {
+    let mut committed = 0;
+    for chunk in commands.chunks(BATCH) {
+        let batch: Vec<itsm_store::ImportCommand<'_, A>> = chunk
             .iter()
             .map(|(id, command)| itsm_store::ImportCommand {
-                actor: manager,
+                actor,
                 now: at,
                 aggregate_id: id,
                 command: command.clone(),
             })
             .collect();
         let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await.map_err(|e| e.to_string())?;
-        review.refused.extend(done.rejected.iter().map(|(i, e)| format!("{} link_problem: {e}", chunk[*i].0)));
+        committed += done.committed;
+        refused.extend(
+            done.rejected.iter().map(|(i, e)| format!("{} {}: {e}", chunk[*i].0, A::command_name(&chunk[*i].1))),
+        );
     }
-    Ok(review)
+    Ok(committed)
 }
 
 impl Simulation {
