@@ -141,6 +141,10 @@ fn a_failed_stage_rolls_back_by_itself_only_where_the_change_says_so() {
                     row.name
                 );
                 assert_eq!(after.status().as_str(), "completed", "{}", row.name);
+                // The stakeholders hear of it (Table 8 level 4: notified automatically).
+                let told = StandardChange::outbox(&after, &events);
+                assert_eq!(told.len(), 1, "{}", row.name);
+                assert_eq!(told[0].payload["event"], "rolled_back_automatically", "{}", row.name);
                 let record = after.to_record();
                 assert!(record.automatic_rollback, "{}", row.name);
                 assert_eq!(record.remediation, remediation, "{}", row.name);

@@ -172,7 +172,16 @@ fn notifications<'a>(
 ) -> Vec<OutboxMessage> {
     events
         .filter(|(name, _)| {
-            matches!(*name, "authorized" | "scheduled" | "started" | "completed" | "rejected" | "recorded")
+            matches!(
+                *name,
+                "authorized"
+                    | "scheduled"
+                    | "started"
+                    | "completed"
+                    | "rolled_back_automatically"
+                    | "rejected"
+                    | "recorded"
+            )
         })
         .map(|(name, at)| OutboxMessage {
             topic: "notify.stakeholders".to_owned(),
