@@ -137,7 +137,7 @@ pub struct EmergencyChange {
     authorized: bool,
     /// When the emergency CAB's quorum was met (at submission where no step
     /// was required).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     authorized_at: Option<Timestamp>,
     state: EmergencyState,
 }

@@ -150,7 +150,7 @@ pub struct NormalChange {
     created_at: Timestamp,
     submitted_at: Option<Timestamp>,
     /// When every approval step's quorum was met.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     authorized_at: Option<Timestamp>,
     last_event_at: Timestamp,
     state: NormalState,

@@ -13,3 +13,23 @@ UPDATE metric_changes SET record = json_build_array(kind, id, change_type, servi
 INSERT INTO metric_models (tenant, definition)
 SELECT DISTINCT tenant, 1 FROM aggregates WHERE kind IN ('normal_change', 'emergency_change')
 ON CONFLICT (tenant) DO UPDATE SET definition = LEAST(metric_models.definition, 1);
+
+-- The aggregates' stored states learn the instant too (the store loads a
+-- change from its state, not from its events): the last `authorized`
+-- event's instant, or for an emergency change authorized at once (no
+-- approval step) its creating event's.
+UPDATE aggregates SET state = (state::jsonb || jsonb_build_object('authorized_at', (
+    SELECT e.payload::jsonb ->> 'at' FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.event_name = 'authorized'
+    ORDER BY e.version DESC LIMIT 1)))::text
+WHERE kind IN ('normal_change', 'emergency_change') AND EXISTS (
+    SELECT 1 FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.event_name = 'authorized');
+UPDATE aggregates SET state = (state::jsonb || jsonb_build_object('authorized_at', (
+    SELECT e.payload::jsonb ->> 'at' FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.version = 1)))::text
+WHERE kind = 'emergency_change' AND (state::jsonb -> 'authorized') = 'true'::jsonb
+  AND (state::jsonb -> 'authorized_at') IS NULL;

@@ -12,3 +12,23 @@ UPDATE metric_changes SET record = json_array(kind, id, change_type, service, re
 INSERT INTO metric_models (tenant, definition)
 SELECT DISTINCT tenant, 1 FROM aggregates WHERE kind IN ('normal_change', 'emergency_change')
 ON CONFLICT (tenant) DO UPDATE SET definition = MIN(metric_models.definition, 1);
+
+-- The aggregates' stored states learn the instant too (the store loads a
+-- change from its state, not from its events): the last `authorized`
+-- event's instant, or for an emergency change authorized at once (no
+-- approval step) its creating event's.
+UPDATE aggregates SET state = json_set(state, '$.authorized_at', (
+    SELECT json_extract(e.payload, '$.at') FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.event_name = 'authorized'
+    ORDER BY e.version DESC LIMIT 1))
+WHERE kind IN ('normal_change', 'emergency_change') AND EXISTS (
+    SELECT 1 FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.event_name = 'authorized');
+UPDATE aggregates SET state = json_set(state, '$.authorized_at', (
+    SELECT json_extract(e.payload, '$.at') FROM events e
+    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
+      AND e.version = 1))
+WHERE kind = 'emergency_change' AND json_extract(state, '$.authorized') = 1
+  AND json_extract(state, '$.authorized_at') IS NULL;

@@ -526,3 +526,94 @@ fn a_scan_is_made_anywhere_and_dropped_early() {
     assert_eq!(again, all);
     rt.block_on(db.cleanup());
 }
+
+/// Migration 0016 gives the stored states of authorized changes their
+/// `authorized_at` from the event log: a state written before it (the field
+/// stripped here) is patched by the migration's statements, so the next
+/// command's record keeps the instant.
+async fn states_learn_their_authorization(db: &TestDb) {
+    use itsm_core::change::{EmergencyChange, EmergencyCommand};
+    use itsm_core::vocabulary::{ChangeType, Risk};
+    let store = &db.store;
+    let tenant = TenantId::new(unique("authorized")).unwrap();
+    let actor = Actor::new(ActorId::new("ecab-1").unwrap(), tenant.clone(), Role::ALL.iter().copied())
+        .with_groups([itsm_core::id::GroupId::new("ecab").unwrap()]);
+    let requester = Actor::new(ActorId::new("req").unwrap(), tenant.clone(), Role::ALL.iter().copied());
+    let mut config = DomainConfig::default();
+    // Low-risk emergency changes need no ECAB: authorized at submission.
+    config.approvals.set(ChangeType::Emergency, Risk::Low, vec![]);
+    let submit = |id: &str, risk| EmergencyCommand::Submit {
+        spec: ChangeSpec {
+            id: ChangeId::new(id).unwrap(),
+            service: ServiceId::new("mail").unwrap(),
+            title: Text::new("hotfix the relay").unwrap(),
+            strategy: itsm_core::change::Strategy::BigBang,
+            auto_rollback: false,
+        },
+        risk,
+        justification: Text::new("mail is down").unwrap(),
+    };
+    let run = |who: &'static Actor, id: &'static str, at: i64, command: EmergencyCommand| {
+        let config = config.clone();
+        async move {
+            let ctx = Context::new(who, ts(at), &config);
+            store.execute::<EmergencyChange>(Request::new(ctx, id, &command)).await.unwrap();
+        }
+    };
+    let requester: &'static Actor = Box::leak(Box::new(requester));
+    let actor: &'static Actor = Box::leak(Box::new(actor));
+    run(requester, "EMG-1", 100, submit("EMG-1", Risk::High)).await;
+    run(actor, "EMG-1", 200, EmergencyCommand::Approve { group: itsm_core::id::GroupId::new("ecab").unwrap() }).await;
+    run(requester, "EMG-2", 300, submit("EMG-2", Risk::Low)).await;
+    let authorized =
+        |records: &[ChangeRecord]| -> Vec<Option<Timestamp>> { records.iter().map(|r| r.authorized_at).collect() };
+    let before: Vec<ChangeRecord> = store.change_records(&tenant).try_collect().await.unwrap();
+    assert_eq!(authorized(&before), [Some(ts(200)), Some(ts(300))]);
+
+    // The states as written before migration 0016, then its statements.
+    let t = tenant.as_str();
+    let (strip, migration) = match db.backend() {
+        itsm_store::BackendKind::Sqlite => (
+            format!("UPDATE aggregates SET state = json_remove(state, '$.authorized_at') WHERE tenant = '{t}'"),
+            include_str!("../../migrations/sqlite/0016_authorized_at.sql"),
+        ),
+        itsm_store::BackendKind::Postgres => (
+            format!("UPDATE aggregates SET state = (state::jsonb - 'authorized_at')::text WHERE tenant = '{t}'"),
+            include_str!("../../migrations/postgres/0016_authorized_at.sql"),
+        ),
+    };
+    let patches: Vec<String> = migration
+        .split(';')
+        .map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .filter(|s| s.trim_start().starts_with("UPDATE aggregates"))
+        .map(|s| format!("{s} AND tenant = '{t}'"))
+        .collect();
+    assert_eq!(patches.len(), 2);
+    let mut statements = vec![strip.as_str()];
+    statements.extend(patches.iter().map(String::as_str));
+    db.raw(&statements).await.unwrap();
+
+    // The next commands write records from the patched states.
+    run(requester, "EMG-1", 400, EmergencyCommand::Start).await;
+    run(requester, "EMG-2", 500, EmergencyCommand::Start).await;
+    let after: Vec<ChangeRecord> = store.change_records(&tenant).try_collect().await.unwrap();
+    assert_eq!(authorized(&after), [Some(ts(200)), Some(ts(300))]);
+    assert!(after.iter().all(|r| r.started_at.is_some()));
+}
+
+#[test]
+fn states_learn_their_authorization_sqlite() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(crate::common::sqlite());
+    rt.block_on(states_learn_their_authorization(&db));
+    rt.block_on(db.cleanup());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn states_learn_their_authorization_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(crate::common::postgres()) else { return };
+    rt.block_on(states_learn_their_authorization(&db));
+    rt.block_on(db.cleanup());
+}
