@@ -759,23 +759,31 @@ pub async fn review_problem_proposals(
         let accepted = proposal
             .accept(itsm_core::id::ProblemId::new(format!("PRB-{n:05}")).map_err(|e| e.to_string())?, text(&title));
         opens.push((format!("PRB-{n:05}"), accepted.open));
-        links.extend(accepted.links.into_iter().map(|(id, command)| (id.as_str().to_owned(), command)));
+        let problem = format!("PRB-{n:05}");
+        links
+            .extend(accepted.links.into_iter().map(|(id, command)| (id.as_str().to_owned(), problem.clone(), command)));
     }
-    review.accepted = import_as::<Problem>(store, config, manager, at, &opens, &mut review.refused).await?;
-    import_as::<Incident>(store, config, manager, at, &links, &mut review.refused).await?;
+    let mut refused = Vec::new();
+    review.accepted = import_as::<Problem>(store, config, manager, at, &opens, &mut refused).await?;
+    // Incidents are linked only to the problems actually opened.
+    let not_opened: std::collections::BTreeSet<&str> = refused.iter().map(|(id, _)| id.as_str()).collect();
+    links.retain(|(_, problem, _)| !not_opened.contains(problem.as_str()));
+    let links: Vec<(String, IncidentCommand)> = links.into_iter().map(|(id, _, command)| (id, command)).collect();
+    import_as::<Incident>(store, config, manager, at, &links, &mut refused).await?;
+    review.refused = refused.into_iter().map(|(_, reason)| reason).collect();
     Ok(review)
 }
 
 /// Issues `commands` (aggregate id, command) as `actor` at `at`, in import
-/// batches that skip what the domain refuses (named in `refused`); returns
-/// how many were committed.
+/// batches that skip what the domain refuses (in `refused`: the aggregate
+/// id and why); returns how many were committed.
 async fn import_as<A: itsm_core::Aggregate>(
     store: &itsm_store::Store,
     config: &itsm_core::DomainConfig,
     actor: &Actor,
     at: Timestamp,
     commands: &[(String, A::Command)],
-    refused: &mut Vec<String>,
+    refused: &mut Vec<(String, String)>,
 ) -> Result<usize, String> {
     let mut committed = 0;
     for chunk in commands.chunks(BATCH) {
@@ -790,9 +798,10 @@ async fn import_as<A: itsm_core::Aggregate>(
             .collect();
         let done = store.import_batch(config, &batch, itsm_store::OnReject::Skip).await.map_err(|e| e.to_string())?;
         committed += done.committed;
-        refused.extend(
-            done.rejected.iter().map(|(i, e)| format!("{} {}: {e}", chunk[*i].0, A::command_name(&chunk[*i].1))),
-        );
+        refused.extend(done.rejected.iter().map(|(i, e)| {
+            let (id, command) = &chunk[*i];
+            (id.clone(), format!("{id} {}: {e}", A::command_name(command)))
+        }));
     }
     Ok(committed)
 }

@@ -94,10 +94,11 @@ pub struct ChangeRecord {
     /// prior state.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub automatic_rollback: bool,
-    /// When the change was authorized (every approval step's quorum met, or
-    /// at submission where none was needed); `None` for a standard change
-    /// and one never authorized. For an emergency change, when its
-    /// emergency CAB decided (Table 9's "convened in time").
+    /// When the change was authorized by its approvers (the `authorized`
+    /// event: every approval step's quorum met); `None` for a standard
+    /// change, one never authorized, and an emergency change that needed no
+    /// approval step. For an emergency change, when its emergency CAB
+    /// decided (Table 9's "convened in time").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_at: Option<Timestamp>,
 }

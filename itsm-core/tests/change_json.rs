@@ -177,8 +177,20 @@ fn standard(out: &mut String) {
         created(Strategy::Rolling { batch_percent: 25 }),
         E::Cancelled { reason: text("no longer needed"), at: ts(10), by: id("rita") },
     ];
-    let seen = fold::<StandardChange>(out, "standard", &[reviewed, unreviewed, cancelled]);
-    covers(seen, 8, names(StandardStatus::ALL));
+    let rolled_back = vec![
+        created(phased()),
+        E::Scheduled { window: window(1), at: ts(10), by: id("rita"), overridden: None },
+        E::Started { at: ts(30), by: id("ivan") },
+        E::StageAdvanced { stages_done: 1, at: ts(40), by: id("ivan") },
+        E::RolledBackAutomatically {
+            stage: 1,
+            reason: text("5xx rate 7% on the canary"),
+            completion: Completion::rolled_back_automatically(ts(30), ts(50), true).expect("valid completion"),
+            by: id("ivan"),
+        },
+    ];
+    let seen = fold::<StandardChange>(out, "standard", &[reviewed, unreviewed, cancelled, rolled_back]);
+    covers(seen, 9, names(StandardStatus::ALL));
     use StandardCommand as C;
     let commands = [
         C::Create { spec: spec(phased()), template: TemplateId::new("os-patch").expect("valid id") },
@@ -187,6 +199,7 @@ fn standard(out: &mut String) {
         C::Start,
         C::AdvanceStage,
         C::Complete { outcome: ChangeOutcome::Failed, remediation: Remediation::RolledBack },
+        C::FailStage { reason: text("5xx rate 7% on the canary"), restored: true },
         C::Review { verdict: ReviewVerdict::NotMet, notes: text("rolled back") },
         C::Close,
         C::Cancel { reason: text("no longer needed") },
@@ -239,8 +252,26 @@ fn normal(out: &mut String) {
         E::Scheduled { window: window(1), at: ts(40), by: id("rita"), overridden: None },
         E::Cancelled { reason: text("superseded"), at: ts(50), by: id("rita") },
     ];
-    let seen = fold::<NormalChange>(out, "normal", &[closed, rejected, cancelled]);
-    covers(seen, 13, names(NormalStatus::ALL));
+    let rolled_back = vec![
+        created(phased()),
+        E::Submitted { at: ts(10), by: id("rita") },
+        assessed(),
+        E::Approved { group: group("cab"), at: ts(30), by: id("carl") },
+        E::Approved { group: group("cab"), at: ts(31), by: id("cora") },
+        E::Approved { group: group("change-managers"), at: ts(32), by: id("rita") },
+        E::Authorized { at: ts(32) },
+        E::Scheduled { window: window(1), at: ts(40), by: id("rita"), overridden: None },
+        E::Started { at: ts(50), by: id("ivan") },
+        E::StageAdvanced { stages_done: 1, at: ts(60), by: id("ivan") },
+        E::RolledBackAutomatically {
+            stage: 1,
+            reason: text("5xx rate 7% on the canary"),
+            completion: Completion::rolled_back_automatically(ts(50), ts(70), false).expect("valid completion"),
+            by: id("ivan"),
+        },
+    ];
+    let seen = fold::<NormalChange>(out, "normal", &[closed, rejected, cancelled, rolled_back]);
+    covers(seen, 14, names(NormalStatus::ALL));
     use NormalCommand as C;
     let commands = [
         C::Create(spec(phased())),
@@ -253,6 +284,7 @@ fn normal(out: &mut String) {
         C::Start,
         C::AdvanceStage,
         C::Complete { outcome: ChangeOutcome::Successful, remediation: Remediation::None },
+        C::FailStage { reason: text("5xx rate 7% on the canary"), restored: false },
         C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("as planned") },
         C::Close,
         C::Cancel { reason: text("superseded") },
@@ -315,8 +347,21 @@ fn emergency(out: &mut String) {
         submitted(Strategy::BlueGreen, vec![]),
         E::Cancelled { reason: text("fixed by a restart"), at: ts(10), by: id("rita") },
     ];
-    let seen = fold::<EmergencyChange>(out, "emergency", &[closed, recorded, rejected, cancelled]);
-    covers(seen, 11, names(EmergencyStatus::ALL));
+    let rolled_back = vec![
+        submitted(phased(), steps()),
+        E::Approved { group: group("ecab"), at: ts(10), by: id("carl") },
+        E::Authorized { at: ts(10) },
+        E::Started { at: ts(20), by: id("ivan") },
+        E::StageAdvanced { stages_done: 1, at: ts(30), by: id("ivan") },
+        E::RolledBackAutomatically {
+            stage: 1,
+            reason: text("5xx rate 7% on the canary"),
+            completion: Completion::rolled_back_automatically(ts(20), ts(40), true).expect("valid completion"),
+            by: id("ivan"),
+        },
+    ];
+    let seen = fold::<EmergencyChange>(out, "emergency", &[closed, recorded, rejected, cancelled, rolled_back]);
+    covers(seen, 12, names(EmergencyStatus::ALL));
     use EmergencyCommand as C;
     let commands = [
         C::Submit { spec: spec(phased()), risk: Risk::High, justification: text("payments are down") },
@@ -326,6 +371,7 @@ fn emergency(out: &mut String) {
         C::Start,
         C::AdvanceStage,
         C::Complete { outcome: ChangeOutcome::Failed, remediation: Remediation::RolledBack },
+        C::FailStage { reason: text("5xx rate 7% on the canary"), restored: true },
         C::Review { verdict: ReviewVerdict::PartlyMet, notes: text("late") },
         C::Close,
         C::Cancel { reason: text("fixed by a restart") },

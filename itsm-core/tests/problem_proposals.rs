@@ -112,10 +112,35 @@ fn rows() -> Vec<Row> {
             vec![],
         ),
         (
-            "incidents already linked to a problem are left out",
+            "an incident linked to a problem is left out, its unlinked repeat proposed",
             vec![linked(inc("I1", "mail", None, 0, Some(1))), inc("I2", "mail", None, 5, None)],
             rule,
+            vec![("mail", vec!["I2"], ProposalReason::Repeats { repeats: 1 })],
+        ),
+        (
+            "in one service, the repeat proposals come before the major ones",
+            vec![
+                major(inc("A0", "mail", Some("imap"), 1, None)),
+                inc("I1", "mail", Some("smtp"), 0, Some(1)),
+                inc("I2", "mail", Some("smtp"), 5, None),
+            ],
+            rule,
+            vec![
+                ("mail", vec!["I1", "I2"], ProposalReason::Repeats { repeats: 1 }),
+                ("mail", vec!["A0"], ProposalReason::Major),
+            ],
+        ),
+        (
+            "both linked: nothing to propose",
+            vec![linked(inc("I1", "mail", None, 0, Some(1))), linked(inc("I2", "mail", None, 5, None))],
+            rule,
             vec![],
+        ),
+        (
+            "no category and an empty one are one key",
+            vec![inc("I1", "mail", None, 0, Some(1)), inc("I2", "mail", Some(""), 5, None)],
+            rule,
+            vec![("mail", vec!["I1", "I2"], ProposalReason::Repeats { repeats: 1 })],
         ),
         (
             "a major incident alone, and one inside a repeat proposal only there",
@@ -172,36 +197,50 @@ fn a_person_accepts_a_proposal_by_opening_the_problem() {
     }
 }
 
+/// A reference group: every incident of a pair, the unlinked ones, the
+/// unlinked repeats.
+type Group = (BTreeSet<IncidentId>, BTreeSet<IncidentId>, usize);
+
 /// The rule as stated, by brute force over every pair.
 fn reference(incidents: &[IncidentRecord], rule: &ProposalRule) -> BTreeSet<(BTreeSet<IncidentId>, ProposalReason)> {
-    let open: Vec<&IncidentRecord> = incidents.iter().filter(|r| r.problem_id.is_none()).collect();
-    let mut groups: BTreeMap<(String, Option<String>), (BTreeSet<IncidentId>, usize)> = BTreeMap::new();
-    for i in &open {
+    let key = |r: &IncidentRecord| (r.service.as_str().to_owned(), r.category.clone().unwrap_or_default());
+    // Per key: every incident of a pair, the unlinked ones, the unlinked repeats.
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    for i in incidents {
         let mut repeat = false;
-        for j in &open {
-            let same = (&i.service, &i.category) == (&j.service, &j.category);
+        for j in incidents {
             let gap = j.resolved_at.map(|r| i.opened_at.unix_micros() - r.unix_micros());
-            if i.id != j.id && same && gap.is_some_and(|g| (0..=rule.window_seconds * 1_000_000).contains(&g)) {
+            if i.id != j.id
+                && key(i) == key(j)
+                && gap.is_some_and(|g| (0..=rule.window_seconds * 1_000_000).contains(&g))
+            {
                 repeat = true;
-                groups.entry((i.service.as_str().to_owned(), i.category.clone())).or_default().0.insert(j.id.clone());
+                let g = groups.entry(key(i)).or_default();
+                g.0.insert(j.id.clone());
+                if j.problem_id.is_none() {
+                    g.1.insert(j.id.clone());
+                }
             }
         }
         if repeat {
-            let g = groups.entry((i.service.as_str().to_owned(), i.category.clone())).or_default();
+            let g = groups.entry(key(i)).or_default();
             g.0.insert(i.id.clone());
-            g.1 += 1;
+            if i.problem_id.is_none() {
+                g.1.insert(i.id.clone());
+                g.2 += 1;
+            }
         }
     }
     let mut out = BTreeSet::new();
     let mut taken = BTreeSet::new();
-    for (members, repeats) in groups.into_values() {
-        if members.len() >= rule.min_incidents.max(1) {
-            taken.extend(members.iter().cloned());
-            out.insert((members, ProposalReason::Repeats { repeats }));
+    for (all, open, repeats) in groups.into_values() {
+        if !open.is_empty() && all.len() >= rule.min_incidents.max(1) {
+            taken.extend(open.iter().cloned());
+            out.insert((open, ProposalReason::Repeats { repeats }));
         }
     }
-    for r in open {
-        if r.major && !taken.contains(&r.id) {
+    for r in incidents {
+        if r.major && r.problem_id.is_none() && !taken.contains(&r.id) {
             out.insert((BTreeSet::from([r.id.clone()]), ProposalReason::Major));
         }
     }
@@ -220,7 +259,7 @@ fn arb_incidents() -> impl Strategy<Value = Vec<IncidentRecord>> {
                 let mut r = inc(
                     &format!("I{n}"),
                     ["mail", "vpn"][service],
-                    [None, Some("a"), Some("b")][category],
+                    [None, Some("a"), Some("")][category],
                     day,
                     resolved,
                 );

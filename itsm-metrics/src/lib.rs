@@ -47,6 +47,14 @@
 //!   ended by itself (`automatic_rollback`, remediation `rolled_back` or
 //!   `rollback_failed`) / changes whose first attempt failed (the first change
 //!   failure rate's numerator);
+//! - authorized in time, emergency changes only (the library's own, for
+//!   Table 9 level 2's emergency CAB "convened in time"): emergency changes
+//!   whose `authorized_at` is in W, within
+//!   [`ScorecardConfig::authorization_within_seconds`] of `requested_at` and
+//!   not after `started_at` / emergency changes whose `authorized_at` is in W;
+//! - problem review share (the library's own, for Table 7's knowledge
+//!   column): incidents opened in W that are repeats or major and name a
+//!   problem / incidents opened in W that are repeats or major;
 //! - restore time = restore instant - `impact_start`, in whole seconds, over
 //!   incidents whose restore instant is in W: n, mean, median, p90, max and the
 //!   censored count (impact started before `to`, not restored by `to`), per

@@ -560,10 +560,10 @@ fn check_subject(metric: MetricKind, subject: &str) -> Result<(), ThresholdError
         MetricKind::FirstChangeFailureRate
         | MetricKind::RollbackFailureRate
         | MetricKind::RollbackFailureShareOfImplemented
-        | MetricKind::AutomaticRollbackShare
-        | MetricKind::AuthorizedInTime => {
+        | MetricKind::AutomaticRollbackShare => {
             (ChangeType::parse(subject).is_some(), "a change type: standard, normal, emergency")
         }
+        MetricKind::AuthorizedInTime => (subject == "emergency", "emergency (the only type it counts)"),
         MetricKind::Mttr => (FailureClass::parse(subject).is_some(), "a failure class: ci, cd, platform, other"),
         MetricKind::SlaAttainment => (Priority::parse(subject).is_some(), "a priority 1..5"),
         MetricKind::Availability | MetricKind::AnnualDowntime => (!subject.is_empty(), "a service id"),

@@ -135,8 +135,8 @@ pub struct EmergencyChange {
     steps: Vec<ApprovalStep>,
     votes: BTreeMap<GroupId, BTreeSet<ActorId>>,
     authorized: bool,
-    /// When the emergency CAB's quorum was met (at submission where no step
-    /// was required).
+    /// When the emergency CAB's quorum was met (`None` where no approval
+    /// step was required: no ECAB met).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     authorized_at: Option<Timestamp>,
     state: EmergencyState,
@@ -376,7 +376,8 @@ impl EmergencyChange {
             steps: steps.clone(),
             votes: BTreeMap::new(),
             authorized: steps.is_empty(),
-            authorized_at: steps.is_empty().then_some(at),
+            // No ECAB met for a change that needed no approval step.
+            authorized_at: None,
             state,
         })
     }

@@ -5,13 +5,16 @@
 //! [`ProblemCommand::Open`], then each incident's `link_problem`), which the
 //! store checks and records like any other command.
 //!
-//! The rule, over the incidents that name no problem yet:
+//! The rule:
 //! - **repeats**: incident `i` repeats incident `j` when both have the same
-//!   service and category, `j` was resolved at or before `i` opened, and no
-//!   more than `window_seconds` before (the metrics' repeat definition). Per
-//!   (service, category), every incident on either side of such a pair goes
-//!   into one proposal, when there are at least `min_incidents` of them;
-//! - **major**: a major incident in no repeat proposal is proposed alone.
+//!   service and category (no category and an empty one are the same), `j`
+//!   was resolved at or before `i` opened, and no more than `window_seconds`
+//!   before (the metrics' repeat definition, over every incident). Per
+//!   (service, category), the incidents on either side of such a pair that
+//!   name no problem yet go into one proposal, when the pairs' incidents
+//!   (named or not) are at least `min_incidents`;
+//! - **major**: a major incident that names no problem and is in no repeat
+//!   proposal is proposed alone.
 //!
 //! Proposals come sorted by service, then category (major proposals after
 //! the repeat proposals of their service, by incident id).
@@ -48,7 +51,7 @@ impl Default for ProposalRule {
 pub enum ProposalReason {
     /// Like incidents kept coming back.
     Repeats {
-        /// How many of the incidents are repeats of an earlier one.
+        /// How many of the proposed incidents are repeats of an earlier one.
         repeats: usize,
     },
     /// A major incident.
@@ -98,37 +101,45 @@ impl ProblemProposal {
 /// The problems `incidents` call for under `rule` (see the module docs).
 pub fn proposals(incidents: &[IncidentRecord], rule: &ProposalRule) -> Vec<ProblemProposal> {
     let window = rule.window_seconds.saturating_mul(1_000_000);
-    let mut groups: BTreeMap<(&ServiceId, Option<&str>), Vec<&IncidentRecord>> = BTreeMap::new();
-    for r in incidents.iter().filter(|r| r.problem_id.is_none()) {
-        groups.entry((&r.service, r.category.as_deref())).or_default().push(r);
+    let mut groups: BTreeMap<(&ServiceId, &str), Vec<&IncidentRecord>> = BTreeMap::new();
+    for r in incidents {
+        groups.entry((&r.service, r.category.as_deref().unwrap_or(""))).or_default().push(r);
     }
     let mut out = Vec::new();
     let mut proposed: BTreeSet<&IncidentId> = BTreeSet::new();
     for ((service, category), members) in &groups {
         // Resolutions in order, to find for each opening the ones before it.
-        let mut resolved: Vec<(i64, &IncidentId)> =
-            members.iter().filter_map(|r| r.resolved_at.map(|t| (t.unix_micros(), &r.id))).collect();
-        resolved.sort_unstable();
+        let mut resolved: Vec<(i64, &IncidentRecord)> =
+            members.iter().filter_map(|r| r.resolved_at.map(|t| (t.unix_micros(), *r))).collect();
+        resolved.sort_unstable_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
         let mut involved: BTreeSet<&IncidentId> = BTreeSet::new();
+        let mut open: BTreeSet<&IncidentId> = BTreeSet::new();
         let mut repeats = 0;
         for r in members {
             let opened = r.opened_at.unix_micros();
             let lo = resolved.partition_point(|(t, _)| *t < opened.saturating_sub(window));
             let hi = resolved.partition_point(|(t, _)| *t <= opened);
-            let earlier: Vec<&IncidentId> =
-                resolved.get(lo..hi).unwrap_or_default().iter().map(|(_, id)| *id).filter(|id| **id != r.id).collect();
-            if !earlier.is_empty() {
+            let earlier: Vec<&IncidentRecord> =
+                resolved.get(lo..hi).unwrap_or_default().iter().map(|(_, j)| *j).filter(|j| j.id != r.id).collect();
+            if earlier.is_empty() {
+                continue;
+            }
+            for x in std::iter::once(*r).chain(earlier) {
+                involved.insert(&x.id);
+                if x.problem_id.is_none() {
+                    open.insert(&x.id);
+                }
+            }
+            if r.problem_id.is_none() {
                 repeats += 1;
-                involved.insert(&r.id);
-                involved.extend(earlier);
             }
         }
-        if repeats > 0 && involved.len() >= rule.min_incidents.max(1) {
-            proposed.extend(involved.iter().copied());
+        if !open.is_empty() && involved.len() >= rule.min_incidents.max(1) {
+            proposed.extend(open.iter().copied());
             out.push(ProblemProposal {
                 service: (*service).clone(),
-                category: category.map(str::to_owned),
-                incidents: involved.into_iter().cloned().collect(),
+                category: (!category.is_empty()).then(|| (*category).to_owned()),
+                incidents: open.into_iter().cloned().collect(),
                 reason: ProposalReason::Repeats { repeats },
             });
         }

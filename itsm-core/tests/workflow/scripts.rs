@@ -303,6 +303,7 @@ impl Scripted for StandardMachine {
             "review" => vec![C::Review { verdict: ReviewVerdict::PartlyMet, notes: text("slow") }],
             "close" => vec![C::Close],
             "cancel" => vec![C::Cancel { reason: text("superseded") }],
+            "fail_stage" => vec![C::FailStage { reason: text("health check failed"), restored: true }],
             other => panic!("unknown standard command {other}"),
         };
         lines::<Self>(who, cmds)
@@ -388,6 +389,7 @@ impl Scripted for NormalMachine {
             "review" => one("cm", C::Review { verdict: ReviewVerdict::ObjectivesMet, notes: text("ok") }),
             "close" => one("cm", C::Close),
             "cancel" => one("cm", C::Cancel { reason: text("withdrawn") }),
+            "fail_stage" => one("impl", C::FailStage { reason: text("health check failed"), restored: true }),
             other => panic!("unknown normal command {other}"),
         }
     }
@@ -478,6 +480,7 @@ impl Scripted for EmergencyMachine {
             "review" => one("cm", C::Review { verdict: ReviewVerdict::NotMet, notes: text("caused an incident") }),
             "close" => one("cm", C::Close),
             "cancel" => one("cm", C::Cancel { reason: text("vendor fixed it") }),
+            "fail_stage" => one("impl", C::FailStage { reason: text("health check failed"), restored: true }),
             other => panic!("unknown emergency command {other}"),
         }
     }

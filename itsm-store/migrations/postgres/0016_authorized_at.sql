@@ -4,20 +4,24 @@
 -- The instant is in the event log, not in the rows written before this
 -- migration: record definition 2 says so, and every tenant holding a normal
 -- or an emergency change is listed at definition 1, so its scans refuse
--- until `Store::rebuild_metric_records` has written the rows again. The
--- arrays get the new element (null) here so both forms still agree.
+-- until `Store::rebuild_metric_records` has written the rows again; a
+-- tenant built at definition 1 without such changes has nothing to learn
+-- and moves to 2. The arrays get the new element (null) here so both forms
+-- still agree.
 ALTER TABLE metric_changes ADD COLUMN authorized_at BIGINT;
 UPDATE metric_changes SET record = json_build_array(kind, id, change_type, service, requested_at, planned_start,
     planned_end, started_at, completed_at, outcome, remediation,
     CASE WHEN automatic_rollback THEN 1 ELSE 0 END, authorized_at)::text;
+UPDATE metric_models SET definition = 2 WHERE definition = 1 AND tenant NOT IN (
+    SELECT tenant FROM aggregates WHERE kind IN ('normal_change', 'emergency_change'));
 INSERT INTO metric_models (tenant, definition)
 SELECT DISTINCT tenant, 1 FROM aggregates WHERE kind IN ('normal_change', 'emergency_change')
 ON CONFLICT (tenant) DO UPDATE SET definition = LEAST(metric_models.definition, 1);
 
 -- The aggregates' stored states learn the instant too (the store loads a
 -- change from its state, not from its events): the last `authorized`
--- event's instant, or for an emergency change authorized at once (no
--- approval step) its creating event's.
+-- event's instant (an emergency change that needed no approval step has
+-- none, and keeps none).
 UPDATE aggregates SET state = (state::jsonb || jsonb_build_object('authorized_at', (
     SELECT e.payload::jsonb ->> 'at' FROM events e
     WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
@@ -27,9 +31,3 @@ WHERE kind IN ('normal_change', 'emergency_change') AND EXISTS (
     SELECT 1 FROM events e
     WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
       AND e.event_name = 'authorized');
-UPDATE aggregates SET state = (state::jsonb || jsonb_build_object('authorized_at', (
-    SELECT e.payload::jsonb ->> 'at' FROM events e
-    WHERE e.tenant = aggregates.tenant AND e.aggregate_kind = aggregates.kind AND e.aggregate_id = aggregates.id
-      AND e.version = 1)))::text
-WHERE kind = 'emergency_change' AND (state::jsonb -> 'authorized') = 'true'::jsonb
-  AND (state::jsonb -> 'authorized_at') IS NULL;
