@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertKey;
 use crate::id::{ChangeId, IncidentId, ProblemId, ServiceId};
 use crate::time::Timestamp;
 use crate::vocabulary::{
@@ -121,6 +122,36 @@ pub struct OutageRecord {
     pub end: Timestamp,
     /// Planned maintenance rather than an unplanned outage.
     pub planned: bool,
+}
+
+/// One alert as the engine received it: what the alert-delay metric of
+/// Table 3 ("alert delay within 3 minutes") measures, `received_at -
+/// fired_at`. A store keeps one per alert recorded on an incident (its first
+/// delivery; a redelivery is a duplicate and records nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReceipt {
+    /// The alert.
+    pub alert: AlertKey,
+    /// When the monitoring system says it fired.
+    pub fired_at: Timestamp,
+    /// When the engine received it: the instant its ingestion recorded it.
+    pub received_at: Timestamp,
+}
+
+/// One notification and its delivery: what the notification-timeliness
+/// metric of Table 16 ("users notified in time") measures, `delivered_at -
+/// created_at`. A store keeps one per outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// The topic (`incident.resolved`, `notify.stakeholders`, `alert.clear`, ...).
+    pub topic: String,
+    /// The message's key, unique per topic (the outbox's deduplication key).
+    pub key: String,
+    /// When the event that calls for it was recorded.
+    pub created_at: Timestamp,
+    /// When a sink acknowledged it; `None` while undelivered (pending, or
+    /// given up as a dead letter).
+    pub delivered_at: Option<Timestamp>,
 }
 
 /// What an aggregate contributes to the metrics, if anything

@@ -55,6 +55,17 @@
 //! - problem review share (the library's own, for Table 7's knowledge
 //!   column): incidents opened in W that are repeats or major and name a
 //!   problem / incidents opened in W that are repeats or major;
+//! - alert delay within the bound (the library's own, for Table 3 level 2's
+//!   "alert delay within 3 minutes"; [`Accumulator::push_alert_receipt`]):
+//!   alerts whose `received_at` is in W and `received_at - fired_at <=`
+//!   [`ScorecardConfig::alert_delay_within_seconds`] / alerts whose
+//!   `received_at` is in W (a negative delay is an anomaly, left out);
+//! - notified in time (the library's own, for Table 16's "users notified in
+//!   time"; [`Accumulator::push_notification`]): notifications of a people
+//!   topic ([`NotificationPolicy`]) created in W and delivered within
+//!   `within_seconds` of `created_at` / those created in W that are
+//!   delivered, or undelivered with `created_at + within < to` (late);
+//!   undelivered ones due at or after `to` are pending, not judged;
 //! - restore time = restore instant - `impact_start`, in whole seconds, over
 //!   incidents whose restore instant is in W: n, mean, median, p90, max and the
 //!   censored count (impact started before `to`, not restored by `to`), per
@@ -99,7 +110,7 @@ pub mod stats;
 pub mod thresholds;
 
 pub use accumulator::{Accumulator, Retained};
-pub use config::{RepeatConfig, RepeatKey, ScorecardConfig, ScorecardOptions};
+pub use config::{NotificationPolicy, RepeatConfig, RepeatKey, ScorecardConfig, ScorecardOptions};
 pub use error::{MetricsError, RenderError, ThresholdError};
 pub use rate::Rate;
 pub use rating::{Evidence, Level, Rating};

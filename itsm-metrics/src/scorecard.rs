@@ -52,8 +52,55 @@ pub struct Scorecard {
     /// a reader can tell a real long outage from a record nobody closed.
     #[serde(default)]
     pub open_outages: Vec<OpenOutage>,
+    /// Alert delay (Table 3) and notification timeliness (Table 16), over
+    /// all services.
+    #[serde(default)]
+    pub timeliness: Timeliness,
     /// Levels per metric and per table.
     pub ratings: Ratings,
+}
+
+/// How soon alerts arrived and notifications went out (Tables 3 and 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeliness {
+    /// The alert-delay bound in force, in seconds
+    /// (`ScorecardConfig::alert_delay_within_seconds`).
+    pub alert_delay_bound_seconds: u64,
+    /// Alerts received in the period within the bound of firing
+    /// (`received_at - fired_at <= bound`) / alerts received in the period
+    /// (a negative delay is an anomaly, left out of both).
+    pub alert_delay_within: Rate,
+    /// The delays of the alerts received in the period, in whole seconds
+    /// (truncated).
+    pub alert_delay: DurationStats,
+    /// The notification bound in force, in seconds
+    /// (`NotificationPolicy::within_seconds`).
+    pub notification_bound_seconds: u64,
+    /// Notifications to people (topics not in
+    /// `NotificationPolicy::machine_topics`) created in the period and
+    /// delivered within the bound of their creation / those created in the
+    /// period that can be judged: delivered, or undelivered past their
+    /// deadline (`created_at + bound`) by the end of the period (late).
+    pub notified_in_time: Rate,
+    /// Delivery delays of the delivered ones, in whole seconds (truncated).
+    pub notification_delay: DurationStats,
+    /// Created in the period, undelivered, and not due before its end: not judged.
+    pub notifications_pending: u64,
+}
+
+impl Default for Timeliness {
+    /// No data (a scorecard written before these metrics existed reads so).
+    fn default() -> Self {
+        Timeliness {
+            alert_delay_bound_seconds: crate::config::DEFAULT_ALERT_DELAY_WITHIN_SECONDS,
+            alert_delay_within: Rate::new(0, 0),
+            alert_delay: DurationStats::default(),
+            notification_bound_seconds: crate::config::DEFAULT_NOTIFICATION_WITHIN_SECONDS,
+            notified_in_time: Rate::new(0, 0),
+            notification_delay: DurationStats::default(),
+            notifications_pending: 0,
+        }
+    }
 }
 
 /// The period as reported.
@@ -78,6 +125,12 @@ pub struct InputCounts {
     pub changes: u64,
     /// Outage records.
     pub outages: u64,
+    /// Alert receipts (Table 3).
+    #[serde(default)]
+    pub alert_receipts: u64,
+    /// Notification records (Table 16).
+    #[serde(default)]
+    pub notifications: u64,
 }
 
 /// Counts of values left out because their instants contradict each other.
@@ -89,6 +142,13 @@ pub struct Anomalies {
     pub negative_acknowledge_times: u64,
     /// Outage records whose `end` is not after `start`.
     pub empty_outages: u64,
+    /// Alerts received in the period before they fired (the monitoring
+    /// system's clock ahead of the engine's).
+    #[serde(default)]
+    pub negative_alert_delays: u64,
+    /// Notifications created in the period whose delivery precedes their creation.
+    #[serde(default)]
+    pub negative_notification_delays: u64,
 }
 
 /// The metrics of a set of services (one service, or all).
@@ -200,7 +260,7 @@ pub struct ClassDuration {
 }
 
 /// Statistics of durations in whole seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DurationStats {
     /// Number of durations.
     pub n: u64,
@@ -419,6 +479,7 @@ pub struct TableRating {
 /// The title of a maturity model table.
 pub fn table_title(table: u8) -> &'static str {
     match table {
+        3 => "Alert convergence and notification",
         5 => "Incident discovery",
         6 => "Incident handling",
         7 => "Incident review",

@@ -18,7 +18,7 @@ use crate::stats::{self, Ratio, SeriesPoint, TrendDirection};
 use crate::thresholds::{MetricKind, MetricThresholds, Thresholds, TrendSeries, metric_label};
 
 /// The tables always listed, in order.
-const TABLES: [u8; 6] = [5, 6, 7, 8, 9, 15];
+const TABLES: [u8; 8] = [3, 5, 6, 7, 8, 9, 15, 16];
 
 /// Trend tests of the monthly series.
 pub(crate) fn trends(months: &[MonthRow], thresholds: &Thresholds, include_partial: bool) -> Vec<TrendResult> {
@@ -262,6 +262,8 @@ pub(crate) fn rate(card: &mut Scorecard, thresholds: &Thresholds, period_micros:
             MetricKind::ResolutionRate => metrics.push(rate_entry(th, None, &total.incidents.resolution_rate)),
             MetricKind::RepeatRate => metrics.push(rate_entry(th, None, &total.incidents.repeat_rate)),
             MetricKind::ProblemReviewShare => metrics.push(rate_entry(th, None, &total.incidents.problem_review_share)),
+            MetricKind::AlertDelayWithin => metrics.push(rate_entry(th, None, &card.timeliness.alert_delay_within)),
+            MetricKind::NotifiedInTime => metrics.push(rate_entry(th, None, &card.timeliness.notified_in_time)),
         }
     }
     for tt in &thresholds.trends {

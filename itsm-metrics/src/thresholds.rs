@@ -123,6 +123,10 @@ pub enum MetricKind {
     ProblemReviewShare,
     /// Share of authorizations in time; subject = change type, or none for all.
     AuthorizedInTime,
+    /// Share of alerts received within the alert-delay bound (Table 3).
+    AlertDelayWithin,
+    /// Share of notifications to people delivered within the bound (Table 16).
+    NotifiedInTime,
 }
 
 impl MetricKind {
@@ -145,6 +149,8 @@ impl MetricKind {
             MetricKind::AutomaticRollbackShare => "automatic_rollback_share",
             MetricKind::ProblemReviewShare => "problem_review_share",
             MetricKind::AuthorizedInTime => "authorized_in_time",
+            MetricKind::AlertDelayWithin => "alert_delay_within",
+            MetricKind::NotifiedInTime => "notified_in_time",
         }
     }
 
@@ -165,7 +171,9 @@ impl MetricKind {
             | MetricKind::RepeatRate
             | MetricKind::AutomaticRollbackShare
             | MetricKind::ProblemReviewShare
-            | MetricKind::AuthorizedInTime => Unit::Percent,
+            | MetricKind::AuthorizedInTime
+            | MetricKind::AlertDelayWithin
+            | MetricKind::NotifiedInTime => Unit::Percent,
         }
     }
 }
@@ -427,6 +435,20 @@ impl Thresholds {
             vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "90"), bound(3, Op::Ge, "90"), bound(4, Op::Ge, "90"), bound(5, Op::Ge, "90")],
             "Table 9 level 2 'emergency change meetings convened in time' read as at least 90% of the emergency changes authorized within the bound of their request (ScorecardConfig::authorization_within_seconds, default one hour) and before implementation started; changes recorded after the fact are authorized late by definition",
         ));
+        metrics.push(qualitative(
+            3,
+            MetricKind::AlertDelayWithin,
+            None,
+            vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "95"), bound(3, Op::Ge, "95"), bound(4, Op::Ge, "95"), bound(5, Op::Ge, "95")],
+            "Tables 3 and 4 level 2 'alert delay within 3 minutes' read as at least 95% of the alerts received within the bound of firing (ScorecardConfig::alert_delay_within_seconds, default 180 s), so one alert held up by a network partition does not undo the level; the higher levels keep the bound",
+        ));
+        metrics.push(qualitative(
+            16,
+            MetricKind::NotifiedInTime,
+            None,
+            vec![bound(1, Op::Ge, "0"), bound(2, Op::Ge, "50"), bound(3, Op::Ge, "95"), bound(4, Op::Ge, "95"), bound(5, Op::Ge, "95")],
+            "Table 16 level 2 'users sometimes notified' read as at least half of the notifications to people delivered within the bound of their event (NotificationPolicy::within_seconds, default 300 s; machine topics such as alert.clear are not counted); level 3 'users notified in time' as at least 95%; undelivered past the bound counts as late",
+        ));
         metrics.push(MetricThresholds {
             table: 15,
             metric: MetricKind::Availability,
@@ -573,7 +595,9 @@ fn check_subject(metric: MetricKind, subject: &str) -> Result<(), ThresholdError
         | MetricKind::FirstLineResolutionRate
         | MetricKind::ResolutionRate
         | MetricKind::RepeatRate
-        | MetricKind::ProblemReviewShare => (false, "no subject"),
+        | MetricKind::ProblemReviewShare
+        | MetricKind::AlertDelayWithin
+        | MetricKind::NotifiedInTime => (false, "no subject"),
     };
     if ok {
         Ok(())

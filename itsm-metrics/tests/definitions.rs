@@ -510,7 +510,7 @@ fn tables_take_the_minimum_and_name_the_limit() {
     let t9 = c.ratings.tables.iter().find(|t| t.table == 9).unwrap();
     assert_eq!(t9.level, Level::NoData);
     let tables: Vec<u8> = c.ratings.tables.iter().map(|t| t.table).collect();
-    assert_eq!(tables, vec![5, 6, 7, 8, 9, 15]);
+    assert_eq!(tables, vec![3, 5, 6, 7, 8, 9, 15, 16]);
 }
 
 fn check_contract(v: &Value, path: &str) {

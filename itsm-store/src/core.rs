@@ -101,6 +101,24 @@ pub(crate) struct DeadRow {
     pub stream: Option<String>,
 }
 
+/// An `alert_correlated` event as read for an alert receipt.
+#[derive(Debug, FromRow)]
+pub(crate) struct ReceiptRow {
+    pub position: i64,
+    pub payload: String,
+    pub recorded_at: DbTime,
+}
+
+/// An outbox message as read for a notification record.
+#[derive(Debug, FromRow)]
+pub(crate) struct NotificationRow {
+    pub id: i64,
+    pub topic: String,
+    pub dedup_key: String,
+    pub created_at: DbTime,
+    pub delivered_at: Option<DbTime>,
+}
+
 /// An event of the feed and its transaction key.
 #[derive(Debug, FromRow)]
 pub(crate) struct FeedRow {
@@ -511,6 +529,8 @@ where
     for<'r> RawHistory: FromRow<'r, DB::Row>,
     for<'r> ClaimedRow: FromRow<'r, DB::Row>,
     for<'r> DeadRow: FromRow<'r, DB::Row>,
+    for<'r> ReceiptRow: FromRow<'r, DB::Row>,
+    for<'r> NotificationRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointHeadRow: FromRow<'r, DB::Row>,
     for<'r> HeadRow: FromRow<'r, DB::Row>,
@@ -1468,6 +1488,38 @@ where
             .map_err(DB::error)?;
         commit(tx).await?;
         Ok(done.is_some())
+    }
+
+    /// A page of a tenant's `alert_correlated` events after `after` (position).
+    pub(crate) async fn alert_receipts_page(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ReceiptRow>, StoreError> {
+        query_as(DB::sql().alert_receipts_page)
+            .bind(tenant)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(DB::error)
+    }
+
+    /// A page of a tenant's outbox messages after `after` (id).
+    pub(crate) async fn notifications_page(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        query_as(DB::sql().notifications_page)
+            .bind(tenant)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(DB::error)
     }
 
     /// A tenant's dead letters, oldest message first.

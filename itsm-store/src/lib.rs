@@ -928,6 +928,106 @@ impl Store {
         )
     }
 
+    /// A tenant's alert receipts (Table 3's alert delay), one per alert
+    /// recorded on an incident (an `alert_correlated` event: the alert's
+    /// `fired_at`, and the event's `recorded_at`, the instant its ingestion
+    /// ran), in the order they were recorded, read [`PAGE_SIZE`] rows at a
+    /// time: what `itsm_metrics::Accumulator::push_alert_receipt` takes. A
+    /// redelivered alert is a duplicate and recorded once. A system path,
+    /// not actor-scoped.
+    pub fn alert_receipts(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::AlertReceipt, StoreError>> + Send + 'static {
+        let (store, tenant) = (self.clone(), tenant.clone());
+        stream::try_unfold(Some(0i64), move |after| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            async move {
+                let Some(after) = after else { return Ok::<_, StoreError>(None) };
+                let (store, tenant) = (&store, tenant.as_str());
+                let limit = i64::from(PAGE_SIZE);
+                let rows =
+                    retry::retry(
+                        || async move { dispatch!(store, s => s.alert_receipts_page(tenant, after, limit).await) },
+                    )
+                    .await?;
+                let next = match rows.last() {
+                    Some(last) if rows.len() == PAGE_SIZE as usize => Some(last.position),
+                    _ => None,
+                };
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let receipts = rows.into_iter().map(|row| {
+                    let event: itsm_core::incident::IncidentEvent = serde_json::from_str(&row.payload)
+                        .map_err(|e| StoreError::corrupt("event", row.position, e))?;
+                    match event {
+                        itsm_core::incident::IncidentEvent::AlertCorrelated { alert, .. } => {
+                            Ok(itsm_core::records::AlertReceipt {
+                                alert: alert.key(),
+                                fired_at: alert.fired_at,
+                                received_at: row.recorded_at.0,
+                            })
+                        }
+                        other => Err(StoreError::corrupt(
+                            "event",
+                            row.position,
+                            format!("listed as alert_correlated but holds {}", other.name()),
+                        )),
+                    }
+                });
+                let page: Vec<_> = receipts.collect();
+                Ok(Some((stream::iter(page), next)))
+            }
+        })
+        .try_flatten()
+    }
+
+    /// A tenant's notifications and their deliveries (Table 16's
+    /// notification timeliness), one per outbox message in the order they
+    /// were queued, read [`PAGE_SIZE`] rows at a time: what
+    /// `itsm_metrics::Accumulator::push_notification` takes. A dead letter
+    /// reads as undelivered. A system path, not actor-scoped.
+    pub fn notification_records(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Stream<Item = Result<itsm_core::records::NotificationRecord, StoreError>> + Send + 'static {
+        let (store, tenant) = (self.clone(), tenant.clone());
+        stream::try_unfold(Some(0i64), move |after| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            async move {
+                let Some(after) = after else { return Ok::<_, StoreError>(None) };
+                let (store, tenant) = (&store, tenant.as_str());
+                let limit = i64::from(PAGE_SIZE);
+                let rows =
+                    retry::retry(
+                        || async move { dispatch!(store, s => s.notifications_page(tenant, after, limit).await) },
+                    )
+                    .await?;
+                let next = match rows.last() {
+                    Some(last) if rows.len() == PAGE_SIZE as usize => Some(last.id),
+                    _ => None,
+                };
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let page: Vec<Result<_, StoreError>> = rows
+                    .into_iter()
+                    .map(|row| {
+                        Ok(itsm_core::records::NotificationRecord {
+                            topic: row.topic,
+                            key: row.dedup_key,
+                            created_at: row.created_at.0,
+                            delivered_at: row.delivered_at.map(|t| t.0),
+                        })
+                    })
+                    .collect();
+                Ok(Some((stream::iter(page), next)))
+            }
+        })
+        .try_flatten()
+    }
+
     /// The items of pages read one after another by `fetch` (from no cursor,
     /// then from the cursor each page gives, until one gives none) and
     /// decoded by `decode`, in a pipeline: one task reads pages (the next

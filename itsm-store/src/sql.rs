@@ -183,6 +183,12 @@ pub(crate) struct Sql {
     /// verdicts may move with a configuration version effective then).
     pub clocks_since: &'static str,
     pub resolution_put: &'static str,
+    /// A page of a tenant's `alert_correlated` events after position `$2`,
+    /// at most `$3`, in position order (Table 3's alert receipts).
+    pub alert_receipts_page: &'static str,
+    /// A page of a tenant's outbox messages after id `$2`, at most `$3`, in
+    /// id order (Table 16's notification records).
+    pub notifications_page: &'static str,
 }
 
 impl Sql {
@@ -357,6 +363,11 @@ impl Sql {
             clocks_since: "SELECT id, clock FROM aggregates WHERE tenant = $1 AND kind = 'incident' \
                 AND clock IS NOT NULL AND opened_at >= $2 ORDER BY id",
             resolution_put: "UPDATE metric_incidents SET resolution = $3 WHERE tenant = $1 AND id = $2",
+            alert_receipts_page: "SELECT position, payload, recorded_at FROM events \
+                WHERE tenant = $1 AND aggregate_kind = 'incident' AND event_name = 'alert_correlated' AND position > $2 \
+                ORDER BY position LIMIT $3",
+            notifications_page: "SELECT id, topic, dedup_key, created_at, delivered_at FROM outbox \
+                WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3",
         }
     }
 }

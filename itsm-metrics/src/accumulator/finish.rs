@@ -39,6 +39,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
     let months_n = acc.months.len();
     let period_micros = (acc.to - acc.from) as u64;
     let outages_recorded = acc.config.options.outages_recorded;
+    let timeliness = acc.timeliness.finish(acc.config.alert_delay_within_seconds, &acc.config.notifications, with_ids);
     let mut open_outages = acc.open_outages;
     open_outages.sort();
     let mut names: Vec<ServiceId> = acc.services.keys().cloned().collect();
@@ -112,6 +113,7 @@ pub(super) fn scorecard(acc: Accumulator, thresholds: &Thresholds) -> Scorecard 
         repeat_pairs: if with_ids { Some(pairs) } else { None },
         open_outages,
         restore_histogram,
+        timeliness,
         ratings: crate::scorecard::Ratings {
             thresholds: String::new(),
             metrics: Vec::new(),

@@ -1,7 +1,8 @@
 //! Streaming, mergeable aggregation of records into a [`Scorecard`].
 //!
 //! Push records in any order with [`Accumulator::push_incident`],
-//! [`Accumulator::push_change`] and [`Accumulator::push_outage`]; compute
+//! [`Accumulator::push_change`], [`Accumulator::push_outage`],
+//! [`Accumulator::push_alert_receipt`] and [`Accumulator::push_notification`]; compute
 //! partitions apart and [`Accumulator::merge`] them; [`Accumulator::finish`]
 //! gives the scorecard. Merging partitions gives exactly the scorecard of the
 //! whole (property-tested), because every piece of state is a sum, a set, or
@@ -51,12 +52,13 @@ mod finish;
 mod primitives;
 mod repeat;
 mod service;
+mod timeliness;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use itsm_core::Timestamp;
 use itsm_core::id::{ChangeId, ServiceId};
-use itsm_core::records::{ChangeRecord, IncidentRecord, OutageRecord};
+use itsm_core::records::{AlertReceipt, ChangeRecord, IncidentRecord, NotificationRecord, OutageRecord};
 
 use crate::config::ScorecardConfig;
 use crate::error::MetricsError;
@@ -70,6 +72,7 @@ pub use primitives::HISTOGRAM_BOUNDS;
 use primitives::{Span, type_index};
 use repeat::KeyInterner;
 use service::ServiceAcc;
+use timeliness::TimelinessAcc;
 
 /// What an accumulator holds beyond fixed counters: the entries whose number
 /// depends on the input (see [`Accumulator::retained`]).
@@ -123,6 +126,8 @@ pub struct Accumulator {
     judged_changes: u64,
     /// Outage incidents unrestored at `to`, named in the report.
     open_outages: Vec<OpenOutage>,
+    /// Alert delay and notification timeliness (over all services).
+    timeliness: TimelinessAcc,
 }
 
 impl Accumulator {
@@ -149,6 +154,7 @@ impl Accumulator {
             incidents_complete: false,
             judged_changes: 0,
             open_outages: Vec::new(),
+            timeliness: TimelinessAcc::default(),
         })
     }
 
@@ -171,6 +177,7 @@ impl Accumulator {
         for svc in self.services.values() {
             svc.count_retained(&mut r);
         }
+        self.timeliness.count_retained(&mut r);
         r
     }
 
@@ -345,6 +352,23 @@ impl Accumulator {
         svc.outages.insert(o.start.unix_micros().max(from), o.end.unix_micros().min(to));
     }
 
+    /// Adds an alert as received (Table 3's alert delay): counted when
+    /// received in the period.
+    pub fn push_alert_receipt(&mut self, r: &AlertReceipt) {
+        self.inputs.alert_receipts += 1;
+        let span = self.span();
+        self.timeliness.push_alert(r, self.config.alert_delay_within_seconds, &span, &mut self.anomalies);
+    }
+
+    /// Adds a notification and its delivery (Table 16's notification
+    /// timeliness): counted when created in the period and its topic reaches
+    /// people ([`crate::NotificationPolicy`]).
+    pub fn push_notification(&mut self, n: &NotificationRecord) {
+        self.inputs.notifications += 1;
+        let span = self.span();
+        self.timeliness.push_notification(n, &self.config.notifications, &span, &mut self.anomalies);
+    }
+
     /// Promises that no incident is still to come: settles every repeat
     /// verdict (as [`Accumulator::settle_before`] past the last instant; with
     /// ids the verdicts still wait for `finish`, with the same result) and
@@ -391,9 +415,14 @@ impl Accumulator {
         self.inputs.incidents += other.inputs.incidents;
         self.inputs.changes += other.inputs.changes;
         self.inputs.outages += other.inputs.outages;
+        self.inputs.alert_receipts += other.inputs.alert_receipts;
+        self.inputs.notifications += other.inputs.notifications;
+        self.timeliness.merge(other.timeliness, limit);
         self.anomalies.negative_restore_times += other.anomalies.negative_restore_times;
         self.anomalies.negative_acknowledge_times += other.anomalies.negative_acknowledge_times;
         self.anomalies.empty_outages += other.anomalies.empty_outages;
+        self.anomalies.negative_alert_delays += other.anomalies.negative_alert_delays;
+        self.anomalies.negative_notification_delays += other.anomalies.negative_notification_delays;
         Ok(self)
     }
 
@@ -413,6 +442,10 @@ impl Accumulator {
             Some("trend settings")
         } else if a.service_model != b.service_model {
             Some("service models")
+        } else if a.authorization_within_seconds != b.authorization_within_seconds {
+            Some("authorization bounds")
+        } else if a.alert_delay_within_seconds != b.alert_delay_within_seconds || a.notifications != b.notifications {
+            Some("timeliness bounds")
         } else {
             None
         };

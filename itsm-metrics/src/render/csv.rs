@@ -136,6 +136,21 @@ pub fn csv(card: &Scorecard) -> Result<String, RenderError> {
         rows.push(r);
     }
     metric_rows("", &card.total, &mut rows);
+    let tm = &card.timeliness;
+    let bound = |seconds: u64| seconds.to_string();
+    rows.push(
+        Row::new("timeliness", "", "alert_delay_within", &bound(tm.alert_delay_bound_seconds))
+            .rate(&tm.alert_delay_within),
+    );
+    rows.push(Row::new("timeliness", "", "alert_delay", "all").durations(&tm.alert_delay));
+    rows.push(
+        Row::new("timeliness", "", "notified_in_time", &bound(tm.notification_bound_seconds))
+            .rate(&tm.notified_in_time),
+    );
+    rows.push(Row::new("timeliness", "", "notification_delay", "all").durations(&tm.notification_delay));
+    let mut pending = Row::new("timeliness", "", "notifications_pending", "");
+    pending.cells[7] = tm.notifications_pending.to_string();
+    rows.push(pending);
     for s in &card.services {
         metric_rows(s.service.as_str(), &s.metrics, &mut rows);
     }

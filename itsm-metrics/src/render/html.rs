@@ -309,6 +309,20 @@ pub fn html(card: &Scorecard) -> String {
     out.push_str(&histogram_chart(card));
     out.push_str("<h2>All services</h2>");
     metrics_html(&mut out, &card.total);
+    let tm = &card.timeliness;
+    let _ = write!(
+        out,
+        "<table><tr><th>timeliness</th><th>bound (s)</th><th>in time</th><th>pending</th></tr><tr><td>alerts received (fired &rarr; received)</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">-</td></tr><tr><td>notifications to people (event &rarr; delivered)</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr></table>",
+        tm.alert_delay_bound_seconds,
+        esc(&rate_text(&tm.alert_delay_within)),
+        tm.notification_bound_seconds,
+        esc(&rate_text(&tm.notified_in_time)),
+        tm.notifications_pending
+    );
+    out.push_str("<table><tr><th>delay (seconds)</th><th>n</th><th>mean</th><th>median</th><th>p90</th><th>max</th><th>censored</th></tr>");
+    duration_row(&mut out, "alert delay", &tm.alert_delay);
+    duration_row(&mut out, "notification delay", &tm.notification_delay);
+    out.push_str("</table>");
     out.push_str("<h2>Availability by service</h2><table><tr><th>service</th><th>availability</th><th>downtime (s)</th><th>annual downtime (s)</th><th>intervals</th></tr>");
     for s in &card.services {
         let a = &s.metrics.availability;

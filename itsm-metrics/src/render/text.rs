@@ -122,13 +122,17 @@ pub fn text(card: &Scorecard) -> String {
     );
     let _ = writeln!(
         out,
-        "inputs: {} incidents, {} changes, {} outages; anomalies: {} negative restore, {} negative acknowledge, {} empty outages",
+        "inputs: {} incidents, {} changes, {} outages, {} alert receipts, {} notifications; anomalies: {} negative restore, {} negative acknowledge, {} empty outages, {} negative alert delays, {} negative notification delays",
         card.inputs.incidents,
         card.inputs.changes,
         card.inputs.outages,
+        card.inputs.alert_receipts,
+        card.inputs.notifications,
         card.anomalies.negative_restore_times,
         card.anomalies.negative_acknowledge_times,
-        card.anomalies.empty_outages
+        card.anomalies.empty_outages,
+        card.anomalies.negative_alert_delays,
+        card.anomalies.negative_notification_delays
     );
     let _ = writeln!(out, "thresholds: {}\n", clean(&card.ratings.thresholds));
     let mut t = Table::new(&["table", "title", "level", "limited by", "no data"]);
@@ -158,6 +162,25 @@ pub fn text(card: &Scorecard) -> String {
     t.render(&mut out);
     let _ = writeln!(out, "== total ==");
     metrics_sections(&card.total, &mut out);
+    let tm = &card.timeliness;
+    let mut t = Table::new(&["timeliness", "bound (s)", "in time", "pending"]);
+    t.row(vec![
+        "alerts received (fired -> received)".into(),
+        tm.alert_delay_bound_seconds.to_string(),
+        rate_text(&tm.alert_delay_within),
+        "-".into(),
+    ]);
+    t.row(vec![
+        "notifications to people (event -> delivered)".into(),
+        tm.notification_bound_seconds.to_string(),
+        rate_text(&tm.notified_in_time),
+        tm.notifications_pending.to_string(),
+    ]);
+    t.render(&mut out);
+    let mut t = Table::new(&["delay (s)", "n", "mean", "median", "p90", "max", "censored"]);
+    t.row(duration_row("alert delay", &tm.alert_delay));
+    t.row(duration_row("notification delay", &tm.notification_delay));
+    t.render(&mut out);
     let mut t = Table::new(&["service", "availability", "downtime (s)", "annual downtime (s)", "intervals"]);
     for s in &card.services {
         let a = &s.metrics.availability;

@@ -23,3 +23,4 @@ mod schedule;
 mod search;
 mod ticket;
 mod tidy;
+mod timeliness;
