@@ -5,6 +5,7 @@
 pub mod bpic2014;
 pub mod db;
 pub mod interchange;
+pub mod monitoring;
 pub mod portal;
 pub mod records;
 pub mod replay_records;

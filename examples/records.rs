@@ -206,5 +206,14 @@ pub async fn accumulate(
         acc.push_change(&c);
         changes += 1;
     }
+    // Tables 3 and 16: the alerts as received and the notifications as delivered.
+    let mut scan = std::pin::pin!(store.alert_receipts(tenant));
+    while let Some(r) = scan.try_next().await.map_err(|e| e.to_string())? {
+        acc.push_alert_receipt(&r);
+    }
+    let mut scan = std::pin::pin!(store.notification_records(tenant));
+    while let Some(n) = scan.try_next().await.map_err(|e| e.to_string())? {
+        acc.push_notification(&n);
+    }
     Ok((incidents, changes))
 }

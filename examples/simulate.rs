@@ -205,7 +205,8 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
 
-fn weighted_service(rng: &mut StdRng) -> (usize, &'static str, FailureClass) {
+/// A service of [`SERVICES`], drawn by its weight.
+pub(crate) fn weighted_service(rng: &mut StdRng) -> (usize, &'static str, FailureClass) {
     let total: u32 = SERVICES.iter().map(|s| s.2).sum();
     let mut roll = rng.random_range(0..total);
     for (i, (name, class, w)) in SERVICES.iter().enumerate() {

@@ -27,6 +27,7 @@ use itsm_core::id::TenantId;
 use itsm_core::{DomainConfig, Timestamp};
 use itsm_examples::db;
 use itsm_examples::interchange::{CsvInputs, CsvRun, score_csv};
+use itsm_examples::monitoring::{INCIDENTS_PER_BURST, deliver_notifications, monitor};
 use itsm_examples::records::{accumulate, ensure_service_model, ensure_sla};
 use itsm_examples::simulate::{Cast, load_into, quarter, review_problem_proposals, simulate};
 use itsm_metrics::{Accumulator, ScorecardConfig, Thresholds, render};
@@ -242,6 +243,20 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         for reason in report.refused.iter().take(10) {
             eprintln!("  refused: {reason}");
         }
+        // Monitoring: the quarter's alert bursts, received a little after they fired (Table 3).
+        let bursts = args.simulate_incidents / INCIDENTS_PER_BURST;
+        let monitored = monitor(&store, &config, &cast, args.seed, bursts).await?;
+        eprintln!(
+            "monitoring: {} alerts in {} bursts ({} held up in a backlog) opened {} incidents; refused {}",
+            monitored.alerts,
+            monitored.bursts,
+            monitored.backlogged,
+            monitored.opened,
+            monitored.refused.len()
+        );
+        for reason in monitored.refused.iter().take(10) {
+            eprintln!("  refused: {reason}");
+        }
         // The problem manager reviews the quarter's problem proposals (Table 7).
         let review = review_problem_proposals(&store, &config, &cast, now).await?;
         eprintln!(
@@ -253,6 +268,12 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         for reason in review.refused.iter().take(10) {
             eprintln!("  refused: {reason}");
         }
+        // The notifications, delivered as a dispatcher running through the quarter would have (Table 16).
+        let delivered = deliver_notifications(&store, args.seed).await?;
+        eprintln!(
+            "notifications: {} delivered, {} of them held by a webhook outage",
+            delivered.delivered, delivered.held
+        );
         store.complete_fill(DEMO_FILL, wall_clock()).await.map_err(|e| format!("{url}: {e}"))?;
     }
     // A demo store filled before the SLA and the service model were stored

@@ -1,5 +1,6 @@
 //! The demo tenant: on an empty store, the scorecard's simulated quarter
-//! (tenant `demo`, so the `scorecard` example scores the same database) and
+//! (tenant `demo`, so the `scorecard` example scores the same database; its
+//! monitoring alerts and delivered notifications too) and
 //! a few fresh records at now that the demo logins own: incidents raised by
 //! requesters, with public and private notes, and a problem linking two of
 //! them; the `vpn` service's change schedule (no maintenance windows, a
@@ -115,6 +116,10 @@ pub async fn seed(store: &Store, users: &Users, size: SeedSize, now: Timestamp) 
     let sim = simulate(2026, &cast, size.incidents, size.changes);
     let config = itsm_core::DomainConfig::default();
     let report = load_into(store, &config, &sim, &mut |_| {}).await?;
+    // The quarter's monitoring alerts and its notifications as delivered, as the scorecard's fill has them.
+    crate::monitoring::monitor(store, &config, &cast, 2026, size.incidents / crate::monitoring::INCIDENTS_PER_BURST)
+        .await?;
+    crate::monitoring::deliver_notifications(store, 2026).await?;
     let (agent, requester, other_requester, manager) = (
         actor(users, "agent-1")?,
         actor(users, "requester-1")?,

@@ -113,8 +113,11 @@ fn scorecard_simulated_text_and_json() {
     let (text, log) = run("scorecard", &args, None);
     assert_contains(&log, "is empty: simulating a quarter (300 incidents, 60 changes");
     assert_contains(&log, "refused 0");
-    assert_contains(&text, "inputs: 300 incidents, 60 changes");
-    assert_eq!(check_table_levels(&text), 6, "tables 5, 6, 7, 8, 9 and 15 are rated:\n{text}");
+    // The simulated incidents and those the monitoring alerts opened.
+    let monitored = common::monitored_incidents(&log);
+    assert!(monitored > 0, "{log}");
+    assert_contains(&text, &format!("inputs: {} incidents, 60 changes", 300 + monitored));
+    assert_eq!(check_table_levels(&text), 8, "tables 3, 5, 6, 7, 8, 9, 15 and 16 are rated:\n{text}");
 
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);
@@ -125,8 +128,14 @@ fn scorecard_simulated_text_and_json() {
     check_contract(&card, "$", &mut counts);
     assert!(counts.0 > 20 && counts.1 > 10, "rates and ratings found: {counts:?}");
     let tables = card["ratings"]["tables"].as_array().map(Vec::len);
-    assert_eq!(tables, Some(6));
-    assert_eq!(card["inputs"]["incidents"].as_u64(), Some(300));
+    assert_eq!(tables, Some(8));
+    assert_eq!(card["inputs"]["incidents"].as_u64(), Some(300 + monitored));
+    // Tables 3 and 16 have data: the alerts as received and the notifications as delivered.
+    for metric in ["alert_delay_within", "notified_in_time"] {
+        let rated = card["ratings"]["metrics"].as_array().and_then(|m| m.iter().find(|m| m["metric"] == metric));
+        let level = rated.map(|m| m["level"].as_str().unwrap_or("").to_owned());
+        assert!(level.as_deref().is_some_and(|l| l != "no_data"), "{metric}: {level:?}");
+    }
     let metrics = card["ratings"]["metrics"].as_array().cloned().unwrap_or_default();
     assert!(!metrics.is_empty() && metrics.iter().all(|m| m["level"].is_string() && m["evidence"]["kind"].is_string()));
 }
@@ -173,7 +182,7 @@ fn scorecard_from_csv_reports_the_bad_row() {
     assert!(!log.contains("refused by the domain"), "{log}");
     assert_contains(&text, "inputs: 2 incidents, 3 changes");
     assert_contains(&text, "1/2 (50%)");
-    assert_eq!(check_table_levels(&text), 6);
+    assert_eq!(check_table_levels(&text), 8);
 }
 
 #[test]
@@ -370,7 +379,7 @@ fn import_bpic2014_when_the_data_is_present() {
     ] {
         assert_contains(&text, needle);
     }
-    assert_eq!(check_table_levels(&text), 6);
+    assert_eq!(check_table_levels(&text), 8);
 }
 
 #[test]

@@ -503,8 +503,9 @@ impl Thresholds {
             },
         ];
         Thresholds {
-            name: "operations maturity model (OOPSA technical operations) tables 5-9, 15; itsm-metrics defaults v1"
-                .to_owned(),
+            name:
+                "operations maturity model (OOPSA technical operations) tables 3, 5-9, 15, 16; itsm-metrics defaults v2"
+                    .to_owned(),
             metrics,
             trends,
             trend_alpha: Decimal::new(5, 2),

@@ -50,3 +50,14 @@ pub fn example(name: &str) -> PathBuf {
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// How many incidents the monitoring alerts of a scorecard fill opened, from
+/// its log line `monitoring: ... opened N incidents; ...`.
+pub fn monitored_incidents(log: &str) -> u64 {
+    log.lines()
+        .find_map(|l| l.strip_prefix("monitoring: "))
+        .and_then(|l| l.split(" opened ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no monitoring line in:\n{log}"))
+}
