@@ -191,9 +191,10 @@ const OUTAGES: [(i64, i64); 2] =
 pub async fn deliver_notifications(store: &Store, seed: u64) -> Result<DeliveryReport, String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6e6f_7466);
     let (from, _) = quarter();
-    // One long lease from before the quarter: each message is acknowledged at its own simulated instant.
+    // One long lease from before the quarter (a century: longer than any message can wait in a store of
+    // today): each message is acknowledged at its own simulated instant.
     let claimed_at = plus(from, -86_400);
-    let lease = Duration::from_secs(400 * 86_400);
+    let lease = Duration::from_secs(36_500 * 86_400);
     let outages: Vec<(Timestamp, Timestamp)> = OUTAGES.iter().map(|(s, e)| (plus(from, *s), plus(from, *e))).collect();
     let mut stream_last: BTreeMap<String, Timestamp> = BTreeMap::new();
     let mut report = DeliveryReport::default();

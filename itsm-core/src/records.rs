@@ -127,7 +127,12 @@ pub struct OutageRecord {
 /// One alert as the engine received it: what the alert-delay metric of
 /// Table 3 ("alert delay within 3 minutes") measures, `received_at -
 /// fired_at`. A store keeps one per alert recorded on an incident (its first
-/// delivery; a redelivery is a duplicate and records nothing).
+/// delivery; a redelivery is a duplicate and records nothing); an alert the
+/// incident refused (one arriving for a closed incident) leaves none.
+/// `received_at` is the instant the ingestion was run at (its `now`): a
+/// replay of old alerts, or a `correlate_alert` command issued by hand,
+/// gives receipts whose delays say when they were replayed, not when they
+/// arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertReceipt {
     /// The alert.
@@ -152,6 +157,10 @@ pub struct NotificationRecord {
     /// When a sink acknowledged it; `None` while undelivered (pending, or
     /// given up as a dead letter).
     pub delivered_at: Option<Timestamp>,
+    /// When delivery was given up (a dead letter: never delivered, so late
+    /// whatever its age); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_at: Option<Timestamp>,
 }
 
 /// What an aggregate contributes to the metrics, if anything

@@ -134,8 +134,9 @@ fn default_alert_delay_within() -> u64 {
 
 /// The notification-timeliness policy (Table 16): a notification to people
 /// is in time when a sink acknowledged it within `within_seconds` of the
-/// event that called for it.
+/// event that called for it. A field its JSON leaves out takes its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NotificationPolicy {
     /// The bound, in seconds (default 300: five minutes; the model names no
     /// figure, so this is the library's reading, configurable).

@@ -117,6 +117,7 @@ pub(crate) struct NotificationRow {
     pub dedup_key: String,
     pub created_at: DbTime,
     pub delivered_at: Option<DbTime>,
+    pub dead_at: Option<DbTime>,
 }
 
 /// An event of the feed and its transaction key.

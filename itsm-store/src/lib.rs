@@ -793,8 +793,15 @@ impl Store {
         self.readable(actor, rows)
     }
 
-    /// Pairs of non-terminal changes on `service` whose windows intersect
-    /// `[from, to)` and overlap each other.
+    /// Pairs of non-terminal changes whose windows intersect `[from, to)` and
+    /// overlap each other, at least one of them on `service`: two changes of
+    /// `service`, or, under the tenant's service model in force at `from`
+    /// (stored with [`Store::add_config_version`]), a change of `service` and
+    /// one of another item of a business service `service` is part of
+    /// (`ServiceModel::same_business_service`: a change to the database and
+    /// one to the payments front end of one business service conflict).
+    /// Same-service pairs come first, each pair's `first` starting first
+    /// (ties: by kind, then id). Only changes the actor may read.
     #[tracing::instrument(skip_all, fields(service = %service))]
     pub async fn conflicts(
         &self,
@@ -803,8 +810,10 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<ChangeConflict>, StoreError> {
-        let rows: Vec<ProjectionRow> =
-            self.change_calendar(actor, service, from, to).await?.into_iter().filter(|r| !r.terminal).collect();
+        let open = |rows: Vec<ProjectionRow>| -> Vec<ProjectionRow> {
+            rows.into_iter().filter(|r| !r.terminal && r.window.is_some()).collect()
+        };
+        let rows = open(self.change_calendar(actor, service, from, to).await?);
         let mut out = Vec::new();
         for (i, first) in rows.iter().enumerate() {
             let Some((_, first_end)) = first.window else { continue };
@@ -817,6 +826,33 @@ impl Store {
                 out.push(ChangeConflict { first: first.clone(), second: second.clone() });
             }
         }
+        if rows.is_empty() || from >= to {
+            return Ok(out);
+        }
+        let history = self.config_history(&actor.tenant).await?;
+        let Some(model) = history.service_models.in_force_at(from).map(|v| &v.value) else { return Ok(out) };
+        let mut across = Vec::new();
+        for related in model.same_business_service(service) {
+            for other in open(self.change_calendar(actor, related, from, to).await?) {
+                for row in &rows {
+                    let (Some((a_start, a_end)), Some((b_start, b_end))) = (row.window, other.window) else { continue };
+                    if a_start < b_end && b_start < a_end {
+                        let (first, second) =
+                            if (b_start, other.kind.as_str(), &other.id) < (a_start, row.kind.as_str(), &row.id) {
+                                (other.clone(), row.clone())
+                            } else {
+                                (row.clone(), other.clone())
+                            };
+                        across.push(ChangeConflict { first, second });
+                    }
+                }
+            }
+        }
+        across.sort_by(|x, y| {
+            let key = |c: &ChangeConflict| (c.first.window, c.first.id.clone(), c.second.window, c.second.id.clone());
+            key(x).cmp(&key(y))
+        });
+        out.extend(across);
         Ok(out)
     }
 
@@ -933,8 +969,10 @@ impl Store {
     /// `fired_at`, and the event's `recorded_at`, the instant its ingestion
     /// ran), in the order they were recorded, read [`PAGE_SIZE`] rows at a
     /// time: what `itsm_metrics::Accumulator::push_alert_receipt` takes. A
-    /// redelivered alert is a duplicate and recorded once. A system path,
-    /// not actor-scoped.
+    /// redelivered alert is a duplicate and recorded once. `received_at` is
+    /// the ingestion's `now` (see [`itsm_core::records::AlertReceipt`]). Not a
+    /// snapshot: on PostgreSQL an event committed during the scan under a
+    /// position already passed is not read. A system path, not actor-scoped.
     pub fn alert_receipts(
         &self,
         tenant: &TenantId,
@@ -987,7 +1025,9 @@ impl Store {
     /// notification timeliness), one per outbox message in the order they
     /// were queued, read [`PAGE_SIZE`] rows at a time: what
     /// `itsm_metrics::Accumulator::push_notification` takes. A dead letter
-    /// reads as undelivered. A system path, not actor-scoped.
+    /// carries its `dead_at`. Like every page-by-id scan it is not a snapshot:
+    /// on PostgreSQL a message committed during the scan under an id already
+    /// passed is not read. A system path, not actor-scoped.
     pub fn notification_records(
         &self,
         tenant: &TenantId,
@@ -1019,6 +1059,7 @@ impl Store {
                             key: row.dedup_key,
                             created_at: row.created_at.0,
                             delivered_at: row.delivered_at.map(|t| t.0),
+                            dead_at: row.dead_at.map(|t| t.0),
                         })
                     })
                     .collect();

@@ -366,7 +366,7 @@ impl Sql {
             alert_receipts_page: "SELECT position, payload, recorded_at FROM events \
                 WHERE tenant = $1 AND aggregate_kind = 'incident' AND event_name = 'alert_correlated' AND position > $2 \
                 ORDER BY position LIMIT $3",
-            notifications_page: "SELECT id, topic, dedup_key, created_at, delivered_at FROM outbox \
+            notifications_page: "SELECT id, topic, dedup_key, created_at, delivered_at, dead_at FROM outbox \
                 WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3",
         }
     }

@@ -14,7 +14,8 @@
 //! Counters grow with services x months (x priorities, classes and change
 //! types). What else is kept, and what bounds it ([`Accumulator::retained`]
 //! counts each):
-//! - durations (restore, acknowledge): exact values up to
+//! - durations (restore, acknowledge, and over all services the alert and
+//!   notification delays): exact values up to
 //!   [`ScorecardOptions::exact_percentiles_up_to`](crate::config::ScorecardOptions)
 //!   per sample (default 2,048), then log-linear bins (see [`crate::sketch`]):
 //!   bounded per service and failure class; medians and p90 are then within

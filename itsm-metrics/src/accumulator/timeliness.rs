@@ -53,9 +53,9 @@ impl TimelinessAcc {
     }
 
     /// Counts a notification created in the period whose topic reaches people:
-    /// delivered within the bound is in time, delivered later or undelivered
-    /// past its deadline (`created_at + bound < to`) is late, undelivered and
-    /// not yet due at `to` is pending. A delivery before the creation is an
+    /// delivered within the bound is in time; delivered later, given up (a
+    /// dead letter) or undelivered past its deadline (`created_at + bound <
+    /// to`) is late; undelivered and not yet due at `to` is pending. A delivery before the creation is an
     /// anomaly, left out.
     pub(super) fn push_notification(
         &mut self,
@@ -84,7 +84,9 @@ impl TimelinessAcc {
                 let seconds = u64::try_from(delay / 1_000_000).unwrap_or(u64::MAX);
                 self.notification_delay.push(seconds, &id, span.with_ids, span.limit);
             }
-            None if i128::from(created) + bound < i128::from(span.to) => self.judged.add(&id, span.with_ids),
+            None if n.dead_at.is_some() || i128::from(created) + bound < i128::from(span.to) => {
+                self.judged.add(&id, span.with_ids)
+            }
             None => self.pending.add(&id, span.with_ids),
         }
     }

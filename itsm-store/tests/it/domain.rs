@@ -16,7 +16,12 @@ use itsm_store::{ExecError, ExpectedVersion, QueueFilter, Request, Store, StoreE
 use crate::common::{TestDb, config, tenant, ts};
 use crate::on_both_backends;
 
-on_both_backends!(check_incident_lifecycle, check_incident_references, check_standard_change_calendar);
+on_both_backends!(
+    check_incident_lifecycle,
+    check_incident_references,
+    check_standard_change_calendar,
+    check_conflicts_across_a_business_service
+);
 
 fn staff(tenant: &str, id: &str) -> Actor {
     Actor::new(
@@ -187,4 +192,57 @@ async fn check_standard_change_calendar(db: &TestDb) {
     let loaded = store.load::<StandardChange>(&a, "CHG-2").await.unwrap();
     let history = store.history::<StandardChange>(&a, "CHG-2").await.unwrap();
     assert_eq!(Some(loaded.state), StandardChange::replay(history.iter().map(|r| &r.event)).unwrap());
+}
+
+/// Under the tenant's stored service model, a change of one item conflicts
+/// with an overlapping change of another item of the same business service,
+/// not with one of an unrelated item nor with one that does not overlap;
+/// without a model in force at `from`, only same-service pairs count.
+async fn check_conflicts_across_a_business_service(db: &TestDb) {
+    let store = &db.store;
+    let a = staff("t1", "carol");
+    for (id, service, start, end) in [
+        ("CHG-P", "payments", 3600, 7200),
+        ("CHG-D", "pay-db", 5000, 6000),
+        ("CHG-E", "pay-db", 8000, 9000),
+        ("CHG-H", "hr-portal", 5000, 6000),
+    ] {
+        let spec = ChangeSpec {
+            id: ChangeId::new(id).unwrap(),
+            service: ServiceId::new(service).unwrap(),
+            title: Text::new("patch").unwrap(),
+            strategy: Strategy::BigBang,
+            auto_rollback: false,
+        };
+        let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
+        run::<StandardChange>(store, &a, 0, id, create).await.unwrap();
+        let window = Window::new(ts(start), ts(end)).unwrap();
+        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window, override_reason: None })
+            .await
+            .unwrap();
+    }
+    let (payments, db_item) = (ServiceId::new("payments").unwrap(), ServiceId::new("pay-db").unwrap());
+    let pairs = |found: Vec<itsm_store::ChangeConflict>| -> Vec<(String, String)> {
+        found.into_iter().map(|c| (c.first.id, c.second.id)).collect()
+    };
+    // No model: each service alone, one change each in that span.
+    assert!(store.conflicts(&a, &payments, ts(0), ts(20_000)).await.unwrap().is_empty());
+    let model: itsm_core::service::ServiceModel = serde_json::from_str(
+        r#"{"items": [{"id": "pay", "kind": "business_service", "criticality": "high"},
+                      {"id": "people", "kind": "business_service", "criticality": "low"},
+                      {"id": "payments", "kind": "component"}, {"id": "pay-db", "kind": "component"},
+                      {"id": "hr-portal", "kind": "component"}],
+            "dependencies": [{"from": "payments", "kind": "part_of", "to": "pay"},
+                             {"from": "pay-db", "kind": "part_of", "to": "pay"},
+                             {"from": "hr-portal", "kind": "part_of", "to": "people"}]}"#,
+    )
+    .unwrap();
+    let tenant = itsm_core::id::TenantId::new("t1").unwrap();
+    store.add_config_version(&tenant, itsm_core::versioned::Versioned::new(1, ts(100), model), ts(100)).await.unwrap();
+    let want = vec![("CHG-P".to_owned(), "CHG-D".to_owned())];
+    assert_eq!(pairs(store.conflicts(&a, &payments, ts(200), ts(20_000)).await.unwrap()), want);
+    assert_eq!(pairs(store.conflicts(&a, &db_item, ts(200), ts(20_000)).await.unwrap()), want);
+    // Outside the overlap, or before the model took effect: none.
+    assert!(store.conflicts(&a, &db_item, ts(7500), ts(20_000)).await.unwrap().is_empty());
+    assert!(store.conflicts(&a, &payments, ts(50), ts(20_000)).await.unwrap().is_empty());
 }

@@ -28,8 +28,8 @@ async fn notifications(store: &Store, tenant: &str) -> Vec<NotificationRecord> {
     store.notification_records(&TenantId::new(tenant).unwrap()).try_collect().await.unwrap()
 }
 
-/// Acknowledges every claimable message at `now` (all tenants: the test
-/// database is shared).
+/// Acknowledges every claimable message at `now` (of every tenant the
+/// test's database holds).
 async fn deliver_all(store: &Store, now: Timestamp) {
     loop {
         let items = store.claim("timeliness", Duration::from_secs(60), 256, now).await.unwrap();
