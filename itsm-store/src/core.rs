@@ -530,8 +530,6 @@ where
     for<'r> RawHistory: FromRow<'r, DB::Row>,
     for<'r> ClaimedRow: FromRow<'r, DB::Row>,
     for<'r> DeadRow: FromRow<'r, DB::Row>,
-    for<'r> ReceiptRow: FromRow<'r, DB::Row>,
-    for<'r> NotificationRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointHeadRow: FromRow<'r, DB::Row>,
     for<'r> HeadRow: FromRow<'r, DB::Row>,
@@ -1491,30 +1489,20 @@ where
         Ok(done.is_some())
     }
 
-    /// A page of a tenant's `alert_correlated` events after `after` (position).
-    pub(crate) async fn alert_receipts_page(
+    /// A page of a tenant's rows after `after` by the statement `statement`
+    /// picks (`$1` tenant, `$2` after, `$3` limit): the alert receipts and
+    /// notification pages.
+    pub(crate) async fn page_after<R>(
         &self,
+        statement: fn(&sql::Sql) -> &'static str,
         tenant: &str,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<ReceiptRow>, StoreError> {
-        query_as(DB::sql().alert_receipts_page)
-            .bind(tenant)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(DB::error)
-    }
-
-    /// A page of a tenant's outbox messages after `after` (id).
-    pub(crate) async fn notifications_page(
-        &self,
-        tenant: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<NotificationRow>, StoreError> {
-        query_as(DB::sql().notifications_page)
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        query_as(statement(DB::sql()))
             .bind(tenant)
             .bind(after)
             .bind(limit)

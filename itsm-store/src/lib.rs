@@ -977,48 +977,33 @@ impl Store {
         &self,
         tenant: &TenantId,
     ) -> impl Stream<Item = Result<itsm_core::records::AlertReceipt, StoreError>> + Send + 'static {
-        let (store, tenant) = (self.clone(), tenant.clone());
-        stream::try_unfold(Some(0i64), move |after| {
-            let (store, tenant) = (store.clone(), tenant.clone());
-            async move {
-                let Some(after) = after else { return Ok::<_, StoreError>(None) };
-                let (store, tenant) = (&store, tenant.as_str());
-                let limit = i64::from(PAGE_SIZE);
-                let rows =
-                    retry::retry(
-                        || async move { dispatch!(store, s => s.alert_receipts_page(tenant, after, limit).await) },
-                    )
-                    .await?;
-                let next = match rows.last() {
-                    Some(last) if rows.len() == PAGE_SIZE as usize => Some(last.position),
-                    _ => None,
-                };
-                if rows.is_empty() {
-                    return Ok(None);
-                }
-                let receipts = rows.into_iter().map(|row| {
-                    let event: itsm_core::incident::IncidentEvent = serde_json::from_str(&row.payload)
-                        .map_err(|e| StoreError::corrupt("event", row.position, e))?;
-                    match event {
-                        itsm_core::incident::IncidentEvent::AlertCorrelated { alert, .. } => {
-                            Ok(itsm_core::records::AlertReceipt {
-                                alert: alert.key(),
-                                fired_at: alert.fired_at,
-                                received_at: row.recorded_at.0,
-                            })
-                        }
-                        other => Err(StoreError::corrupt(
-                            "event",
-                            row.position,
-                            format!("listed as alert_correlated but holds {}", other.name()),
-                        )),
+        let fetch = |store: Store, tenant: TenantId, after: i64| async move {
+            let limit = i64::from(PAGE_SIZE);
+            dispatch!(store, s => s.page_after::<core::ReceiptRow>(|q| q.alert_receipts_page, tenant.as_str(), after, limit).await)
+        };
+        self.paged_after(
+            tenant,
+            fetch,
+            |row| row.position,
+            |row| {
+                let event: itsm_core::incident::IncidentEvent =
+                    serde_json::from_str(&row.payload).map_err(|e| StoreError::corrupt("event", row.position, e))?;
+                match event {
+                    itsm_core::incident::IncidentEvent::AlertCorrelated { alert, .. } => {
+                        Ok(itsm_core::records::AlertReceipt {
+                            alert: alert.key(),
+                            fired_at: alert.fired_at,
+                            received_at: row.recorded_at.0,
+                        })
                     }
-                });
-                let page: Vec<_> = receipts.collect();
-                Ok(Some((stream::iter(page), next)))
-            }
-        })
-        .try_flatten()
+                    other => Err(StoreError::corrupt(
+                        "event",
+                        row.position,
+                        format!("listed as alert_correlated but holds {}", other.name()),
+                    )),
+                }
+            },
+        )
     }
 
     /// A tenant's notifications and their deliveries (Table 16's
@@ -1032,37 +1017,56 @@ impl Store {
         &self,
         tenant: &TenantId,
     ) -> impl Stream<Item = Result<itsm_core::records::NotificationRecord, StoreError>> + Send + 'static {
+        let fetch = |store: Store, tenant: TenantId, after: i64| async move {
+            let limit = i64::from(PAGE_SIZE);
+            dispatch!(store, s => s.page_after::<core::NotificationRow>(|q| q.notifications_page, tenant.as_str(), after, limit).await)
+        };
+        self.paged_after(
+            tenant,
+            fetch,
+            |row| row.id,
+            |row| {
+                Ok(itsm_core::records::NotificationRecord {
+                    topic: row.topic,
+                    key: row.dedup_key,
+                    created_at: row.created_at.0,
+                    delivered_at: row.delivered_at.map(|t| t.0),
+                    dead_at: row.dead_at.map(|t| t.0),
+                })
+            },
+        )
+    }
+
+    /// A tenant's rows read [`PAGE_SIZE`] at a time by an integer key:
+    /// `fetch` reads the page after a key (rows in key order, retried when
+    /// the failure is transient), `key` gives a row's key, `decode` its item.
+    fn paged_after<R, T, F, Fut>(
+        &self,
+        tenant: &TenantId,
+        fetch: F,
+        key: fn(&R) -> i64,
+        decode: fn(R) -> Result<T, StoreError>,
+    ) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
+    where
+        F: Fn(Store, TenantId, i64) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
+        R: Send + 'static,
+        T: Send + 'static,
+    {
         let (store, tenant) = (self.clone(), tenant.clone());
         stream::try_unfold(Some(0i64), move |after| {
-            let (store, tenant) = (store.clone(), tenant.clone());
+            let (store, tenant, fetch) = (store.clone(), tenant.clone(), fetch.clone());
             async move {
                 let Some(after) = after else { return Ok::<_, StoreError>(None) };
-                let (store, tenant) = (&store, tenant.as_str());
-                let limit = i64::from(PAGE_SIZE);
-                let rows =
-                    retry::retry(
-                        || async move { dispatch!(store, s => s.notifications_page(tenant, after, limit).await) },
-                    )
-                    .await?;
+                let rows = retry::retry(|| fetch(store.clone(), tenant.clone(), after)).await?;
                 let next = match rows.last() {
-                    Some(last) if rows.len() == PAGE_SIZE as usize => Some(last.id),
+                    Some(last) if rows.len() == PAGE_SIZE as usize => Some(key(last)),
                     _ => None,
                 };
                 if rows.is_empty() {
                     return Ok(None);
                 }
-                let page: Vec<Result<_, StoreError>> = rows
-                    .into_iter()
-                    .map(|row| {
-                        Ok(itsm_core::records::NotificationRecord {
-                            topic: row.topic,
-                            key: row.dedup_key,
-                            created_at: row.created_at.0,
-                            delivered_at: row.delivered_at.map(|t| t.0),
-                            dead_at: row.dead_at.map(|t| t.0),
-                        })
-                    })
-                    .collect();
+                let page: Vec<Result<T, StoreError>> = rows.into_iter().map(decode).collect();
                 Ok(Some((stream::iter(page), next)))
             }
         })

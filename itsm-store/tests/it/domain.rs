@@ -169,19 +169,7 @@ async fn check_standard_change_calendar(db: &TestDb) {
     let a = staff("t1", "carol");
     let svc = ServiceId::new("payments").unwrap();
     for (id, start, end) in [("CHG-1", 3600, 7200), ("CHG-2", 5400, 9000), ("CHG-3", 10_000, 11_000)] {
-        let spec = ChangeSpec {
-            id: ChangeId::new(id).unwrap(),
-            service: svc.clone(),
-            title: Text::new("patch").unwrap(),
-            strategy: Strategy::BigBang,
-            auto_rollback: true,
-        };
-        let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
-        run::<StandardChange>(store, &a, 0, id, create).await.unwrap();
-        let window = Window::new(ts(start), ts(end)).unwrap();
-        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window, override_reason: None })
-            .await
-            .unwrap();
+        scheduled_patch(store, &a, id, "payments", (start, end), true).await;
     }
     let cal = store.change_calendar(&a, &svc, ts(0), ts(20_000)).await.unwrap();
     assert_eq!(cal.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["CHG-1", "CHG-2", "CHG-3"]);
@@ -207,19 +195,7 @@ async fn check_conflicts_across_a_business_service(db: &TestDb) {
         ("CHG-E", "pay-db", 8000, 9000),
         ("CHG-H", "hr-portal", 5000, 6000),
     ] {
-        let spec = ChangeSpec {
-            id: ChangeId::new(id).unwrap(),
-            service: ServiceId::new(service).unwrap(),
-            title: Text::new("patch").unwrap(),
-            strategy: Strategy::BigBang,
-            auto_rollback: false,
-        };
-        let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
-        run::<StandardChange>(store, &a, 0, id, create).await.unwrap();
-        let window = Window::new(ts(start), ts(end)).unwrap();
-        run::<StandardChange>(store, &a, 1, id, StandardCommand::Schedule { window, override_reason: None })
-            .await
-            .unwrap();
+        scheduled_patch(store, &a, id, service, (start, end), false).await;
     }
     let (payments, db_item) = (ServiceId::new("payments").unwrap(), ServiceId::new("pay-db").unwrap());
     let pairs = |found: Vec<itsm_store::ChangeConflict>| -> Vec<(String, String)> {
@@ -245,4 +221,20 @@ async fn check_conflicts_across_a_business_service(db: &TestDb) {
     // Outside the overlap, or before the model took effect: none.
     assert!(store.conflicts(&a, &db_item, ts(7500), ts(20_000)).await.unwrap().is_empty());
     assert!(store.conflicts(&a, &payments, ts(50), ts(20_000)).await.unwrap().is_empty());
+}
+
+/// A standard `os-patch` change `id` of `service`, scheduled in the window
+/// `(start, end)` (seconds from the tests' origin).
+async fn scheduled_patch(store: &Store, a: &Actor, id: &str, service: &str, window: (i64, i64), auto_rollback: bool) {
+    let spec = ChangeSpec {
+        id: ChangeId::new(id).unwrap(),
+        service: ServiceId::new(service).unwrap(),
+        title: Text::new("patch").unwrap(),
+        strategy: Strategy::BigBang,
+        auto_rollback,
+    };
+    let create = StandardCommand::Create { spec, template: TemplateId::new("os-patch").unwrap() };
+    run::<StandardChange>(store, a, 0, id, create).await.unwrap();
+    let window = Window::new(ts(window.0), ts(window.1)).unwrap();
+    run::<StandardChange>(store, a, 1, id, StandardCommand::Schedule { window, override_reason: None }).await.unwrap();
 }
