@@ -236,13 +236,15 @@ pub fn html(card: &Scorecard) -> String {
     );
     let _ = write!(
         out,
-        "<h1>ITSM scorecard</h1><p>Period {} .. {} (monthly buckets in {}). Inputs: {} incidents, {} changes, {} outages. Thresholds: {}.</p>",
+        "<h1>ITSM scorecard</h1><p>Period {} .. {} (monthly buckets in {}). Inputs: {} incidents, {} changes, {} outages, {} alert receipts, {} notifications. Thresholds: {}.</p>",
         esc(&card.period.from.to_string()),
         esc(&card.period.to.to_string()),
         esc(&card.period.zone),
         card.inputs.incidents,
         card.inputs.changes,
         card.inputs.outages,
+        card.inputs.alert_receipts,
+        card.inputs.notifications,
         esc(&card.ratings.thresholds)
     );
     out.push_str("<h2>Maturity by table</h2><table><tr><th>table</th><th>title</th><th>level</th><th>limited by</th><th>no data</th></tr>");
