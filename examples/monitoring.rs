@@ -187,7 +187,7 @@ const OUTAGES: [(i64, i64); 2] =
 /// dispatcher running through the quarter would have: through
 /// [`Store::claim`] and [`Store::ack`], each message acknowledged a few
 /// seconds after it was created, after the earlier messages of its stream,
-/// and not during a webhook outage ([`OUTAGES`]: held to its end).
+/// and not during a webhook outage (`OUTAGES`: held to its end).
 pub async fn deliver_notifications(store: &Store, seed: u64) -> Result<DeliveryReport, String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6e6f_7466);
     let (from, _) = quarter();
