@@ -1314,13 +1314,7 @@ where
         after: i64,
         limit: i64,
     ) -> Result<Vec<RawEvent>, StoreError> {
-        query_as(DB::sql().legacy_chain_page.as_str())
-            .bind(tenant)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(DB::error)
+        self.page_after(|q| q.legacy_chain_page.as_str(), tenant, after, limit).await
     }
 
     /// The head of the tenant chain of events written before store design 2.
@@ -1490,11 +1484,11 @@ where
     }
 
     /// A page of a tenant's rows after `after` by the statement `statement`
-    /// picks (`$1` tenant, `$2` after, `$3` limit): the alert receipts and
-    /// notification pages.
+    /// picks (`$1` tenant, `$2` after, `$3` limit): the alert receipts,
+    /// notification and legacy chain pages.
     pub(crate) async fn page_after<R>(
         &self,
-        statement: fn(&sql::Sql) -> &'static str,
+        statement: fn(&'static sql::Sql) -> &'static str,
         tenant: &str,
         after: i64,
         limit: i64,
