@@ -13,10 +13,12 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use itsm_core::alert::{
-    Alert, AlertSeverity, Correlator, Decision, Group, GroupBy, GroupingPolicy, IgnoreReason, Seen,
+    Alert, AlertSeverity, Correlator, Decision, Group, GroupBy, GroupStatus, GroupingPolicy, IgnoreReason,
+    MaintenanceWindow, Seen, Topology,
 };
-use itsm_core::id::{ActorId, IncidentId, ServiceId, TenantId, Text};
+use itsm_core::id::{ActorId, ChangeId, IncidentId, ServiceId, TenantId, Text};
 use itsm_core::incident::{Incident, IncidentCommand, IncidentEvent, ResolutionCode};
+use itsm_core::service::ServiceModel;
 use itsm_core::vocabulary::{Impact, ResolvedBy, Urgency};
 use itsm_core::{Actor, Aggregate, Context, DomainConfig, Role, Timestamp};
 use proptest::prelude::*;
@@ -122,11 +124,20 @@ struct Rows {
 }
 
 impl Rows {
-    /// A partial correlator with exactly the rows the batch's alerts need.
-    fn load(&self, alerts: &[Alert], policy: &GroupingPolicy) -> Correlator {
+    /// A partial correlator with exactly the rows the batch's alerts need
+    /// under `topology`: each alert's seen row and group, and the groups of
+    /// its root items that may still be open (open or resolved, as a store
+    /// whose rows lag a person's reopen must load them).
+    fn load(&self, alerts: &[Alert], policy: &GroupingPolicy, topology: &Topology<'_>) -> Correlator {
         let (mut groups, mut seen) = (BTreeMap::new(), BTreeMap::new());
         for alert in alerts {
-            let needs = Correlator::needs(alert, policy);
+            let needs = Correlator::needs_in(alert, policy, topology);
+            for (key, row) in &self.groups {
+                let may_be_open = matches!(row.status, GroupStatus::Open | GroupStatus::Resolved { .. });
+                if may_be_open && needs.roots.contains(&row.service) {
+                    groups.insert(key.clone(), row.clone());
+                }
+            }
             let stored = self.seen.get(&needs.seen);
             if let Some(row) = stored {
                 seen.insert(needs.seen.clone(), row.clone());
@@ -193,6 +204,8 @@ impl Rows {
 /// The incidents, the reference correlator and the row store, fed one stream.
 struct World {
     policy: GroupingPolicy,
+    /// The service model and maintenance windows, when the stream runs under a topology.
+    topology: Option<(ServiceModel, Vec<MaintenanceWindow>)>,
     reference: Correlator,
     rows: Rows,
     config: DomainConfig,
@@ -225,13 +238,42 @@ struct Stats {
     recovered_duplicates: usize,
     batches_over_one: usize,
     person_events: usize,
+    root_causes: usize,
+    suppressed: usize,
+}
+
+/// The test's topology: db-0 hosts db-1, db-2 needs db-1 (so db-0 too), db-3
+/// stands alone; db-1 is worked on from 600 s to 2400 s, db-0 from 5000 s
+/// to 6000 s (the clock runs up to about 50,000 s).
+fn test_topology() -> (ServiceModel, Vec<MaintenanceWindow>) {
+    let model: ServiceModel = serde_json::from_value(serde_json::json!({
+        "items": [
+            {"id": "db-0", "kind": "component"},
+            {"id": "db-1", "kind": "component"},
+            {"id": "db-2", "kind": "component"},
+            {"id": "db-3", "kind": "component"}
+        ],
+        "dependencies": [
+            {"from": "db-1", "kind": "runs_on", "to": "db-0"},
+            {"from": "db-2", "kind": "depends_on", "to": "db-1"}
+        ]
+    }))
+    .expect("model");
+    let window = |change: &str, item: &str, start: i64, end: i64| MaintenanceWindow {
+        change: ChangeId::new(change).expect("id"),
+        item: ServiceId::new(item).expect("id"),
+        start: ts(start),
+        end: ts(end),
+    };
+    (model, vec![window("CHG-1", "db-1", 600, 2400), window("CHG-2", "db-0", 5000, 6000)])
 }
 
 impl World {
-    fn new(policy: GroupingPolicy) -> Self {
+    fn new(policy: GroupingPolicy, topology: bool) -> Self {
         let tenant = TenantId::new("acme").expect("id");
         World {
             policy,
+            topology: topology.then(test_topology),
             reference: Correlator::new(),
             rows: Rows::default(),
             config: DomainConfig::default(),
@@ -355,12 +397,19 @@ impl World {
             self.stats.batches_over_one += 1;
         }
         let now = self.now();
-        let mut partial = self.rows.load(&batch, &self.policy);
+        let shape = self.topology.clone();
+        let topology = shape.as_ref().map_or_else(Topology::default, |(m, w)| Topology::new(Some(m), w));
+        let mut partial = self.rows.load(&batch, &self.policy, &topology);
         for alert in &batch {
-            let expected = self.reference.decide(alert, &self.policy, now);
-            let decided = partial.decide(alert, &self.policy, now);
+            let expected = self.reference.decide_in(alert, &self.policy, now, &topology);
+            let decided = partial.decide_in(alert, &self.policy, now, &topology);
             prop_assert_eq!(&decided, &expected, "alert {:?}", alert);
             self.stats.decided += 1;
+            match &expected {
+                Decision::RootCause { .. } => self.stats.root_causes += 1,
+                Decision::Suppressed { .. } => self.stats.suppressed += 1,
+                _ => {}
+            }
             if expected == Decision::Duplicate
                 && self.reference.seen(&alert.key()).is_some_and(|s| s.recovered)
                 && self.recovered_at.contains_key(&alert.key().clear_key())
@@ -474,7 +523,16 @@ impl World {
 }
 
 fn run_stream(policy: GroupingPolicy, steps: &[Step], keep_rule: bool) -> Result<Stats, TestCaseError> {
-    let mut world = World::new(policy);
+    run_stream_in(policy, steps, keep_rule, false)
+}
+
+fn run_stream_in(
+    policy: GroupingPolicy,
+    steps: &[Step],
+    keep_rule: bool,
+    topology: bool,
+) -> Result<Stats, TestCaseError> {
+    let mut world = World::new(policy, topology);
     for step in steps {
         world.run(step, keep_rule)?;
     }
@@ -502,6 +560,28 @@ proptest! {
     fn the_row_store_decides_like_the_whole_correlator(policy in policy(), steps in steps(false)) {
         run_stream(policy, &steps, false)?;
     }
+}
+
+/// Under a topology (a service model and maintenance windows) the row store,
+/// loading also the groups of each alert's root items, decides like the
+/// whole correlator; the streams do join root causes and suppress alerts.
+#[test]
+fn the_row_store_decides_like_the_whole_correlator_under_a_topology() {
+    let mut runner = TestRunner::new(Config { cases: 512, ..Config::default() });
+    let total = Cell::new(Stats::default());
+    runner
+        .run(&(policy(), steps(false)), |(policy, steps)| {
+            let stats = run_stream_in(policy, &steps, false, true)?;
+            let mut t = total.get();
+            t.root_causes += stats.root_causes;
+            t.suppressed += stats.suppressed;
+            t.person_events += stats.person_events;
+            total.set(t);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = total.get();
+    assert!(t.root_causes > 100 && t.suppressed > 100 && t.person_events > 100, "{t:?}");
 }
 
 /// Deleting expired seen rows at random instants changes no decision of a

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Alert, AlertError, AlertKey, Changes, Decision, Group, GroupStatus, GroupingPolicy, IgnoreReason, Needs, Seen,
-    SeverityAction, SeverityRule,
+    SeverityAction, SeverityRule, Topology,
 };
 use crate::id::{IncidentId, ServiceId, Text};
 use crate::incident::{IncidentCommand, IncidentEvent, OpenIncident};
@@ -85,7 +85,17 @@ impl Correlator {
     /// the group [`Needs::group_for`] names once the seen row is known. An
     /// incident event needs the group whose [`Group::incident`] it is.
     pub fn needs(alert: &Alert, policy: &GroupingPolicy) -> Needs {
-        Needs { seen: alert.key().clear_key(), group: policy.group_key(alert) }
+        Needs { seen: alert.key().clear_key(), group: policy.group_key(alert), roots: Vec::new() }
+    }
+
+    /// [`Correlator::needs`] under `topology`: also the items whose open
+    /// groups a first firing may join as its root cause ([`Needs::roots`]).
+    pub fn needs_in(alert: &Alert, policy: &GroupingPolicy, topology: &Topology<'_>) -> Needs {
+        let mut needs = Correlator::needs(alert, policy);
+        if alert.resolved_at.is_none() {
+            needs.roots = topology.upstream(&alert.object).into_iter().cloned().collect();
+        }
+        needs
     }
 
     /// The rows changed since the last call (or since [`Correlator::from_parts`]),
@@ -191,7 +201,23 @@ impl Correlator {
     /// Decides what `alert` does. Pure; `now` is the instant the commands will
     /// be executed at (an `impact_start` after it is dropped).
     pub fn decide(&self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Decision {
-        match self.try_decide(alert, policy, now) {
+        self.decide_in(alert, policy, now, &Topology::default())
+    }
+
+    /// Decides what `alert` does under `topology` (the service model and the
+    /// maintenance windows): as [`Correlator::decide`], except that a first
+    /// firing is [`Decision::Suppressed`] during maintenance that takes its
+    /// object down, and joins the live open incident of an item upstream of
+    /// its object ([`Decision::RootCause`]) rather than open, reopen or be
+    /// ignored in its own group. Pure.
+    pub fn decide_in(
+        &self,
+        alert: &Alert,
+        policy: &GroupingPolicy,
+        now: Timestamp,
+        topology: &Topology<'_>,
+    ) -> Decision {
+        match self.try_decide(alert, policy, now, topology) {
             Ok(decision) => decision,
             Err(error) => Decision::Ignore { reason: IgnoreReason::Invalid { error } },
         }
@@ -199,12 +225,65 @@ impl Correlator {
 
     /// Decides and applies.
     pub fn correlate(&mut self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Decision {
-        let decision = self.decide(alert, policy, now);
+        self.correlate_in(alert, policy, now, &Topology::default())
+    }
+
+    /// Decides under `topology` and applies.
+    pub fn correlate_in(
+        &mut self,
+        alert: &Alert,
+        policy: &GroupingPolicy,
+        now: Timestamp,
+        topology: &Topology<'_>,
+    ) -> Decision {
+        let decision = self.decide_in(alert, policy, now, topology);
         self.apply(alert, policy, &decision);
         decision
     }
 
-    fn try_decide(&self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Result<Decision, AlertError> {
+    /// The group a first firing of `alert` joins as its root cause, if any:
+    /// of the open groups (other than `own`) on items upstream of its object
+    /// whose window or flapping period still covers it, one on an item no
+    /// other candidate's item is upstream of (the furthest upstream), the
+    /// earliest opened (least incident id) among those.
+    fn root_for<'s>(
+        &'s self,
+        alert: &Alert,
+        policy: &GroupingPolicy,
+        topology: &Topology<'_>,
+        own: &str,
+    ) -> Option<(&'s str, &'s Group)> {
+        let upstream = topology.upstream(&alert.object);
+        if upstream.is_empty() {
+            return None;
+        }
+        let candidates: Vec<(&str, &Group)> = self
+            .groups
+            .iter()
+            .filter(|(key, g)| {
+                key.as_str() != own
+                    && g.status == GroupStatus::Open
+                    && upstream.contains(&g.service)
+                    && g.live_for(alert.fired_at, policy)
+            })
+            .map(|(k, g)| (k.as_str(), g))
+            .collect();
+        candidates
+            .iter()
+            .filter(|(_, c)| {
+                !candidates.iter().any(|(_, o)| o.service != c.service && topology.is_upstream(&o.service, &c.service))
+            })
+            .min_by(|a, b| a.1.incident.cmp(&b.1.incident))
+            .copied()
+    }
+
+    fn try_decide(
+        &self,
+        alert: &Alert,
+        policy: &GroupingPolicy,
+        now: Timestamp,
+        topology: &Topology<'_>,
+    ) -> Result<Decision, AlertError> {
         alert.validate()?;
         let key = alert.key().clear_key();
         let seen = self.seen.get(&key);
@@ -220,12 +299,43 @@ impl Correlator {
             });
         }
         match seen {
-            Some(s) if s.recovered && s.incident.is_none() => {
+            Some(s) if s.recovered && s.incident.is_none() && s.suppressed_by.is_none() => {
                 return Ok(Decision::Ignore { reason: IgnoreReason::AlreadyRecovered });
             }
             Some(_) => return Ok(Decision::Duplicate),
             None => {}
         }
+        if let Some(window) = topology.suppressing(&alert.object, alert.fired_at) {
+            return Ok(Decision::Suppressed { maintenance: window.clone() });
+        }
+        let own = self.decide_own(alert, policy, now)?;
+        let routable = matches!(
+            own,
+            Decision::Open { .. }
+                | Decision::OpenLinked { .. }
+                | Decision::Reopen { .. }
+                | Decision::Ignore { reason: IgnoreReason::NothingOpen { .. } }
+        );
+        if !routable {
+            return Ok(own);
+        }
+        let own_key = policy.group_key(alert);
+        let Some((root_key, root)) = self.root_for(alert, policy, topology, &own_key) else { return Ok(own) };
+        let rule = policy.severities.rule(alert.severity);
+        let mut commands = vec![IncidentCommand::CorrelateAlert { alert: alert.to_ref(policy) }];
+        if rule.action == SeverityAction::Open {
+            commands.extend(raise(root, rule));
+        }
+        Ok(Decision::RootCause {
+            incident: root.incident.clone(),
+            group: root_key.to_owned(),
+            root: root.service.clone(),
+            commands,
+        })
+    }
+
+    /// The decision for a first firing of `alert` by its own group alone.
+    fn decide_own(&self, alert: &Alert, policy: &GroupingPolicy, now: Timestamp) -> Result<Decision, AlertError> {
         let group_key = policy.group_key(alert);
         let rule = policy.severities.rule(alert.severity);
         let opens = match rule.action {
@@ -322,13 +432,17 @@ impl Correlator {
             group: group_key.clone(),
             incident: incident.cloned(),
             recovered: false,
+            suppressed_by: None,
         };
         match decision {
             Decision::Duplicate => {}
             Decision::Ignore { reason } => match reason {
                 IgnoreReason::UnknownRecovery => {
                     self.touch_seen(&key);
-                    self.seen.insert(key, Seen { group: group_key.clone(), incident: None, recovered: true });
+                    self.seen.insert(
+                        key,
+                        Seen { group: group_key.clone(), incident: None, recovered: true, suppressed_by: None },
+                    );
                 }
                 IgnoreReason::Invalid { .. }
                 | IgnoreReason::NothingOpen { .. }
@@ -366,19 +480,35 @@ impl Correlator {
                 self.seen.insert(key, seen(Some(incident)));
             }
             Decision::Merge { incident, .. } => {
-                if self.groups.get(&group_key).is_some_and(|g| g.status == GroupStatus::Open) {
-                    self.touch_group(&group_key);
+                self.join(&group_key, &key, alert, rule);
+                self.seen.insert(key, seen(Some(incident)));
+            }
+            Decision::RootCause { incident, group, .. } => {
+                if rule.action == SeverityAction::Open {
+                    self.join(group, &key, alert, rule);
                 }
                 self.touch_seen(&key);
-                if let Some(g) = self.groups.get_mut(&group_key)
-                    && g.status == GroupStatus::Open
-                {
-                    g.last_fired_at = g.last_fired_at.max(alert.fired_at);
-                    g.firing.insert(key.clone());
-                    g.impact = g.impact.min(rule.impact);
-                    g.urgency = g.urgency.min(rule.urgency);
-                }
-                self.seen.insert(key, seen(Some(incident)));
+                self.seen.insert(
+                    key,
+                    Seen {
+                        group: group.clone(),
+                        incident: Some(incident.clone()),
+                        recovered: false,
+                        suppressed_by: None,
+                    },
+                );
+            }
+            Decision::Suppressed { maintenance } => {
+                self.touch_seen(&key);
+                self.seen.insert(
+                    key,
+                    Seen {
+                        group: group_key.clone(),
+                        incident: None,
+                        recovered: false,
+                        suppressed_by: Some(maintenance.change.clone()),
+                    },
+                );
             }
             Decision::Reopen { incident, .. } => {
                 self.touch_group(&group_key);
@@ -413,6 +543,25 @@ impl Correlator {
                     }
                 }
             }
+        }
+    }
+
+    /// Records an opening alert joining the open group `group_key` (its
+    /// latest firing, the alert among those firing, impact and urgency the
+    /// most severe seen); a group that is not open only has the alert's seen
+    /// row touched.
+    fn join(&mut self, group_key: &str, key: &str, alert: &Alert, rule: &SeverityRule) {
+        if self.groups.get(group_key).is_some_and(|g| g.status == GroupStatus::Open) {
+            self.touch_group(group_key);
+        }
+        self.touch_seen(key);
+        if let Some(g) = self.groups.get_mut(group_key)
+            && g.status == GroupStatus::Open
+        {
+            g.last_fired_at = g.last_fired_at.max(alert.fired_at);
+            g.firing.insert(key.to_owned());
+            g.impact = g.impact.min(rule.impact);
+            g.urgency = g.urgency.min(rule.urgency);
         }
     }
 

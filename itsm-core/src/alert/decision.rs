@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AlertError, AlertSeverity};
-use crate::id::IncidentId;
+use super::{AlertError, AlertSeverity, MaintenanceWindow};
+use crate::id::{IncidentId, ServiceId};
 use crate::incident::IncidentCommand;
 
 /// Why an alert changes nothing.
@@ -118,6 +118,30 @@ pub enum Decision {
         /// The commands.
         commands: Vec<IncidentCommand>,
     },
+    /// Record the alert on the open incident of an item its object needs
+    /// (the root cause, [`Topology::upstream`](super::Topology::upstream)):
+    /// the alert's own group had no incident it would join, and the root's
+    /// group is live for it. `CorrelateAlert`, and `Reprioritize` when the
+    /// alert is more severe (an opening severity) than the root incident.
+    /// The alert then belongs to the root's group: its recovery and its
+    /// redeliveries are decided there.
+    RootCause {
+        /// The root-cause incident.
+        incident: IncidentId,
+        /// Its group's key.
+        group: String,
+        /// The item the root-cause incident is on.
+        root: ServiceId,
+        /// The commands.
+        commands: Vec<IncidentCommand>,
+    },
+    /// A firing during maintenance that takes its object down: recorded as
+    /// suppressed, with no incident command. Its recovery and its
+    /// redeliveries change nothing.
+    Suppressed {
+        /// The window suppressing it.
+        maintenance: MaintenanceWindow,
+    },
     /// Record an annotate-only alert on the group's incident.
     Annotate {
         /// The incident.
@@ -152,11 +176,15 @@ impl Decision {
                 commands.extend(reprioritize.iter());
                 with(incident, &commands)
             }
-            Decision::Reopen { incident, commands } | Decision::OpenLinked { incident, commands, .. } => {
+            Decision::Reopen { incident, commands }
+            | Decision::OpenLinked { incident, commands, .. }
+            | Decision::RootCause { incident, commands, .. } => {
                 commands.iter().map(|c| (incident.clone(), c.clone())).collect()
             }
             Decision::Annotate { incident, correlate } => with(incident, &[correlate]),
-            Decision::Duplicate | Decision::Recovery { .. } | Decision::Ignore { .. } => Vec::new(),
+            Decision::Duplicate | Decision::Recovery { .. } | Decision::Suppressed { .. } | Decision::Ignore { .. } => {
+                Vec::new()
+            }
         }
     }
 
@@ -167,6 +195,8 @@ impl Decision {
             Decision::Duplicate
             | Decision::Merge { .. }
             | Decision::Reopen { .. }
+            | Decision::RootCause { .. }
+            | Decision::Suppressed { .. }
             | Decision::Annotate { .. }
             | Decision::Recovery { .. }
             | Decision::Ignore { .. } => None,

@@ -70,6 +70,26 @@
 //!   earlier was resolved) counts it, and an internal note naming the earlier
 //!   incident. Parent/child would cascade resolutions and no problem exists
 //!   yet, so neither is used.
+//! * **Root cause** (Table 4, with a [`Topology`]: a service model). A first
+//!   firing that its own group would open, reopen or link an incident for,
+//!   or an annotate-only one with nothing open in its group, joins instead
+//!   the open incident of an item its object needs (upstream, directly or
+//!   not, redundant or not) whose group is live for it by the window and
+//!   flapping rules above ([`Decision::RootCause`]); of several, the one
+//!   furthest upstream, then the earliest opened. It is recorded on that
+//!   incident, raises its priority as a merge does, and belongs to its
+//!   group from then on (its recovery counts there). An alert on the
+//!   database and then one on the application running on it make one
+//!   incident. The other order makes two: an incident opened by a symptom
+//!   is not moved under a later root (a person links it, as a child).
+//! * **Maintenance** (with a [`Topology`]: maintenance windows). A first
+//!   firing inside a [`MaintenanceWindow`] whose work takes its object down
+//!   (alone or with the other windows running then, following the
+//!   model's redundancy) is [`Decision::Suppressed`]: remembered as seen,
+//!   naming the change, with no incident command; its redeliveries are
+//!   duplicates and its recovery changes nothing. A store records it.
+//!   Suppression comes before every other rule; a firing that fired before
+//!   the window started, or after it ended, is not suppressed.
 //! * **Recoveries** (`resolved_at` set) change no incident: they mark the alert
 //!   recovered for flapping ([`Decision::Recovery`]). A recovery of an alert
 //!   never seen firing is ignored but remembered, so the firing, if it arrives
@@ -98,8 +118,10 @@
 //!
 //! Every decision and every update reads and writes at most one row of each
 //! table: the alert's seen row and one group row ([`Correlator::needs`],
-//! [`Needs::group_for`]); an incident event reads and writes the group whose
-//! current incident it is. So a caller can load only those rows into a
+//! [`Needs::group_for`]); under a topology a first firing also reads the
+//! open groups of the items upstream of its object ([`Correlator::needs_in`],
+//! [`Needs::roots`]) and writes the one it joins; an incident event reads
+//! and writes the group whose current incident it is. So a caller can load only those rows into a
 //! partial correlator ([`Correlator::from_parts`]), decide and apply as with
 //! the whole state, and write back exactly the rows that changed
 //! ([`Correlator::take_changes`]); the decisions are those of the whole
@@ -132,6 +154,7 @@ mod fingerprint;
 mod input;
 mod policy;
 mod state;
+mod topology;
 
 pub use correlator::Correlator;
 pub use decision::{Decision, IgnoreReason};
@@ -142,6 +165,7 @@ pub use policy::{
     MAX_WINDOW_SECONDS, SeverityAction, SeverityRule, SeverityTable,
 };
 pub use state::{Changes, Group, GroupStatus, Needs, Seen};
+pub use topology::{MaintenanceWindow, Topology};
 
 /// Helpers shared by the submodules' tests.
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::GroupingPolicy;
-use crate::id::{IncidentId, ServiceId, Text};
+use crate::id::{ChangeId, IncidentId, ServiceId, Text};
 use crate::time::Timestamp;
 use crate::vocabulary::{Impact, Urgency};
 
@@ -86,6 +86,9 @@ pub struct Seen {
     pub incident: Option<IncidentId>,
     /// Whether its recovery was seen.
     pub recovered: bool,
+    /// The change whose maintenance window suppressed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<ChangeId>,
 }
 
 /// The rows one alert reads and writes (see [`Correlator::needs`](super::Correlator::needs)).
@@ -97,6 +100,12 @@ pub struct Needs {
     /// [`GroupingPolicy::group_key`]. A message about an alert already seen
     /// uses the group recorded in its seen row instead ([`Needs::group_for`]).
     pub group: String,
+    /// The items whose open groups a first firing of the alert may join as
+    /// its root cause ([`Topology::upstream`](super::Topology::upstream) of
+    /// its object; empty without a service model, and for a recovery): load
+    /// the groups whose [`Group::service`] is one of them and whose status
+    /// is [`GroupStatus::Open`].
+    pub roots: Vec<ServiceId>,
 }
 
 impl Needs {
