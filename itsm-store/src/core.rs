@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::Instrument;
 
-use itsm_core::alert::{Alert, Correlator, GroupingPolicy};
+use itsm_core::alert::{Alert, Correlator, GroupingPolicy, MaintenanceWindow, Topology};
 use itsm_core::incident::Incident;
 use itsm_core::read::ReadScope;
 use itsm_core::records::{ChangeRecord, IncidentRecord, Record};
@@ -867,6 +867,7 @@ where
         actor: &Actor,
         config: &DomainConfig,
         policy: &GroupingPolicy,
+        topology: Topology<'_>,
         alerts: &[Alert],
         now: Timestamp,
     ) -> Result<IngestReport, StoreError> {
@@ -888,7 +889,7 @@ where
         // Rows to write besides the batch's changes: a document written
         // before the keyed rows, converted once (each group with the version
         // of its incident at the log position the document had observed).
-        let mut pending_groups: Map<String, (String, String, i64)> = Map::new();
+        let mut pending_groups: Map<String, (String, String, i64, Option<String>)> = Map::new();
         let mut pending_seen: Map<String, (String, Option<Timestamp>)> = Map::new();
         let converted = document.is_some();
         if let Some(text) = document {
@@ -909,7 +910,8 @@ where
                     source,
                 })?;
                 let version = versions.get(group.incident.as_str()).copied().unwrap_or(0);
-                pending_groups.insert(key, (group.incident.as_str().to_owned(), json, version));
+                let root = crate::ingest::root_service(&group);
+                pending_groups.insert(key, (group.incident.as_str().to_owned(), json, version, root));
             }
             for (key, row) in seen {
                 let json = serde_json::to_string(&row).map_err(|source| StoreError::Serialize {
@@ -923,7 +925,7 @@ where
         // Seen rows of recovered alerts past their retention.
         query(sql.correlator_expire).bind(tenant).bind(DbTime(now)).execute(&mut *tx).await.map_err(DB::error)?;
         // The batch's seen rows, then the groups they name.
-        let needs: Vec<_> = alerts.iter().map(|a| Correlator::needs(a, policy)).collect();
+        let needs: Vec<_> = alerts.iter().map(|a| Correlator::needs_in(a, policy, &topology)).collect();
         let seen_keys: BTreeSet<&str> = needs.iter().map(|n| n.seen.as_str()).collect();
         let mut seen: Map<String, itsm_core::alert::Seen> = Map::new();
         let mut io = crate::ingest::StateIo::default();
@@ -968,15 +970,50 @@ where
             }
         }
         for key in &group_list {
-            if let Some((_, text, version)) = pending_groups.get(*key) {
+            if let Some((_, text, version, _)) = pending_groups.get(*key) {
                 groups
                     .insert((*key).to_owned(), (crate::ingest::parse_row(text, key)?, plan::from_db_version(*version)));
+            }
+        }
+        // Root-cause candidates: the groups that may still be open on the
+        // items upstream of each first firing's object.
+        let roots: BTreeSet<&str> = needs
+            .iter()
+            .filter(|n| !seen.contains_key(&n.seen))
+            .flat_map(|n| n.roots.iter().map(|s| s.as_str()))
+            .collect();
+        let roots: Vec<&str> = roots.into_iter().collect();
+        let mut root_incidents = Vec::new();
+        for chunk in roots.chunks(KEYS) {
+            let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_get);
+            q.push_bind(tenant).push(" AND root_service IN (");
+            let mut list = q.separated(", ");
+            for service in chunk {
+                list.push_bind(*service);
+            }
+            q.push(")");
+            let rows: Vec<(String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            io.groups_read += rows.len();
+            for (key, text, version) in rows {
+                if let std::collections::btree_map::Entry::Vacant(slot) = groups.entry(key) {
+                    let row: itsm_core::alert::Group = crate::ingest::parse_row(&text, slot.key())?;
+                    root_incidents.push(row.incident.as_str().to_owned());
+                    slot.insert((row, plan::from_db_version(version)));
+                }
+            }
+        }
+        for (key, (_, text, version, root)) in &pending_groups {
+            if !groups.contains_key(key) && root.as_deref().is_some_and(|s| roots.contains(&s)) {
+                let row: itsm_core::alert::Group = crate::ingest::parse_row(text, key)?;
+                root_incidents.push(row.incident.as_str().to_owned());
+                groups.insert(key.clone(), (row, plan::from_db_version(*version)));
             }
         }
         let mut run = Run::new(
             actor,
             config,
             policy,
+            topology,
             now,
             groups.into_iter().map(|(k, (g, v))| (k, g, v)).collect(),
             seen.into_iter().collect(),
@@ -985,7 +1022,11 @@ where
         // PostgreSQL, so no other writer moves a group's incident until the
         // batch commits): each group's current incident, and the next one.
         let mut stored: HashMap<String, (i64, String, Option<String>)> = HashMap::new();
-        let candidates = run.candidates(alert_groups.iter().map(String::as_str).zip(alerts.iter().map(|a| a.fired_at)));
+        let mut candidates =
+            run.candidates(alert_groups.iter().map(String::as_str).zip(alerts.iter().map(|a| a.fired_at)));
+        candidates.extend(root_incidents);
+        candidates.sort();
+        candidates.dedup();
         for chunk in candidates.chunks(KEYS) {
             let mut q = rows_of::<DB>(sql::PRELOAD, tenant, AggregateKind::Incident, chunk.iter().map(String::as_str));
             q.push(DB::LOCK_ROW);
@@ -1052,8 +1093,8 @@ where
         self.write_batch(&mut tx, &mut run.batch, |i| (tenant, ids[i].as_str(), actor_id, now)).await?;
         // The rows the batch changed (over the converted document's).
         let changes = run.changes()?;
-        for (key, incident, json, version) in changes.groups {
-            pending_groups.insert(key, (incident, json, version));
+        for (key, incident, json, version, root) in changes.groups {
+            pending_groups.insert(key, (incident, json, version, root));
         }
         for (key, json, expires) in changes.seen {
             pending_seen.insert(key, (json, expires));
@@ -1066,15 +1107,31 @@ where
         run.report.state = io;
         for chunk in pending_groups.chunks(ROWS) {
             let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_put);
-            q.push_values(chunk, |mut b, (key, (incident, json, version))| {
+            q.push_values(chunk, |mut b, (key, (incident, json, version, root))| {
                 b.push_bind(tenant)
                     .push_bind(key.as_str())
                     .push_bind(incident.as_str())
                     .push_bind(json.as_str())
                     .push_bind(*version)
-                    .push_bind(DbTime(now));
+                    .push_bind(DbTime(now))
+                    .push_bind(root.as_deref());
             });
             q.push(sql.correlator_groups_upsert);
+            q.build().execute(&mut *tx).await.map_err(DB::error)?;
+        }
+        for chunk in run.report.suppressed.chunks(ROWS) {
+            let mut q = QueryBuilder::<DB>::new(sql.suppressed_put);
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(tenant)
+                    .push_bind(s.alert.clear_key())
+                    .push_bind(s.alert.source.as_str())
+                    .push_bind(s.alert.alert_id.as_str())
+                    .push_bind(s.object.as_str())
+                    .push_bind(DbTime(s.fired_at))
+                    .push_bind(s.change.as_str())
+                    .push_bind(DbTime(s.recorded_at));
+            });
+            q.push(" ON CONFLICT (tenant, alert_key) DO NOTHING");
             q.build().execute(&mut *tx).await.map_err(DB::error)?;
         }
         for chunk in pending_seen.chunks(ROWS) {
@@ -1270,6 +1327,65 @@ where
             .fetch_all(&self.pools.read)
             .await
             .map_err(DB::error)
+    }
+
+    /// The maintenance windows that have not ended by `from` and started by
+    /// `to`: of every change not cancelled or rejected, on its service.
+    pub(crate) async fn maintenance_windows(
+        &self,
+        tenant: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        let rows: Vec<(String, String, DbTime, DbTime)> = query_as(DB::sql().maintenance_windows)
+            .bind(tenant)
+            .bind(DbTime(from))
+            .bind(DbTime(to))
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(DB::error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, service, start, end) in rows {
+            let what = format!("change {id}");
+            out.push(MaintenanceWindow {
+                change: itsm_core::id::ChangeId::new(id).map_err(|e| StoreError::corrupt("change id", &what, e))?,
+                item: itsm_core::id::ServiceId::new(service).map_err(|e| StoreError::corrupt("service", &what, e))?,
+                start: start.0,
+                end: end.0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The alerts suppressed by maintenance that fired in `[from, to)`, in
+    /// firing order, at most `limit`.
+    pub(crate) async fn suppressed_alerts(
+        &self,
+        tenant: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<crate::ingest::SuppressedAlert>, StoreError> {
+        let rows: Vec<(String, String, String, DbTime, String, DbTime)> = query_as(DB::sql().suppressed_page)
+            .bind(tenant)
+            .bind(DbTime(from))
+            .bind(DbTime(to))
+            .bind(limit)
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(DB::error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (source, alert_id, object, fired_at, change, recorded_at) in rows {
+            let what = format!("suppressed alert {source}:{alert_id}");
+            out.push(crate::ingest::SuppressedAlert {
+                alert: itsm_core::alert::AlertKey { source, alert_id },
+                object: itsm_core::id::ServiceId::new(object).map_err(|e| StoreError::corrupt("object", &what, e))?,
+                fired_at: fired_at.0,
+                change: itsm_core::id::ChangeId::new(change).map_err(|e| StoreError::corrupt("change id", &what, e))?,
+                recorded_at: recorded_at.0,
+            });
+        }
+        Ok(out)
     }
 
     pub(crate) async fn change_calendar(

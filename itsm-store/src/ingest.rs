@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use itsm_core::alert::{Alert, AlertKey, Correlator, Decision, Group, GroupingPolicy, IgnoreReason, Seen};
-use itsm_core::id::IncidentId;
+use itsm_core::alert::{
+    Alert, AlertKey, Correlator, Decision, Group, GroupStatus, GroupingPolicy, IgnoreReason, Seen, Topology,
+};
+use itsm_core::id::{ChangeId, IncidentId, ServiceId};
 use itsm_core::incident::{Incident, IncidentEvent};
 use itsm_core::{Actor, DomainConfig, Timestamp};
 
@@ -26,6 +28,12 @@ pub struct IngestReport {
     pub opened: Vec<IncidentId>,
     /// Alerts merged into their group's incident.
     pub merged: usize,
+    /// Alerts recorded on the open incident of an item upstream of their
+    /// object, their root cause (under the tenant's service model).
+    pub root_caused: usize,
+    /// Alerts suppressed by a maintenance window, in order (recorded in
+    /// `alert_suppressed`, see [`crate::Store::suppressed_alerts`]).
+    pub suppressed: Vec<SuppressedAlert>,
     /// Alerts that reopened a resolved incident.
     pub reopened: usize,
     /// Annotate-only alerts recorded on an incident.
@@ -82,6 +90,8 @@ impl IngestReport {
         self.duplicates += other.duplicates;
         self.opened.extend(other.opened);
         self.merged += other.merged;
+        self.root_caused += other.root_caused;
+        self.suppressed.extend(other.suppressed);
         self.reopened += other.reopened;
         self.annotated += other.annotated;
         self.recoveries += other.recoveries;
@@ -90,6 +100,21 @@ impl IngestReport {
         self.events += other.events;
         self.state.absorb(other.state);
     }
+}
+
+/// An alert a maintenance window suppressed: recorded, with no incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressedAlert {
+    /// The alert.
+    pub alert: AlertKey,
+    /// Its monitored object.
+    pub object: ServiceId,
+    /// When it fired.
+    pub fired_at: Timestamp,
+    /// The change whose maintenance window suppressed it.
+    pub change: ChangeId,
+    /// The instant of the ingestion that recorded it.
+    pub recorded_at: Timestamp,
 }
 
 /// An alert that changed nothing, and why.
@@ -123,6 +148,7 @@ pub(crate) struct Run<'a> {
     pub actor: &'a Actor,
     config: &'a DomainConfig,
     policy: &'a GroupingPolicy,
+    topology: Topology<'a>,
     now: Timestamp,
     pub correlator: Correlator,
     pub batch: Batch<Incident>,
@@ -139,8 +165,10 @@ pub(crate) struct Run<'a> {
 
 /// The rows an ingested batch writes back.
 pub(crate) struct RowChanges {
-    /// Group key, current incident, state JSON, incident version observed.
-    pub groups: Vec<(String, String, String, i64)>,
+    /// Group key, current incident, state JSON, incident version observed,
+    /// and the group's service while its incident may still be open
+    /// (`root_service`).
+    pub groups: Vec<(String, String, String, i64, Option<String>)>,
     /// Clear key, state JSON, expiry instant.
     pub seen: Vec<(String, String, Option<Timestamp>)>,
 }
@@ -159,6 +187,15 @@ pub(crate) fn parse_row<T: serde::de::DeserializeOwned>(text: &str, key: &str) -
     serde_json::from_str(text).map_err(|e| StoreError::corrupt("alert correlator row", key, e))
 }
 
+/// A group's `root_service` column: its service while its current incident
+/// may still be open (open, or resolved and so reopenable), else `None`.
+pub(crate) fn root_service(group: &Group) -> Option<String> {
+    match group.status {
+        GroupStatus::Open | GroupStatus::Resolved { .. } => Some(group.service.as_str().to_owned()),
+        GroupStatus::Closed { .. } | GroupStatus::Cancelled { .. } => None,
+    }
+}
+
 /// A whole correlator as stored before the keyed rows (`alert_correlators`).
 pub(crate) fn parse_document(text: &str, tenant: &str) -> Result<Correlator, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::corrupt("alert correlator", tenant, e))
@@ -171,6 +208,7 @@ impl<'a> Run<'a> {
         actor: &'a Actor,
         config: &'a DomainConfig,
         policy: &'a GroupingPolicy,
+        topology: Topology<'a>,
         now: Timestamp,
         groups: Vec<(String, Group, u64)>,
         seen: Vec<(String, Seen)>,
@@ -185,6 +223,7 @@ impl<'a> Run<'a> {
             actor,
             config,
             policy,
+            topology,
             now,
             correlator: Correlator::from_parts(rows, seen),
             batch: Batch::default(),
@@ -244,9 +283,9 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Decides an alert.
+    /// Decides an alert under the run's topology.
     pub(crate) fn decide(&self, alert: &Alert) -> Decision {
-        self.correlator.decide(alert, self.policy, self.now)
+        self.correlator.decide_in(alert, self.policy, self.now, &self.topology)
     }
 
     /// Incidents of the decision whose stored state has not been read yet.
@@ -321,6 +360,14 @@ impl<'a> Run<'a> {
             Decision::Duplicate => r.duplicates += 1,
             Decision::Open { incident, .. } | Decision::OpenLinked { incident, .. } => r.opened.push(incident.clone()),
             Decision::Merge { .. } => r.merged += 1,
+            Decision::RootCause { .. } => r.root_caused += 1,
+            Decision::Suppressed { maintenance } => r.suppressed.push(SuppressedAlert {
+                alert: alert.key(),
+                object: alert.object.clone(),
+                fired_at: alert.fired_at,
+                change: maintenance.change.clone(),
+                recorded_at: self.now,
+            }),
             Decision::Reopen { .. } => r.reopened += 1,
             Decision::Annotate { .. } => r.annotated += 1,
             Decision::Recovery { .. } => r.recoveries += 1,
@@ -341,7 +388,13 @@ impl<'a> Run<'a> {
             let version = self.versions.get(group.incident.as_str()).copied().or(before).unwrap_or(0);
             if changes.groups.contains_key(key) || before != Some(version) {
                 let version = i64::try_from(version).map_err(|_| StoreError::Overflow)?;
-                groups.push((key.clone(), group.incident.as_str().to_owned(), row_json(group, key)?, version));
+                groups.push((
+                    key.clone(),
+                    group.incident.as_str().to_owned(),
+                    row_json(group, key)?,
+                    version,
+                    root_service(group),
+                ));
             }
         }
         let mut seen = Vec::with_capacity(changes.seen.len());

@@ -47,7 +47,10 @@
 //!   incidents, one transaction per batch. The correlation state is keyed
 //!   rows (`alert_groups`, `alert_seen`) read and written per alert, seen
 //!   rows expiring by the policy's window; a tenant's `alert_correlators` row
-//!   is its ingestion lock.
+//!   is its ingestion lock. Under the tenant's service model a first firing
+//!   joins the open incident of an item upstream of its object (its groups
+//!   found by `alert_groups.root_service`), and one inside a change's
+//!   maintenance window is suppressed and kept in `alert_suppressed`.
 //! * **Audit evidence**: `h_v = SHA-256(h_{v-1} || row v)` per aggregate,
 //!   the head kept in its projection row; [`Store::checkpoint`] writes a
 //!   tenant checkpoint (a Merkle root over every head, chained to the
@@ -88,7 +91,8 @@
 //!   it, SLA clock events, `due_handled` and `due_at`).
 //! * `checkpoints`, `checkpoint_heads`: tenant checkpoints (append-only).
 //! * `config_versions`, `config_heads`: versioned configuration.
-//! * `alert_groups`, `alert_seen`, `alert_correlators`: alert correlation.
+//! * `alert_groups`, `alert_seen`, `alert_correlators`: alert correlation;
+//!   `alert_suppressed`: the alerts maintenance suppressed.
 //! * `chain_heads`: the tenant chains of events written before design 2.
 //! * `idempotency`, `outbox`, `executed_escalations`.
 //! * `fill_markers`: bulk fills claimed on an empty store and marked complete
@@ -154,7 +158,7 @@ use itsm_core::{Actor, Aggregate, AggregateKind, DomainConfig, Timestamp};
 pub use config::Storable;
 pub use error::{ErrorKind, ExecError, StorageFault, StoreError};
 pub use feed::{FeedCursor, FeedEvent, FeedPage, FeedSignal, Wake};
-pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand, StateIo};
+pub use ingest::{IgnoredAlert, IngestReport, RefusedCommand, StateIo, SuppressedAlert};
 pub use model::{
     BackendKind, BreakAt, BreakReason, ChainBreak, ChainReport, ChangeConflict, Checkpoint, Committed, ConnectOptions,
     DeadLetter, EventCursor, ExpectedVersion, FillClaim, ImportCommand, ImportReport, Loaded, OnReject, OutboxItem,
@@ -478,6 +482,18 @@ impl Store {
     /// resolved or closed), observes their events and applies the decision;
     /// saves the correlator and commits. Retries transient failures as a whole.
     ///
+    /// Under the tenant's topology (Table 4): the service model in force at
+    /// `now` ([`Store::add_config_version`]) and the maintenance windows of
+    /// its changes (every change not cancelled or rejected, on its service,
+    /// over its scheduled window) around the batch's firings. A first firing
+    /// joins the live open incident of an item upstream of its object
+    /// ([`IngestReport::root_caused`]); one inside a window whose work takes
+    /// its object down is suppressed: recorded in [`IngestReport::suppressed`]
+    /// and kept ([`Store::suppressed_alerts`]), no incident. See the rules in
+    /// [`itsm_core::alert`]. The windows are read before the batch's
+    /// transaction: a change scheduled while a batch is ingested may not
+    /// suppress that batch's alerts.
+    ///
     /// Idempotent per alert: a firing `(source, alert_id)` already ingested
     /// (in this batch, an earlier one or a concurrent one) is a duplicate and
     /// writes nothing. A command the domain refuses is reported in
@@ -495,13 +511,42 @@ impl Store {
         if alerts.is_empty() {
             return Ok(IngestReport::default());
         }
-        let report =
-            retry::retry(
-                || async move { dispatch!(self, s => s.ingest_alerts(actor, config, policy, alerts, now).await) },
-            )
-            .await?;
+        let tenant = actor.tenant.as_str();
+        let history = retry::retry(|| async move { dispatch!(self, s => s.config_history(tenant).await) }).await?;
+        let model = history.service_models.in_force_at(now).map(|v| &v.value);
+        let firings = alerts.iter().filter(|a| a.resolved_at.is_none() && a.validate().is_ok()).map(|a| a.fired_at);
+        let windows = match (firings.clone().min(), firings.max()) {
+            (Some(from), Some(to)) => {
+                retry::retry(|| async move { dispatch!(self, s => s.maintenance_windows(tenant, from, to).await) })
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let topology = itsm_core::alert::Topology::new(model, &windows);
+        let report = retry::retry(|| async move {
+            dispatch!(self, s => s.ingest_alerts(actor, config, policy, topology, alerts, now).await)
+        })
+        .await?;
         self.committed();
         Ok(report)
+    }
+
+    /// The tenant's alerts suppressed by a maintenance window (see
+    /// [`Store::ingest_alerts`]) that fired in `[from, to)`, in firing
+    /// order (ties: by alert), at most `limit`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn suppressed_alerts(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SuppressedAlert>, StoreError> {
+        check_time("from", from)?;
+        check_time("to", to)?;
+        let tenant = tenant.as_str();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        retry::retry(|| async move { dispatch!(self, s => s.suppressed_alerts(tenant, from, to, limit).await) }).await
     }
 
     /// The current state and version of an aggregate of the actor's tenant

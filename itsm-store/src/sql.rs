@@ -140,6 +140,9 @@ pub(crate) struct Sql {
     pub correlator_groups_get: &'static str,
     pub correlator_groups_put: &'static str,
     pub correlator_groups_upsert: &'static str,
+    pub suppressed_put: &'static str,
+    pub suppressed_page: &'static str,
+    pub maintenance_windows: &'static str,
     pub catch_up: &'static str,
     pub max_position: &'static str,
     pub holds_records: &'static str,
@@ -290,9 +293,20 @@ impl Sql {
             correlator_seen_upsert: " ON CONFLICT (tenant, alert_key) DO UPDATE SET state = excluded.state, \
                 expires_at = excluded.expires_at",
             correlator_groups_get: "SELECT group_key, state, incident_version FROM alert_groups WHERE tenant = ",
-            correlator_groups_put: "INSERT INTO alert_groups (tenant, group_key, incident, state, incident_version, updated_at) ",
+            correlator_groups_put: "INSERT INTO alert_groups \
+                (tenant, group_key, incident, state, incident_version, updated_at, root_service) ",
             correlator_groups_upsert: " ON CONFLICT (tenant, group_key) DO UPDATE SET incident = excluded.incident, \
-                state = excluded.state, incident_version = excluded.incident_version, updated_at = excluded.updated_at",
+                state = excluded.state, incident_version = excluded.incident_version, updated_at = excluded.updated_at, \
+                root_service = excluded.root_service",
+            suppressed_put: "INSERT INTO alert_suppressed \
+                (tenant, alert_key, source, alert_id, object, fired_at, change_id, recorded_at) ",
+            suppressed_page: "SELECT source, alert_id, object, fired_at, change_id, recorded_at FROM alert_suppressed \
+                WHERE tenant = $1 AND fired_at >= $2 AND fired_at < $3 ORDER BY fired_at, alert_key LIMIT $4",
+            // Windows of changes not cancelled or rejected that have not ended by
+            // $2 and started by $3 (found by their end: most have ended long ago).
+            maintenance_windows: "SELECT id, service, window_start, window_end FROM aggregates \
+                WHERE tenant = $1 AND window_end IS NOT NULL AND window_end > $2 AND window_start <= $3 \
+                AND service IS NOT NULL AND status NOT IN ('cancelled', 'rejected') ORDER BY window_start, id",
             // Events of a few incidents, each after its own version: the
             // start (tenant, kind, then `(aggregate_id = .. AND version > ..) OR ..`).
             catch_up: "SELECT aggregate_id, version, payload FROM events WHERE tenant = ",
@@ -303,7 +317,7 @@ impl Sql {
                 OR EXISTS (SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM outbox) \
                 OR EXISTS (SELECT 1 FROM executed_escalations) OR EXISTS (SELECT 1 FROM alert_correlators) \
                 OR EXISTS (SELECT 1 FROM alert_groups) OR EXISTS (SELECT 1 FROM alert_seen) \
-                OR EXISTS (SELECT 1 FROM fill_markers) OR EXISTS (SELECT 1 FROM checkpoints) \
+                OR EXISTS (SELECT 1 FROM alert_suppressed) OR EXISTS (SELECT 1 FROM fill_markers) OR EXISTS (SELECT 1 FROM checkpoints) \
                 OR EXISTS (SELECT 1 FROM config_versions)",
             marker_get: "SELECT started_at, completed_at FROM fill_markers WHERE name = $1",
             marker_put: "INSERT INTO fill_markers (name, started_at) VALUES ($1, $2)",

@@ -309,6 +309,9 @@ impl Reference {
                 Decision::Merge { .. } => r.merged += 1,
                 Decision::Reopen { .. } => r.reopened += 1,
                 Decision::Annotate { .. } => r.annotated += 1,
+                Decision::RootCause { .. } | Decision::Suppressed { .. } => {
+                    unreachable!("the reference decides without a topology")
+                }
                 Decision::Recovery { .. } => {
                     r.recoveries += 1;
                     self.recovered_at.insert(alert.key().clear_key(), now);
@@ -488,7 +491,7 @@ async fn check_people_between_batches_decide_like_the_whole_correlator(db: &Test
 }
 
 /// One number from the database, outside the store.
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
+pub(crate) async fn scalar(db: &TestDb, sql: &str) -> i64 {
     use sqlx::Connection;
     match db.backend() {
         BackendKind::Sqlite => {

@@ -684,7 +684,7 @@ async fn check_schema_too_new(db: &TestDb) {
     };
     db.raw(&[insert]).await.unwrap();
     match Store::connect(&db.url).await {
-        Err(StoreError::SchemaTooNew { found: 9999, supported: 17 }) => {}
+        Err(StoreError::SchemaTooNew { found: 9999, supported: 18 }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }

@@ -122,7 +122,7 @@ async fn new_empty_and_own_files_open() {
     let fresh = dir.path().join("fresh.db");
     assert_eq!(Store::inspect_sqlite(&fresh).await.unwrap(), SqliteFile::Missing);
     Store::connect(&format!("sqlite://{}", fresh.display())).await.unwrap().close().await;
-    assert_eq!(Store::inspect_sqlite(&fresh).await.unwrap(), SqliteFile::Ours { version: 17 });
+    assert_eq!(Store::inspect_sqlite(&fresh).await.unwrap(), SqliteFile::Ours { version: 18 });
     Store::connect(&format!("sqlite://{}", fresh.display())).await.unwrap().close().await;
 
     let empty = dir.path().join("empty.db");

@@ -24,3 +24,4 @@ mod search;
 mod ticket;
 mod tidy;
 mod timeliness;
+mod topology;
