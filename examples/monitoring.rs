@@ -3,7 +3,11 @@
 //! each burst delivered to the engine a little after it fired (now and then
 //! held up in a monitoring backlog), ingested through
 //! [`itsm_store::Store::ingest_alerts`] at the instant it arrived; the
-//! service desk acknowledges and resolves the alert incidents; and a
+//! service desk acknowledges and resolves the alert incidents. Half the
+//! bursts on an item others need cascade to what needs it (those alerts
+//! join the root-cause incident, Table 4), and a third of the scheduled
+//! changes set their item's monitoring off during their window (those
+//! alerts are suppressed by the maintenance). A
 //! simulated dispatcher delivers the outbox through the store's claim and
 //! acknowledgement, each message a few seconds after its event, except
 //! during two webhook outages, when messages wait for the endpoint to come
@@ -35,6 +39,16 @@ pub struct MonitoringReport {
     pub backlogged: usize,
     /// Incidents the alerts opened.
     pub opened: usize,
+    /// Alerts recorded on the open incident of an item their object needs
+    /// (their root cause, under the service model).
+    pub root_caused: usize,
+    /// Alerts the work of a change set off inside its maintenance window, on
+    /// its item or on what needs it.
+    pub during_maintenance: usize,
+    /// Alerts suppressed by a maintenance window (recorded, no incident):
+    /// those, and the bursts that happened to fire inside a window on an item
+    /// the work took down.
+    pub suppressed: usize,
     /// Commands the store or the domain refused, with reasons.
     pub refused: Vec<String>,
 }
@@ -53,6 +67,12 @@ pub struct DeliveryReport {
 pub const INCIDENTS_PER_BURST: usize = 20;
 /// One burst in this many is held up in the monitoring backlog.
 const BACKLOG_ONE_IN: u32 = 25;
+/// One burst on an item others need in this many cascades: alerts follow on
+/// what needs it (symptoms of one root cause, Table 4).
+const CASCADE_ONE_IN: u32 = 2;
+/// One scheduled change in this many sets its item's monitoring off during
+/// its window (maintenance noise, suppressed).
+const NOISY_CHANGE_ONE_IN: u32 = 3;
 /// The checks an alert reports.
 const CHECKS: [&str; 5] = ["cpu", "latency", "errors", "disk", "up"];
 
@@ -82,6 +102,7 @@ pub async fn monitor(
     let (from, to) = quarter();
     let span = to.seconds_since(from);
     let policy = GroupingPolicy::default();
+    let model = crate::simulate::service_model();
     let mut report = MonitoringReport::default();
     // Every alert with the instant it reaches the engine.
     let mut deliveries: Vec<(Timestamp, Alert)> = Vec::with_capacity(bursts * 3);
@@ -104,7 +125,35 @@ pub async fn monitor(
             let delay = if backlog { rng.random_range(240..900) } else { skewed(&mut rng, 12.0, 1).min(170) };
             deliveries.push((plus(fired, delay), alert));
         }
+        // Symptoms: what needs the item alerts a few minutes later.
+        let downstream: Vec<ServiceId> = model.downstream(&object).into_iter().cloned().collect();
+        if !downstream.is_empty() && rng.random_ratio(1, CASCADE_ONE_IN) {
+            for k in 0..rng.random_range(1..=2usize) {
+                let item = downstream[rng.random_range(0..downstream.len())].clone();
+                let fired = plus(start, rng.random_range(60..300));
+                let alert =
+                    Alert::new("prometheus", format!("q3-{b}-s{k}"), item, "errors", AlertSeverity::Major, fired);
+                deliveries.push((plus(fired, skewed(&mut rng, 12.0, 1).min(170)), alert));
+            }
+        }
         report.bursts += 1;
+    }
+    // Maintenance noise: some changes' items (and what needs them) alert
+    // inside their windows.
+    for (n, (change, service, start, end)) in maintenance_windows(store, cast, &model).await?.into_iter().enumerate() {
+        if !rng.random_ratio(1, NOISY_CHANGE_ONE_IN) {
+            continue;
+        }
+        let span = end.seconds_since(start).clamp(2, 1_800);
+        let mut items = vec![service.clone()];
+        items.extend(model.downstream(&service).into_iter().take(1).cloned());
+        for (k, item) in items.into_iter().enumerate() {
+            let fired = plus(start, rng.random_range(1..span));
+            let id = format!("q3-{change}-m{n}-{k}");
+            let alert = Alert::new("prometheus", id, item, "up", AlertSeverity::Major, fired);
+            deliveries.push((plus(fired, skewed(&mut rng, 12.0, 1).min(170)), alert));
+            report.during_maintenance += 1;
+        }
     }
     deliveries.sort_by(|a, b| (a.0, &a.1.alert_id).cmp(&(b.0, &b.1.alert_id)));
     // The service desk's commands, due at their instants: run before any later delivery.
@@ -120,6 +169,8 @@ pub async fn monitor(
             .await
             .map_err(|e| format!("ingesting alert {} received at {received}: {e}", alert.key()))?;
         report.alerts += 1;
+        report.root_caused += ingested.root_caused;
+        report.suppressed += ingested.suppressed.len();
         report.refused.extend(
             ingested.refused.iter().map(|r| format!("{} {} (alert {}): {}", r.incident, r.command, r.alert, r.reason)),
         );
@@ -151,6 +202,36 @@ pub async fn monitor(
     }
     report.opened = opened.len();
     Ok(report)
+}
+
+/// The scheduled windows of the quarter's changes (not cancelled or
+/// rejected) on the simulated services,
+/// as `(change, service, start, end)` in start order, read through the store's
+/// change calendar.
+async fn maintenance_windows(
+    store: &Store,
+    cast: &Cast,
+    model: &itsm_core::service::ServiceModel,
+) -> Result<Vec<(String, ServiceId, Timestamp, Timestamp)>, String> {
+    let (from, to) = quarter();
+    let reader = cast.change_managers.first().ok_or("the cast has no change manager")?;
+    let mut out = Vec::new();
+    for item in model.items() {
+        let rows = store
+            .change_calendar(reader, &item.id, from, to)
+            .await
+            .map_err(|e| format!("reading the change calendar of {}: {e}", item.id))?;
+        for row in rows {
+            if matches!(row.status.as_str(), "cancelled" | "rejected") {
+                continue;
+            }
+            if let Some((start, end)) = row.window {
+                out.push((row.id, item.id.clone(), start, end));
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    Ok(out)
 }
 
 /// Runs the service desk's commands due at or before `until` (all of them

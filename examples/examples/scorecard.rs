@@ -247,11 +247,15 @@ async fn from_store(args: &Args, metrics: ScorecardConfig, now: Timestamp) -> Re
         let bursts = args.simulate_incidents / INCIDENTS_PER_BURST;
         let monitored = monitor(&store, &config, &cast, args.seed, bursts).await?;
         eprintln!(
-            "monitoring: {} alerts in {} bursts ({} held up in a backlog) opened {} incidents; refused {}",
+            "monitoring: {} alerts in {} bursts ({} held up in a backlog) opened {} incidents; \
+             {} joined the incident of their root cause; {} suppressed by maintenance ({} set off by the work); refused {}",
             monitored.alerts,
             monitored.bursts,
             monitored.backlogged,
             monitored.opened,
+            monitored.root_caused,
+            monitored.suppressed,
+            monitored.during_maintenance,
             monitored.refused.len()
         );
         for reason in monitored.refused.iter().take(10) {

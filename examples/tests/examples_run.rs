@@ -116,6 +116,9 @@ fn scorecard_simulated_text_and_json() {
     // The simulated incidents and those the monitoring alerts opened.
     let monitored = common::monitored_incidents(&log);
     assert!(monitored > 0, "{log}");
+    // Symptoms joined their root cause's incident and maintenance suppressed alerts (Table 4).
+    let (root_caused, suppressed) = common::root_caused_and_suppressed(&log);
+    assert!(root_caused > 0 && suppressed > 0, "{log}");
     assert_contains(&text, &format!("inputs: {} incidents, 60 changes", 300 + monitored));
     assert_eq!(check_table_levels(&text), 8, "tables 3, 5, 6, 7, 8, 9, 15 and 16 are rated:\n{text}");
 

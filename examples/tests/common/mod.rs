@@ -53,6 +53,23 @@ pub fn manifest_dir() -> PathBuf {
 
 /// How many incidents the monitoring alerts of a scorecard fill opened, from
 /// its log line `monitoring: ... opened N incidents; ...`.
+/// The alerts the monitoring line says joined a root-cause incident and
+/// were suppressed by maintenance.
+pub fn root_caused_and_suppressed(log: &str) -> (u64, u64) {
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("monitoring: "))
+        .unwrap_or_else(|| panic!("no monitoring line in:\n{log}"));
+    let before = |marker: &str| -> u64 {
+        line.split(marker)
+            .next()
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count before {marker:?} in {line}"))
+    };
+    (before(" joined the incident of their root cause"), before(" suppressed by maintenance"))
+}
+
 pub fn monitored_incidents(log: &str) -> u64 {
     log.lines()
         .find_map(|l| l.strip_prefix("monitoring: "))
