@@ -257,6 +257,17 @@ pub trait Aggregate: Sized + Clone + Debug + PartialEq + Serialize + Deserialize
         Vec::new()
     }
 
+    /// Commands the recorded events call for on other aggregates of the same
+    /// kind, each with its aggregate id, run by a store in the same
+    /// transaction (an incident's resolution resolves its children: see
+    /// [`crate::incident::Incident::cascade_commands`]). A command the other
+    /// aggregate refuses (already resolved, say) is skipped. `Store::execute`
+    /// runs them; bulk imports do not (an imported history holds each
+    /// aggregate's own events). Default: none.
+    fn cascade(_state: &Self, _events: &[Self::Event]) -> Vec<(String, Self::Command)> {
+        Vec::new()
+    }
+
     /// The SLA clock's view of these events (see [`crate::incident::sla_events`]):
     /// what starts, pauses, re-targets or stops the aggregate's clocks. Kinds
     /// without SLA clocks return nothing; the store keeps the clock of an

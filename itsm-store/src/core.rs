@@ -772,9 +772,69 @@ where
             let write = record_write(tenant, A::KIND, id, p.version, record, clock.as_ref());
             Self::put_records(&mut tx, std::slice::from_ref(&write)).await?;
         }
+        let cascaded = self.cascade_in::<A>(&mut tx, &req.ctx, id, &plan.state, &plan.events).await?;
         commit(tx).await?;
         let positions: Vec<i64> = written.into_iter().map(|w| w.0).collect();
-        Ok(plan::committed(plan, id, actor, now, &positions))
+        let mut done = plan::committed(plan, id, actor, now, &positions);
+        done.cascaded = cascaded;
+        Ok(done)
+    }
+
+    /// Runs the commands `A::cascade` asks of other aggregates of the kind
+    /// (an incident's resolution resolving its children), and theirs in
+    /// turn, in the command's transaction, as the command's actor at its
+    /// instant; a command the other aggregate refuses, or one of a missing
+    /// aggregate, is skipped. Returns the ids that recorded events, in order.
+    async fn cascade_in<A: Aggregate>(
+        &self,
+        tx: &mut DB::Connection,
+        ctx: &itsm_core::Context<'_>,
+        id: &str,
+        state: &A,
+        events: &[A::Event],
+    ) -> Result<Vec<String>, ExecError<A::Error>> {
+        let mut queue: std::collections::VecDeque<(String, A::Command)> = A::cascade(state, events).into();
+        if queue.is_empty() {
+            return Ok(Vec::new());
+        }
+        let span = tracing::info_span!("cascade", kind = %A::KIND, id = %id, commands = queue.len());
+        async move {
+            let tenant = ctx.actor.tenant.as_str();
+            let kind = A::KIND.as_str();
+            let mut batch = plan::Batch::<A>::default();
+            let mut visited: std::collections::HashSet<String> = [id.to_owned()].into_iter().collect();
+            let (mut ids, mut done) = (Vec::new(), Vec::new());
+            while let Some((target, command)) = queue.pop_front() {
+                if !visited.insert(target.clone()) {
+                    continue;
+                }
+                let row: Option<(i64, String, Option<String>)> = query_as(DB::sql().state_for_write.as_str())
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(target.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(DB::error)?;
+                let Some((version, stored, head)) = row else { continue };
+                let loaded = decode_state::<A>(&target, &stored)?;
+                let head = head.unwrap_or_else(|| GENESIS.to_owned());
+                batch.preload(tenant, target.clone(), loaded, plan::from_db_version(version), head);
+                let index = ids.len();
+                ids.push(target.clone());
+                let c = ImportCommand { actor: ctx.actor, now: ctx.now, aggregate_id: target.as_str(), command };
+                if let Some(events) = batch.decide(index, &c, ctx.config, OnReject::Skip)? {
+                    if let Some(next) = batch.state(tenant, &target) {
+                        queue.extend(A::cascade(next, &events));
+                    }
+                    done.push(target);
+                }
+            }
+            let actor = ctx.actor.id.as_str();
+            self.write_batch(tx, &mut batch, |i| (tenant, ids[i].as_str(), actor, ctx.now)).await?;
+            Ok(done)
+        }
+        .instrument(span)
+        .await
     }
 
     pub(crate) async fn import_batch<A: Aggregate>(

@@ -107,6 +107,11 @@ pub struct Committed<A: Aggregate> {
     /// True when this is the stored first result of an idempotency key and
     /// nothing was written now.
     pub replayed: bool,
+    /// The other aggregates of the kind the command's events cascaded to, in
+    /// the same transaction (the children an incident's resolution
+    /// resolved; see `Aggregate::cascade`), in order. Empty for a replayed
+    /// result.
+    pub cascaded: Vec<String>,
 }
 
 /// An aggregate's current state.

@@ -338,6 +338,11 @@ impl<A: Aggregate> Batch<A> {
         self.states.contains_key(&(tenant.to_owned(), id.to_owned()))
     }
 
+    /// An aggregate's state in the batch, if loaded or decided.
+    pub(crate) fn state(&self, tenant: &str, id: &str) -> Option<&A> {
+        self.states.get(&(tenant.to_owned(), id.to_owned())).map(|(state, _)| state)
+    }
+
     /// The refusal of the last command skipped, if any.
     pub(crate) fn last_rejection(&self) -> Option<&A::Error> {
         self.rejected.last().map(|r| &r.1)
@@ -519,7 +524,14 @@ pub(crate) fn committed<A: Aggregate>(
             recorded_at: now,
         })
         .collect();
-    Committed { aggregate_id: aggregate_id.to_owned(), version, events, state: plan.state, replayed: false }
+    Committed {
+        aggregate_id: aggregate_id.to_owned(),
+        version,
+        events,
+        state: plan.state,
+        replayed: false,
+        cascaded: Vec::new(),
+    }
 }
 
 /// Folds replayed events into the [`Committed`] value of a stored first result.
@@ -537,7 +549,14 @@ pub(crate) fn replayed<A: Aggregate>(
         }
     }
     let state = state.ok_or_else(|| StoreError::corrupt("idempotency result", aggregate_id, "no events"))?;
-    Ok(Committed { aggregate_id: aggregate_id.to_owned(), version: result.version, events, state, replayed: true })
+    Ok(Committed {
+        aggregate_id: aggregate_id.to_owned(),
+        version: result.version,
+        events,
+        state,
+        replayed: true,
+        cascaded: Vec::new(),
+    })
 }
 
 /// Parses a stored aggregate kind.

@@ -369,4 +369,13 @@ impl Aggregate for Incident {
     fn outbox(state: &Self, events: &[IncidentEvent]) -> Vec<OutboxMessage> {
         outbox::messages(state, events)
     }
+
+    /// A resolution among `events` cascades to the children
+    /// ([`Incident::cascade_commands`]); nothing else does.
+    fn cascade(state: &Self, events: &[IncidentEvent]) -> Vec<(String, IncidentCommand)> {
+        if !events.iter().any(|e| matches!(e, IncidentEvent::Resolved { .. })) {
+            return Vec::new();
+        }
+        state.cascade_commands().into_iter().map(|(id, command)| (id.as_str().to_owned(), command)).collect()
+    }
 }

@@ -20,7 +20,8 @@ on_both_backends!(
     check_incident_lifecycle,
     check_incident_references,
     check_standard_change_calendar,
-    check_conflicts_across_a_business_service
+    check_conflicts_across_a_business_service,
+    check_a_resolution_cascades_to_the_children
 );
 
 fn staff(tenant: &str, id: &str) -> Actor {
@@ -221,6 +222,56 @@ async fn check_conflicts_across_a_business_service(db: &TestDb) {
     // Outside the overlap, or before the model took effect: none.
     assert!(store.conflicts(&a, &db_item, ts(7500), ts(20_000)).await.unwrap().is_empty());
     assert!(store.conflicts(&a, &payments, ts(50), ts(20_000)).await.unwrap().is_empty());
+}
+
+/// Resolving a parent incident resolves its open children, and theirs, in
+/// the same transaction (`Aggregate::cascade`, run by the store); a child
+/// already resolved is skipped, and an incident that is not a child is left
+/// alone.
+async fn check_a_resolution_cascades_to_the_children(db: &TestDb) {
+    let store = &db.store;
+    let a = staff("t-cascade", "alice");
+    for id in ["P", "C1", "C2", "G", "LONE"] {
+        run::<Incident>(store, &a, 0, id, open_incident(id, None)).await.unwrap();
+    }
+    for (parent, child) in [("P", "C1"), ("P", "C2"), ("C1", "G")] {
+        let parent_id = IncidentId::new(parent).unwrap();
+        run::<Incident>(store, &a, 10, child, IncidentCommand::SetParent { parent: parent_id }).await.unwrap();
+        let child_id = IncidentId::new(child).unwrap();
+        run::<Incident>(store, &a, 10, parent, IncidentCommand::LinkChild { child: child_id }).await.unwrap();
+    }
+    let resolve = |code| IncidentCommand::Resolve { code, resolved_by: ResolvedBy::L2, restored_at: None };
+    run::<Incident>(store, &a, 20, "C2", resolve(ResolutionCode::Workaround)).await.unwrap();
+    let c2_before = store.load::<Incident>(&a, "C2").await.unwrap().version;
+    let done = run::<Incident>(store, &a, 30, "P", resolve(ResolutionCode::Fixed)).await.unwrap();
+    assert_eq!(done.cascaded, ["C1", "G"]);
+    for (id, parent) in [("C1", "P"), ("G", "C1")] {
+        let loaded = store.load::<Incident>(&a, id).await.unwrap();
+        assert_eq!(loaded.state.status(), itsm_core::incident::IncidentStatus::Resolved, "{id}");
+        assert_eq!(loaded.updated_at, ts(30));
+        let history = store.history::<Incident>(&a, id).await.unwrap();
+        let last = history.last().unwrap();
+        assert_eq!(last.actor, "alice");
+        match &last.event {
+            itsm_core::incident::IncidentEvent::Resolved { code, cascaded_from, .. } => {
+                assert_eq!(*code, ResolutionCode::ParentResolved);
+                assert_eq!(cascaded_from.as_ref().map(IncidentId::as_str), Some(parent));
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    assert_eq!(store.load::<Incident>(&a, "C2").await.unwrap().version, c2_before);
+    assert_eq!(
+        store.load::<Incident>(&a, "LONE").await.unwrap().state.status(),
+        itsm_core::incident::IncidentStatus::New
+    );
+    // The children's metric records moved with them.
+    use futures_util::TryStreamExt;
+    let records: Vec<itsm_core::records::IncidentRecord> =
+        store.incident_records(&a.tenant).try_collect().await.unwrap();
+    let resolved: BTreeSet<(&str, i64)> =
+        records.iter().filter_map(|r| r.resolved_at.map(|at| (r.id.as_str(), at.seconds_since(ts(0))))).collect();
+    assert_eq!(resolved, BTreeSet::from([("C1", 30), ("C2", 20), ("G", 30), ("P", 30)]));
 }
 
 /// A standard `os-patch` change `id` of `service`, scheduled in the window
