@@ -441,7 +441,7 @@ fn incident_action(command: &str) -> Option<&'static [Field]> {
             Field::Choice("code", "Resolution", choices!(ResolutionCode)),
             Field::Choice("resolved_by", "Resolved by", choices!(ResolvedBy)),
         ],
-        "reopen" | "cancel" => &[Field::Text("reason", "Reason")],
+        "reopen" | "cancel" | "propose_major" | "decline_major" => &[Field::Text("reason", "Reason")],
         "reprioritize" => &[
             Field::Choice("impact", "Impact", choices!(Impact)),
             Field::Choice("urgency", "Urgency", choices!(Urgency)),

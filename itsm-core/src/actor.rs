@@ -181,12 +181,16 @@ impl Default for Permissions {
             "cascade_resolve",
             "add_note",
             "correlate_alert",
+            "propose_major",
         ];
         p.grant(R::Requester, K::Incident, &["open", "resume", "reopen", "close"]);
         p.grant(R::Agent, K::Incident, &incident_work);
         p.grant(R::Resolver, K::Incident, &incident_work);
         p.grant(R::IncidentManager, K::Incident, &incident_work);
-        p.grant(R::IncidentManager, K::Incident, &["declare_major"]);
+        // Anyone working incidents proposes a major incident; the incident
+        // manager declares it or declines the proposal (automation may
+        // declare too: imports replay recorded declarations).
+        p.grant(R::IncidentManager, K::Incident, &["declare_major", "decline_major"]);
         p.grant(R::Automation, K::Incident, &incident_work);
         p.grant(R::Automation, K::Incident, &["declare_major"]);
         let problem_work = [

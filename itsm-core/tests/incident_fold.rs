@@ -96,6 +96,12 @@ fn run(commands: &[IncidentCommand]) -> Incident {
 /// An incident in `status`, reached without a first response (so that an
 /// `Acknowledge` is accepted in it) and at the tier L1.
 fn incident_in(status: S) -> Incident {
+    incident_built(status, false)
+}
+
+/// As [`incident_in`], proposed as a major incident right after opening when
+/// `proposed` is set (the proposal still pending).
+fn incident_built(status: S, proposed: bool) -> Incident {
     let hold = IncidentCommand::Hold { reason: HoldReason::AwaitingCaller };
     let resolve =
         IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L1, restored_at: None };
@@ -109,8 +115,13 @@ fn incident_in(status: S) -> Incident {
         S::Closed => vec![open_command(), assign, resolve, IncidentCommand::Close],
         S::Cancelled => vec![open_command(), IncidentCommand::Cancel { reason: text("raised in error") }],
     };
+    let mut commands = commands;
+    if proposed {
+        commands.insert(1, IncidentCommand::ProposeMajor { reason: text("checkout down") });
+    }
     let incident = run(&commands);
     assert_eq!(incident.status(), status);
+    assert_eq!(incident.major_candidate().is_some(), proposed);
     assert_eq!(incident.acknowledged_at(), None);
     incident
 }
@@ -165,6 +176,8 @@ fn sample_event(name: &str, at: Timestamp) -> IncidentEvent {
             at,
             by,
         },
+        "major_proposed" => E::MajorProposed { reason: text("checkout down"), at, by },
+        "major_declined" => E::MajorDeclined { reason: text("one customer"), at, by },
         "major_declared" => E::MajorDeclared { at, by },
         "problem_linked" => E::ProblemLinked { problem: ProblemId::new("PRB-1").unwrap(), at, by },
         "change_linked" => E::ChangeLinked { change: ChangeId::new("CHG-1").unwrap(), at, by },
@@ -196,6 +209,8 @@ fn command_for(event: &str, now: Timestamp) -> IncidentCommand {
         "cancelled" => C::Cancel { reason: text("duplicate") },
         "reprioritized" => C::Reprioritize { impact: Impact::High, urgency: Urgency::High },
         "tier_escalated" => C::EscalateTier { tier: SupportTier::L2, group: GroupId::new("network").unwrap() },
+        "major_proposed" => C::ProposeMajor { reason: text("checkout down") },
+        "major_declined" => C::DeclineMajor { reason: text("one customer") },
         "major_declared" => C::DeclareMajor,
         "problem_linked" => C::LinkProblem { problem: ProblemId::new("PRB-1").unwrap() },
         "change_linked" => C::LinkChange { change: ChangeId::new("CHG-1").unwrap() },
@@ -215,7 +230,7 @@ fn the_rules_name_every_event_once() {
     let names: Vec<&str> = RULES.iter().map(|(name, _)| *name).collect();
     let distinct: BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(names.len(), distinct.len(), "an event listed twice");
-    assert_eq!(names.len(), 20, "the incident has 20 event kinds");
+    assert_eq!(names.len(), 22, "the incident has 22 event kinds");
     for name in names {
         sample_event(name, ts(0));
     }
@@ -276,7 +291,8 @@ fn decide_emits_each_event_where_the_rules_allow_it() {
             command.name()
         );
         for from in STATES {
-            let incident = incident_in(from);
+            // A proposal is declined only where one is pending.
+            let incident = incident_built(from, *name == "major_declined");
             let emitted = Incident::decide(Some(&incident), &command, &ctx).ok();
             let expected = rule(name, from).map(|_| vec![*name]);
             assert_eq!(
@@ -319,6 +335,8 @@ fn command(clock: i64) -> BoxedStrategy<IncidentCommand> {
         1 => Just(C::Cancel { reason: text("raised in error") }),
         2 => (select(Impact::ALL), select(Urgency::ALL)).prop_map(|(impact, urgency)| C::Reprioritize { impact, urgency }),
         2 => (select(SupportTier::ALL), group()).prop_map(|(tier, group)| C::EscalateTier { tier, group }),
+        1 => Just(C::ProposeMajor { reason: text("checkout down") }),
+        1 => Just(C::DeclineMajor { reason: text("one customer") }),
         1 => Just(C::DeclareMajor),
         1 => select(&["PRB-1", "PRB-2"][..]).prop_map(|p| C::LinkProblem { problem: ProblemId::new(p).unwrap() }),
         1 => select(&["CHG-1", "CHG-2"][..]).prop_map(|c| C::LinkChange { change: ChangeId::new(c).unwrap() }),

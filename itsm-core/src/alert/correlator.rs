@@ -183,6 +183,8 @@ impl Correlator {
             | IncidentEvent::Held { .. }
             | IncidentEvent::Resumed { .. }
             | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorProposed { .. }
+            | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
@@ -605,6 +607,8 @@ impl Correlator {
             | IncidentEvent::Held { .. }
             | IncidentEvent::Resumed { .. }
             | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorProposed { .. }
+            | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    Assignment, CancelledIncident, ClosedIncident, Incident, IncidentEvent, IncidentState, MajorDeclaration, OnHold,
-    Resolution, Work,
+    Assignment, CancelledIncident, ClosedIncident, Incident, IncidentEvent, IncidentState, MajorCandidate,
+    MajorDeclaration, OnHold, Resolution, Work,
 };
 use crate::actor::AggregateKind;
 use crate::aggregate::ApplyError;
@@ -45,6 +45,7 @@ impl Incident {
                 restored_at: None,
                 last_event_at: *at,
                 major: None,
+                major_candidate: None,
                 parent: None,
                 children: BTreeSet::new(),
                 problem: None,
@@ -199,8 +200,24 @@ impl Incident {
                 return Err(self.refused(event));
             }
 
+            (open!(), E::MajorProposed { reason, at, by }) => {
+                self.major_candidate = Some(MajorCandidate { at: *at, by: by.clone(), reason: reason.clone() });
+                None
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorProposed { .. }) => {
+                return Err(self.refused(event));
+            }
+            (open!(), E::MajorDeclined { .. }) => {
+                self.major_candidate = None;
+                None
+            }
+            (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclined { .. }) => {
+                return Err(self.refused(event));
+            }
+
             (open!(), E::MajorDeclared { at, by }) => {
                 self.major = Some(MajorDeclaration { at: *at, by: by.clone() });
+                self.major_candidate = None;
                 None
             }
             (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclared { .. }) => {

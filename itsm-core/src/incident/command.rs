@@ -162,7 +162,18 @@ pub enum IncidentCommand {
         /// The group at that tier.
         group: GroupId,
     },
-    /// Declare a major incident.
+    /// Propose the incident as a major incident (a candidate, until a person
+    /// who may declares it or declines the proposal).
+    ProposeMajor {
+        /// Why.
+        reason: Text,
+    },
+    /// Decline the major-incident proposal.
+    DeclineMajor {
+        /// Why.
+        reason: Text,
+    },
+    /// Declare a major incident (proposed or not).
     DeclareMajor,
     /// Link to a problem.
     LinkProblem {
@@ -223,6 +234,8 @@ impl IncidentCommand {
             IncidentCommand::Cancel { .. } => "cancel",
             IncidentCommand::Reprioritize { .. } => "reprioritize",
             IncidentCommand::EscalateTier { .. } => "escalate_tier",
+            IncidentCommand::ProposeMajor { .. } => "propose_major",
+            IncidentCommand::DeclineMajor { .. } => "decline_major",
             IncidentCommand::DeclareMajor => "declare_major",
             IncidentCommand::LinkProblem { .. } => "link_problem",
             IncidentCommand::LinkChange { .. } => "link_change",

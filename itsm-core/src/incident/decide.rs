@@ -227,6 +227,27 @@ impl Incident {
                 }
                 S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
             },
+            IncidentCommand::ProposeMajor { reason } => match state {
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
+                    if self.major.is_some() {
+                        return Err(self.invalid(command, "already a major incident"));
+                    }
+                    if self.major_candidate.is_some() {
+                        return Err(self.invalid(command, "already proposed as a major incident"));
+                    }
+                    IncidentEvent::MajorProposed { reason: reason.clone(), at, by }
+                }
+                S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
+            },
+            IncidentCommand::DeclineMajor { reason } => match state {
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
+                    if self.major_candidate.is_none() {
+                        return Err(self.invalid(command, "not proposed as a major incident"));
+                    }
+                    IncidentEvent::MajorDeclined { reason: reason.clone(), at, by }
+                }
+                S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
+            },
             IncidentCommand::DeclareMajor => match state {
                 S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
                     if self.major.is_some() {

@@ -88,6 +88,16 @@ stamped_events! {
             /// The group at the new tier.
             group: GroupId,
         } => "tier_escalated",
+        /// Proposed as a major incident.
+        MajorProposed {
+            /// Why.
+            reason: Text,
+        } => "major_proposed",
+        /// The major-incident proposal was declined.
+        MajorDeclined {
+            /// Why.
+            reason: Text,
+        } => "major_declined",
         /// Declared major.
         MajorDeclared {} => "major_declared",
         /// Linked to a problem.

@@ -56,8 +56,8 @@ pub use event::IncidentEvent;
 pub use sla::sla_events;
 pub use transitions::{TRANSITIONS, diagram};
 pub use types::{
-    Assignment, CancelledIncident, ClosedIncident, IncidentState, IncidentStatus, MajorDeclaration, OnHold, Resolution,
-    ResolutionCode, Work,
+    Assignment, CancelledIncident, ClosedIncident, IncidentState, IncidentStatus, MajorCandidate, MajorDeclaration,
+    OnHold, Resolution, ResolutionCode, Work,
 };
 
 use std::collections::BTreeSet;
@@ -98,6 +98,9 @@ pub struct Incident {
     restored_at: Option<Timestamp>,
     last_event_at: Timestamp,
     major: Option<MajorDeclaration>,
+    /// A pending major-incident proposal.
+    #[serde(default)]
+    major_candidate: Option<MajorCandidate>,
     parent: Option<IncidentId>,
     children: BTreeSet<IncidentId>,
     problem: Option<ProblemId>,
@@ -165,6 +168,12 @@ impl Incident {
     /// The major-incident declaration, if any.
     pub fn major(&self) -> Option<&MajorDeclaration> {
         self.major.as_ref()
+    }
+
+    /// The pending major-incident proposal, if any (cleared by a declaration
+    /// or a decline).
+    pub fn major_candidate(&self) -> Option<&MajorCandidate> {
+        self.major_candidate.as_ref()
     }
     /// The parent incident.
     pub fn parent(&self) -> Option<&IncidentId> {
@@ -346,6 +355,8 @@ impl Aggregate for Incident {
             | IncidentCommand::Cancel { .. }
             | IncidentCommand::Reprioritize { .. }
             | IncidentCommand::EscalateTier { .. }
+            | IncidentCommand::ProposeMajor { .. }
+            | IncidentCommand::DeclineMajor { .. }
             | IncidentCommand::DeclareMajor
             | IncidentCommand::AddNote { .. }
             | IncidentCommand::CorrelateAlert { .. } => Vec::new(),

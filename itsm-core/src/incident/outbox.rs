@@ -16,9 +16,11 @@ pub(super) fn messages(state: &Incident, events: &[IncidentEvent]) -> Vec<Outbox
         let topic = match event {
             IncidentEvent::Resolved { .. } => Some("incident.resolved"),
             IncidentEvent::Reopened { .. } => Some("incident.reopened"),
+            IncidentEvent::MajorProposed { .. } => Some("incident.major_proposed"),
             IncidentEvent::MajorDeclared { .. } => Some("incident.major_declared"),
             IncidentEvent::Closed { .. } => Some("incident.closed"),
-            IncidentEvent::Opened { .. }
+            IncidentEvent::MajorDeclined { .. }
+            | IncidentEvent::Opened { .. }
             | IncidentEvent::Assigned { .. }
             | IncidentEvent::Acknowledged { .. }
             | IncidentEvent::Started { .. }
@@ -75,6 +77,8 @@ fn alert_clears(state: &Incident, events: &[IncidentEvent]) -> Vec<OutboxMessage
             | IncidentEvent::Cancelled { .. }
             | IncidentEvent::Reprioritized { .. }
             | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorProposed { .. }
+            | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }

@@ -31,6 +31,8 @@ pub fn sla_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
             IncidentEvent::NoteAdded { public: false, .. }
             | IncidentEvent::Assigned { .. }
             | IncidentEvent::TierEscalated { .. }
+            | IncidentEvent::MajorProposed { .. }
+            | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }

@@ -143,6 +143,19 @@ impl IncidentState {
     }
 }
 
+/// A proposal to handle an incident as major, awaiting a person who may
+/// declare it (an incident manager): by an agent, a resolver or automation
+/// (an escalation rule's `propose_major_incident`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MajorCandidate {
+    /// When it was proposed.
+    pub at: Timestamp,
+    /// Who proposed it.
+    pub by: ActorId,
+    /// Why.
+    pub reason: Text,
+}
+
 /// A major-incident declaration (Table 6 level 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MajorDeclaration {

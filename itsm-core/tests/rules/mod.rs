@@ -104,6 +104,14 @@ pub const INCIDENT: Rules<IncidentStatus> = {
             &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
         ),
         (
+            "major_proposed",
+            &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
+        ),
+        (
+            "major_declined",
+            &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
+        ),
+        (
             "major_declared",
             &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
         ),
@@ -289,6 +297,8 @@ pub const INCIDENT_COMMANDS: Commands = &[
     ("cancel", &[&["cancelled"]]),
     ("reprioritize", &[&["reprioritized"]]),
     ("escalate_tier", &[&["tier_escalated"]]),
+    ("propose_major", &[&["major_proposed"]]),
+    ("decline_major", &[&["major_declined"]]),
     ("declare_major", &[&["major_declared"]]),
     ("link_problem", &[&["problem_linked"]]),
     ("link_change", &[&["change_linked"]]),

@@ -41,6 +41,7 @@ pub struct Inc {
     urgency: Urgency,
     tier: SupportTier,
     major: bool,
+    major_candidate: bool,
     parent: Option<IncidentId>,
     children: BTreeSet<IncidentId>,
     problem: Option<ProblemId>,
@@ -76,6 +77,8 @@ pub const NAMES: &[&str] = &[
     "cancel",
     "reprioritize",
     "escalate_tier",
+    "propose_major",
+    "decline_major",
     "declare_major",
     "link_problem",
     "link_change",
@@ -151,6 +154,8 @@ pub fn incident_command(name: &'static str, clock: i64) -> BoxedStrategy<Inciden
         "escalate_tier" => {
             (select(SupportTier::ALL), group()).prop_map(|(tier, group)| C::EscalateTier { tier, group }).boxed()
         }
+        "propose_major" => text_strategy().prop_map(|reason| C::ProposeMajor { reason }).boxed(),
+        "decline_major" => text_strategy().prop_map(|reason| C::DeclineMajor { reason }).boxed(),
         "declare_major" => Just(C::DeclareMajor).boxed(),
         "link_problem" => {
             select(&["PRB-1", "PRB-2"][..]).prop_map(|p| C::LinkProblem { problem: ProblemId::new(p).unwrap() }).boxed()
@@ -228,6 +233,7 @@ impl Machine for IncidentMachine {
             urgency: open.urgency,
             tier: open.tier,
             major: false,
+            major_candidate: false,
             parent: None,
             children: BTreeSet::new(),
             problem: None,
@@ -297,9 +303,18 @@ impl Machine for IncidentMachine {
                 refuse(*tier == x.tier)?;
                 x.tier = *tier;
             }
+            C::ProposeMajor { .. } => {
+                refuse(x.major || x.major_candidate)?;
+                x.major_candidate = true;
+            }
+            C::DeclineMajor { .. } => {
+                refuse(!x.major_candidate)?;
+                x.major_candidate = false;
+            }
             C::DeclareMajor => {
                 refuse(x.major)?;
                 x.major = true;
+                x.major_candidate = false;
             }
             C::LinkProblem { problem } => {
                 refuse(x.problem.as_ref() == Some(problem))?;
@@ -338,6 +353,7 @@ impl Machine for IncidentMachine {
         assert_eq!(agg.priority(), config().priority_matrix.priority(x.impact, x.urgency), "priority off the matrix");
         assert_eq!((agg.impact(), agg.urgency(), agg.tier()), (x.impact, x.urgency, x.tier));
         assert_eq!(agg.major().is_some(), x.major);
+        assert_eq!(agg.major_candidate().is_some(), x.major_candidate);
         assert_eq!(agg.acknowledged_at().is_some(), x.acknowledged);
         assert_eq!(secs(agg.to_record().impact_start), x.impact_start, "impact start differs from the model");
         assert_eq!(agg.to_record().restored_at.map(secs), x.restored, "restore instant differs from the model");

@@ -130,6 +130,14 @@ impl Scripted for IncidentMachine {
                 ("req", C::Reopen { reason: text("not fixed") }),
                 ("agent", C::Hold { reason: HoldReason::AwaitingEvidence }),
             ],
+            // Proposed as a major incident, the proposal pending through each open state.
+            vec![
+                ("agent", open("INC-6")),
+                ("agent", C::ProposeMajor { reason: text("checkout down for every customer") }),
+                ("agent", C::Assign { group: gid("service-desk"), assignee: None }),
+                ("agent", C::Start),
+                ("agent", C::Hold { reason: HoldReason::AwaitingVendor }),
+            ],
             vec![
                 ("bot", open("INC-3")),
                 ("im", C::SetParent { parent: iid("INC-P") }),
@@ -171,6 +179,8 @@ impl Scripted for IncidentMachine {
             "escalate_tier" => {
                 SupportTier::ALL.iter().map(|&tier| C::EscalateTier { tier, group: gid("dba") }).collect()
             }
+            "propose_major" => vec![C::ProposeMajor { reason: text("checkout down for every customer") }],
+            "decline_major" => vec![C::DeclineMajor { reason: text("one customer only") }],
             "declare_major" => vec![C::DeclareMajor],
             "link_problem" => vec![C::LinkProblem { problem: ProblemId::new("PRB-9").unwrap() }],
             "link_change" => vec![C::LinkChange { change: ChangeId::new("CHG-9").unwrap() }],

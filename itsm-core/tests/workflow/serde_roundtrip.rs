@@ -184,6 +184,7 @@ fn every_variant_roundtrips() {
         "cancelled",
         "problem_linked",
         "parent_set",
+        "major_proposed",
     ]);
     roundtrip_scripts::<ProblemMachine>(&[
         "opened",
