@@ -147,6 +147,9 @@ pub(crate) struct DueRun {
     pub executed: Vec<(String, itsm_core::sla::DueEscalation)>,
     /// Aggregates whose clock could not be evaluated.
     pub failed: Vec<(String, AggregateKind, String, StoreError)>,
+    /// Incidents a `propose_major_incident` escalation made major-incident
+    /// candidates (tenant, id).
+    pub proposed: Vec<(String, String)>,
 }
 
 /// The store over one backend.
@@ -783,8 +786,8 @@ where
     /// Runs the commands `A::cascade` asks of other aggregates of the kind
     /// (an incident's resolution resolving its children), and theirs in
     /// turn, in the command's transaction, as the command's actor at its
-    /// instant; a command the other aggregate refuses, or one of a missing
-    /// aggregate, is skipped. Returns the ids that recorded events, in order.
+    /// instant (see [`Core::follow_ups_in`]). Returns the ids that recorded
+    /// events, in order.
     async fn cascade_in<A: Aggregate>(
         &self,
         tx: &mut DB::Connection,
@@ -793,48 +796,63 @@ where
         state: &A,
         events: &[A::Event],
     ) -> Result<Vec<String>, ExecError<A::Error>> {
-        let mut queue: std::collections::VecDeque<(String, A::Command)> = A::cascade(state, events).into();
-        if queue.is_empty() {
+        let commands = A::cascade(state, events);
+        if commands.is_empty() {
             return Ok(Vec::new());
         }
-        let span = tracing::info_span!("cascade", kind = %A::KIND, id = %id, commands = queue.len());
-        async move {
-            let tenant = ctx.actor.tenant.as_str();
-            let kind = A::KIND.as_str();
-            let mut batch = plan::Batch::<A>::default();
-            let mut visited: std::collections::HashSet<String> = [id.to_owned()].into_iter().collect();
-            let (mut ids, mut done) = (Vec::new(), Vec::new());
-            while let Some((target, command)) = queue.pop_front() {
-                if !visited.insert(target.clone()) {
-                    continue;
-                }
-                let row: Option<(i64, String, Option<String>)> = query_as(DB::sql().state_for_write.as_str())
-                    .bind(tenant)
-                    .bind(kind)
-                    .bind(target.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(DB::error)?;
-                let Some((version, stored, head)) = row else { continue };
-                let loaded = decode_state::<A>(&target, &stored)?;
-                let head = head.unwrap_or_else(|| GENESIS.to_owned());
-                batch.preload(tenant, target.clone(), loaded, plan::from_db_version(version), head);
-                let index = ids.len();
-                ids.push(target.clone());
-                let c = ImportCommand { actor: ctx.actor, now: ctx.now, aggregate_id: target.as_str(), command };
-                if let Some(events) = batch.decide(index, &c, ctx.config, OnReject::Skip)? {
-                    if let Some(next) = batch.state(tenant, &target) {
-                        queue.extend(A::cascade(next, &events));
-                    }
-                    done.push(target);
-                }
+        let span = tracing::info_span!("cascade", kind = %A::KIND, id = %id, commands = commands.len());
+        self.follow_ups_in::<A>(tx, ctx, commands, Some(id)).instrument(span).await
+    }
+
+    /// Runs `commands` (each with its aggregate id) in the transaction as
+    /// `ctx`'s actor at its instant, through the batch write path (events,
+    /// chain, projection, clock, search, metric record, outbox), and the
+    /// commands `A::cascade` asks of each in turn; a command the aggregate
+    /// refuses, one of a missing aggregate, or a second one for an aggregate
+    /// (or for `origin`) is skipped. Returns the ids that recorded events.
+    async fn follow_ups_in<A: Aggregate>(
+        &self,
+        tx: &mut DB::Connection,
+        ctx: &itsm_core::Context<'_>,
+        commands: Vec<(String, A::Command)>,
+        origin: Option<&str>,
+    ) -> Result<Vec<String>, ExecError<A::Error>> {
+        let mut queue: std::collections::VecDeque<(String, A::Command)> = commands.into();
+        let tenant = ctx.actor.tenant.as_str();
+        let kind = A::KIND.as_str();
+        let mut batch = plan::Batch::<A>::default();
+        let mut visited: std::collections::HashSet<String> = origin.map(str::to_owned).into_iter().collect();
+        let (mut ids, mut done) = (Vec::new(), Vec::new());
+        while let Some((target, command)) = queue.pop_front() {
+            if !visited.insert(target.clone()) {
+                continue;
             }
+            let row: Option<(i64, String, Option<String>)> = query_as(DB::sql().state_for_write.as_str())
+                .bind(tenant)
+                .bind(kind)
+                .bind(target.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(DB::error)?;
+            let Some((version, stored, head)) = row else { continue };
+            let loaded = decode_state::<A>(&target, &stored)?;
+            let head = head.unwrap_or_else(|| GENESIS.to_owned());
+            batch.preload(tenant, target.clone(), loaded, plan::from_db_version(version), head);
+            let index = ids.len();
+            ids.push(target.clone());
+            let c = ImportCommand { actor: ctx.actor, now: ctx.now, aggregate_id: target.as_str(), command };
+            if let Some(events) = batch.decide(index, &c, ctx.config, OnReject::Skip)? {
+                if let Some(next) = batch.state(tenant, &target) {
+                    queue.extend(A::cascade(next, &events));
+                }
+                done.push(target);
+            }
+        }
+        if !done.is_empty() {
             let actor = ctx.actor.id.as_str();
             self.write_batch(tx, &mut batch, |i| (tenant, ids[i].as_str(), actor, ctx.now)).await?;
-            Ok(done)
         }
-        .instrument(span)
-        .await
+        Ok(done)
     }
 
     pub(crate) async fn import_batch<A: Aggregate>(
@@ -1811,7 +1829,7 @@ where
             .fetch_all(&mut *tx)
             .await
             .map_err(DB::error)?;
-        let mut run = DueRun { aggregates: rows.len(), executed: Vec::new(), failed: Vec::new() };
+        let mut run = DueRun { aggregates: rows.len(), executed: Vec::new(), failed: Vec::new(), proposed: Vec::new() };
         for row in &rows {
             let kind = plan::parse_kind(&row.kind)?;
             let config = self.config_in(&mut tx, &row.tenant).await?;
@@ -1834,6 +1852,7 @@ where
                     continue;
                 }
             };
+            let mut proposals = Vec::new();
             for escalation in due {
                 let payload = serde_json::to_string(&escalation).map_err(|source| StoreError::Serialize {
                     what: "escalation",
@@ -1845,12 +1864,60 @@ where
                 if !Self::put_escalation(&mut tx, &row.tenant, &escalation.id, &payload, Some(&stream), now).await? {
                     continue;
                 }
+                if escalation.action == itsm_core::sla::EscalationAction::ProposeMajorIncident
+                    && kind == AggregateKind::Incident
+                {
+                    proposals.push(escalation.clone());
+                }
                 run.executed.push((row.tenant.clone(), escalation));
+            }
+            // A rule that proposes a major incident runs: the incident becomes a candidate.
+            if !proposals.is_empty() {
+                run.proposed.extend(self.propose_major_in(&mut tx, &row.tenant, &row.id, &proposals, now).await?);
             }
             Self::put_due(&mut tx, &row.tenant, kind, &row.id, (next, handled), breach).await?;
         }
         commit(tx).await?;
         Ok(run)
+    }
+
+    /// Proposes incident `id` as a major incident for the first of the
+    /// escalations (`ProposeMajor`, as the automation actor
+    /// [`crate::runner::RUNNER_ACTOR`] under the default permission table);
+    /// an incident already major or proposed is left as it is. Returns the
+    /// incident when it became a candidate.
+    async fn propose_major_in(
+        &self,
+        tx: &mut DB::Connection,
+        tenant: &str,
+        id: &str,
+        escalations: &[itsm_core::sla::DueEscalation],
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        use itsm_core::incident::{Incident, IncidentCommand};
+        let Some(first) = escalations.first() else { return Ok(None) };
+        let tenant_id = itsm_core::id::TenantId::new(tenant).map_err(|e| StoreError::corrupt("tenant", tenant, e))?;
+        let runner_id = itsm_core::id::ActorId::new(crate::runner::RUNNER_ACTOR)
+            .map_err(|e| StoreError::corrupt("actor", crate::runner::RUNNER_ACTOR, e))?;
+        let actor = itsm_core::Actor::new(runner_id, tenant_id, [itsm_core::Role::Automation]);
+        let config = DomainConfig::default();
+        let ctx = itsm_core::Context::new(&actor, now, &config);
+        let reason = format!(
+            "escalation rule {} ({} target, cycle {}) proposed it at {}",
+            first.rule,
+            first.target.as_str(),
+            first.cycle,
+            first.due_at
+        );
+        let reason = itsm_core::id::Text::new(reason).map_err(|e| StoreError::corrupt("escalation", &first.id, e))?;
+        let command = IncidentCommand::ProposeMajor { reason };
+        let span = tracing::info_span!("propose major", tenant = %tenant, id = %id, rule = %first.rule);
+        let done = self
+            .follow_ups_in::<Incident>(tx, &ctx, vec![(id.to_owned(), command)], None)
+            .instrument(span)
+            .await
+            .map_err(ExecError::into_store)?;
+        Ok(done.into_iter().next().map(|id| (tenant.to_owned(), id)))
     }
 
     /// A tenant's configuration history as of this transaction: the cached

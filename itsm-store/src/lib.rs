@@ -1383,6 +1383,7 @@ impl Store {
                 .into_iter()
                 .map(|(tenant, kind, id, error)| runner::Failed { tenant, kind, id, error })
                 .collect(),
+            proposed: run.proposed,
         })
     }
 

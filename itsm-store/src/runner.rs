@@ -6,7 +6,8 @@
 //! (`executed_escalations`, keyed by the escalation's stable id, so a second
 //! recording of the same id is a no-op), queues its outbox message (topic
 //! [`crate::ESCALATION_TOPIC`]) and moves the aggregate's due instant to its
-//! next mark. On PostgreSQL a step locks the aggregates it takes and skips
+//! next mark. An escalation whose action is `propose_major_incident` also
+//! runs: the incident becomes a major-incident candidate ([`RUNNER_ACTOR`]). On PostgreSQL a step locks the aggregates it takes and skips
 //! those another runner holds (`FOR UPDATE SKIP LOCKED`), so several runner
 //! processes share the work; a runner killed mid-step rolls its transaction
 //! back and another takes the same aggregates. On SQLite the single writer
@@ -90,6 +91,12 @@ impl Default for RunnerOptions {
     }
 }
 
+/// The actor id a runner's commands are recorded under (with the automation
+/// role): an escalation rule whose action is `propose_major_incident` makes
+/// the incident a major-incident candidate (`IncidentCommand::ProposeMajor`)
+/// in the step's transaction.
+pub const RUNNER_ACTOR: &str = "escalation-runner";
+
 /// An escalation a runner recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed {
@@ -123,6 +130,10 @@ pub struct StepReport {
     pub executed: Vec<Executed>,
     /// Aggregates whose clock could not be evaluated.
     pub failed: Vec<Failed>,
+    /// Incidents this step made major-incident candidates (tenant, id): a
+    /// `propose_major_incident` escalation was recorded and the incident
+    /// was neither major nor proposed yet.
+    pub proposed: Vec<(String, String)>,
 }
 
 /// What a runner did until it stopped.
@@ -136,6 +147,8 @@ pub struct RunnerTotals {
     pub executed: u64,
     /// Aggregates whose clock could not be evaluated.
     pub failed: u64,
+    /// Incidents made major-incident candidates.
+    pub proposed: u64,
     /// Steps that failed (and were retried).
     pub errors: u64,
 }
@@ -227,4 +240,5 @@ fn add(totals: &mut RunnerTotals, report: &StepReport) {
     totals.aggregates += report.aggregates as u64;
     totals.executed += report.executed.len() as u64;
     totals.failed += report.failed.len() as u64;
+    totals.proposed += report.proposed.len() as u64;
 }

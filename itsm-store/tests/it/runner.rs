@@ -153,6 +153,42 @@ async fn check_runner_records_each_escalation_once(db: &TestDb) {
     assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
 }
 
+/// An escalation rule whose action is `propose_major_incident` (the default
+/// rules' `p1-resolution-breach-major`) runs: each P1 incident whose
+/// resolution target was breached becomes a major-incident candidate, by the
+/// runner, once; the others do not.
+async fn check_runner_proposes_major_incidents(db: &TestDb) {
+    let store = &db.store;
+    let tenant = TenantId::new(unique("propose")).unwrap();
+    configure(store, &tenant).await;
+    const N: usize = 12;
+    fill(store, &tenant, N).await;
+    let now = ts(2 * 86_400);
+    let runner = Runner::new(store.clone(), FixedClock(now), RunnerOptions { batch: 5, ..RunnerOptions::default() });
+    let totals = runner.drain().await.unwrap();
+    let actor = automation(&tenant);
+    let mut candidates = Vec::new();
+    for i in 0..N {
+        let id = format!("INC-{i}");
+        let loaded = store.load::<Incident>(&actor, &id).await.unwrap();
+        let p1 = i % LEVELS.len() == 0;
+        match loaded.state.major_candidate() {
+            Some(candidate) => {
+                assert!(p1, "{id} is not P1 but was proposed");
+                assert_eq!(candidate.by.as_str(), itsm_store::runner::RUNNER_ACTOR);
+                assert!(candidate.reason.as_str().starts_with("escalation rule p1-resolution-breach-major"), "{id}");
+                candidates.push(id);
+            }
+            None => assert!(!p1, "{id} is P1 and breached its resolution target, but was not proposed"),
+        }
+    }
+    assert_eq!(candidates.len(), N.div_ceil(LEVELS.len()));
+    assert_eq!(totals.proposed as usize, candidates.len());
+    // Nothing is proposed twice.
+    let later = Runner::new(store.clone(), FixedClock(ts(3 * 86_400)), RunnerOptions::default());
+    assert_eq!(later.drain().await.unwrap().proposed, 0);
+}
+
 async fn check_runner_task_wakes_and_stops(db: &TestDb) {
     let store = &db.store;
     let tenant = TenantId::new(unique("runner_task")).unwrap();
@@ -188,7 +224,11 @@ async fn check_runner_task_wakes_and_stops(db: &TestDb) {
     assert_eq!(totals.errors, 0);
 }
 
-crate::on_both_backends!(check_runner_records_each_escalation_once, check_runner_task_wakes_and_stops);
+crate::on_both_backends!(
+    check_runner_records_each_escalation_once,
+    check_runner_task_wakes_and_stops,
+    check_runner_proposes_major_incidents
+);
 
 /// A child process of [`three_runner_processes_one_killed`]: runs a
 /// [`Runner`] task and a delivery loop (claim, record the delivery in the
