@@ -182,6 +182,7 @@ impl Default for Permissions {
             "add_note",
             "correlate_alert",
             "propose_major",
+            "complete_action",
         ];
         p.grant(R::Requester, K::Incident, &["open", "resume", "reopen", "close"]);
         p.grant(R::Agent, K::Incident, &incident_work);
@@ -190,9 +191,9 @@ impl Default for Permissions {
         // Anyone working incidents proposes a major incident; the incident
         // manager declares it or declines the proposal (automation may
         // declare too: imports replay recorded declarations).
-        p.grant(R::IncidentManager, K::Incident, &["declare_major", "decline_major"]);
+        p.grant(R::IncidentManager, K::Incident, &["declare_major", "decline_major", "record_review"]);
         p.grant(R::Automation, K::Incident, &incident_work);
-        p.grant(R::Automation, K::Incident, &["declare_major"]);
+        p.grant(R::Automation, K::Incident, &["declare_major", "record_review"]);
         let problem_work = [
             "open",
             "assess",

@@ -93,15 +93,35 @@ fn run(commands: &[IncidentCommand]) -> Incident {
     state.expect("at least the open command")
 }
 
-/// An incident in `status`, reached without a first response (so that an
-/// `Acknowledge` is accepted in it) and at the tier L1.
-fn incident_in(status: S) -> Incident {
-    incident_built(status, false)
+/// What an incident built by [`incident_built`] carries besides its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prep {
+    /// Nothing more.
+    Plain,
+    /// Proposed as a major incident right after opening (pending).
+    Proposed,
+    /// Declared major right after opening.
+    Major,
+    /// Declared major, and reviewed (one action item, open) right after its
+    /// resolution where it has one.
+    Reviewed,
 }
 
-/// As [`incident_in`], proposed as a major incident right after opening when
-/// `proposed` is set (the proposal still pending).
-fn incident_built(status: S, proposed: bool) -> Incident {
+/// The incident a command of `event` needs: a decline a pending proposal, a
+/// review a major incident, an action item's completion a review.
+fn prep_for(event: &str) -> Prep {
+    match event {
+        "major_declined" => Prep::Proposed,
+        "review_recorded" => Prep::Major,
+        "action_completed" => Prep::Reviewed,
+        _ => Prep::Plain,
+    }
+}
+
+/// An incident in `status`, reached without a first response (so that an
+/// `Acknowledge` is accepted in it) and at the tier L1, prepared as `prep`
+/// says.
+fn incident_built(status: S, prep: Prep) -> Incident {
     let hold = IncidentCommand::Hold { reason: HoldReason::AwaitingCaller };
     let resolve =
         IncidentCommand::Resolve { code: ResolutionCode::Fixed, resolved_by: ResolvedBy::L1, restored_at: None };
@@ -116,12 +136,21 @@ fn incident_built(status: S, proposed: bool) -> Incident {
         S::Cancelled => vec![open_command(), IncidentCommand::Cancel { reason: text("raised in error") }],
     };
     let mut commands = commands;
-    if proposed {
-        commands.insert(1, IncidentCommand::ProposeMajor { reason: text("checkout down") });
+    match prep {
+        Prep::Plain => {}
+        Prep::Proposed => commands.insert(1, IncidentCommand::ProposeMajor { reason: text("checkout down") }),
+        Prep::Major | Prep::Reviewed => commands.insert(1, IncidentCommand::DeclareMajor),
+    }
+    if prep == Prep::Reviewed
+        && let Some(at) = commands.iter().position(|c| matches!(c, IncidentCommand::Resolve { .. }))
+    {
+        let review =
+            IncidentCommand::RecordReview { summary: text("a bad config push"), actions: vec![text("add a canary")] };
+        commands.insert(at + 1, review);
     }
     let incident = run(&commands);
     assert_eq!(incident.status(), status);
-    assert_eq!(incident.major_candidate().is_some(), proposed);
+    assert_eq!(incident.major_candidate().is_some(), prep == Prep::Proposed);
     assert_eq!(incident.acknowledged_at(), None);
     incident
 }
@@ -179,6 +208,10 @@ fn sample_event(name: &str, at: Timestamp) -> IncidentEvent {
         "major_proposed" => E::MajorProposed { reason: text("checkout down"), at, by },
         "major_declined" => E::MajorDeclined { reason: text("one customer"), at, by },
         "major_declared" => E::MajorDeclared { at, by },
+        "review_recorded" => {
+            E::ReviewRecorded { summary: text("a bad config push"), actions: vec![text("add a canary")], at, by }
+        }
+        "action_completed" => E::ActionCompleted { action: 0, at, by },
         "problem_linked" => E::ProblemLinked { problem: ProblemId::new("PRB-1").unwrap(), at, by },
         "change_linked" => E::ChangeLinked { change: ChangeId::new("CHG-1").unwrap(), at, by },
         "parent_set" => E::ParentSet { parent: IncidentId::new("INC-9").unwrap(), at, by },
@@ -192,7 +225,7 @@ fn sample_event(name: &str, at: Timestamp) -> IncidentEvent {
 }
 
 /// One command per event kind that `decide` accepts in an incident built by
-/// [`incident_in`] wherever its event is allowed, at `now`.
+/// [`incident_built`] wherever its event is allowed, at `now`.
 fn command_for(event: &str, now: Timestamp) -> IncidentCommand {
     use IncidentCommand as C;
     match event {
@@ -212,6 +245,10 @@ fn command_for(event: &str, now: Timestamp) -> IncidentCommand {
         "major_proposed" => C::ProposeMajor { reason: text("checkout down") },
         "major_declined" => C::DeclineMajor { reason: text("one customer") },
         "major_declared" => C::DeclareMajor,
+        "review_recorded" => {
+            C::RecordReview { summary: text("a bad config push"), actions: vec![text("add a canary")] }
+        }
+        "action_completed" => C::CompleteAction { action: 0 },
         "problem_linked" => C::LinkProblem { problem: ProblemId::new("PRB-1").unwrap() },
         "change_linked" => C::LinkChange { change: ChangeId::new("CHG-1").unwrap() },
         "parent_set" => C::SetParent { parent: IncidentId::new("INC-9").unwrap() },
@@ -230,7 +267,7 @@ fn the_rules_name_every_event_once() {
     let names: Vec<&str> = RULES.iter().map(|(name, _)| *name).collect();
     let distinct: BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(names.len(), distinct.len(), "an event listed twice");
-    assert_eq!(names.len(), 22, "the incident has 22 event kinds");
+    assert_eq!(names.len(), 24, "the incident has 24 event kinds");
     for name in names {
         sample_event(name, ts(0));
     }
@@ -240,8 +277,8 @@ fn the_rules_name_every_event_once() {
 fn apply_follows_the_rules_for_every_state_and_event() {
     let at = ts(3_600);
     for from in STATES {
-        let incident = incident_in(from);
         for (name, _) in RULES {
+            let incident = incident_built(from, prep_for(name));
             let event = sample_event(name, at);
             let result = Incident::apply(Some(incident.clone()), &event);
             match (rule(name, from), result) {
@@ -292,7 +329,7 @@ fn decide_emits_each_event_where_the_rules_allow_it() {
         );
         for from in STATES {
             // A proposal is declined only where one is pending.
-            let incident = incident_built(from, *name == "major_declined");
+            let incident = incident_built(from, prep_for(name));
             let emitted = Incident::decide(Some(&incident), &command, &ctx).ok();
             let expected = rule(name, from).map(|_| vec![*name]);
             assert_eq!(
@@ -338,6 +375,8 @@ fn command(clock: i64) -> BoxedStrategy<IncidentCommand> {
         1 => Just(C::ProposeMajor { reason: text("checkout down") }),
         1 => Just(C::DeclineMajor { reason: text("one customer") }),
         1 => Just(C::DeclareMajor),
+        1 => Just(C::RecordReview { summary: text("a bad config push"), actions: vec![text("add a canary"), text("alert on it")] }),
+        1 => (0u32..3).prop_map(|action| C::CompleteAction { action }),
         1 => select(&["PRB-1", "PRB-2"][..]).prop_map(|p| C::LinkProblem { problem: ProblemId::new(p).unwrap() }),
         1 => select(&["CHG-1", "CHG-2"][..]).prop_map(|c| C::LinkChange { change: ChangeId::new(c).unwrap() }),
         2 => incident_id().prop_map(|parent| C::SetParent { parent }),

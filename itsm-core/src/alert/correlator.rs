@@ -186,6 +186,8 @@ impl Correlator {
             | IncidentEvent::MajorProposed { .. }
             | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ReviewRecorded { .. }
+            | IncidentEvent::ActionCompleted { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
             | IncidentEvent::ParentSet { .. }
@@ -610,6 +612,8 @@ impl Correlator {
             | IncidentEvent::MajorProposed { .. }
             | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ReviewRecorded { .. }
+            | IncidentEvent::ActionCompleted { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
             | IncidentEvent::ParentSet { .. }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::{ActionDone, PostIncidentReview, ReviewAction};
 use super::{
     Assignment, CancelledIncident, ClosedIncident, Incident, IncidentEvent, IncidentState, MajorCandidate,
     MajorDeclaration, OnHold, Resolution, Work,
@@ -46,6 +47,7 @@ impl Incident {
                 last_event_at: *at,
                 major: None,
                 major_candidate: None,
+                review: None,
                 parent: None,
                 children: BTreeSet::new(),
                 problem: None,
@@ -214,6 +216,25 @@ impl Incident {
             (S::Resolved(_) | S::Closed(_) | S::Cancelled(_), E::MajorDeclined { .. }) => {
                 return Err(self.refused(event));
             }
+
+            (S::Resolved(_) | S::Closed(_), E::ReviewRecorded { summary, actions, at, by }) => {
+                let actions = actions.iter().map(|text| ReviewAction { text: text.clone(), done: None }).collect();
+                self.review = Some(PostIncidentReview { at: *at, by: by.clone(), summary: summary.clone(), actions });
+                None
+            }
+            (open!() | S::Cancelled(_), E::ReviewRecorded { .. }) => return Err(self.refused(event)),
+            (S::Resolved(_) | S::Closed(_), E::ActionCompleted { action, at, by }) => {
+                let item = self
+                    .review
+                    .as_mut()
+                    .and_then(|r| r.actions.get_mut(usize::try_from(*action).unwrap_or(usize::MAX)));
+                match item {
+                    Some(item) => item.done = Some(ActionDone { at: *at, by: by.clone() }),
+                    None => return Err(self.refused(event)),
+                }
+                None
+            }
+            (open!() | S::Cancelled(_), E::ActionCompleted { .. }) => return Err(self.refused(event)),
 
             (open!(), E::MajorDeclared { at, by }) => {
                 self.major = Some(MajorDeclaration { at: *at, by: by.clone() });

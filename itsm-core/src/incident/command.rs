@@ -175,6 +175,20 @@ pub enum IncidentCommand {
     },
     /// Declare a major incident (proposed or not).
     DeclareMajor,
+    /// Record the post-incident review of a resolved or closed major
+    /// incident, with its action items (at most
+    /// [`MAX_REVIEW_ACTIONS`](super::MAX_REVIEW_ACTIONS)); once.
+    RecordReview {
+        /// What happened and what was learned.
+        summary: Text,
+        /// The action items, numbered from 0 in this order.
+        actions: Vec<Text>,
+    },
+    /// Mark a review action item done.
+    CompleteAction {
+        /// Its number (from 0, in the review's order).
+        action: u32,
+    },
     /// Link to a problem.
     LinkProblem {
         /// The problem.
@@ -237,6 +251,8 @@ impl IncidentCommand {
             IncidentCommand::ProposeMajor { .. } => "propose_major",
             IncidentCommand::DeclineMajor { .. } => "decline_major",
             IncidentCommand::DeclareMajor => "declare_major",
+            IncidentCommand::RecordReview { .. } => "record_review",
+            IncidentCommand::CompleteAction { .. } => "complete_action",
             IncidentCommand::LinkProblem { .. } => "link_problem",
             IncidentCommand::LinkChange { .. } => "link_change",
             IncidentCommand::SetParent { .. } => "set_parent",

@@ -248,6 +248,51 @@ impl Incident {
                 }
                 S::Resolved(_) | S::Closed(_) | S::Cancelled(_) => return Err(self.reject(command)),
             },
+            IncidentCommand::RecordReview { summary, actions } => match state {
+                S::Resolved(_) | S::Closed(_) => {
+                    if self.major.is_none() {
+                        return Err(self.invalid(command, "a post-incident review is for a major incident"));
+                    }
+                    if self.review.is_some() {
+                        return Err(self.invalid(command, "the post-incident review is already recorded"));
+                    }
+                    if actions.len() > super::MAX_REVIEW_ACTIONS {
+                        return Err(self.invalid(
+                            command,
+                            format!("{} action items, at most {}", actions.len(), super::MAX_REVIEW_ACTIONS),
+                        ));
+                    }
+                    IncidentEvent::ReviewRecorded { summary: summary.clone(), actions: actions.clone(), at, by }
+                }
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Cancelled(_) => {
+                    return Err(self.reject(command));
+                }
+            },
+            IncidentCommand::CompleteAction { action } => match state {
+                S::Resolved(_) | S::Closed(_) => {
+                    let Some(review) = &self.review else {
+                        return Err(self.invalid(command, "no post-incident review is recorded"));
+                    };
+                    match review.actions.get(usize::try_from(*action).unwrap_or(usize::MAX)) {
+                        None => {
+                            return Err(self.invalid(
+                                command,
+                                format!(
+                                    "the review has {} action items; there is no item {action}",
+                                    review.actions.len()
+                                ),
+                            ));
+                        }
+                        Some(item) if item.done.is_some() => {
+                            return Err(self.invalid(command, format!("action item {action} is already done")));
+                        }
+                        Some(_) => IncidentEvent::ActionCompleted { action: *action, at, by },
+                    }
+                }
+                S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) | S::Cancelled(_) => {
+                    return Err(self.reject(command));
+                }
+            },
             IncidentCommand::DeclareMajor => match state {
                 S::New | S::Assigned(_) | S::InProgress(_) | S::OnHold(_) => {
                     if self.major.is_some() {

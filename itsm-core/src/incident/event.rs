@@ -100,6 +100,18 @@ stamped_events! {
         } => "major_declined",
         /// Declared major.
         MajorDeclared {} => "major_declared",
+        /// The post-incident review was recorded.
+        ReviewRecorded {
+            /// What happened and what was learned.
+            summary: Text,
+            /// The action items.
+            actions: Vec<Text>,
+        } => "review_recorded",
+        /// A review action item was done.
+        ActionCompleted {
+            /// Its number.
+            action: u32,
+        } => "action_completed",
         /// Linked to a problem.
         ProblemLinked {
             /// The problem.

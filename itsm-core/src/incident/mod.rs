@@ -56,8 +56,8 @@ pub use event::IncidentEvent;
 pub use sla::sla_events;
 pub use transitions::{TRANSITIONS, diagram};
 pub use types::{
-    Assignment, CancelledIncident, ClosedIncident, IncidentState, IncidentStatus, MajorCandidate, MajorDeclaration,
-    OnHold, Resolution, ResolutionCode, Work,
+    ActionDone, Assignment, CancelledIncident, ClosedIncident, IncidentState, IncidentStatus, MAX_REVIEW_ACTIONS,
+    MajorCandidate, MajorDeclaration, OnHold, PostIncidentReview, Resolution, ResolutionCode, ReviewAction, Work,
 };
 
 use std::collections::BTreeSet;
@@ -101,6 +101,9 @@ pub struct Incident {
     /// A pending major-incident proposal.
     #[serde(default)]
     major_candidate: Option<MajorCandidate>,
+    /// The post-incident review, once recorded.
+    #[serde(default)]
+    review: Option<PostIncidentReview>,
     parent: Option<IncidentId>,
     children: BTreeSet<IncidentId>,
     problem: Option<ProblemId>,
@@ -168,6 +171,12 @@ impl Incident {
     /// The major-incident declaration, if any.
     pub fn major(&self) -> Option<&MajorDeclaration> {
         self.major.as_ref()
+    }
+
+    /// The post-incident review, if recorded (its action items tracked until
+    /// done: [`PostIncidentReview::open_actions`]).
+    pub fn review(&self) -> Option<&PostIncidentReview> {
+        self.review.as_ref()
     }
 
     /// The pending major-incident proposal, if any (cleared by a declaration
@@ -358,6 +367,8 @@ impl Aggregate for Incident {
             | IncidentCommand::ProposeMajor { .. }
             | IncidentCommand::DeclineMajor { .. }
             | IncidentCommand::DeclareMajor
+            | IncidentCommand::RecordReview { .. }
+            | IncidentCommand::CompleteAction { .. }
             | IncidentCommand::AddNote { .. }
             | IncidentCommand::CorrelateAlert { .. } => Vec::new(),
         }

@@ -20,6 +20,8 @@ pub(super) fn messages(state: &Incident, events: &[IncidentEvent]) -> Vec<Outbox
             IncidentEvent::MajorDeclared { .. } => Some("incident.major_declared"),
             IncidentEvent::Closed { .. } => Some("incident.closed"),
             IncidentEvent::MajorDeclined { .. }
+            | IncidentEvent::ReviewRecorded { .. }
+            | IncidentEvent::ActionCompleted { .. }
             | IncidentEvent::Opened { .. }
             | IncidentEvent::Assigned { .. }
             | IncidentEvent::Acknowledged { .. }
@@ -80,6 +82,8 @@ fn alert_clears(state: &Incident, events: &[IncidentEvent]) -> Vec<OutboxMessage
             | IncidentEvent::MajorProposed { .. }
             | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ReviewRecorded { .. }
+            | IncidentEvent::ActionCompleted { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
             | IncidentEvent::ParentSet { .. }

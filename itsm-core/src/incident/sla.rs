@@ -34,6 +34,8 @@ pub fn sla_events(events: &[IncidentEvent]) -> Vec<crate::sla::SlaEvent> {
             | IncidentEvent::MajorProposed { .. }
             | IncidentEvent::MajorDeclined { .. }
             | IncidentEvent::MajorDeclared { .. }
+            | IncidentEvent::ReviewRecorded { .. }
+            | IncidentEvent::ActionCompleted { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::ChangeLinked { .. }
             | IncidentEvent::ParentSet { .. }

@@ -156,6 +156,48 @@ pub struct MajorCandidate {
     pub reason: Text,
 }
 
+/// Most action items one post-incident review may list.
+pub const MAX_REVIEW_ACTIONS: usize = 100;
+
+/// The post-incident review of a major incident: what was learned and the
+/// action items that follow, each tracked until done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostIncidentReview {
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// Who recorded it.
+    pub by: ActorId,
+    /// What happened and what was learned.
+    pub summary: Text,
+    /// The action items, numbered from 0 in this order.
+    pub actions: Vec<ReviewAction>,
+}
+
+impl PostIncidentReview {
+    /// The numbers of the action items not done yet.
+    pub fn open_actions(&self) -> Vec<u32> {
+        (0u32..).zip(&self.actions).filter(|(_, a)| a.done.is_none()).map(|(n, _)| n).collect()
+    }
+}
+
+/// One action item of a post-incident review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewAction {
+    /// What is to be done.
+    pub text: Text,
+    /// When and by whom it was done, once it is.
+    pub done: Option<ActionDone>,
+}
+
+/// When and by whom an action item was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionDone {
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub by: ActorId,
+}
+
 /// A major-incident declaration (Table 6 level 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MajorDeclaration {

@@ -111,6 +111,8 @@ pub const INCIDENT: Rules<IncidentStatus> = {
             "major_declined",
             &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
         ),
+        ("review_recorded", &[(S::Resolved, S::Resolved), (S::Closed, S::Closed)]),
+        ("action_completed", &[(S::Resolved, S::Resolved), (S::Closed, S::Closed)]),
         (
             "major_declared",
             &[(S::New, S::New), (S::Assigned, S::Assigned), (S::InProgress, S::InProgress), (S::OnHold, S::OnHold)],
@@ -300,6 +302,8 @@ pub const INCIDENT_COMMANDS: Commands = &[
     ("propose_major", &[&["major_proposed"]]),
     ("decline_major", &[&["major_declined"]]),
     ("declare_major", &[&["major_declared"]]),
+    ("record_review", &[&["review_recorded"]]),
+    ("complete_action", &[&["action_completed"]]),
     ("link_problem", &[&["problem_linked"]]),
     ("link_change", &[&["change_linked"]]),
     ("set_parent", &[&["parent_set"]]),

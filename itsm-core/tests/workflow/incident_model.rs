@@ -42,6 +42,8 @@ pub struct Inc {
     tier: SupportTier,
     major: bool,
     major_candidate: bool,
+    /// The review's action items, done or not, once reviewed.
+    review: Option<Vec<bool>>,
     parent: Option<IncidentId>,
     children: BTreeSet<IncidentId>,
     problem: Option<ProblemId>,
@@ -80,6 +82,8 @@ pub const NAMES: &[&str] = &[
     "propose_major",
     "decline_major",
     "declare_major",
+    "record_review",
+    "complete_action",
     "link_problem",
     "link_change",
     "set_parent",
@@ -157,6 +161,10 @@ pub fn incident_command(name: &'static str, clock: i64) -> BoxedStrategy<Inciden
         "propose_major" => text_strategy().prop_map(|reason| C::ProposeMajor { reason }).boxed(),
         "decline_major" => text_strategy().prop_map(|reason| C::DeclineMajor { reason }).boxed(),
         "declare_major" => Just(C::DeclareMajor).boxed(),
+        "record_review" => (text_strategy(), proptest::collection::vec(text_strategy(), 0..3))
+            .prop_map(|(summary, actions)| C::RecordReview { summary, actions })
+            .boxed(),
+        "complete_action" => (0u32..3).prop_map(|action| C::CompleteAction { action }).boxed(),
         "link_problem" => {
             select(&["PRB-1", "PRB-2"][..]).prop_map(|p| C::LinkProblem { problem: ProblemId::new(p).unwrap() }).boxed()
         }
@@ -234,6 +242,7 @@ impl Machine for IncidentMachine {
             tier: open.tier,
             major: false,
             major_candidate: false,
+            review: None,
             parent: None,
             children: BTreeSet::new(),
             problem: None,
@@ -316,6 +325,17 @@ impl Machine for IncidentMachine {
                 x.major = true;
                 x.major_candidate = false;
             }
+            C::RecordReview { actions, .. } => {
+                refuse(!x.major || x.review.is_some() || actions.len() > itsm_core::incident::MAX_REVIEW_ACTIONS)?;
+                x.review = Some(vec![false; actions.len()]);
+            }
+            C::CompleteAction { action } => {
+                let item = x.review.as_mut().and_then(|r| r.get_mut(*action as usize));
+                refuse(item.as_ref().is_none_or(|done| **done))?;
+                if let Some(done) = item {
+                    *done = true;
+                }
+            }
             C::LinkProblem { problem } => {
                 refuse(x.problem.as_ref() == Some(problem))?;
                 x.problem = Some(problem.clone());
@@ -354,6 +374,8 @@ impl Machine for IncidentMachine {
         assert_eq!((agg.impact(), agg.urgency(), agg.tier()), (x.impact, x.urgency, x.tier));
         assert_eq!(agg.major().is_some(), x.major);
         assert_eq!(agg.major_candidate().is_some(), x.major_candidate);
+        let review: Option<Vec<bool>> = agg.review().map(|r| r.actions.iter().map(|a| a.done.is_some()).collect());
+        assert_eq!(review, x.review);
         assert_eq!(agg.acknowledged_at().is_some(), x.acknowledged);
         assert_eq!(secs(agg.to_record().impact_start), x.impact_start, "impact start differs from the model");
         assert_eq!(agg.to_record().restored_at.map(secs), x.restored, "restore instant differs from the model");

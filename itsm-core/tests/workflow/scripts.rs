@@ -130,6 +130,24 @@ impl Scripted for IncidentMachine {
                 ("req", C::Reopen { reason: text("not fixed") }),
                 ("agent", C::Hold { reason: HoldReason::AwaitingEvidence }),
             ],
+            // A major incident, reviewed after its resolution, its action items done before and after closure.
+            vec![
+                ("agent", open("INC-7")),
+                ("im", C::DeclareMajor),
+                ("resolver", resolve()),
+                (
+                    "im",
+                    C::RecordReview {
+                        summary: text("a certificate expired"),
+                        actions: vec![text("monitor certificate expiry"), text("renew automatically")],
+                    },
+                ),
+                ("agent", C::CompleteAction { action: 0 }),
+                ("req", C::Close),
+                ("agent", C::CompleteAction { action: 1 }),
+            ],
+            // A major incident closed before its review.
+            vec![("agent", open("INC-8")), ("im", C::DeclareMajor), ("resolver", resolve()), ("req", C::Close)],
             // Proposed as a major incident, the proposal pending through each open state.
             vec![
                 ("agent", open("INC-6")),
@@ -182,6 +200,11 @@ impl Scripted for IncidentMachine {
             "propose_major" => vec![C::ProposeMajor { reason: text("checkout down for every customer") }],
             "decline_major" => vec![C::DeclineMajor { reason: text("one customer only") }],
             "declare_major" => vec![C::DeclareMajor],
+            "record_review" => vec![C::RecordReview {
+                summary: text("a certificate expired"),
+                actions: vec![text("monitor certificate expiry"), text("renew automatically")],
+            }],
+            "complete_action" => vec![C::CompleteAction { action: 0 }, C::CompleteAction { action: 1 }],
             "link_problem" => vec![C::LinkProblem { problem: ProblemId::new("PRB-9").unwrap() }],
             "link_change" => vec![C::LinkChange { change: ChangeId::new("CHG-9").unwrap() }],
             "set_parent" => vec![C::SetParent { parent: iid("INC-P9") }],

@@ -185,6 +185,9 @@ fn every_variant_roundtrips() {
         "problem_linked",
         "parent_set",
         "major_proposed",
+        "major_declared",
+        "review_recorded",
+        "action_completed",
     ]);
     roundtrip_scripts::<ProblemMachine>(&[
         "opened",

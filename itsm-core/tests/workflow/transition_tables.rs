@@ -225,7 +225,10 @@ fn check_terminals<M: Scripted>(expected: &[(&str, &[&str])]) {
 #[test]
 fn terminal_states_have_only_their_listed_exits() {
     check_terminals::<IncidentMachine>(&[
-        ("closed", &["link_problem", "link_change", "acknowledge", "record_impact"]),
+        (
+            "closed",
+            &["link_problem", "link_change", "acknowledge", "record_impact", "record_review", "complete_action"],
+        ),
         ("cancelled", &[]),
     ]);
     check_terminals::<ProblemMachine>(&[("closed", &[])]);
