@@ -525,7 +525,11 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
         ));
         let mut t = plus(ack, 120);
         steps.push((agent.clone(), t, IncidentCommand::Start));
-        if impact == Impact::High && kind == IncidentKind::Production && rng.random_bool(0.5) {
+        // Major incidents: the agent proposes one, the incident manager declares it five minutes later.
+        let major = impact == Impact::High && kind == IncidentKind::Production && rng.random_bool(0.5);
+        if major {
+            let reason = text("production service down at high impact");
+            steps.push((agent.clone(), plus(t, 60), IncidentCommand::ProposeMajor { reason }));
             t = plus(t, 300);
             steps.push((cast.incident_manager.clone(), t, IncidentCommand::DeclareMajor));
         }
@@ -594,8 +598,22 @@ pub fn simulate(seed: u64, cast: &Cast, incidents: usize, changes: usize) -> Sim
             } else {
                 t = restore;
             }
+            // The post-incident review a day after the (last) resolution; its first action item is
+            // done the next day, the second an hour after the closure. Steps of an incident
+            // run in the order listed, so each is listed in time order.
+            if major {
+                let review = IncidentCommand::RecordReview {
+                    summary: text("restored by fail-over; the cause was fixed in a follow-up change"),
+                    actions: vec![text("alert on the failing dependency"), text("rehearse the fail-over")],
+                };
+                steps.push((cast.incident_manager.clone(), plus(t, 86_400), review));
+                steps.push((agent.clone(), plus(t, 2 * 86_400), IncidentCommand::CompleteAction { action: 0 }));
+            }
             if rng.random_bool(0.9) {
                 steps.push((agent.clone(), plus(t, 3 * 86_400), IncidentCommand::Close));
+            }
+            if major {
+                steps.push((agent.clone(), plus(t, 3 * 86_400 + 3_600), IncidentCommand::CompleteAction { action: 1 }));
             }
         }
         sim.incidents.extend(steps.into_iter().map(|(actor, at, command)| Step { actor, at, id: id.clone(), command }));
