@@ -1032,20 +1032,11 @@ where
         let group_keys: BTreeSet<String> = alert_groups.iter().cloned().collect();
         let mut groups: Map<String, (itsm_core::alert::Group, u64)> = Map::new();
         let group_list: Vec<&str> = group_keys.iter().map(String::as_str).collect();
-        for chunk in group_list.chunks(KEYS) {
-            let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_get);
-            q.push_bind(tenant).push(" AND group_key IN (");
-            let mut list = q.separated(", ");
-            for key in chunk {
-                list.push_bind(*key);
-            }
-            q.push(")");
-            let rows: Vec<(String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
-            io.groups_read += rows.len();
-            for (key, text, version) in rows {
-                let row = crate::ingest::parse_row(&text, &key)?;
-                groups.insert(key, (row, plan::from_db_version(version)));
-            }
+        let rows = Self::group_rows(&mut tx, tenant, "group_key", &group_list, KEYS).await?;
+        io.groups_read += rows.len();
+        for (key, text, version) in rows {
+            let row = crate::ingest::parse_row(&text, &key)?;
+            groups.insert(key, (row, plan::from_db_version(version)));
         }
         for key in &group_list {
             if let Some((_, text, version, _)) = pending_groups.get(*key) {
@@ -1062,22 +1053,13 @@ where
             .collect();
         let roots: Vec<&str> = roots.into_iter().collect();
         let mut root_incidents = Vec::new();
-        for chunk in roots.chunks(KEYS) {
-            let mut q = QueryBuilder::<DB>::new(sql.correlator_groups_get);
-            q.push_bind(tenant).push(" AND root_service IN (");
-            let mut list = q.separated(", ");
-            for service in chunk {
-                list.push_bind(*service);
-            }
-            q.push(")");
-            let rows: Vec<(String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
-            io.groups_read += rows.len();
-            for (key, text, version) in rows {
-                if let std::collections::btree_map::Entry::Vacant(slot) = groups.entry(key) {
-                    let row: itsm_core::alert::Group = crate::ingest::parse_row(&text, slot.key())?;
-                    root_incidents.push(row.incident.as_str().to_owned());
-                    slot.insert((row, plan::from_db_version(version)));
-                }
+        let rows = Self::group_rows(&mut tx, tenant, "root_service", &roots, KEYS).await?;
+        io.groups_read += rows.len();
+        for (key, text, version) in rows {
+            if let std::collections::btree_map::Entry::Vacant(slot) = groups.entry(key) {
+                let row: itsm_core::alert::Group = crate::ingest::parse_row(&text, slot.key())?;
+                root_incidents.push(row.incident.as_str().to_owned());
+                slot.insert((row, plan::from_db_version(version)));
             }
         }
         for (key, (_, text, version, root)) in &pending_groups {
@@ -1225,6 +1207,31 @@ where
         }
         commit(tx).await?;
         Ok(run.report)
+    }
+
+    /// The tenant's alert group rows whose `column` (`group_key` or
+    /// `root_service`) is one of `values`: key, state text and the incident
+    /// version observed, read `chunk` values at a time.
+    async fn group_rows(
+        tx: &mut DB::Connection,
+        tenant: &str,
+        column: &'static str,
+        values: &[&str],
+        chunk: usize,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for part in values.chunks(chunk.max(1)) {
+            let mut q = QueryBuilder::<DB>::new(DB::sql().correlator_groups_get);
+            q.push_bind(tenant).push(" AND ").push(column).push(" IN (");
+            let mut list = q.separated(", ");
+            for value in part {
+                list.push_bind(*value);
+            }
+            q.push(")");
+            let rows: Vec<(String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(DB::error)?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     pub(crate) async fn load<A: Aggregate>(
