@@ -514,13 +514,19 @@ impl Store {
         let tenant = actor.tenant.as_str();
         let history = retry::retry(|| async move { dispatch!(self, s => s.config_history(tenant).await) }).await?;
         let model = history.service_models.in_force_at(now).map(|v| &v.value);
-        let firings = alerts.iter().filter(|a| a.resolved_at.is_none() && a.validate().is_ok()).map(|a| a.fired_at);
-        let windows = match (firings.clone().min(), firings.max()) {
-            (Some(from), Some(to)) => {
+        // The span of the batch's (valid) firings, in one pass.
+        let span = alerts.iter().filter(|a| a.resolved_at.is_none() && a.validate().is_ok()).fold(
+            None,
+            |span: Option<(Timestamp, Timestamp)>, a| {
+                Some(span.map_or((a.fired_at, a.fired_at), |(lo, hi)| (lo.min(a.fired_at), hi.max(a.fired_at))))
+            },
+        );
+        let windows = match span {
+            Some((from, to)) => {
                 retry::retry(|| async move { dispatch!(self, s => s.maintenance_windows(tenant, from, to).await) })
                     .await?
             }
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         let topology = itsm_core::alert::Topology::new(model, &windows);
         let report = retry::retry(|| async move {

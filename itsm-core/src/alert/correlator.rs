@@ -246,26 +246,27 @@ impl Correlator {
     }
 
     /// The group a first firing of `alert` joins as its root cause, if any:
-    /// of the open groups (other than `own`) on items upstream of its object
-    /// whose window or flapping period still covers it, one on an item no
-    /// other candidate's item is upstream of (the furthest upstream), the
-    /// earliest opened (least incident id) among those.
+    /// of the open groups (other than its own) on items upstream of its
+    /// object whose window or flapping period still covers it, one on an
+    /// item no other candidate's item is upstream of (the furthest upstream),
+    /// the earliest opened (least incident id) among those. Without items
+    /// upstream nothing else is computed.
     fn root_for<'s>(
         &'s self,
         alert: &Alert,
         policy: &GroupingPolicy,
         topology: &Topology<'_>,
-        own: &str,
     ) -> Option<(&'s str, &'s Group)> {
         let upstream = topology.upstream(&alert.object);
         if upstream.is_empty() {
             return None;
         }
+        let own = policy.group_key(alert);
         let candidates: Vec<(&str, &Group)> = self
             .groups
             .iter()
             .filter(|(key, g)| {
-                key.as_str() != own
+                **key != own
                     && g.status == GroupStatus::Open
                     && upstream.contains(&g.service)
                     && g.live_for(alert.fired_at, policy)
@@ -275,7 +276,8 @@ impl Correlator {
         candidates
             .iter()
             .filter(|(_, c)| {
-                !candidates.iter().any(|(_, o)| o.service != c.service && topology.is_upstream(&o.service, &c.service))
+                let above = topology.upstream(&c.service);
+                !candidates.iter().any(|(_, o)| o.service != c.service && above.contains(&o.service))
             })
             .min_by(|a, b| a.1.incident.cmp(&b.1.incident))
             .copied()
@@ -323,8 +325,7 @@ impl Correlator {
         if !routable {
             return Ok(own);
         }
-        let own_key = policy.group_key(alert);
-        let Some((root_key, root)) = self.root_for(alert, policy, topology, &own_key) else { return Ok(own) };
+        let Some((root_key, root)) = self.root_for(alert, policy, topology) else { return Ok(own) };
         let rule = policy.severities.rule(alert.severity);
         let mut commands = vec![IncidentCommand::CorrelateAlert { alert: alert.to_ref(policy) }];
         if rule.action == SeverityAction::Open {
